@@ -1,0 +1,58 @@
+"""Check types, registered by name and imported only when a gate uses them."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+
+from .base import Check, CheckContext, CheckError, Measurement, run_check
+
+__all__ = [
+    "BUILTIN_CHECKS",
+    "Check",
+    "CheckContext",
+    "CheckError",
+    "CheckRegistry",
+    "Measurement",
+    "run_check",
+]
+
+#: type name -> "module:Class"; each module is imported the first time its type is needed
+BUILTIN_CHECKS: dict[str, str] = {
+    "command": "pytest_fwgates.checks.command:CommandCheck",
+}
+
+
+class CheckRegistry:
+    """Check types by name. Plugins add theirs in ``pytest_fwgates_register_checks``."""
+
+    def __init__(self, entries: dict[str, str | type[Check]] | None = None) -> None:
+        self._entries: dict[str, str | type[Check]] = dict(BUILTIN_CHECKS)
+        if entries:
+            self._entries.update(entries)
+
+    def register(self, name: str, check: str | type[Check]) -> None:
+        """Add a check type: a :class:`Check` subclass or a ``"module:Class"`` path."""
+        if not name or not name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"bad check type name {name!r}")
+        self._entries[name] = check
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def get(self, name: str) -> type[Check]:
+        entry = self._entries[name]
+        if isinstance(entry, str):
+            module_name, _, attr = entry.partition(":")
+            cls = getattr(importlib.import_module(module_name), attr)
+            if not (isinstance(cls, type) and issubclass(cls, Check)):
+                raise TypeError(f"{entry} is not a Check subclass")
+            self._entries[name] = cls
+            return cls
+        return entry
+
+    def classes(self, names: Iterable[str] | None = None) -> dict[str, type[Check]]:
+        return {name: self.get(name) for name in (names or self.names())}

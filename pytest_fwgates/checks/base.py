@@ -1,0 +1,126 @@
+"""What every check type provides, and the code that runs one and judges it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..model import CheckResult, CheckSpec, Outcome
+from ..redact import Redactor
+from ..thresholds import format_value
+
+__all__ = ["Check", "CheckContext", "CheckError", "Measurement", "run_check"]
+
+
+class CheckError(Exception):
+    """The check could not measure (timeout, command missing, connection refused, ...)."""
+
+
+@dataclass
+class Measurement:
+    """What a check saw: numbers held to thresholds, other facts, failed expectations."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CheckContext:
+    """What a check may use: where to run, and the run's redactor for secrets."""
+
+    rootdir: Path
+    redactor: Redactor = field(default_factory=Redactor)
+    #: stored baseline figures by "gate::criterion::check::value" (empty until one is stored)
+    baselines: dict[str, float] = field(default_factory=dict)
+
+    def baseline_for(self, spec: CheckSpec, key: str) -> float | None:
+        return self.baselines.get(f"{spec.gate}::{spec.criterion}::{spec.id}::{key}")
+
+
+class Check:
+    """Base of all check types. A subclass sets the class attributes and implements measure().
+
+    ``target_schema`` is the JSON Schema of the value under the type key (``command: "..."``);
+    ``options_schema`` the other keys the type accepts; ``threshold_keys`` the numbers it
+    measures (held to thresholds); ``expect_schema`` the expectations that are not numbers.
+    """
+
+    type_name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    target_schema: ClassVar[dict[str, Any]] = {"type": "string", "minLength": 1}
+    options_schema: ClassVar[dict[str, dict[str, Any]]] = {}
+    threshold_keys: ClassVar[frozenset[str]] = frozenset()
+    expect_schema: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: expectations that hold when the gate file gives none (e.g. exit_status == 0)
+    default_expect: ClassVar[dict[str, Any]] = {}
+    default_timeout: ClassVar[float] = 60.0
+    #: variables put into the target are quoted for the shell
+    shell_target: ClassVar[bool] = False
+
+    def __init__(self, spec: CheckSpec, context: CheckContext) -> None:
+        self.spec = spec
+        self.context = context
+
+    @property
+    def timeout(self) -> float:
+        return self.spec.timeout if self.spec.timeout is not None else self.default_timeout
+
+    def measure(self) -> Measurement:
+        raise NotImplementedError
+
+
+def _judge(
+    spec: CheckSpec, measurement: Measurement, context: CheckContext
+) -> tuple[Outcome, list[str]]:
+    failures = list(measurement.failures)
+    undecided: list[str] = []
+    for key, threshold in spec.thresholds.items():
+        if key not in measurement.values:
+            failures.append(f"{key} was not measured, expected {threshold}")
+            continue
+        value = measurement.values[key]
+        holds = threshold.holds(key, value, context.baseline_for(spec, key))
+        if holds is None:
+            undecided.append(f"{key} = {format_value(key, value)}: {threshold} needs a baseline")
+        elif not holds:
+            failures.append(f"{key} = {format_value(key, value)}, expected {threshold}")
+    if failures:
+        return Outcome.FAILED, failures
+    if undecided:
+        return Outcome.SKIPPED, undecided
+    return Outcome.PASSED, []
+
+
+def run_check(check: Check, nodeid: str) -> CheckResult:
+    """Run a check, judge it against its thresholds, never raise for the check's own failure."""
+    spec = check.spec
+    redact = check.context.redactor
+    started = time.monotonic()
+    try:
+        measurement = check.measure()
+    except CheckError as exc:
+        outcome, messages, measurement = Outcome.ERROR, [str(exc)], Measurement()
+    except Exception as exc:  # a check type's bug must not pass a gate
+        outcome = Outcome.ERROR
+        messages, measurement = [f"{type(exc).__name__}: {exc}"], Measurement()
+    else:
+        outcome, messages = _judge(spec, measurement, check.context)
+    duration = time.monotonic() - started
+    measured: dict[str, Any] = dict(measurement.values)
+    measured.update(measurement.facts)
+    return CheckResult(
+        nodeid=nodeid,
+        gate=spec.gate,
+        criterion=spec.criterion,
+        check_id=spec.id,
+        outcome=outcome,
+        measured=redact.value(measured),
+        thresholds={k: str(v) for k, v in spec.thresholds.items()},
+        overrides=dict(spec.overrides),
+        message=redact.text("; ".join(messages)),
+        duration=duration,
+        location=str(spec.source),
+    )

@@ -1,0 +1,97 @@
+"""Gate files as pytest collectors; each YAML check is one item at its YAML line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .checks import run_check
+from .model import CheckResult, CheckSpec, Outcome
+from .yamlsrc import SourceError
+
+if TYPE_CHECKING:
+    from _pytest._code.code import ExceptionInfo, TerminalRepr
+
+    from .run import GateRun
+
+__all__ = ["CriterionNode", "GateFile", "GateItem", "result_key"]
+
+result_key = pytest.StashKey[CheckResult]()
+
+
+class CheckFailed(Exception):
+    """A YAML check did not meet its expectations (shown without a traceback)."""
+
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+class GateFile(pytest.File):
+    """A user's gate file: yields one node per criterion with checks written in this file."""
+
+    run: GateRun
+
+    def collect(self) -> Iterator[CriterionNode]:
+        try:
+            gate = self.run.loader.load(self.path.stem)
+        except SourceError as exc:
+            raise self.CollectError(str(exc)) from None
+        for criterion in gate.criteria.values():
+            specs = [s for s in criterion.checks if s.source.path.resolve() == self.path.resolve()]
+            if specs:
+                node = CriterionNode.from_parent(self, name=criterion.id)
+                node.specs = specs
+                yield node
+
+
+class CriterionNode(pytest.Collector):
+    specs: list[CheckSpec]
+
+    def collect(self) -> Iterator[GateItem]:
+        for spec in self.specs:
+            yield GateItem.from_parent(self, name=spec.id, spec=spec)
+
+
+class GateItem(pytest.Item):
+    """One check of a gate file."""
+
+    def __init__(self, *, spec: CheckSpec, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.add_marker(pytest.mark.gate(spec.gate, criterion=spec.criterion))
+
+    @property
+    def run(self) -> GateRun:
+        parent = self.getparent(GateFile)
+        assert parent is not None
+        return parent.run
+
+    def runtest(self) -> None:
+        gate_run = self.run
+        check = gate_run.registry.get(self.spec.type)(self.spec, gate_run.context)
+        result = run_check(check, self.nodeid)
+        self.stash[result_key] = result
+        self.config.hook.pytest_fwgates_check_finished(result=result)
+        if result.outcome is Outcome.SKIPPED:
+            pytest.skip(result.message)
+        if result.outcome is not Outcome.PASSED:
+            raise CheckFailed(result)
+
+    def repr_failure(
+        self, excinfo: ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
+        if isinstance(excinfo.value, CheckFailed):
+            result = excinfo.value.result
+            word = "ERROR" if result.outcome is Outcome.ERROR else "FAILED"
+            lines = [f"{self.spec.source}: {word}: {result.message}"]
+            for key, value in result.measured.items():
+                if key not in ("stdout", "stderr") or value:
+                    lines.append(f"  {key} = {value}")
+            return "\n".join(lines)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, self.spec.source.line - 1, f"{self.spec.criterion}::{self.spec.id}"

@@ -1,0 +1,94 @@
+"""Fixtures for Python tests that serve a gate criterion (``@pytest.mark.gate``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .checks import CheckContext, CheckRegistry, run_check
+from .loader import GateLoader
+from .model import CheckResult, Criterion, Gate, Outcome, Source
+from .run import measures_key, run_key
+from .yamlsrc import SourceError
+
+__all__ = ["gate_check", "gate_record"]
+
+
+@pytest.fixture
+def gate_record(request: pytest.FixtureRequest) -> Callable[[str, float], None]:
+    """Record a measured value (``gate_record("duration_s", 42.0)``) for the test's criterion.
+
+    Recorded values are held to the criterion's standard thresholds and appear in the
+    gate reports; a criterion whose standard no check measured is not evaluated.
+    """
+    measures = request.node.stash.setdefault(measures_key, {})
+
+    def record(key: str, value: float) -> None:
+        __tracebackhide__ = True
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise TypeError(f"gate_record({key!r}, ...) needs a finite number, got {value!r}")
+        measures[key] = float(value)
+
+    return record
+
+
+def _criterion_of(request: pytest.FixtureRequest) -> tuple[Gate | None, Criterion | None]:
+    run = request.config.stash.get(run_key, None)
+    if run is None:
+        return None, None
+    for gate_name, criterion_id, _ in run.memberships(request.node):
+        try:
+            gate = run.loader.load(gate_name)
+        except SourceError:
+            continue
+        return gate, gate.criteria.get(criterion_id)
+    return None, None
+
+
+@pytest.fixture
+def gate_check(
+    request: pytest.FixtureRequest, gate_record: Callable[[str, float], None]
+) -> Callable[..., CheckResult]:
+    """Run a check of any registered type from Python, with the same code as YAML checks.
+
+    ``gate_check("command", "systemctl is-active nginx", expect={"stdout_contains": "active"})``
+    returns the :class:`~pytest_fwgates.model.CheckResult`; a check that fails fails the test
+    with its one-line message, and its measured values count for the test's criterion.
+    """
+    run = request.config.stash.get(run_key, None)
+    if run is not None:
+        loader, registry, context = run.loader, run.registry, run.context
+    else:
+        registry = CheckRegistry()
+        request.config.hook.pytest_fwgates_register_checks(registry=registry)
+        loader = GateLoader([], registry=registry)
+        context = CheckContext(rootdir=request.config.rootpath, redactor=loader.redactor)
+    gate, criterion = _criterion_of(request)
+    path, line, _ = request.node.location
+
+    def check(type_name: str, target: Any, **settings: Any) -> CheckResult:
+        __tracebackhide__ = True
+        where = Source(Path(path), (line or 0) + 1)
+        try:
+            spec = loader.spec_from_mapping(gate, criterion, {type_name: target, **settings}, where)
+        except SourceError as exc:
+            raise pytest.UsageError(f"gate_check: {exc.message}") from None
+        result = run_check(registry.get(type_name)(spec, context), request.node.nodeid)
+        for key, value in result.measured.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                gate_record(key, value)
+        if result.outcome is Outcome.SKIPPED:
+            pytest.skip(result.message)
+        if result.outcome is not Outcome.PASSED:
+            pytest.fail(f"{spec.id}: {result.message}", pytrace=False)
+        return result
+
+    return check

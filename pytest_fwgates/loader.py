@@ -1,0 +1,435 @@
+"""Gate files: found in the user's gate folders and the catalog, validated, merged, resolved.
+
+A user file named like a catalog gate extends it: it adds checks to the catalog's criteria,
+may add criteria (as a mapping with a title), may tighten or visibly override a standard
+threshold, and may include other gates. Every mistake is a :class:`SourceError` that names
+the file and line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .checks import Check, CheckRegistry
+from .model import CheckSpec, Criterion, Gate, Source
+from .redact import Redactor, secret_name
+from .schema import check_schema, gate_schema, validate
+from .thresholds import Threshold, ThresholdError, parse, parse_duration
+from .variables import VariableError, interpolate
+from .yamlsrc import LineDict, LineList, SourceError, line_of, load_yaml
+
+__all__ = ["GateLoader", "SourceError", "catalog_dir"]
+
+_SUFFIXES = (".yaml", ".yml")
+_ID_TARGET_LEN = 60
+
+
+def catalog_dir() -> Path:
+    """The catalog shipped with the package (or the checkout's ``gates/``)."""
+    packaged = Path(str(resources.files("pytest_fwgates") / "_catalog"))
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "gates"
+
+
+def _gate_files(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        return {}
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix in _SUFFIXES and path.is_file() and not path.name.startswith("."):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def _short(target: Any) -> str:
+    if isinstance(target, Mapping):
+        scalars = [str(v) for v in target.values() if isinstance(v, str | int | float)]
+        target = scalars[0] if scalars else ""
+    text = " ".join(str(target).split())
+    return text if len(text) <= _ID_TARGET_LEN else text[: _ID_TARGET_LEN - 1] + "…"
+
+
+class GateLoader:
+    """Finds, loads and caches gates by name."""
+
+    def __init__(
+        self,
+        user_dirs: Sequence[Path],
+        registry: CheckRegistry | None = None,
+        cli_vars: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        catalog: Path | None = None,
+    ) -> None:
+        self.registry = registry or CheckRegistry()
+        self.cli_vars = dict(cli_vars or {})
+        self.environ = dict(os.environ if environ is None else environ)
+        self.redactor = Redactor.from_environ(self.environ)
+        self.redactor.add(v for k, v in self.cli_vars.items() if secret_name(k))
+        self.catalog = catalog_dir() if catalog is None else catalog
+        self._catalog_files = _gate_files(self.catalog)
+        self._user_files: dict[str, list[Path]] = {}
+        catalog_resolved = {p.resolve() for p in self._catalog_files.values()}
+        for folder in user_dirs:
+            for name, path in _gate_files(folder).items():
+                if path.resolve() in catalog_resolved:
+                    continue
+                files = self._user_files.setdefault(name, [])
+                if path.resolve() not in {p.resolve() for p in files}:
+                    files.append(path)
+        self._cache: dict[str, Gate] = {}
+        self._loading: list[str] = []
+
+    # -- discovery -------------------------------------------------------------------------
+    def known(self) -> list[str]:
+        return sorted(set(self._catalog_files) | set(self._user_files))
+
+    def user_files(self, name: str) -> list[Path]:
+        return list(self._user_files.get(name, []))
+
+    def in_catalog(self, name: str) -> bool:
+        return name in self._catalog_files
+
+    def closure(self, names: Sequence[str]) -> list[str]:
+        """``names`` and every gate they include, each once, includes first."""
+        ordered: list[str] = []
+
+        def visit(name: str) -> None:
+            if name in ordered:
+                return
+            for included in self.load(name).includes:
+                visit(included)
+            ordered.append(name)
+
+        for name in names:
+            visit(name)
+        return ordered
+
+    # -- loading ---------------------------------------------------------------------------
+    def load(self, name: str) -> Gate:
+        if name in self._cache:
+            return self._cache[name]
+        if name not in self._catalog_files and name not in self._user_files:
+            raise KeyError(name)
+        self._loading.append(name)
+        try:
+            gate = Gate(name=name, title=name, in_catalog=name in self._catalog_files)
+            if gate.in_catalog:
+                self._apply(gate, self._catalog_files[name], base=True)
+            for index, path in enumerate(self._user_files.get(name, [])):
+                self._apply(gate, path, base=not gate.in_catalog and index == 0)
+        finally:
+            self._loading.pop()
+        self._cache[name] = gate
+        return gate
+
+    def _apply(self, gate: Gate, path: Path, *, base: bool) -> None:
+        doc = load_yaml(path)
+        if not isinstance(doc, LineDict):
+            raise SourceError(
+                path, getattr(doc, "line", 1), "a gate file is a mapping with 'gate:'"
+            )
+        problem = validate(doc, gate_schema())
+        if problem is not None:
+            where, message = problem
+            raise SourceError(path, line_of(doc, where), message)
+        if doc["gate"] != path.stem:
+            raise SourceError(
+                path,
+                doc.line_of("gate"),
+                f"gate '{doc['gate']}' must be in a file named {doc['gate']}{path.suffix}",
+            )
+        gate.files.append(path)
+        variables = self._variables(doc, path)
+        if base:
+            gate.title = str(doc.get("title", gate.title))
+            gate.description = str(doc.get("description", ""))
+            gate.phase = str(doc.get("phase", ""))
+            gate.status = str(doc.get("status", ""))
+        else:
+            for key in ("phase", "status"):
+                if key in doc and str(doc[key]) != getattr(gate, key):
+                    raise SourceError(
+                        path, doc.line_of(key), f"cannot change '{key}' of catalog gate {gate.name}"
+                    )
+            gate.title = str(doc.get("title", gate.title))
+            gate.description = str(doc.get("description", gate.description))
+        self._includes(gate, doc, path)
+        criteria = doc.get("criteria") or LineDict()
+        for crit_id, body in criteria.items():
+            self._criterion(gate, crit_id, body, path, criteria.line_of(crit_id), variables, base)
+        if base and not gate.criteria:
+            raise SourceError(path, doc.line, f"gate {gate.name} declares no criteria")
+
+    def _variables(self, doc: LineDict, path: Path) -> dict[str, str]:
+        variables: dict[str, str] = {}
+        declared = doc.get("vars") or LineDict()
+        for name, value in declared.items():
+            if name in self.cli_vars:
+                variables[name] = self.cli_vars[name]
+                continue
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            try:
+                variables[name] = interpolate(text, variables, self.environ)
+            except VariableError as exc:
+                raise SourceError(path, declared.line_of(name), str(exc)) from None
+            if secret_name(name):
+                self.redactor.add([variables[name]])
+        for name, value in self.cli_vars.items():
+            variables.setdefault(name, value)
+        return variables
+
+    def _includes(self, gate: Gate, doc: LineDict, path: Path) -> None:
+        includes = doc.get("includes") or LineList()
+        for index, included in enumerate(includes):
+            line = includes.line_of(index)
+            if included == gate.name or included in self._loading:
+                chain = " -> ".join([*self._loading[self._loading.index(included) :], included])
+                raise SourceError(path, line, f"include cycle: {chain}")
+            if included not in self.known():
+                raise SourceError(path, line, self.unknown_gate_message(included))
+            self.load(included)
+            if included not in gate.includes:
+                gate.includes.append(included)
+                gate.criteria[included] = Criterion(
+                    id=included,
+                    title=f"included gate {included} passes",
+                    include=included,
+                    source=Source(path, line),
+                )
+
+    def unknown_gate_message(self, name: str) -> str:
+        known = self.known()
+        hint = difflib.get_close_matches(name, known, n=1)
+        extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+        return f"unknown gate '{name}'{extra}; known gates: {', '.join(known)}"
+
+    def _criterion(
+        self,
+        gate: Gate,
+        crit_id: str,
+        body: Any,
+        path: Path,
+        line: int,
+        variables: dict[str, str],
+        base: bool,
+    ) -> None:
+        settings: LineDict = body if isinstance(body, LineDict) else LineDict()
+        checks: LineList = (
+            body if isinstance(body, LineList) else settings.get("checks", LineList())
+        )
+        criterion = gate.criteria.get(crit_id)
+        if criterion is not None and criterion.include is not None:
+            raise SourceError(path, line, f"'{crit_id}' names an included gate, not a criterion")
+        if criterion is None:
+            if not base and gate.in_catalog and "title" not in settings:
+                hint = difflib.get_close_matches(crit_id, list(gate.criteria), n=1)
+                extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+                raise SourceError(
+                    path,
+                    line,
+                    f"unknown criterion '{crit_id}' of gate {gate.name}{extra}; "
+                    "to add a criterion, write it as a mapping with a title",
+                )
+            criterion = Criterion(
+                id=crit_id,
+                title=str(settings.get("title", crit_id)),
+                description=str(settings.get("description", "")),
+                required=bool(settings.get("required", True)),
+                human_review=bool(settings.get("human_review", False)),
+                source=Source(path, line),
+            )
+            gate.criteria[crit_id] = criterion
+            for key, text in self._thresholds(settings, path, variables).items():
+                criterion.standards[key] = text
+        else:
+            self._extend(criterion, settings, path, variables)
+        for index, raw in enumerate(checks):
+            spec = self._check(gate, criterion, raw, path, checks.line_of(index), variables)
+            for other in criterion.checks:
+                if other.id == spec.id:
+                    raise SourceError(
+                        path,
+                        spec.source.line,
+                        f"duplicate check id '{spec.id}' in criterion {crit_id} "
+                        f"(first at {other.source}); give one of them an 'id:'",
+                    )
+            criterion.checks.append(spec)
+
+    def _extend(
+        self, criterion: Criterion, settings: LineDict, path: Path, variables: dict[str, str]
+    ) -> None:
+        if settings.get("required") is False and criterion.required:
+            raise SourceError(
+                path,
+                settings.line_of("required"),
+                f"criterion {criterion.id} is required by the catalog and cannot be made "
+                "advisory; waive it with --gate-waivers instead",
+            )
+        if settings.get("human_review") is False and criterion.human_review:
+            raise SourceError(
+                path,
+                settings.line_of("human_review"),
+                f"criterion {criterion.id} needs human review by the catalog",
+            )
+        criterion.required = criterion.required or bool(settings.get("required", False))
+        criterion.human_review = criterion.human_review or bool(settings.get("human_review", False))
+        if "title" in settings:
+            criterion.title = str(settings["title"])
+        if "description" in settings:
+            criterion.description = str(settings["description"])
+        for key, text in self._thresholds(settings, path, variables).items():
+            standard = criterion.standards.get(key)
+            if standard is None:
+                criterion.standards[key] = text
+            elif parse(standard) != parse(text):
+                criterion.overrides[key] = (standard, text)
+
+    def _thresholds(
+        self, settings: LineDict, path: Path, variables: dict[str, str]
+    ) -> dict[str, str]:
+        raw = settings.get("thresholds") or LineDict()
+        found: dict[str, str] = {}
+        for key, value in raw.items():
+            found[key] = str(self._threshold(key, value, path, raw.line_of(key), variables))
+        return found
+
+    def _threshold(
+        self, key: str, value: Any, path: Path, line: int, variables: dict[str, str]
+    ) -> Threshold:
+        try:
+            if isinstance(value, str):
+                value = interpolate(value, variables, self.environ)
+            threshold = parse(value)
+            threshold.check_key(key)
+        except (ThresholdError, VariableError) as exc:
+            raise SourceError(path, line, f"{key}: {exc}") from None
+        return threshold
+
+    def _check(
+        self,
+        gate: Gate,
+        criterion: Criterion,
+        raw: LineDict,
+        path: Path,
+        line: int,
+        variables: dict[str, str],
+    ) -> CheckSpec:
+        type_name = next(iter(raw))
+        if type_name not in self.registry:
+            names = self.registry.names()
+            hint = difflib.get_close_matches(type_name, names, n=1)
+            if type_name in ("id", "expect", "timeout"):
+                message = f"a check starts with its type (one of: {', '.join(names)})"
+            else:
+                extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+                message = f"unknown check type '{type_name}'{extra}; known: {', '.join(names)}"
+            raise SourceError(path, line, message)
+        cls = self.registry.get(type_name)
+        problem = validate(raw, check_schema(cls))
+        if problem is not None:
+            where, message = problem
+            raise SourceError(path, line_of(raw, where), message)
+        try:
+            target = self._expand(raw[type_name], variables, shell=cls.shell_target)
+            options = {
+                key: self._expand(value, variables, shell=False)
+                for key, value in raw.items()
+                if key not in (type_name, "id", "expect", "timeout")
+            }
+        except VariableError as exc:
+            raise SourceError(path, line, str(exc)) from None
+        spec = CheckSpec(
+            type=type_name,
+            target=target,
+            id=str(raw.get("id") or f"{type_name}[{_short(raw[type_name])}]"),
+            gate=gate.name,
+            criterion=criterion.id,
+            source=Source(path, line),
+            options=options,
+        )
+        if "timeout" in raw:
+            try:
+                spec.timeout = parse_duration(raw["timeout"])
+            except ThresholdError as exc:
+                raise SourceError(path, raw.line_of("timeout"), f"timeout: {exc}") from None
+        self._expectations(spec, cls, criterion, raw, path, variables)
+        return spec
+
+    def _expectations(
+        self,
+        spec: CheckSpec,
+        cls: type[Check],
+        criterion: Criterion,
+        raw: LineDict,
+        path: Path,
+        variables: dict[str, str],
+    ) -> None:
+        expect: LineDict = raw.get("expect") or LineDict()
+        in_force = criterion.thresholds_in_force()
+        for key, text in in_force.items():
+            if key in cls.threshold_keys:
+                spec.thresholds[key] = parse(text)
+        for key, value in cls.default_expect.items():
+            if key not in expect and key not in spec.thresholds:
+                spec.thresholds[key] = parse(value)
+        for key, value in expect.items():
+            line = expect.line_of(key)
+            if key in cls.threshold_keys:
+                spec.thresholds[key] = self._threshold(key, value, path, line, variables)
+            else:
+                try:
+                    spec.expect[key] = self._expand(value, variables, shell=False)
+                except VariableError as exc:
+                    raise SourceError(path, line, str(exc)) from None
+        for key, threshold in spec.thresholds.items():
+            standard = criterion.standards.get(key)
+            if standard is not None and parse(standard) != threshold:
+                spec.overrides[key] = (standard, str(threshold))
+
+    def _expand(self, value: Any, variables: dict[str, str], *, shell: bool) -> Any:
+        if isinstance(value, str):
+            return interpolate(value, variables, self.environ, shell=shell)
+        if isinstance(value, list):
+            return [self._expand(v, variables, shell=shell) for v in value]
+        if isinstance(value, dict):
+            return {k: self._expand(v, variables, shell=shell) for k, v in value.items()}
+        return value
+
+    def spec_from_mapping(
+        self,
+        gate: Gate | None,
+        criterion: Criterion | None,
+        mapping: Mapping[str, Any],
+        where: Source,
+    ) -> CheckSpec:
+        """A check given from Python (the ``gate_check`` fixture), validated like YAML."""
+        raw = _to_lines(dict(mapping), where.line)
+        return self._check(
+            gate or Gate(name="", title=""),
+            criterion or Criterion(id="", title=""),
+            raw,
+            where.path,
+            where.line,
+            {},
+        )
+
+
+def _to_lines(value: Any, line: int) -> Any:
+    if isinstance(value, Mapping):
+        mapping = LineDict()
+        mapping.line = line
+        for key, item in value.items():
+            mapping[str(key)] = _to_lines(item, line)
+        return mapping
+    if isinstance(value, list | tuple):
+        sequence = LineList()
+        sequence.line = line
+        sequence.extend(_to_lines(item, line) for item in value)
+        return sequence
+    return value

@@ -1,0 +1,211 @@
+"""pytest-fwgates: the pytest hooks. The work lives in the modules these call."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import hookspecs
+from .checks import CheckRegistry
+from .collect import GateFile, GateItem, result_key
+from .fixtures import gate_check, gate_record
+from .listing import format_gate_list
+from .loader import GateLoader
+from .run import GateRun, measures_key, run_key
+from .variables import VariableError, parse_assignment
+from .waivers import WaiverSet, load_waivers
+from .yamlsrc import SourceError
+
+__all__ = ["gate_check", "gate_record"]
+
+DEFAULT_JUNIT = "reports/gates.xml"
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("fwgates", "quality gates (pytest-fwgates)")
+    group.addoption(
+        "--gate",
+        action="append",
+        default=[],
+        metavar="NAME",
+        dest="fwgates_gates",
+        help="run the checks of gate NAME and decide its verdict (repeatable); "
+        "everything else is deselected",
+    )
+    group.addoption(
+        "--gate-list",
+        action="store_true",
+        dest="fwgates_list",
+        help="list the known gates and their criteria, then exit",
+    )
+    group.addoption(
+        "--gate-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        dest="fwgates_dirs",
+        help="folder of gate files (repeatable; default: ini gate_dirs, else gates/ under rootdir)",
+    )
+    group.addoption(
+        "--gate-var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        dest="fwgates_vars",
+        help="set the gate file variable NAME (repeatable; wins over vars: in files)",
+    )
+    group.addoption(
+        "--gate-waivers",
+        metavar="FILE",
+        dest="fwgates_waivers",
+        help="waivers file: signed-off exceptions with an expiry date",
+    )
+    group.addoption(
+        "--gate-junit",
+        metavar="PATH",
+        dest="fwgates_junit",
+        help=f"write the gate JUnit XML here, summary.json beside it (default: {DEFAULT_JUNIT})",
+    )
+    parser.addini("gate_dirs", "folders of gate files", type="paths", default=[])
+    parser.addini("gate_junit", "path of the gate JUnit XML", default=DEFAULT_JUNIT)
+    parser.addini("gate_waivers", "waivers file used when --gate-waivers is not given", default="")
+    parser.addini("gate_vars", "gate file variables, one NAME=VALUE a line", type="linelist")
+
+
+def _gate_dirs(config: pytest.Config) -> list[Path]:
+    given = [Path(d) for d in config.option.fwgates_dirs]
+    if given:
+        return [d if d.is_absolute() else config.invocation_params.dir / d for d in given]
+    from_ini: list[Path] = config.getini("gate_dirs")
+    return from_ini or [config.rootpath / "gates"]
+
+
+def _loader(config: pytest.Config, registry: CheckRegistry) -> GateLoader:
+    variables: dict[str, str] = {}
+    for text in [*config.getini("gate_vars"), *config.option.fwgates_vars]:
+        try:
+            name, value = parse_assignment(text)
+        except VariableError as exc:
+            raise pytest.UsageError(f"--gate-var: {exc}") from None
+        variables[name] = value
+    for folder in config.option.fwgates_dirs:
+        if not (config.invocation_params.dir / folder).is_dir():
+            raise pytest.UsageError(f"--gate-dir {folder}: no such folder")
+    return GateLoader(_gate_dirs(config), registry=registry, cli_vars=variables)
+
+
+def _waivers(config: pytest.Config) -> WaiverSet:
+    given = config.option.fwgates_waivers or config.getini("gate_waivers")
+    if not given:
+        return WaiverSet.empty()
+    path = Path(given)
+    base = config.invocation_params.dir if config.option.fwgates_waivers else config.rootpath
+    path = path if path.is_absolute() else base / path
+    if not path.is_file():
+        raise pytest.UsageError(f"--gate-waivers {given}: no such file")
+    try:
+        return load_waivers(path)
+    except SourceError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if not config.option.fwgates_list:
+        return None
+    registry = CheckRegistry()
+    config.hook.pytest_fwgates_register_checks(registry=registry)
+    text, ok = format_gate_list(_loader(config, registry))
+    sys.stdout.write(text)
+    return 0 if ok else 1
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "gate(name, criterion): the test is evidence for criterion of gate name (pytest-fwgates)",
+    )
+    names: list[str] = config.option.fwgates_gates
+    if not names:
+        return
+    registry = CheckRegistry()
+    config.hook.pytest_fwgates_register_checks(registry=registry)
+    loader = _loader(config, registry)
+    unknown = [name for name in names if name not in loader.known()]
+    if unknown:
+        raise pytest.UsageError(f"--gate: {loader.unknown_gate_message(unknown[0])}")
+    junit: str = config.option.fwgates_junit or config.getini("gate_junit")
+    junit_path = Path(junit)
+    if not junit_path.is_absolute():
+        base = config.invocation_params.dir if config.option.fwgates_junit else config.rootpath
+        junit_path = base / junit_path
+    run = GateRun(
+        config, list(dict.fromkeys(names)), loader, registry, _waivers(config), junit_path
+    )
+    config.stash[run_key] = run
+    config.pluginmanager.register(run, "fwgates-run")
+    # gate files need no path argument: they join whatever pytest collects
+    present = {str(Path(a).resolve()) for a in config.args}
+    config.args.extend(str(p) for p in run.gate_files() if str(p.resolve()) not in present)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(run_key, None)
+    if run is not None:
+        config.pluginmanager.unregister(run)
+        del config.stash[run_key]
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> GateFile | None:
+    run = parent.config.stash.get(run_key, None)
+    if run is None or file_path.suffix not in (".yaml", ".yml"):
+        return None
+    if file_path.resolve() not in {p.resolve() for p in run.gate_files()}:
+        return None
+    node: GateFile = GateFile.from_parent(parent, path=file_path)
+    node.run = run
+    return node
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    run = config.stash.get(run_key, None)
+    if run is None:
+        return
+    for item in items:
+        error = run.validate_marker(item)
+        if error:
+            raise pytest.UsageError(error)
+    keep = [item for item in items if run.memberships(item)]
+    dropped = [item for item in items if not run.memberships(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    run = item.config.stash.get(run_key, None)
+    members = run.memberships(item) if run is not None else []
+    if members:
+        data: dict[str, Any] = {"members": [list(m) for m in members]}
+        if call.when == "call":
+            result = item.stash.get(result_key, None)
+            if result is not None and isinstance(item, GateItem):
+                data["result"] = result.to_json()
+            measures = item.stash.get(measures_key, None)
+            if measures:
+                data["measured"] = dict(measures)
+        report.fwgates = data  # type: ignore[attr-defined]  # travels to the xdist controller
+    return report

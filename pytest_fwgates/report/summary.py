@@ -1,0 +1,178 @@
+"""summary.json: the machine-readable verdict with every measured value.
+
+Also the helpers the other reports share: the overall verdict of a run, the thresholds
+in force for a criterion and the "measured vs threshold" text of a value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..fsutil import atomic_write
+from ..model import CheckResult, CriterionDecision, GateDecision, GateVerdict
+from ..thresholds import ThresholdError, format_value, parse
+
+__all__ = [
+    "SCHEMA",
+    "build_summary",
+    "criterion_thresholds",
+    "failing_keys",
+    "measure_text",
+    "overall_verdict",
+    "value_text",
+    "write_summary",
+]
+
+SCHEMA = "fwgates-summary/1"
+
+
+def overall_verdict(decisions: Iterable[GateDecision]) -> GateVerdict:
+    """FAILED if any gate failed (or none was decided), else HUMAN_REVIEW_REQUIRED if any."""
+    verdicts = [decision.verdict for decision in decisions]
+    if not verdicts or GateVerdict.FAILED in verdicts:
+        return GateVerdict.FAILED
+    if GateVerdict.HUMAN_REVIEW_REQUIRED in verdicts:
+        return GateVerdict.HUMAN_REVIEW_REQUIRED
+    return GateVerdict.PASSED
+
+
+def criterion_thresholds(
+    decision: CriterionDecision,
+) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """The thresholds in force for a criterion and, of those, the overridden ones.
+
+    Returns ``(thresholds, overrides)``: measured value name -> threshold text, and
+    name -> (standard, override). The checks' thresholds come first (the results', or the
+    declared ones for checks that did not run); where checks of the criterion hold the same
+    value to different thresholds, each gets its own name ``<check>.<key>``. Standards of
+    the criterion that no check states complete the list.
+    """
+    per_check: list[tuple[str, str, str, str | None]] = []
+    ran = {result.check_id for result in decision.results}
+    for result in decision.results:
+        for key, text in result.thresholds.items():
+            standard = result.overrides.get(key, (None, None))[0]
+            per_check.append((result.check_id, key, str(text), standard))
+    for spec in decision.criterion.checks:
+        if spec.id not in ran:
+            for key, threshold in spec.thresholds.items():
+                standard = spec.overrides.get(key, (None, None))[0]
+                per_check.append((spec.id, key, str(threshold), standard))
+
+    texts: dict[str, set[str]] = {}
+    for _check, key, text, _standard in per_check:
+        texts.setdefault(key, set()).add(text)
+    thresholds: dict[str, str] = {}
+    overrides: dict[str, tuple[str, str]] = {}
+    for check, key, text, standard in per_check:
+        name = key if len(texts[key]) == 1 else f"{check}.{key}"
+        thresholds.setdefault(name, text)
+        if standard is not None:
+            overrides.setdefault(name, (standard, text))
+    for key, text in decision.criterion.thresholds_in_force().items():
+        if key not in texts:
+            thresholds[key] = text
+            if key in decision.criterion.overrides:
+                overrides[key] = (decision.criterion.overrides[key][0], text)
+    return thresholds, overrides
+
+
+def value_text(key: str, value: Any) -> str:
+    """A measured value with its unit (``412 ms``); non-numbers as they are."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return format_value(key, float(value))
+    return str(value)
+
+
+def failing_keys(result: CheckResult) -> list[str]:
+    """The measured values of a result that break their threshold, in order."""
+    failing = []
+    for key, value in result.measured.items():
+        text = result.thresholds.get(key)
+        if text is None or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        try:
+            holds = parse(text).holds(key, float(value))
+        except ThresholdError:
+            continue
+        if holds is False:
+            failing.append(key)
+    return failing
+
+
+def measure_text(key: str, result: CheckResult) -> str:
+    """``p95_ms = 412 ms, expected < 300ms``; overrides shown: ``(standard < 5m)``."""
+    if key in result.measured:
+        text = f"{key} = {value_text(key, result.measured[key])}"
+    else:
+        text = f"{key} not measured"
+    threshold = result.thresholds.get(key)
+    if threshold is not None:
+        text += f", expected {threshold}"
+        if key in result.overrides:
+            text += f" (standard {result.overrides[key][0]})"
+    return text
+
+
+def build_summary(decisions: list[GateDecision], run: dict[str, Any]) -> dict[str, Any]:
+    """The summary document (see the module docstring for its shape)."""
+    return {
+        "schema": SCHEMA,
+        "verdict": str(overall_verdict(decisions)),
+        "run": _jsonable(run),
+        "gates": [_gate(decision) for decision in decisions],
+    }
+
+
+def write_summary(path: Path, decisions: list[GateDecision], run: dict[str, Any]) -> None:
+    """Write summary.json atomically (sorted keys, indent 2, UTF-8)."""
+    text = json.dumps(build_summary(decisions, run), sort_keys=True, indent=2, ensure_ascii=False)
+    # a lone surrogate (from undecodable output) is written as its JSON escape
+    atomic_write(path, (text + "\n").encode("utf-8", "backslashreplace"))
+
+
+def _gate(decision: GateDecision) -> dict[str, Any]:
+    return {
+        "name": decision.gate.name,
+        "title": decision.gate.title,
+        "verdict": str(decision.verdict),
+        "status": decision.status,
+        "reason": decision.reason,
+        "warnings": list(decision.warnings),
+        "criteria": [_criterion(item) for item in decision.criteria],
+    }
+
+
+def _criterion(decision: CriterionDecision) -> dict[str, Any]:
+    thresholds, overrides = criterion_thresholds(decision)
+    return {
+        "id": decision.criterion.id,
+        "title": decision.criterion.title,
+        "required": decision.criterion.required,
+        "human_review": decision.criterion.human_review,
+        "verdict": str(decision.verdict),
+        "reason": decision.reason,
+        "waived_by": decision.waived_by,
+        "thresholds": thresholds,
+        "overrides": {k: {"standard": s, "override": o} for k, (s, o) in overrides.items()},
+        "checks": [_jsonable(result.to_json()) for result in decision.results],
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON data: non-finite numbers as text, unknown objects as their ``str``."""
+    if isinstance(value, str | bool | int) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(item) for item in value]
+    return str(value)

@@ -1,0 +1,209 @@
+"""The threshold grammar: ``< 300ms``, ``>= 99.9%``, ``== 0``, ``<= +10%``.
+
+A threshold is an operator and a number with an optional unit. It is parsed with a
+regular expression and compared with plain arithmetic: it is never evaluated as code.
+
+A relative threshold (a signed number with ``%``, e.g. ``<= +10%``) compares a measured
+value with the stored baseline: ``measured <= baseline * 1.10``.
+
+Measured values carry their unit in their name: ``p95_ms`` is in milliseconds,
+``duration_s`` in seconds, ``failure_ratio`` a fraction, ``availability_pct`` a percentage.
+A threshold with a unit is converted into the unit of the value it is held against.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = [
+    "OPERATORS",
+    "Threshold",
+    "ThresholdError",
+    "key_unit",
+    "parse",
+]
+
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+#: seconds per time unit
+TIME_UNITS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+UNITS = (*TIME_UNITS, "%")
+
+_GRAMMAR = re.compile(
+    r"""^\s*
+    (?P<op><=|>=|==|!=|<|>)?\s*
+    (?P<sign>[+-])?
+    (?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
+    \s*(?P<unit>ms|s|m|h|%)?
+    \s*$""",
+    re.VERBOSE,
+)
+
+_MAX_LEN = 64
+
+
+class ThresholdError(ValueError):
+    """A threshold string that does not follow the grammar, or a unit that does not fit."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A parsed threshold: ``op`` ``value`` ``unit``; ``relative`` for baseline comparisons."""
+
+    op: str
+    value: float
+    unit: str | None = None
+    relative: bool = False
+
+    def __str__(self) -> str:
+        return format_threshold(self)
+
+    def limit(self, key: str, baseline: float | None = None) -> float | None:
+        """The bound in the unit of ``key``; ``None`` for a relative bound without baseline."""
+        if self.relative:
+            if baseline is None:
+                return None
+            return baseline * (1.0 + self.value / 100.0)
+        return convert(self.value, self.unit, key_unit(key))
+
+    def holds(self, key: str, measured: float, baseline: float | None = None) -> bool | None:
+        """Whether ``measured`` (in the unit of ``key``) meets the threshold.
+
+        ``None`` when it cannot be decided: a relative threshold with no baseline,
+        or a measured value that is not a number (NaN).
+        """
+        bound = self.limit(key, baseline)
+        if bound is None or math.isnan(measured):
+            return None
+        return OPERATORS[self.op](measured, bound)
+
+    def check_key(self, key: str) -> None:
+        """Raise :class:`ThresholdError` when the unit cannot apply to ``key``."""
+        if self.relative:
+            return
+        convert(self.value, self.unit, key_unit(key))
+
+
+def parse(text: object) -> Threshold:
+    """Parse a threshold. A bare number (``0``, ``"5"``) means ``== number``.
+
+    Raises :class:`ThresholdError` with a one-line message for anything else.
+    """
+    if isinstance(text, bool):
+        raise ThresholdError(f"not a threshold: {text!r} (expected e.g. '< 300ms' or '>= 99.9%')")
+    if isinstance(text, int | float):
+        if not math.isfinite(text):
+            raise ThresholdError(f"not a finite number: {text!r}")
+        return Threshold("==", float(text))
+    if not isinstance(text, str):
+        raise ThresholdError(
+            f"not a threshold: {type(text).__name__} (expected e.g. '< 300ms' or '>= 99.9%')"
+        )
+    if len(text) > _MAX_LEN:
+        raise ThresholdError(f"threshold longer than {_MAX_LEN} characters")
+    match = _GRAMMAR.match(text)
+    if match is None:
+        shown = text if text.isprintable() else repr(text)
+        raise ThresholdError(
+            f"bad threshold {shown!r}: expected an operator (< <= > >= == !=) and a number "
+            "with an optional unit (ms s m h %), e.g. '< 300ms', '>= 99.9%', '<= +10%'"
+        )
+    op = match["op"] or "=="
+    value = float(match["num"])
+    if not math.isfinite(value):
+        raise ThresholdError(f"bad threshold {text!r}: number out of range")
+    unit = match["unit"]
+    sign = match["sign"]
+    relative = False
+    if sign is not None:
+        if unit != "%":
+            raise ThresholdError(
+                f"bad threshold {text!r}: a signed number is relative to the baseline "
+                "and needs '%', e.g. '<= +10%'"
+            )
+        relative = True
+        if sign == "-":
+            value = -value
+    return Threshold(op, value, unit, relative)
+
+
+def format_threshold(threshold: Threshold) -> str:
+    """The canonical text of a threshold; ``parse(format_threshold(t)) == t``."""
+    number = repr(abs(threshold.value) if threshold.relative else threshold.value)
+    if number.endswith(".0"):
+        number = number[:-2]
+    if threshold.relative:
+        number = ("-" if threshold.value < 0 else "+") + number
+    return f"{threshold.op} {number}{threshold.unit or ''}"
+
+
+def key_unit(key: str) -> str | None:
+    """The unit a measured value's name implies: ``p95_ms`` -> ``ms``; ``None`` if none."""
+    suffix = key.rsplit("_", 1)[-1] if "_" in key else ""
+    if suffix in TIME_UNITS:
+        return suffix
+    if suffix in ("pct", "percent"):
+        return "%"
+    if suffix in ("ratio", "fraction"):
+        return "ratio"
+    return None
+
+
+def convert(value: float, unit: str | None, target: str | None) -> float:
+    """Convert ``value`` from ``unit`` into ``target``; raise if they do not fit."""
+    if unit is None or unit == target:
+        return value
+    if unit in TIME_UNITS and target in TIME_UNITS:
+        return value * TIME_UNITS[unit] / TIME_UNITS[target]
+    if unit == "%" and target == "ratio":
+        return value / 100.0
+    if unit == "%" and target is None:
+        # a value named without a unit, held to a percentage: taken as a percentage
+        return value
+    if unit in TIME_UNITS and target is None:
+        raise ThresholdError(
+            f"a time threshold needs a value whose name ends in _ms, _s, _m or _h, not a "
+            f"unitless one (got '{unit}')"
+        )
+    raise ThresholdError(f"unit '{unit}' does not apply to a value measured in '{target}'")
+
+
+def format_value(key: str, value: float) -> str:
+    """A measured value with the unit its name implies: ``412 ms``, ``99.95 %``."""
+    unit = key_unit(key)
+    if float(value).is_integer() and abs(value) < 1e15:
+        text = str(int(value))
+    else:
+        text = f"{value:.6g}"
+    if unit in (None, "ratio"):
+        return text
+    return f"{text} {unit}"
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
+
+
+def parse_duration(value: object) -> float:
+    """A time span in seconds: ``30``, ``1.5``, ``"90s"``, ``"2m"``, ``"500ms"``."""
+    if isinstance(value, bool):
+        raise ThresholdError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * TIME_UNITS[match.group(2) or "s"]
+    else:
+        raise ThresholdError(f"not a duration: {value!r} (expected e.g. 30, '90s', '2m')")
+    if not math.isfinite(seconds) or seconds <= 0 or seconds > 86400:
+        raise ThresholdError(f"duration out of range (0 to 24h): {value!r}")
+    return seconds

@@ -1,0 +1,220 @@
+"""The fail-closed verdict rules (design §5), as plain functions of gates and results.
+
+- A criterion passes when it has at least one check and all of them passed.
+- A failed or errored check fails it. No checks, a skipped check, a check that never ran,
+  or a standard threshold no check measured: NOT_EVALUATED, which fails a required criterion.
+- An advisory criterion that does not pass is a WARN.
+- A valid waiver turns FAIL or NOT_EVALUATED into WAIVED; an expired one is ignored, said so.
+- The gate is PASSED when every required criterion passes; WAIVED criteria or criteria marked
+  for human review make it HUMAN_REVIEW_REQUIRED. Problems of the run itself (collection
+  errors, an interrupted run, no check run at all) make it FAILED.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+
+from .model import (
+    CheckResult,
+    Criterion,
+    CriterionDecision,
+    CriterionVerdict,
+    Gate,
+    GateDecision,
+    GateVerdict,
+    Outcome,
+)
+from .thresholds import ThresholdError, format_value, parse
+from .waivers import WaiverSet
+
+__all__ = ["decide_all", "decide_gate", "overall"]
+
+_RAN = (Outcome.PASSED, Outcome.FAILED, Outcome.ERROR)
+
+
+def _hold_to_standards(criterion: Criterion, result: CheckResult) -> CheckResult:
+    """Hold values a check recorded to the criterion's standards it did not already apply."""
+    if result.outcome is not Outcome.PASSED:
+        return result
+    failures = []
+    thresholds = dict(result.thresholds)
+    for key, text in criterion.thresholds_in_force().items():
+        value = result.measured.get(key)
+        if key in result.thresholds or not isinstance(value, int | float):
+            continue
+        thresholds[key] = text
+        try:
+            holds = parse(text).holds(key, float(value))
+        except ThresholdError as exc:
+            failures.append(f"{key}: {exc}")
+            continue
+        if holds is False:
+            failures.append(f"{key} = {format_value(key, float(value))}, expected {text}")
+    if not failures:
+        result.thresholds = thresholds
+        return result
+    return dataclasses.replace(
+        result, outcome=Outcome.FAILED, thresholds=thresholds, message="; ".join(failures)
+    )
+
+
+def _unmeasured(criterion: Criterion, results: Iterable[CheckResult]) -> list[str]:
+    measured = {
+        key
+        for result in results
+        for key, value in result.measured.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
+    return [
+        f"{key} {text}"
+        for key, text in criterion.thresholds_in_force().items()
+        if key not in measured
+    ]
+
+
+def _evaluate(criterion: Criterion, results: list[CheckResult]) -> tuple[CriterionVerdict, str]:
+    bad = [r for r in results if r.outcome in (Outcome.FAILED, Outcome.ERROR)]
+    if bad:
+        first = bad[0]
+        word = "errored" if first.outcome is Outcome.ERROR else "failed"
+        more = f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""
+        return CriterionVerdict.FAIL, f"{first.check_id} {word}: {first.message}{more}"
+    if not results:
+        return CriterionVerdict.NOT_EVALUATED, "no checks"
+    skipped = [r for r in results if r.outcome is Outcome.SKIPPED]
+    if skipped:
+        first = skipped[0]
+        return (
+            CriterionVerdict.NOT_EVALUATED,
+            f"{len(skipped)} of {len(results)} checks did not run: "
+            f"{first.check_id}: {first.message or 'skipped'}",
+        )
+    missing = _unmeasured(criterion, results)
+    if missing:
+        return CriterionVerdict.NOT_EVALUATED, f"standard not measured by any check: {missing[0]}"
+    return CriterionVerdict.PASS, ""
+
+
+def _decide_criterion(
+    gate: Gate,
+    criterion: Criterion,
+    results: list[CheckResult],
+    waivers: WaiverSet,
+    included: dict[str, GateDecision],
+) -> CriterionDecision:
+    if criterion.include is not None:
+        sub = included.get(criterion.include)
+        if sub is None:
+            return CriterionDecision(criterion, CriterionVerdict.NOT_EVALUATED, "not decided")
+        verdict = {
+            GateVerdict.PASSED: CriterionVerdict.PASS,
+            GateVerdict.FAILED: CriterionVerdict.FAIL,
+            GateVerdict.HUMAN_REVIEW_REQUIRED: CriterionVerdict.WAIVED,
+        }[sub.verdict]
+        reason = "" if verdict is CriterionVerdict.PASS else f"gate {sub.gate.name}: {sub.reason}"
+        return CriterionDecision(criterion, verdict, reason)
+
+    results = [_hold_to_standards(criterion, r) for r in results]
+    verdict, reason = _evaluate(criterion, results)
+    decision = CriterionDecision(criterion, verdict, reason, results)
+    if verdict is CriterionVerdict.PASS:
+        return decision
+
+    waiver = waivers.for_criterion(gate.name, criterion.id)
+    not_passed = [r for r in results if r.outcome is not Outcome.PASSED]
+    if waiver is None and not_passed and not _unmeasured(criterion, results):
+        # every check that did not pass has a waiver of its own
+        check_waivers = [waivers.for_check(gate.name, criterion.id, r.check_id) for r in not_passed]
+        if all(check_waivers):
+            waiver = check_waivers[0]
+    if waiver is not None:
+        decision.verdict = CriterionVerdict.WAIVED
+        decision.reason = f"waived ({reason}): {waiver.justification}"
+        decision.waived_by = waiver.describe()
+    elif not criterion.required:
+        decision.verdict = CriterionVerdict.WARN
+        decision.reason = f"advisory: {reason}"
+    return decision
+
+
+def decide_gate(
+    gate: Gate,
+    results: Sequence[CheckResult],
+    waivers: WaiverSet,
+    problems: Sequence[str] = (),
+    included: dict[str, GateDecision] | None = None,
+) -> GateDecision:
+    included = included or {}
+    own = [r for r in results if r.gate == gate.name]
+    criteria = [
+        _decide_criterion(
+            gate, criterion, [r for r in own if r.criterion == criterion.id], waivers, included
+        )
+        for criterion in gate.criteria.values()
+    ]
+    warnings = [
+        f"waiver expired on {w.expires.isoformat()} and was ignored: {w.describe()} ({w.source})"
+        for w in waivers.expired_for(gate.name)
+    ]
+    decision = GateDecision(gate, GateVerdict.PASSED, "", criteria, warnings=warnings)
+    covered = {gate.name}
+    pending = list(gate.includes)
+    while pending:
+        name = pending.pop()
+        if name not in covered and name in included:
+            covered.add(name)
+            pending.extend(included[name].gate.includes)
+    ran = any(r.outcome in _RAN for r in results if r.gate in covered)
+    blocking = [
+        c
+        for c in criteria
+        if c.verdict in (CriterionVerdict.FAIL, CriterionVerdict.NOT_EVALUATED)
+        and c.criterion.required
+    ]
+    review = [
+        c
+        for c in criteria
+        if c.verdict is CriterionVerdict.WAIVED
+        or (c.criterion.human_review and c.verdict is CriterionVerdict.PASS)
+    ]
+    if problems:
+        decision.verdict, decision.reason = GateVerdict.FAILED, "; ".join(problems)
+    elif not ran:
+        decision.verdict, decision.reason = GateVerdict.FAILED, "no check ran"
+    elif blocking:
+        names = ", ".join(f"{c.criterion.id} {c.verdict}" for c in blocking)
+        decision.verdict, decision.reason = GateVerdict.FAILED, f"required criteria: {names}"
+    elif review:
+        decision.verdict = GateVerdict.HUMAN_REVIEW_REQUIRED
+        decision.reason = "human review required: " + ", ".join(
+            f"{c.criterion.id} {'waived' if c.verdict is CriterionVerdict.WAIVED else 'marked'}"
+            for c in review
+        )
+    if decision.verdict is GateVerdict.PASSED:
+        decision.status = gate.status
+    elif decision.verdict is GateVerdict.HUMAN_REVIEW_REQUIRED:
+        decision.status = str(GateVerdict.HUMAN_REVIEW_REQUIRED)
+    return decision
+
+
+def decide_all(
+    gates: Sequence[Gate],
+    results: Sequence[CheckResult],
+    waivers: WaiverSet,
+    problems: Sequence[str] = (),
+) -> list[GateDecision]:
+    """Decide ``gates`` given in include order (an included gate before its includer)."""
+    decided: dict[str, GateDecision] = {}
+    for gate in gates:
+        decided[gate.name] = decide_gate(gate, results, waivers, problems, decided)
+    return list(decided.values())
+
+
+def overall(decisions: Sequence[GateDecision]) -> GateVerdict:
+    verdicts = {d.verdict for d in decisions}
+    if not decisions or GateVerdict.FAILED in verdicts:
+        return GateVerdict.FAILED
+    if GateVerdict.HUMAN_REVIEW_REQUIRED in verdicts:
+        return GateVerdict.HUMAN_REVIEW_REQUIRED
+    return GateVerdict.PASSED

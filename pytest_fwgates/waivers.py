@@ -1,0 +1,85 @@
+"""Waivers: a signed-off exception for a criterion or one check, until a date."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from .schema import validate, waivers_schema
+from .yamlsrc import LineDict, SourceError, line_of, load_yaml
+
+__all__ = ["Waiver", "WaiverSet", "load_waivers"]
+
+
+@dataclass(frozen=True)
+class Waiver:
+    gate: str
+    criterion: str
+    check: str | None
+    justification: str
+    approved_by: str
+    expires: dt.date
+    source: str
+
+    def describe(self) -> str:
+        what = f"{self.gate}/{self.criterion}" + (f"/{self.check}" if self.check else "")
+        return f"{what} approved by {self.approved_by} until {self.expires.isoformat()}"
+
+
+@dataclass
+class WaiverSet:
+    active: list[Waiver]
+    expired: list[Waiver]
+
+    @classmethod
+    def empty(cls) -> WaiverSet:
+        return cls([], [])
+
+    def for_criterion(self, gate: str, criterion: str) -> Waiver | None:
+        for waiver in self.active:
+            if waiver.gate == gate and waiver.criterion == criterion and waiver.check is None:
+                return waiver
+        return None
+
+    def for_check(self, gate: str, criterion: str, check: str) -> Waiver | None:
+        for waiver in self.active:
+            if (waiver.gate, waiver.criterion, waiver.check) == (gate, criterion, check):
+                return waiver
+        return None
+
+    def expired_for(self, gate: str) -> list[Waiver]:
+        return [w for w in self.expired if w.gate == gate]
+
+
+def load_waivers(path: Path, today: dt.date | None = None) -> WaiverSet:
+    """Read a waivers file; raise :class:`SourceError` (file:line) when it is malformed."""
+    today = today or dt.date.today()
+    doc = load_yaml(path)
+    if not isinstance(doc, LineDict):
+        raise SourceError(path, 1, "a waivers file is a mapping with 'waivers:'")
+    problem = validate(doc, waivers_schema())
+    if problem is not None:
+        where, message = problem
+        raise SourceError(path, line_of(doc, where), message)
+    result = WaiverSet.empty()
+    entries = doc["waivers"]
+    for index, entry in enumerate(entries):
+        line = entries.line_of(index)
+        try:
+            expires = dt.date.fromisoformat(entry["expires"])
+        except ValueError:
+            raise SourceError(
+                path, entry.line_of("expires"), f"expires: not a date: {entry['expires']!r}"
+            ) from None
+        waiver = Waiver(
+            gate=entry["gate"],
+            criterion=entry["criterion"],
+            check=entry.get("check"),
+            justification=entry["justification"],
+            approved_by=entry["approved_by"],
+            expires=expires,
+            source=f"{path}:{line}",
+        )
+        (result.active if expires >= today else result.expired).append(waiver)
+    return result
