@@ -55,6 +55,16 @@ def _short(target: Any) -> str:
     return text if len(text) <= _ID_TARGET_LEN else text[: _ID_TARGET_LEN - 1] + "…"
 
 
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a string" if isinstance(value, str) else f"a {type(value).__name__}"
+
+
 class GateLoader:
     """Finds, loads and caches gates by name."""
 
@@ -84,6 +94,8 @@ class GateLoader:
                     files.append(path)
         self._cache: dict[str, Gate] = {}
         self._loading: list[str] = []
+        #: id of a check spec -> threshold keys its own 'expect' sets (they beat the criterion's)
+        self._own_thresholds: dict[int, frozenset[str]] = {}
 
     # -- discovery -------------------------------------------------------------------------
     def known(self) -> list[str]:
@@ -131,8 +143,9 @@ class GateLoader:
     def _apply(self, gate: Gate, path: Path, *, base: bool) -> None:
         doc = load_yaml(path)
         if not isinstance(doc, LineDict):
+            found = "the file is empty" if doc is None else f"found {_kind(doc)}"
             raise SourceError(
-                path, getattr(doc, "line", 1), "a gate file is a mapping with 'gate:'"
+                path, getattr(doc, "line", 1), f"{found}; a gate file is a mapping with 'gate:'"
             )
         problem = validate(doc, gate_schema())
         if problem is not None:
@@ -167,11 +180,11 @@ class GateLoader:
             raise SourceError(path, doc.line, f"gate {gate.name} declares no criteria")
 
     def _variables(self, doc: LineDict, path: Path) -> dict[str, str]:
-        variables: dict[str, str] = {}
+        # --gate-var values win, and the file's own vars: may use them
+        variables: dict[str, str] = dict(self.cli_vars)
         declared = doc.get("vars") or LineDict()
         for name, value in declared.items():
             if name in self.cli_vars:
-                variables[name] = self.cli_vars[name]
                 continue
             text = str(value).lower() if isinstance(value, bool) else str(value)
             try:
@@ -180,8 +193,6 @@ class GateLoader:
                 raise SourceError(path, declared.line_of(name), str(exc)) from None
             if secret_name(name):
                 self.redactor.add([variables[name]])
-        for name, value in self.cli_vars.items():
-            variables.setdefault(name, value)
         return variables
 
     def _includes(self, gate: Gate, doc: LineDict, path: Path) -> None:
@@ -193,7 +204,14 @@ class GateLoader:
                 raise SourceError(path, line, f"include cycle: {chain}")
             if included not in self.known():
                 raise SourceError(path, line, self.unknown_gate_message(included))
-            self.load(included)
+            try:
+                self.load(included)
+            except SourceError as exc:
+                # a cycle closed inside the catalog was made by this file's include
+                catalog = set(self._catalog_files.values())
+                if exc.message.startswith("include cycle") and exc.path in catalog - {path}:
+                    raise SourceError(path, line, exc.message) from None
+                raise
             if included not in gate.includes:
                 gate.includes.append(included)
                 gate.criteria[included] = Criterion(
@@ -289,6 +307,9 @@ class GateLoader:
                 criterion.standards[key] = text
             elif parse(standard) != parse(text):
                 criterion.overrides[key] = (standard, text)
+        # checks an earlier file gave this criterion are held to what is now in force
+        for spec in criterion.checks:
+            self._hold_to_criterion(spec, self.registry.get(spec.type), criterion)
 
     def _thresholds(
         self, settings: LineDict, path: Path, variables: dict[str, str]
@@ -320,6 +341,8 @@ class GateLoader:
         line: int,
         variables: dict[str, str],
     ) -> CheckSpec:
+        if not raw:
+            raise SourceError(path, line, "a check is a mapping whose first key is its type")
         type_name = next(iter(raw))
         if type_name not in self.registry:
             names = self.registry.names()
@@ -387,6 +410,21 @@ class GateLoader:
                     spec.expect[key] = self._expand(value, variables, shell=False)
                 except VariableError as exc:
                     raise SourceError(path, line, str(exc)) from None
+        self._own_thresholds[id(spec)] = frozenset(k for k in expect if k in cls.threshold_keys)
+        self._record_overrides(spec, criterion)
+
+    def _hold_to_criterion(self, spec: CheckSpec, cls: type[Check], criterion: Criterion) -> None:
+        """Apply the criterion's thresholds in force that the check's own expect does not set,
+        and record where the check's thresholds differ from the standards."""
+        own = self._own_thresholds.get(id(spec), frozenset())
+        for key, text in criterion.thresholds_in_force().items():
+            if key in cls.threshold_keys and key not in own:
+                spec.thresholds[key] = parse(text)
+        self._record_overrides(spec, criterion)
+
+    @staticmethod
+    def _record_overrides(spec: CheckSpec, criterion: Criterion) -> None:
+        spec.overrides = {}
         for key, threshold in spec.thresholds.items():
             standard = criterion.standards.get(key)
             if standard is not None and parse(standard) != threshold:

@@ -18,6 +18,7 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 __all__ = [
     "OPERATORS",
@@ -72,9 +73,9 @@ class Threshold:
     def limit(self, key: str, baseline: float | None = None) -> float | None:
         """The bound in the unit of ``key``; ``None`` for a relative bound without baseline."""
         if self.relative:
-            if baseline is None:
+            if baseline is None or not math.isfinite(baseline):
                 return None
-            return baseline * (1.0 + self.value / 100.0)
+            return float(_exact(baseline) * (1 + _exact(self.value) / 100))
         return convert(self.value, self.unit, key_unit(key))
 
     def holds(self, key: str, measured: float, baseline: float | None = None) -> bool | None:
@@ -103,9 +104,10 @@ def parse(text: object) -> Threshold:
     if isinstance(text, bool):
         raise ThresholdError(f"not a threshold: {text!r} (expected e.g. '< 300ms' or '>= 99.9%')")
     if isinstance(text, int | float):
-        if not math.isfinite(text):
-            raise ThresholdError(f"not a finite number: {text!r}")
-        return Threshold("==", float(text))
+        number = _finite(text)
+        if number is None:
+            raise ThresholdError(f"not a finite number: {_shown(text)}")
+        return Threshold("==", number)
     if not isinstance(text, str):
         raise ThresholdError(
             f"not a threshold: {type(text).__name__} (expected e.g. '< 300ms' or '>= 99.9%')"
@@ -164,10 +166,11 @@ def convert(value: float, unit: str | None, target: str | None) -> float:
     """Convert ``value`` from ``unit`` into ``target``; raise if they do not fit."""
     if unit is None or unit == target:
         return value
+    # in decimal, so that 99.9 % is exactly the ratio 0.999 and 300 ms exactly 0.3 s
     if unit in TIME_UNITS and target in TIME_UNITS:
-        return value * TIME_UNITS[unit] / TIME_UNITS[target]
+        return float(_exact(value) * _exact(TIME_UNITS[unit]) / _exact(TIME_UNITS[target]))
     if unit == "%" and target == "ratio":
-        return value / 100.0
+        return float(_exact(value) / 100)
     if unit == "%" and target is None:
         # a value named without a unit, held to a percentage: taken as a percentage
         return value
@@ -177,6 +180,11 @@ def convert(value: float, unit: str | None, target: str | None) -> float:
             f"unitless one (got '{unit}')"
         )
     raise ThresholdError(f"unit '{unit}' does not apply to a value measured in '{target}'")
+
+
+def _exact(number: float) -> Decimal:
+    """The decimal a float was written as (``0.1`` -> ``Decimal('0.1')``)."""
+    return Decimal(repr(float(number)))
 
 
 def format_value(key: str, value: float) -> str:
@@ -199,11 +207,28 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ThresholdError(f"not a duration: {value!r}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        number = _finite(value)
+        seconds = math.inf if number is None else number
     elif isinstance(value, str) and (match := _DURATION.match(value)):
         seconds = float(match.group(1)) * TIME_UNITS[match.group(2) or "s"]
     else:
         raise ThresholdError(f"not a duration: {value!r} (expected e.g. 30, '90s', '2m')")
     if not math.isfinite(seconds) or seconds <= 0 or seconds > 86400:
-        raise ThresholdError(f"duration out of range (0 to 24h): {value!r}")
+        raise ThresholdError(f"duration out of range (0 to 24h): {_shown(value)}")
     return seconds
+
+
+def _finite(number: float) -> float | None:
+    """``number`` as a finite float, ``None`` for NaN, infinities and ints too large."""
+    try:
+        value = float(number)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _shown(value: object) -> str:
+    """A short repr: a huge int is not printed digit by digit."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return "a number too large"
+    return repr(value)

@@ -3,6 +3,12 @@
 Substitution is one pass of plain text replacement: a value is never evaluated and never
 expanded again. Where the text is a shell command, every value is quoted for the shell,
 so a variable can never add commands. ``$${`` stands for a literal ``${``.
+
+Quoting depends on where the reference stands in the command, so the command is read with
+the shell's quoting rules: outside quotes the value becomes one quoted word; inside
+``'...'`` or ``"..."`` the quotes are closed around the quoted value and reopened. Where a
+value cannot be quoted safely (inside backquotes, ``$((...))``, ``$${...}``, ``$'...'``, after
+a backslash, or after a here-document begins) the reference is an error.
 """
 
 from __future__ import annotations
@@ -32,13 +38,158 @@ def interpolate(
 ) -> str:
     """Replace every reference in ``text``; quote each value for the shell if ``shell``."""
 
+    if shell:
+        return _interpolate_shell(text, variables, environ)
+
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$${":
             return "${"
-        value = resolve(match.group(1).strip(), variables, environ)
-        return shlex.quote(value) if shell else value
+        return resolve(match.group(1).strip(), variables, environ)
 
     return _REFERENCE.sub(replace, text)
+
+
+# quoting contexts of a shell command
+_CODE, _SUBST, _COMMENT, _SQ, _DQ, _BACKQUOTE, _ARITH, _PARAM, _ANSI = range(9)
+_CODE_LIKE = (_CODE, _SUBST)
+_WORD_START = frozenset(" \t\n;&|()<>")
+_REFUSED = {
+    _BACKQUOTE: "inside backquotes (use $(...) instead)",
+    _ARITH: "inside $((...))",
+    _PARAM: "inside a shell ${...} expansion",
+    _ANSI: "inside $'...'",
+}
+
+
+def _interpolate_shell(text: str, variables: Mapping[str, str], environ: Mapping[str, str]) -> str:
+    """Substitute into a shell command, quoting each value for the context it stands in."""
+    out: list[str] = []
+    # (context, open parentheses) from the outermost to the innermost
+    stack: list[list[int]] = [[_CODE, 0]]
+    heredoc = False  # a here-document operator was seen: its body starts at the next newline
+    unsure = ""  # why the quoting context is not known from here on
+    i = 0
+    while i < len(text):
+        ctx = stack[-1][0]
+        ref = _REFERENCE.match(text, i)
+        if ref is not None:
+            if ref.group(0) == "$${":
+                out.append("${")
+                if ctx in (*_CODE_LIKE, _DQ, _PARAM, _ARITH):
+                    stack.append([_PARAM, 0])
+            else:
+                value = resolve(ref.group(1).strip(), variables, environ)
+                out.append(_quote_in(ctx, value, ref.group(0), unsure))
+            i = ref.end()
+            continue
+        char = text[i]
+        if ctx == _SQ:
+            if char == "'":
+                stack.pop()
+            out.append(char)
+            i += 1
+            continue
+        if ctx == _COMMENT:
+            if char == "\n":
+                stack.pop()
+            out.append(char)
+            i += 1
+            continue
+        if char == "\\":
+            escaped = _REFERENCE.match(text, i + 1)
+            if escaped is not None:
+                if escaped.group(0) != "$${":
+                    raise VariableError(
+                        f"{escaped.group(0)} follows a backslash in a shell command; "
+                        "remove the backslash"
+                    )
+                out.append("\\${")
+                i = escaped.end()
+                continue
+            out.append(text[i : i + 2])
+            i += 2
+            continue
+        if ctx in (_BACKQUOTE, _ANSI):
+            if char == ("`" if ctx == _BACKQUOTE else "'"):
+                stack.pop()
+            out.append(char)
+            i += 1
+            continue
+        step = 1
+        if char == "`":
+            stack.append([_BACKQUOTE, 0])
+        elif text.startswith("$((", i):
+            stack.append([_ARITH, 2])
+            step = 3
+        elif text.startswith("$(", i):
+            stack.append([_SUBST, 1])
+            step = 2
+        elif text.startswith("${", i):
+            stack.append([_PARAM, 0])
+            step = 2
+        elif ctx == _DQ:
+            if char == '"':
+                stack.pop()
+        elif ctx in (_PARAM, _ARITH) and char in "'\"":
+            # shells differ on quotes in these: stop trusting the context
+            unsure = "after quotes inside a shell ${...} or $((...))"
+        elif ctx == _PARAM:
+            if char == "}":
+                stack.pop()
+        elif char == "(":
+            stack[-1][1] += 1
+        elif char == ")":
+            stack[-1][1] -= 1
+            if stack[-1][1] == 0 and ctx in (_SUBST, _ARITH):
+                stack.pop()
+        elif ctx == _ARITH:
+            pass
+        elif char == '"':
+            stack.append([_DQ, 0])
+        elif char == "'":
+            stack.append([_SQ, 0])
+        elif text.startswith("$'", i):
+            stack.append([_ANSI, 0])
+            step = 2
+        elif char == "#" and (i == 0 or text[i - 1] in _WORD_START):
+            stack.append([_COMMENT, 0])
+        elif text.startswith("<<<", i):
+            step = 3
+        elif text.startswith("<<", i):
+            heredoc = True
+            step = 2
+        elif char == "\n" and heredoc:
+            unsure = "after the start of a here-document"
+        elif ctx == _SUBST and _is_word(text, i, "case"):
+            unsure = "after 'case' inside $(...)"
+        out.append(text[i : i + step])
+        i += step
+    return "".join(out)
+
+
+def _is_word(text: str, i: int, word: str) -> bool:
+    end = i + len(word)
+    return (
+        text.startswith(word, i)
+        and (i == 0 or text[i - 1] in _WORD_START)
+        and (end == len(text) or text[end] in _WORD_START)
+    )
+
+
+def _quote_in(context: int, value: str, reference: str, unsure: str) -> str:
+    """``value`` as shell text that means exactly ``value`` where ``context`` is open."""
+    where = unsure or _REFUSED.get(context)
+    if where:
+        raise VariableError(
+            f"{reference} stands {where} in a shell command, where its value cannot be quoted "
+            "safely; move it outside"
+        )
+    quoted = shlex.quote(value)
+    if context == _SQ:
+        return f"'{quoted}'"
+    if context == _DQ:
+        return f'"{quoted}"'
+    return quoted
 
 
 def resolve(reference: str, variables: Mapping[str, str], environ: Mapping[str, str]) -> str:

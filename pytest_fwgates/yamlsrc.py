@@ -10,6 +10,9 @@ import yaml
 __all__ = ["LineDict", "LineList", "SourceError", "line_of", "load_yaml"]
 
 _MAX_BYTES = 1024 * 1024
+#: values a document may hold once its aliases are expanded
+_MAX_VALUES = 200_000
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class SourceError(Exception):
@@ -66,18 +69,37 @@ class _Loader(yaml.SafeLoader):
         yield data
         if not isinstance(node, yaml.MappingNode):
             raise SourceError(self._path, node.start_mark.line + 1, "expected a mapping")
+        explicit = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
         self.flatten_mapping(node)
-        for key_node, value_node in node.value:
+        # flattening puts the pairs merged in with '<<' first; the mapping's own keys override them
+        merged = len(node.value) - explicit
+        own: set[str] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, str):
                 key = str(key)
             line = key_node.start_mark.line + 1
-            if key in data:
-                raise SourceError(
-                    self._path, line, f"duplicate key '{key}' (first at line {data.key_lines[key]})"
-                )
+            if index >= merged:
+                if key in own:
+                    raise SourceError(
+                        self._path,
+                        line,
+                        f"duplicate key '{key}' (first at line {data.key_lines[key]})",
+                    )
+                own.add(key)
             data[key] = self.construct_object(value_node, deep=True)
             data.key_lines[key] = line
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
+            # e.g. '!!int abc', '!!bool maybe', an integer of thousands of digits
+            text = str(exc) if isinstance(exc, ValueError) else "not a valid value"
+            tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+            raise SourceError(
+                self._path, node.start_mark.line + 1, f"cannot read {tag}: {text}"
+            ) from None
 
     def construct_yaml_seq(self, node: yaml.SequenceNode) -> Any:
         data = LineList()
@@ -111,13 +133,22 @@ def load_yaml(path: Path) -> Any:
         raise SourceError(path, None, f"not UTF-8 text ({exc.reason})") from None
     loader = _Loader(text, path)
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_size(node, path)
+        return loader.construct_document(node)
     except SourceError:
         raise
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         what = exc.problem or exc.context or "invalid YAML"
+        if "'\\t'" in what:
+            what = "a tab character here; indent YAML with spaces"
+        elif exc.problem and exc.context and exc.context_mark and line != exc.context_mark.line + 1:
+            # e.g. an unclosed '[': say where it was opened
+            what += f" ({exc.context} started at line {exc.context_mark.line + 1})"
         raise SourceError(path, line, f"YAML syntax error: {what}") from None
     except yaml.YAMLError as exc:
         raise SourceError(path, None, f"YAML error: {exc}") from None
@@ -125,6 +156,40 @@ def load_yaml(path: Path) -> Any:
         raise SourceError(path, None, "YAML nested too deeply") from None
     finally:
         loader.dispose()
+
+
+def _check_size(root: yaml.Node, path: Path) -> None:
+    """Refuse recursive aliases, and aliases that expand to a huge document."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise SourceError(path, node.start_mark.line + 1, "an alias refers to itself")
+        open_nodes.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            children: list[yaml.Node] = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            children = []
+        for child in children:
+            total += size(child)
+            if total > _MAX_VALUES:
+                raise SourceError(
+                    path,
+                    node.start_mark.line + 1,
+                    f"more than {_MAX_VALUES} values once aliases are expanded",
+                )
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    size(root)
 
 
 def _child(node: Any, part: str | int) -> tuple[int, Any] | None:

@@ -26,6 +26,14 @@ def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
+def _first_word(command: str) -> str:
+    try:
+        words = shlex.split(command)
+    except ValueError:  # unbalanced quotes
+        words = command.split()
+    return words[0] if words else command
+
+
 def _tail(text: str) -> str:
     text = text.strip()
     return text if len(text) <= _OUTPUT_KEPT else "…" + text[-_OUTPUT_KEPT:]
@@ -74,13 +82,15 @@ class CommandCheck(Check):
         if "error" in holder:
             raise CheckError(f"command could not be run: {holder['error']}")
         result = holder["result"]
-        if result.rc == _TIMED_OUT or result.rc == 128 + 9:
+        # output that is not UTF-8 is kept with replacement characters, not an error
+        stdout = result.stdout_bytes.decode("utf-8", "replace")
+        stderr = result.stderr_bytes.decode("utf-8", "replace")
+        # a command may exit 124 itself: only a run as long as the timeout timed out
+        if result.rc in (_TIMED_OUT, 128 + 9) and duration >= timeout:
             raise CheckError(f"command timed out after {seconds} s")
-        if result.rc == 127 and "not found" in result.stderr:
-            first = shlex.split(command)[0] if command.strip() else command
-            raise CheckError(f"command not found: {first}")
+        if result.rc == 127 and "not found" in stderr:
+            raise CheckError(f"command not found: {_first_word(command)}")
 
-        stdout, stderr = result.stdout, result.stderr
         failures: list[str] = []
         expect = self.spec.expect
         for text in _as_list(expect.get("stdout_contains")):
