@@ -37,12 +37,16 @@ def catalog_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "gates"
 
 
-def _gate_files(folder: Path) -> dict[str, Path]:
+def _gate_files(folder: Path, clashes: dict[str, SourceError] | None = None) -> dict[str, Path]:
+    """Gate files of ``folder`` by gate name; ``a.yaml`` beside ``a.yml`` goes to ``clashes``."""
     if not folder.is_dir():
         return {}
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
         if path.suffix in _SUFFIXES and path.is_file() and not path.name.startswith("."):
+            if path.stem in found and clashes is not None:
+                message = f"gate {path.stem} is also defined by {found[path.stem].name}"
+                clashes[path.stem] = SourceError(path, None, message)
             found.setdefault(path.stem, path)
     return found
 
@@ -83,10 +87,11 @@ class GateLoader:
         self.redactor.add(v for k, v in self.cli_vars.items() if secret_name(k))
         self.catalog = catalog_dir() if catalog is None else catalog
         self._catalog_files = _gate_files(self.catalog)
+        self._clashes: dict[str, SourceError] = {}
         self._user_files: dict[str, list[Path]] = {}
         catalog_resolved = {p.resolve() for p in self._catalog_files.values()}
         for folder in user_dirs:
-            for name, path in _gate_files(folder).items():
+            for name, path in _gate_files(folder, self._clashes).items():
                 if path.resolve() in catalog_resolved:
                     continue
                 files = self._user_files.setdefault(name, [])
@@ -128,6 +133,8 @@ class GateLoader:
             return self._cache[name]
         if name not in self._catalog_files and name not in self._user_files:
             raise KeyError(name)
+        if name in self._clashes:
+            raise self._clashes[name]
         self._loading.append(name)
         try:
             gate = Gate(name=name, title=name, in_catalog=name in self._catalog_files)
@@ -305,7 +312,7 @@ class GateLoader:
             standard = criterion.standards.get(key)
             if standard is None:
                 criterion.standards[key] = text
-            elif parse(standard) != parse(text):
+            elif not parse(standard).same_bound(key, parse(text)):
                 criterion.overrides[key] = (standard, text)
         # checks an earlier file gave this criterion are held to what is now in force
         for spec in criterion.checks:
@@ -427,7 +434,7 @@ class GateLoader:
         spec.overrides = {}
         for key, threshold in spec.thresholds.items():
             standard = criterion.standards.get(key)
-            if standard is not None and parse(standard) != threshold:
+            if standard is not None and not parse(standard).same_bound(key, threshold):
                 spec.overrides[key] = (standard, str(threshold))
 
     def _expand(self, value: Any, variables: dict[str, str], *, shell: bool) -> Any:

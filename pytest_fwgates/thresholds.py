@@ -89,6 +89,17 @@ class Threshold:
             return None
         return OPERATORS[self.op](measured, bound)
 
+    def same_bound(self, key: str, other: Threshold) -> bool:
+        """Whether ``other`` states the same bound for ``key`` (``< 2m`` and ``< 120s``)."""
+        if self.op != other.op or self.relative != other.relative:
+            return False
+        if self.relative:
+            return self.value == other.value
+        try:
+            return self.limit(key) == other.limit(key)
+        except ThresholdError:
+            return self == other
+
     def check_key(self, key: str) -> None:
         """Raise :class:`ThresholdError` when the unit cannot apply to ``key``."""
         if self.relative:

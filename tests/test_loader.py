@@ -268,6 +268,35 @@ def test_same_threshold_is_no_override(tmp_path: Path) -> None:
     assert only_check(gate).overrides == {}
 
 
+def test_equal_bound_in_another_unit_is_no_override(tmp_path: Path) -> None:
+    gate = load(
+        tmp_path,
+        """
+        gate: zero-downtime-deployment
+        criteria:
+          deployment-time:
+            thresholds: {duration_s: "< 300s"}
+            checks:
+              - command: ./deploy.sh
+                expect: {duration_s: "< 300000ms"}
+        """,
+        name="zero-downtime-deployment",
+    )
+    assert gate.criteria["deployment-time"].overrides == {}
+    assert only_check(gate).overrides == {}
+
+
+def test_yaml_and_yml_for_one_gate_is_an_error(tmp_path: Path) -> None:
+    text = "gate: smoke\ncriteria:\n  up: [{command: 'true'}]\n"
+    folder = tmp_path / "gates"
+    folder.mkdir()
+    (folder / "smoke.yaml").write_text(text)
+    (folder / "smoke.yml").write_text(text)
+    loader = GateLoader([folder], environ={})
+    with pytest.raises(SourceError, match=r"also defined by smoke\.yaml"):
+        loader.load("smoke")
+
+
 def test_standard_applies_to_checks_that_measure_it(tmp_path: Path) -> None:
     gate = load(
         tmp_path,
