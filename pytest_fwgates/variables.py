@@ -37,7 +37,7 @@ def interpolate(
     shell: bool = False,
 ) -> str:
     """Replace every reference in ``text``; quote each value for the shell if ``shell``."""
-
+    _check_references(text)
     if shell:
         return _interpolate_shell(text, variables, environ)
 
@@ -47,6 +47,22 @@ def interpolate(
         return resolve(match.group(1).strip(), variables, environ)
 
     return _REFERENCE.sub(replace, text)
+
+
+def _check_references(text: str) -> None:
+    """Refuse a ``${`` that does not start a whole reference (nested or unclosed)."""
+    start = text.find("${")
+    while start != -1:
+        if start > 0 and text[start - 1] == "$":
+            start = text.find("${", start + 2)  # $${ is a literal
+            continue
+        if _REFERENCE.match(text, start) is None:
+            shown = text[start : start + 40]
+            raise VariableError(
+                f"unclosed or nested reference {shown!r}: write ${{name}} or "
+                "${env:NAME:-default} (a default is plain text), or $${ for a literal"
+            )
+        start = text.find("${", start + 2)
 
 
 # quoting contexts of a shell command

@@ -198,3 +198,10 @@ def test_shell_contexts_are_tracked(template: str, expected: str) -> None:
 def test_not_shell_keeps_value_as_is() -> None:
     value = "x; touch PWNED"
     assert interpolate('echo "${v}"', {"v": value}, {}) == f'echo "{value}"'
+
+
+@pytest.mark.parametrize("text", ["${env:A:-${x}}", "${x", "a ${b ${c}} d"])
+@pytest.mark.parametrize("shell", [False, True])
+def test_nested_or_unclosed_reference_is_an_error(text: str, shell: bool) -> None:
+    with pytest.raises(VariableError, match="unclosed or nested reference"):
+        interpolate(text, {"x": "1", "c": "2"}, {}, shell=shell)
