@@ -159,6 +159,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(run_key, None)
     if run is not None:
+        run.close()
         config.pluginmanager.unregister(run)
         del config.stash[run_key]
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
+import logging
 import platform
 import shutil
 import sys
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,13 @@ from .model import (
     EXIT_HUMAN_REVIEW,
     EXIT_PASSED,
     CheckResult,
+    CheckSpec,
     Gate,
     GateDecision,
     GateVerdict,
     Outcome,
 )
+from .redact import Redactor
 from .report.junit import write_junit
 from .report.summary import write_summary
 from .report.terminal import table_lines, verdict_color
@@ -61,6 +64,23 @@ class _Phases:
     location: str = ""
 
 
+class _RedactLogs(logging.Filter):
+    """Masks secrets in log records (testinfra logs every command with its output)."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redactor.text(record.getMessage())
+        record.args = None
+        return True
+
+
+#: loggers whose records can carry a command's output
+_REDACTED_LOGGERS = ("testinfra",)
+
+
 class GateRun:
     def __init__(
         self,
@@ -84,9 +104,19 @@ class GateRun:
         self.collect_errors = 0
         self.interrupted = False
         self.reports: dict[str, _Phases] = {}
+        #: node id -> (memberships, why it may not run) of every collected or deselected check
+        self.expected: dict[str, tuple[list[tuple[str, str, str]], str]] = {}
+        self.workers: set[str] = set()
         self.decisions: list[GateDecision] = []
         self.written: list[Path] = []
+        self._log_filter = _RedactLogs(loader.redactor)
+        for name in _REDACTED_LOGGERS:
+            logging.getLogger(name).addFilter(self._log_filter)
         self._resolve()
+
+    def close(self) -> None:
+        for name in _REDACTED_LOGGERS:
+            logging.getLogger(name).removeFilter(self._log_filter)
 
     # -- selection -------------------------------------------------------------------------
     def _resolve(self) -> None:
@@ -151,6 +181,45 @@ class GateRun:
                     )
         return None
 
+    # -- what was collected ---------------------------------------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+        """A wrong ``gate`` marker is a collection error of its file (also under xdist)."""
+        report = yield
+        if report.passed:
+            for node in report.result:
+                if isinstance(node, pytest.Item) and not isinstance(node, GateItem):
+                    error = self.validate_marker(node)
+                    if error:
+                        return pytest.CollectReport(
+                            report.nodeid, "failed", error, [], sections=report.sections
+                        )
+        return report
+
+    def _expect(self, items: list[pytest.Item], why: str) -> None:
+        for item in items:
+            members = self.memberships(item)
+            if members:
+                self.expected[item.nodeid] = (members, why)
+
+    @pytest.hookimpl
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self._expect(items, "did not run: deselected")
+
+    @pytest.hookimpl
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self._expect(session.items, "did not run (the run stopped before it)")
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """On the xdist controller: what a worker collected and deselected."""
+        self.workers.add(str(getattr(getattr(node, "gateway", None), "id", node)))
+        output = getattr(node, "workeroutput", None) or {}
+        for nodeid, (members, why) in output.get("fwgates_expected", {}).items():
+            self.expected.setdefault(nodeid, ([tuple(m) for m in members], why))
+
     # -- reports from this process or from xdist workers -----------------------------------
     @pytest.hookimpl
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -160,6 +229,9 @@ class GateRun:
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "fwgates", None)
+        if not data and report.nodeid in self.reports:
+            # made on the xdist controller for a check whose worker crashed
+            data = {"members": self.reports[report.nodeid].members}
         if not data:
             return
         phases = self.reports.setdefault(
@@ -185,8 +257,22 @@ class GateRun:
         results: list[CheckResult] = []
         seen: set[tuple[str, str, str]] = set()
         redact = self.loader.redactor
-        for nodeid, phases in self.reports.items():
+        specs = {(s.gate, s.criterion, s.id): s for g in self.gates() for s in g.checks()}
+        # checks that were collected (or deselected) but never reported
+        not_run: dict[tuple[str, str, str], str] = {}
+        reports = dict(self.reports)
+        for nodeid, (members, why) in self.expected.items():
+            if nodeid in self.reports:
+                continue
+            not_run.update((member, why) for member in members)
+            python_members = [m for m in members if m not in specs]
+            if python_members:
+                reports[nodeid] = _Phases(members=python_members, message=why)
+        for nodeid, phases in reports.items():
             outcome = _outcome(phases.outcomes)
+            message = phases.message
+            if outcome is Outcome.SKIPPED and not message:
+                message = "did not run to the end"
             for gate, criterion, check_id in phases.members:
                 seen.add((gate, criterion, check_id))
                 if phases.result is not None and outcome is not Outcome.ERROR:
@@ -201,32 +287,54 @@ class GateRun:
                         check_id=check_id,
                         outcome=outcome,
                         measured=dict(phases.measured),
-                        message=redact.text(phases.message),
+                        message=redact.text(message),
                         duration=phases.duration,
                         location=phases.location,
                     )
                 )
-        for loaded in self.gates():
-            for spec in loaded.checks():
-                if (spec.gate, spec.criterion, spec.id) not in seen:
-                    results.append(
-                        CheckResult(
-                            nodeid=f"{spec.source.path}::{spec.criterion}::{spec.id}",
-                            gate=spec.gate,
-                            criterion=spec.criterion,
-                            check_id=spec.id,
-                            outcome=Outcome.SKIPPED,
-                            thresholds={k: str(v) for k, v in spec.thresholds.items()},
-                            message="did not run (deselected, interrupted or not collected)",
-                            location=str(spec.source),
-                        )
+        for key, spec in specs.items():
+            if key not in seen:
+                results.append(
+                    CheckResult(
+                        nodeid=self._nodeid(spec),
+                        gate=spec.gate,
+                        criterion=spec.criterion,
+                        check_id=spec.id,
+                        outcome=Outcome.SKIPPED,
+                        thresholds={k: str(v) for k, v in spec.thresholds.items()},
+                        message=not_run.get(
+                            key, "did not run (deselected, interrupted or not collected)"
+                        ),
+                        location=str(spec.source),
                     )
+                )
+        # the same order however reports arrived (xdist): as declared, then by node id
+        order = {key: index for index, key in enumerate(specs)}
+        results.sort(
+            key=lambda r: (order.get((r.gate, r.criterion, r.check_id), len(order)), r.nodeid)
+        )
         return results
+
+    def _nodeid(self, spec: CheckSpec) -> str:
+        path = spec.source.path
+        try:
+            path_id = path.resolve().relative_to(self.config.rootpath.resolve()).as_posix()
+        except ValueError:
+            path_id = str(path)
+        return f"{path_id}::{spec.criterion}::{spec.id}"
 
     # -- the verdict -----------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.is_worker:
+            # the controller learns what never ran from this (sent when the worker finishes)
+            output: dict[str, Any] = getattr(self.config, "workeroutput", {})
+            output["fwgates_expected"] = {
+                nodeid: ([list(m) for m in members], why)
+                for nodeid, (members, why) in self.expected.items()
+            }
+            return
+        if self.config.option.collectonly:
             return
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             self.interrupted = True
@@ -260,7 +368,7 @@ class GateRun:
             "platform": platform.platform(),
             "host": platform.node(),
             "rootdir": str(self.config.rootpath),
-            "xdist_workers": int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0),
+            "xdist_workers": len(self.workers),
         }
         summary_path = self.junit_path.with_name("summary.json")
         write_junit(self.junit_path, self.decisions)
@@ -289,8 +397,8 @@ def _marker_args(marker: pytest.Mark) -> tuple[str, str]:
 
 
 def _outcome(outcomes: dict[str, str]) -> Outcome:
-    if outcomes.get("setup") == "failed" or outcomes.get("teardown") == "failed":
-        return Outcome.ERROR
+    if any(outcome == "failed" for when, outcome in outcomes.items() if when != "call"):
+        return Outcome.ERROR  # setup, teardown, or a crash report of xdist
     call = outcomes.get("call")
     if call == "failed":
         return Outcome.FAILED

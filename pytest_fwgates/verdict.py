@@ -122,16 +122,18 @@ def _decide_criterion(
         return decision
 
     waiver = waivers.for_criterion(gate.name, criterion.id)
+    applied = [waiver] if waiver is not None else []
     not_passed = [r for r in results if r.outcome is not Outcome.PASSED]
     if waiver is None and not_passed and not _unmeasured(criterion, results):
         # every check that did not pass has a waiver of its own
         check_waivers = [waivers.for_check(gate.name, criterion.id, r.check_id) for r in not_passed]
         if all(check_waivers):
-            waiver = check_waivers[0]
-    if waiver is not None:
+            applied = list(dict.fromkeys(w for w in check_waivers if w is not None))
+    if applied:
         decision.verdict = CriterionVerdict.WAIVED
-        decision.reason = f"waived ({reason}): {waiver.justification}"
-        decision.waived_by = waiver.describe()
+        justification = "; ".join(dict.fromkeys(w.justification for w in applied))
+        decision.reason = f"waived ({reason}): {justification}"
+        decision.waived_by = "; ".join(w.describe() for w in applied)
     elif not criterion.required:
         decision.verdict = CriterionVerdict.WARN
         decision.reason = f"advisory: {reason}"

@@ -1,0 +1,152 @@
+"""The ``fwgates`` command: schema, list, check."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from pytest_fwgates.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+CATALOG_FILES = sorted((REPO / "gates").glob("*.yaml"))
+EXAMPLE_FILES = sorted((REPO / "examples" / "gates").glob("*.yaml"))
+CATALOG_GATES = [path.stem for path in CATALOG_FILES]
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["schema"]) == 0
+    document: dict[str, Any] = json.loads(out.getvalue())
+    return document
+
+
+def test_schema_is_a_valid_json_schema(schema: dict[str, Any]) -> None:
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["required"] == ["gate"]
+
+
+def test_catalog_has_the_seven_gates() -> None:
+    assert CATALOG_GATES == [
+        "deployment-handoff-validation",
+        "operations-excellence",
+        "operations-handoff",
+        "predictive-operations",
+        "production-readiness",
+        "security-compliance",
+        "zero-downtime-deployment",
+    ]
+    assert EXAMPLE_FILES, "the example gate file is missing"
+
+
+@pytest.mark.parametrize(
+    "path", CATALOG_FILES + EXAMPLE_FILES, ids=lambda p: f"{p.parent.parent.name}/{p.name}"
+)
+def test_schema_accepts_catalog_and_example_files(schema: dict[str, Any], path: Path) -> None:
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(document)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"gate": "x", "criteria": {"a": [{"comand": "true"}]}},
+        {"gate": "x", "criteria": {"a": [{"command": "true", "expect": {"p95": "< 1"}}]}},
+        {"gate": "x", "criterias": {}},
+        {"gate": "Bad Name"},
+        {"criteria": {}},
+    ],
+    ids=["check-type", "expect-key", "top-key", "name", "no-gate"],
+)
+def test_schema_rejects_bad_files(schema: dict[str, Any], document: dict[str, Any]) -> None:
+    assert not jsonschema.Draft202012Validator(schema).is_valid(document)
+
+
+def test_list(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "list", "--gate-dir", str(REPO / "examples" / "gates"))
+    assert code == 0
+    listed = [line.split()[0] for line in out.splitlines() if line and not line.startswith(" ")]
+    assert listed == CATALOG_GATES
+    assert "  - rollback-capability        required  Automated rollback is tested and works" in out
+    assert "examples/gates/production-readiness.yaml]" in out
+
+
+def test_check_loads_every_gate(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run_cli(
+        capsys, "check", "--gate-dir", str(REPO / "examples" / "gates"), "--gate-dir", str(tmp_path)
+    )
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == "deployment-handoff-validation: ok (4 criteria, 0 checks)"
+    assert [line.split(":")[0] for line in out.splitlines()] == CATALOG_GATES
+    assert any(
+        line.startswith("production-readiness: ok (5 criteria, ") and "0 checks" not in line
+        for line in out.splitlines()
+    )
+
+
+def test_check_reports_broken_and_unknown_gates(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "release.yaml").write_text(
+        "gate: release\ncriteria:\n  build:\n    - command: true\n      expect: {p95: 1}\n"
+    )
+    code, out, err = run_cli(
+        capsys, "check", "--gate-dir", str(tmp_path), "release", "production-readines"
+    )
+    assert code == 1
+    assert out == ""
+    broken, unknown = err.splitlines()
+    assert broken.startswith(f"{tmp_path / 'release.yaml'}:5: expect: unknown key 'p95' (allowed: ")
+    assert unknown == (
+        "fwgates: unknown gate 'production-readines' (did you mean 'production-readiness'?); "
+        "known gates: " + ", ".join(sorted([*CATALOG_GATES, "release"]))
+    )
+
+
+def test_command_line_entry_point(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_fwgates.cli", "list"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stdout.splitlines() if line and line[0] != " "] == [
+        f"{name}  (phase {phase}, earns {status})"
+        for name, phase, status in [
+            ("deployment-handoff-validation", "8", "OPERATIONS_HANDOFF_READY"),
+            ("operations-excellence", "8", "EXCELLENCE_ACHIEVED"),
+            ("operations-handoff", "7->8", "OPERATIONS_HANDOFF_READY"),
+            ("predictive-operations", "8", "EXCELLENCE_ACHIEVED"),
+            ("production-readiness", "7", "PRODUCTION_READY"),
+            ("security-compliance", "7", "PRODUCTION_READY"),
+            ("zero-downtime-deployment", "7", "PRODUCTION_READY"),
+        ]
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_fwgates.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "pytest-fwgates 0.1.0")

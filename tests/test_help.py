@@ -1,0 +1,62 @@
+"""The plugin's part of ``pytest --help`` and ``pytest --markers``, pinned."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_help_lists_the_gate_options(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    result = pytester.runpytest("--help")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [
+            "quality gates (pytest-fwgates):",
+            "  --gate=NAME * run the checks of gate NAME and decide its verdict",
+            "*(repeatable); everything else is deselected",
+            "  --gate-list * list the known gates and their criteria, then exit",
+            "  --gate-dir=DIR * folder of gate files (repeatable; default: ini",
+            "*gate_dirs, else gates/ under rootdir)",
+            "  --gate-var=NAME=VALUE",
+            "*set the gate file variable NAME (repeatable; wins over",
+            "*vars: in files)",
+            "  --gate-waivers=FILE * waivers file: signed-off exceptions with an expiry date",
+            "  --gate-junit=PATH * write the gate JUnit XML here, summary.json beside it",
+            "*(default: reports/gates.xml)",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*configuration options*",
+            "  gate_dirs (paths): * folders of gate files",
+            "  gate_junit (string): * path of the gate JUnit XML",
+            "  gate_waivers (string):",
+            "*waivers file used when --gate-waivers is not given",
+            "  gate_vars (linelist): gate file variables, one NAME=VALUE a line",
+        ]
+    )
+
+
+def test_gate_marker_is_registered(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(
+        [
+            "@pytest.mark.gate(name, criterion): the test is evidence for criterion of gate name "
+            "(pytest-fwgates)"
+        ]
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.gate("production-readiness", criterion="rollback-capability")
+        def test_rollback():
+            pass
+        """
+    )
+    result = pytester.runpytest(
+        "--strict-markers", "-p", "no:cacheprovider", "-p", "no:hypothesispytest"
+    )
+    result.assert_outcomes(passed=1)
