@@ -377,7 +377,7 @@ class GateLoader:
         spec = CheckSpec(
             type=type_name,
             target=target,
-            id=str(raw.get("id") or f"{type_name}[{_short(raw[type_name])}]"),
+            id=self._check_id(type_name, raw),
             gate=gate.name,
             criterion=criterion.id,
             source=Source(path, line),
@@ -390,6 +390,12 @@ class GateLoader:
                 raise SourceError(path, raw.line_of("timeout"), f"timeout: {exc}") from None
         self._expectations(spec, cls, criterion, raw, path, variables)
         return spec
+
+    def _check_id(self, type_name: str, raw: LineDict) -> str:
+        """The given id, or ``type[target]`` from the target as written; secrets masked."""
+        if raw.get("id"):
+            return self.redactor.text(str(raw["id"]))
+        return f"{type_name}[{self.redactor.text(_short(raw[type_name]))}]"
 
     def _expectations(
         self,

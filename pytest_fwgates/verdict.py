@@ -107,13 +107,13 @@ def _decide_criterion(
         sub = included.get(criterion.include)
         if sub is None:
             return CriterionDecision(criterion, CriterionVerdict.NOT_EVALUATED, "not decided")
-        verdict = {
-            GateVerdict.PASSED: CriterionVerdict.PASS,
-            GateVerdict.FAILED: CriterionVerdict.FAIL,
-            GateVerdict.HUMAN_REVIEW_REQUIRED: CriterionVerdict.WAIVED,
-        }[sub.verdict]
-        reason = "" if verdict is CriterionVerdict.PASS else f"gate {sub.gate.name}: {sub.reason}"
-        return CriterionDecision(criterion, verdict, reason)
+        if sub.verdict is GateVerdict.FAILED:
+            return CriterionDecision(
+                criterion, CriterionVerdict.FAIL, f"gate {sub.gate.name}: {sub.reason}"
+            )
+        # an included gate that needs human review passes here, and the review carries over
+        reason = "" if sub.verdict is GateVerdict.PASSED else f"gate {sub.gate.name}: {sub.reason}"
+        return CriterionDecision(criterion, CriterionVerdict.PASS, reason)
 
     results = [_hold_to_standards(criterion, r) for r in results]
     verdict, reason = _evaluate(criterion, results)
@@ -121,6 +121,11 @@ def _decide_criterion(
     if verdict is CriterionVerdict.PASS:
         return decision
 
+    if not criterion.required:
+        # advisory: a failure warns and blocks nothing, so there is nothing to waive
+        decision.verdict = CriterionVerdict.WARN
+        decision.reason = f"advisory: {reason}"
+        return decision
     waiver = waivers.for_criterion(gate.name, criterion.id)
     applied = [waiver] if waiver is not None else []
     not_passed = [r for r in results if r.outcome is not Outcome.PASSED]
@@ -134,10 +139,45 @@ def _decide_criterion(
         justification = "; ".join(dict.fromkeys(w.justification for w in applied))
         decision.reason = f"waived ({reason}): {justification}"
         decision.waived_by = "; ".join(w.describe() for w in applied)
-    elif not criterion.required:
-        decision.verdict = CriterionVerdict.WARN
-        decision.reason = f"advisory: {reason}"
     return decision
+
+
+def _review(decision: CriterionDecision, included: dict[str, GateDecision]) -> str | None:
+    """Why a criterion needs a person to look at it, or None."""
+    criterion = decision.criterion
+    if decision.verdict is CriterionVerdict.WAIVED:
+        return "waived"
+    if criterion.human_review and decision.verdict in (
+        CriterionVerdict.PASS,
+        CriterionVerdict.WARN,
+    ):
+        return "marked"
+    sub = included.get(criterion.include or "")
+    if sub is not None and sub.verdict is GateVerdict.HUMAN_REVIEW_REQUIRED:
+        return "included gate needs human review"
+    return None
+
+
+def _unmatched_waivers(gate: Gate, waivers: WaiverSet, results: Sequence[CheckResult]) -> list[str]:
+    warnings = []
+    for waiver in waivers.active:
+        if waiver.gate != gate.name:
+            continue
+        criterion = gate.criteria.get(waiver.criterion)
+        if criterion is None:
+            warnings.append(
+                f"waiver matches no criterion of {gate.name}: {waiver.describe()} ({waiver.source})"
+            )
+            continue
+        if waiver.check is not None:
+            ids = {c.id for c in criterion.checks}
+            ids.update(r.check_id for r in results if r.criterion == criterion.id)
+            if waiver.check not in ids:
+                warnings.append(
+                    f"waiver matches no check of {gate.name}/{criterion.id}: "
+                    f"{waiver.describe()} ({waiver.source})"
+                )
+    return warnings
 
 
 def decide_gate(
@@ -159,6 +199,7 @@ def decide_gate(
         f"waiver expired on {w.expires.isoformat()} and was ignored: {w.describe()} ({w.source})"
         for w in waivers.expired_for(gate.name)
     ]
+    warnings += _unmatched_waivers(gate, waivers, own)
     decision = GateDecision(gate, GateVerdict.PASSED, "", criteria, warnings=warnings)
     covered = {gate.name}
     pending = list(gate.includes)
@@ -174,12 +215,7 @@ def decide_gate(
         if c.verdict in (CriterionVerdict.FAIL, CriterionVerdict.NOT_EVALUATED)
         and c.criterion.required
     ]
-    review = [
-        c
-        for c in criteria
-        if c.verdict is CriterionVerdict.WAIVED
-        or (c.criterion.human_review and c.verdict is CriterionVerdict.PASS)
-    ]
+    review = [(c, why) for c in criteria if (why := _review(c, included))]
     if problems:
         decision.verdict, decision.reason = GateVerdict.FAILED, "; ".join(problems)
     elif not ran:
@@ -190,8 +226,7 @@ def decide_gate(
     elif review:
         decision.verdict = GateVerdict.HUMAN_REVIEW_REQUIRED
         decision.reason = "human review required: " + ", ".join(
-            f"{c.criterion.id} {'waived' if c.verdict is CriterionVerdict.WAIVED else 'marked'}"
-            for c in review
+            f"{c.criterion.id} {why}" for c, why in review
         )
     if decision.verdict is GateVerdict.PASSED:
         decision.status = gate.status

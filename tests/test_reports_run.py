@@ -287,3 +287,26 @@ def test_no_secret_in_any_output(project: GateProject, verbosity: list[str]) -> 
     assert header["measured"]["stdout"] == "GET /health\nAuthorization: Bearer ***"
     assert token["measured"]["stdout"] == "token is ***"
     assert token_ok["measured"]["stdout"] == "***"
+
+
+def test_a_secret_written_in_a_command_is_masked_in_its_check_id(project: GateProject) -> None:
+    project.gate(
+        "release",
+        """
+        gate: release
+        criteria:
+          api:
+            title: The API answers
+            checks:
+              - command: "echo Authorization: Bearer abc123secret"
+        """,
+    )
+    result = project.run("--gate", "release", "-rA")
+    assert result.ret == 0
+    everything = (
+        result.stdout.str()
+        + (project.path / "reports" / "gates.xml").read_text()
+        + (project.path / "reports" / "summary.json").read_text()
+    )
+    assert "abc123secret" not in everything
+    assert "command[echo Authorization: Bearer ***]" in everything

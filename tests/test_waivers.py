@@ -241,4 +241,57 @@ def test_waived_included_gate_needs_review_in_the_includer(project: GateProject)
         "operations-handoff": "HUMAN_REVIEW_REQUIRED",
     }
     assert project.criteria("production-readiness")["rollback-capability"] == "WAIVED"
-    assert project.criteria("operations-handoff")["production-readiness"] == "WAIVED"
+    assert project.criteria("operations-handoff")["production-readiness"] == "PASS"
+
+
+ADVISORY = """
+    gate: release
+    criteria:
+      build:
+        title: The build works
+        checks:
+          - command: "true"
+      cost:
+        title: Cost goes down
+        required: false
+        checks:
+          - command: "false"
+"""
+
+
+def test_a_waiver_on_an_advisory_failure_leaves_it_a_warning(project: GateProject) -> None:
+    project.gate("release", ADVISORY)
+    path = project.waivers(waivers_file(waiver("cost")))
+    result = project.run("--gate", "release", "--gate-waivers", str(path))
+    assert result.ret == 0
+    assert project.criteria("release") == {"build": "PASS", "cost": "WARN"}
+    assert project.verdicts() == {"release": "PASSED"}
+
+
+def test_human_review_on_a_failing_advisory_criterion_still_needs_review(
+    project: GateProject,
+) -> None:
+    project.gate(
+        "release",
+        ADVISORY.replace("required: false", "required: false\n        human_review: true"),
+    )
+    result = project.run("--gate", "release")
+    assert result.ret == EXIT_HUMAN_REVIEW
+    assert project.criteria("release")["cost"] == "WARN"
+    assert project.gate_summary("release")["reason"] == "human review required: cost marked"
+
+
+def test_a_waiver_that_matches_nothing_is_reported(project: GateProject) -> None:
+    project.gate("release", RELEASE)
+    path = project.waivers(
+        waivers_file(waiver("securty-scan"), waiver("security-scan", check="scaner"))
+    )
+    result = project.run("--gate", "release", "--gate-waivers", str(path))
+    result.stdout.fnmatch_lines(
+        [
+            "*warning: waiver matches no criterion of release: release/securty-scan*",
+            "*warning: waiver matches no check of release/security-scan: */scaner*",
+        ]
+    )
+    warnings = project.gate_summary("release")["warnings"]
+    assert len(warnings) == 2
