@@ -28,7 +28,7 @@ system-deps:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,load]'
+	$(PY) -m pip install -q -e '.[test,load,examples]'
 	touch $(STAMP)
 
 venv: $(STAMP)

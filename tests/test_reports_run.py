@@ -77,7 +77,7 @@ def test_terminal_table(project: GateProject) -> None:
             "  criterion    kind      checks  measured vs threshold * verdict",
             "  build        required     1/2  exit_status = 3, expected == 0 * FAIL",
             "      unit-tests failed: exit_status = 3, expected == 0",
-            "  performance  required     1/1  exit_status = 0, expected == 0 * PASS",
+            "  performance  required     1/1  duration_s = * s, expected < 30s * PASS",
             "  docs         advisory     0/1  exit_status = 1, expected == 0 * WARN",
             "      advisory: docs-build failed: exit_status = 1, expected == 0",
             "  capacity     required     0/0  - * NOT_EVALUATED",

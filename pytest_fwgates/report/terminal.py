@@ -99,7 +99,11 @@ def _measured(item: CriterionDecision) -> str:
         if keys:
             return measure_text(keys[0], result)
     for result in bad or item.results:
-        keys = [*result.measured, *result.thresholds]
+        # a value held to a threshold says more than the exit status every command has
+        keys = sorted(
+            dict.fromkeys([*result.thresholds, *result.measured]),
+            key=lambda k: (k not in result.thresholds, k == "exit_status"),
+        )
         if keys:
             return measure_text(keys[0], result)
     if bad:

@@ -1,0 +1,1 @@
+"""A real service to gate: a small web app in two versions behind nginx, scraped by Prometheus."""

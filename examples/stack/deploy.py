@@ -1,0 +1,342 @@
+"""Deploys and rollbacks of the example stack, each audited to ``DIR/audit.log``.
+
+- ``bluegreen``: start the new version on the idle colour, wait until it is ready (health plus a
+  smoke check), point nginx's upstream at it and reload nginx, wait for nginx's old workers to
+  finish their requests, then drain and stop the old colour. A version that fails its readiness
+  checks is stopped and nginx is never switched: the old version keeps serving.
+- ``naive``: stop the live version, then start the new one in its place (the same colour and
+  port): the service is down in between, and stays down if the new version is broken.
+- ``rollback``: go back to the version the last deploy replaced (the last one that passed its
+  readiness checks), blue/green style.
+
+Each one is idempotent (asking for what already serves is a no-op) and bounded by a time budget.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..webapp import FAULTS, VERSIONS
+from . import components as comp
+from . import procs
+from .components import COLOURS
+from .procs import LOOPBACK, StackError
+
+if TYPE_CHECKING:
+    from .core import Stack
+
+STRATEGIES = ("bluegreen", "naive")
+
+
+@dataclass
+class DeployResult:
+    action: str
+    strategy: str
+    from_version: str | None
+    to_version: str
+    colour: str
+    result: str  # success | noop | failed
+    duration_s: float
+    message: str
+    fault: str | None = None
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class DeployError(StackError):
+    """A deploy or rollback failed; ``result`` holds what happened."""
+
+    def __init__(self, result: DeployResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+class _Failed(Exception):
+    def __init__(self, message: str, colour: str) -> None:
+        super().__init__(message)
+        self.colour = colour
+
+
+class _Budget:
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+
+    def bound(self, step: float) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise StackError(f"out of its {self.timeout:.0f}s time budget")
+        return min(step, left)
+
+
+def label(target: dict[str, Any] | None) -> str:
+    if not target:
+        return "nothing"
+    fault = target.get("fault")
+    return f"{target['version']}" + (f" (fault {fault})" if fault else "")
+
+
+def actor() -> str:
+    found = os.environ.get("FWGATES_ACTOR") or os.environ.get("USER")
+    if not found:
+        try:
+            found = getpass.getuser()
+        except (KeyError, OSError):
+            found = "unknown"
+    return found
+
+
+def audit(stack: Stack, result: DeployResult) -> None:
+    record = {
+        "time": comp.now_iso(),
+        "action": result.action,
+        "strategy": result.strategy,
+        "from_version": result.from_version,
+        "to_version": result.to_version,
+        "fault": result.fault,
+        "colour": result.colour,
+        "actor": actor(),
+        "result": result.result,
+        "duration_s": result.duration_s,
+        "phases": result.phases,
+        "message": result.message,
+    }
+    path = stack.layout.audit_log
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    with os.fdopen(fd, "a") as out:
+        out.write(json.dumps(record, sort_keys=True) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _serving(entry: dict[str, Any] | None, target: dict[str, Any]) -> bool:
+    """``entry`` runs exactly ``target`` and is healthy."""
+    if not entry or entry["version"] != target["version"] or entry["fault"] != target["fault"]:
+        return False
+    if not comp.colour_running(entry):
+        return False
+    try:
+        status, _ = procs.http(f"http://{LOOPBACK}:{entry['port']}/health", timeout=2.0)
+    except OSError:
+        return False
+    return status == 200
+
+
+def _require_up(stack: Stack) -> dict[str, Any]:
+    state = stack.state
+    if not state or not state.get("nginx"):
+        raise StackError(
+            f"no stack is up in {stack.layout.root}: run `python -m examples.stack up` first"
+        )
+    return state
+
+
+def deploy(
+    stack: Stack, version: str, strategy: str, *, fault: str | None, timeout: float
+) -> DeployResult:
+    if version not in VERSIONS:
+        raise StackError(f"unknown version {version!r}: expected one of {', '.join(VERSIONS)}")
+    if strategy not in STRATEGIES:
+        raise StackError(f"unknown strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
+    if fault is not None and fault not in FAULTS:
+        raise StackError(f"unknown fault {fault!r}: expected one of {', '.join(FAULTS)}")
+    _require_up(stack)
+    target = {"version": version, "fault": fault}
+    return _run(stack, "deploy", strategy, target, timeout)
+
+
+def rollback(stack: Stack, *, timeout: float) -> DeployResult:
+    state = _require_up(stack)
+    target = state.get("rollback_to")
+    if not target:
+        live = state["colours"].get(state["live"])
+        result = DeployResult(
+            action="rollback",
+            strategy="bluegreen",
+            from_version=live["version"] if live else None,
+            to_version="",
+            colour=state["live"],
+            result="failed",
+            duration_s=0.0,
+            message="nothing to roll back to: no deploy has replaced a version in this stack yet",
+        )
+        audit(stack, result)
+        raise DeployError(result)
+    return _run(stack, "rollback", "bluegreen", dict(target), timeout)
+
+
+def _run(
+    stack: Stack, action: str, strategy: str, target: dict[str, Any], timeout: float
+) -> DeployResult:
+    state = stack.state
+    started = time.monotonic()
+    live_colour = state["live"]
+    live = state["colours"].get(live_colour)
+    phases: dict[str, float] = {}
+
+    def result(outcome: str, colour: str, message: str) -> DeployResult:
+        return DeployResult(
+            action=action,
+            strategy=strategy,
+            from_version=live["version"] if live else None,
+            to_version=target["version"],
+            colour=colour,
+            result=outcome,
+            duration_s=round(time.monotonic() - started, 3),
+            message=message,
+            fault=target["fault"],
+            phases={k: round(v, 3) for k, v in phases.items()},
+        )
+
+    if _serving(live, target):
+        done = result("noop", live_colour, f"{label(target)} already serves on {live_colour}")
+        audit(stack, done)
+        return done
+    budget = _Budget(timeout)
+    try:
+        if strategy == "bluegreen":
+            colour = _bluegreen(stack, target, budget, phases, action)
+        else:
+            colour = _naive(stack, target, budget, phases)
+    except _Failed as exc:
+        failed = result("failed", exc.colour, f"{action} {strategy} failed: {exc}")
+        audit(stack, failed)
+        raise DeployError(failed) from None
+    except StackError as exc:
+        failed = result("failed", state["live"], f"{action} {strategy} failed: {exc}")
+        audit(stack, failed)
+        raise DeployError(failed) from exc
+    done = result(
+        "success",
+        colour,
+        f"{action} {strategy}: {label(live)} -> {label(target)} on {colour} "
+        f"in {time.monotonic() - started:.1f}s",
+    )
+    audit(stack, done)
+    return done
+
+
+def _mark_good(state: dict[str, Any], target: dict[str, Any], action: str) -> None:
+    """Record ``target`` as the last good version; a deploy keeps the one it replaced."""
+    if action == "deploy" and state.get("last_good") and state["last_good"] != target:
+        state["rollback_to"] = state["last_good"]
+    state["last_good"] = dict(target)
+
+
+def _bluegreen(
+    stack: Stack,
+    target: dict[str, Any],
+    budget: _Budget,
+    phases: dict[str, float],
+    action: str,
+) -> str:
+    state, layout = stack.state, stack.layout
+    live_colour = state["live"]
+    live = state["colours"].get(live_colour)
+    idle = COLOURS[1 - COLOURS.index(live_colour)]
+    drain_s = float(state.get("drain_s", 1.0))
+
+    clock = time.monotonic()
+    leftover = state["colours"].get(idle)
+    if leftover:
+        comp.stop_colour(leftover, drain_s=drain_s, quick=True)
+        state["colours"][idle] = None
+        stack.save()
+    entry = comp.start_colour(
+        layout,
+        idle,
+        target["version"],
+        target["fault"],
+        python=state["python"],
+        drain_s=drain_s,
+        timeout=budget.bound(20.0),
+    )
+    state["colours"][idle] = entry
+    stack.save()
+    reason = comp.colour_ready(entry, timeout=budget.bound(30.0))
+    phases["start_s"] = time.monotonic() - clock
+    if reason:
+        comp.stop_colour(entry, drain_s=drain_s, quick=True)
+        state["colours"][idle] = None
+        stack.save()
+        raise _Failed(
+            f"refused to switch: {label(target)} on {idle} failed its readiness checks "
+            f"({reason}); {label(live)} on {live_colour} keeps serving",
+            idle,
+        )
+
+    clock = time.monotonic()
+    try:
+        comp.reload_nginx(
+            layout, state["nginx_bin"], state["nginx"], entry, timeout=budget.bound(15.0)
+        )
+    except StackError:
+        if live:
+            comp.reload_nginx(layout, state["nginx_bin"], state["nginx"], live, timeout=15.0)
+        comp.stop_colour(entry, drain_s=drain_s)
+        state["colours"][idle] = None
+        stack.save()
+        raise
+    state["live"] = idle
+    _mark_good(state, target, action)
+    stack.save()
+    phases["switch_s"] = time.monotonic() - clock
+
+    clock = time.monotonic()
+    comp.stop_colour(live, drain_s=drain_s)
+    state["colours"][live_colour] = None
+    stack.save()
+    phases["drain_s"] = time.monotonic() - clock
+    return idle
+
+
+def _naive(stack: Stack, target: dict[str, Any], budget: _Budget, phases: dict[str, float]) -> str:
+    state, layout = stack.state, stack.layout
+    colour = str(state["live"])
+    live = state["colours"].get(colour)
+    port = live["port"] if live else None
+    drain_s = float(state.get("drain_s", 1.0))
+    if state.get("last_good") and state["last_good"] != target:
+        state["rollback_to"] = state["last_good"]
+
+    clock = time.monotonic()
+    comp.stop_colour(live, drain_s=drain_s)
+    state["colours"][colour] = None
+    stack.save()
+    phases["stop_s"] = time.monotonic() - clock
+
+    clock = time.monotonic()
+    entry = comp.start_colour(
+        layout,
+        colour,
+        target["version"],
+        target["fault"],
+        python=state["python"],
+        port=port,
+        drain_s=drain_s,
+        timeout=budget.bound(20.0),
+    )
+    state["colours"][colour] = entry
+    stack.save()
+    if entry["port"] != port:
+        comp.write_upstream(layout, entry)
+        comp.signal_reload(state["nginx"])
+    reason = comp.colour_ready(entry, timeout=budget.bound(30.0))
+    phases["start_s"] = time.monotonic() - clock
+    if reason:
+        raise _Failed(
+            f"{label(target)} on {colour} failed its readiness checks ({reason}); "
+            f"{label(live)} was already stopped, so the service is down or degraded: "
+            "run rollback",
+            colour,
+        )
+    state["last_good"] = dict(target)
+    stack.save()
+    return colour

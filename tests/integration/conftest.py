@@ -1,0 +1,52 @@
+"""Fixtures for the integration tests: the real example stack, and background traffic.
+
+The stack (gunicorn in two colours, nginx with TLS, Prometheus) runs on free loopback ports in a
+per-session temporary directory, so each pytest-xdist worker has its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from examples.stack import Stack  # the repository root is on pythonpath (pyproject)
+
+from .traffic import Prober, Writer, assert_stopped
+
+
+@pytest.fixture(scope="session")
+def example_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The example stack, up for the whole session (per xdist worker), down at the end."""
+    stack = Stack(tmp_path_factory.mktemp("stack"))
+    stack.up()
+    try:
+        yield stack
+    finally:
+        records = list(stack.records().values())
+        ports = stack.ports()
+        stack.down()
+        assert_stopped(records, ports)
+
+
+@pytest.fixture
+def live_v1(example_stack: Stack) -> Stack:
+    """The session stack with v1 serving (a no-op when it already does)."""
+    example_stack.deploy("v1", "bluegreen")
+    return example_stack
+
+
+@pytest.fixture
+def prober(example_stack: Stack) -> Callable[..., Prober]:
+    def make(path: str = "/version", interval: float = 0.02) -> Prober:
+        return Prober(interval=interval, url=example_stack.urls["app"] + path)
+
+    return make
+
+
+@pytest.fixture
+def writer(example_stack: Stack) -> Callable[..., Writer]:
+    def make(interval: float = 0.05) -> Writer:
+        return Writer(interval=interval, url=example_stack.urls["app"])
+
+    return make
