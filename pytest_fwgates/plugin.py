@@ -168,7 +168,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> GateFile |
     run = parent.config.stash.get(run_key, None)
     if run is None or file_path.suffix not in (".yaml", ".yml"):
         return None
-    if file_path.resolve() not in {p.resolve() for p in run.gate_files()}:
+    if file_path.resolve() not in run.gate_file_set:
         return None
     node: GateFile = GateFile.from_parent(parent, path=file_path)
     node.run = run

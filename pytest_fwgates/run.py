@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import platform
 import shutil
@@ -133,6 +134,11 @@ class GateRun:
 
     def gate_files(self) -> list[Path]:
         return [path for name in self.selected for path in self.loader.user_files(name)]
+
+    @functools.cached_property
+    def gate_file_set(self) -> frozenset[Path]:
+        """The selected gates' files, resolved: what ``pytest_collect_file`` takes."""
+        return frozenset(path.resolve() for path in self.gate_files())
 
     def gates(self) -> list[Gate]:
         gates = []
