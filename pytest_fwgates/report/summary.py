@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..fsutil import atomic_write
-from ..model import CheckResult, CriterionDecision, GateDecision, GateVerdict
+from ..model import CheckResult, CriterionDecision, GateDecision
 from ..thresholds import ThresholdError, format_value, parse
+from ..verdict import overall as overall_verdict
 
 __all__ = [
     "SCHEMA",
@@ -28,16 +28,6 @@ __all__ = [
 ]
 
 SCHEMA = "fwgates-summary/1"
-
-
-def overall_verdict(decisions: Iterable[GateDecision]) -> GateVerdict:
-    """FAILED if any gate failed (or none was decided), else HUMAN_REVIEW_REQUIRED if any."""
-    verdicts = [decision.verdict for decision in decisions]
-    if not verdicts or GateVerdict.FAILED in verdicts:
-        return GateVerdict.FAILED
-    if GateVerdict.HUMAN_REVIEW_REQUIRED in verdicts:
-        return GateVerdict.HUMAN_REVIEW_REQUIRED
-    return GateVerdict.PASSED
 
 
 def criterion_thresholds(
