@@ -67,8 +67,7 @@ def gate_check(
     if run is not None:
         loader, registry, context = run.loader, run.registry, run.context
     else:
-        registry = CheckRegistry()
-        request.config.hook.pytest_fwgates_register_checks(registry=registry)
+        registry = CheckRegistry.from_hook(request.config.hook)
         loader = GateLoader([], registry=registry)
         context = CheckContext(rootdir=request.config.rootpath, redactor=loader.redactor)
     gate, criterion = _criterion_of(request)

@@ -120,8 +120,7 @@ def _waivers(config: pytest.Config) -> WaiverSet:
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if not config.option.fwgates_list:
         return None
-    registry = CheckRegistry()
-    config.hook.pytest_fwgates_register_checks(registry=registry)
+    registry = CheckRegistry.from_hook(config.hook)
     text, ok = format_gate_list(_loader(config, registry))
     sys.stdout.write(text)
     return 0 if ok else 1
@@ -135,8 +134,7 @@ def pytest_configure(config: pytest.Config) -> None:
     names: list[str] = config.option.fwgates_gates
     if not names:
         return
-    registry = CheckRegistry()
-    config.hook.pytest_fwgates_register_checks(registry=registry)
+    registry = CheckRegistry.from_hook(config.hook)
     loader = _loader(config, registry)
     unknown = [name for name in names if name not in loader.known()]
     if unknown:
@@ -181,12 +179,11 @@ def pytest_collection_modifyitems(
     run = config.stash.get(run_key, None)
     if run is None:
         return
+    # (wrong gate markers were already made collection errors, in GateRun)
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
-        error = run.validate_marker(item)
-        if error:
-            raise pytest.UsageError(error)
-    keep = [item for item in items if run.memberships(item)]
-    dropped = [item for item in items if not run.memberships(item)]
+        (keep if run.memberships(item) else dropped).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep

@@ -90,7 +90,7 @@ class GateRun:
         loader: GateLoader,
         registry: CheckRegistry,
         waivers: WaiverSet,
-        junit_path: Path | None,
+        junit_path: Path,
     ) -> None:
         self.config = config
         self.requested = names
@@ -259,11 +259,12 @@ class GateRun:
     def pytest_keyboard_interrupt(self) -> None:
         self.interrupted = True
 
-    def results(self) -> list[CheckResult]:
+    def results(self, gates: list[Gate]) -> list[CheckResult]:
+        """A result for every check of ``gates``: reported, or known but never run."""
         results: list[CheckResult] = []
         seen: set[tuple[str, str, str]] = set()
         redact = self.loader.redactor
-        specs = {(s.gate, s.criterion, s.id): s for g in self.gates() for s in g.checks()}
+        specs = {(s.gate, s.criterion, s.id): s for g in gates for s in g.checks()}
         # checks that were collected (or deselected) but never reported
         not_run: dict[tuple[str, str, str], str] = {}
         reports = dict(self.reports)
@@ -350,7 +351,7 @@ class GateRun:
             problems.append(f"{self.collect_errors} collection error(s)")
         if self.interrupted:
             problems.append("the run was interrupted")
-        self.decisions = decide_all(gates, self.results(), self.waivers, problems)
+        self.decisions = decide_all(gates, self.results(gates), self.waivers, problems)
         missing = [name for name in self.selected if name not in {g.name for g in gates}]
         for decision in self.decisions:
             self.config.hook.pytest_fwgates_gate_decided(decision=decision, config=self.config)
@@ -361,8 +362,6 @@ class GateRun:
             session.exitstatus = _VERDICT_EXIT[verdict]
 
     def _write_reports(self, missing: list[str]) -> None:
-        if self.junit_path is None:
-            return
         run_info = {
             "requested": self.requested,
             "gates": self.selected,

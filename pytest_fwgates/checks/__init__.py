@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
+from typing import Any
 
 from .base import Check, CheckContext, CheckError, Measurement, run_check
 
@@ -30,6 +31,13 @@ class CheckRegistry:
         self._entries: dict[str, str | type[Check]] = dict(BUILTIN_CHECKS)
         if entries:
             self._entries.update(entries)
+
+    @classmethod
+    def from_hook(cls, hook: Any) -> CheckRegistry:
+        """The built-in types plus those plugins add through ``pytest_fwgates_register_checks``."""
+        registry = cls()
+        hook.pytest_fwgates_register_checks(registry=registry)
+        return registry
 
     def register(self, name: str, check: str | type[Check]) -> None:
         """Add a check type: a :class:`Check` subclass or a ``"module:Class"`` path."""
