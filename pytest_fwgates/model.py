@@ -132,6 +132,8 @@ class CheckResult:
     message: str = ""
     duration: float = 0.0
     location: str = ""
+    #: evidence files of the check: name -> path (command output, Locust stats, timelines)
+    evidence: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -148,6 +150,7 @@ class CheckResult:
             "message": self.message,
             "duration": round(self.duration, 6),
             "location": self.location,
+            "evidence": dict(self.evidence),
         }
 
     @classmethod
@@ -167,6 +170,7 @@ class CheckResult:
             message=str(data.get("message") or ""),
             duration=float(data.get("duration") or 0.0),
             location=str(data.get("location") or ""),
+            evidence={str(k): str(v) for k, v in (data.get("evidence") or {}).items()},
         )
 
 

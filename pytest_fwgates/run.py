@@ -98,7 +98,11 @@ class GateRun:
         self.registry = registry
         self.waivers = waivers
         self.junit_path = junit_path
-        self.context = CheckContext(rootdir=config.rootpath, redactor=loader.redactor)
+        self.context = CheckContext(
+            rootdir=config.rootpath,
+            redactor=loader.redactor,
+            evidence_root=junit_path.parent / "evidence",
+        )
         self.is_worker = hasattr(config, "workerinput")
         self.selected: list[str] = []
         self.load_errors: list[str] = []

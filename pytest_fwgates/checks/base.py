@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +14,8 @@ from ..redact import Redactor
 from ..thresholds import format_value
 
 __all__ = ["Check", "CheckContext", "CheckError", "Measurement", "run_check"]
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 class CheckError(Exception):
@@ -25,6 +29,8 @@ class Measurement:
     values: dict[str, float] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    #: evidence files the check wrote (name -> path, inside ``CheckContext.evidence_dir``)
+    evidence: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass
@@ -36,8 +42,20 @@ class CheckContext:
     #: stored baseline figures by "gate::criterion::check::value" (empty until one is stored)
     baselines: dict[str, float] = field(default_factory=dict)
 
+    #: where checks keep evidence files (``<reports>/evidence``); a temporary folder if None
+    evidence_root: Path | None = None
+
     def baseline_for(self, spec: CheckSpec, key: str) -> float | None:
         return self.baselines.get(f"{spec.gate}::{spec.criterion}::{spec.id}::{key}")
+
+    def evidence_dir(self, spec: CheckSpec) -> Path:
+        """A folder of its own for the evidence files of one check (created on demand)."""
+        if self.evidence_root is None:
+            self.evidence_root = Path(tempfile.mkdtemp(prefix="fwgates-evidence-"))
+        name = _SAFE_NAME.sub("_", f"{spec.gate}.{spec.criterion}.{spec.id}").strip("._")
+        folder = self.evidence_root / (name[:120] or "check")
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
 
 class Check:
@@ -123,4 +141,5 @@ def run_check(check: Check, nodeid: str) -> CheckResult:
         message=redact.text("; ".join(messages)),
         duration=duration,
         location=str(spec.source),
+        evidence={name: str(path) for name, path in measurement.evidence.items()},
     )
