@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .checks import run_check
+from .keys import result_key
 from .model import CheckResult, CheckSpec, Outcome
 from .yamlsrc import SourceError
 
@@ -17,8 +18,6 @@ if TYPE_CHECKING:
     from .run import GateRun
 
 __all__ = ["CriterionNode", "GateFile", "GateItem", "result_key"]
-
-result_key = pytest.StashKey[CheckResult]()
 
 
 class CheckFailed(Exception):

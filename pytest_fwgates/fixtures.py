@@ -1,19 +1,21 @@
-"""Fixtures for Python tests that serve a gate criterion (``@pytest.mark.gate``)."""
+"""Fixtures for Python tests that serve a gate criterion (``@pytest.mark.gate``).
+
+Imported by ``plugin.py`` in every pytest run: nothing heavy at module level, the engine
+is imported inside the fixtures.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .checks import CheckContext, CheckRegistry, run_check
-from .loader import GateLoader
-from .model import CheckResult, Criterion, Gate, Outcome, Source
-from .run import measures_key, run_key
-from .yamlsrc import SourceError
+from .keys import measures_key, run_key
+
+if TYPE_CHECKING:
+    from .model import CheckResult, Criterion, Gate
 
 __all__ = ["gate_check", "gate_record"]
 
@@ -41,6 +43,8 @@ def gate_record(request: pytest.FixtureRequest) -> Callable[[str, float], None]:
 
 
 def _criterion_of(request: pytest.FixtureRequest) -> tuple[Gate | None, Criterion | None]:
+    from .yamlsrc import SourceError
+
     run = request.config.stash.get(run_key, None)
     if run is None:
         return None, None
@@ -63,6 +67,13 @@ def gate_check(
     returns the :class:`~pytest_fwgates.model.CheckResult`; a check that fails fails the test
     with its one-line message, and its measured values count for the test's criterion.
     """
+    from pathlib import Path
+
+    from .checks import CheckContext, CheckRegistry, run_check
+    from .loader import GateLoader
+    from .model import Outcome, Source
+    from .yamlsrc import SourceError
+
     run = request.config.stash.get(run_key, None)
     if run is not None:
         loader, registry, context = run.loader, run.registry, run.context

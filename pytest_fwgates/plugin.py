@@ -1,24 +1,29 @@
-"""pytest-fwgates: the pytest hooks. The work lives in the modules these call."""
+"""pytest-fwgates: the pytest hooks. The work lives in the modules these call.
+
+Every pytest run imports this module, gate or not, so it imports only what options and
+markers need. The engine (loader, schema, YAML, reports, checks) is imported inside the
+hooks, and only when ``--gate`` or ``--gate-list`` is given; fixtures import it in their
+bodies. ``tests/test_lazy_import.py`` keeps it that way.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import hookspecs
-from .checks import CheckRegistry
-from .collect import GateFile, GateItem, result_key
 from .fixtures import gate_check, gate_record
-from .listing import format_gate_list
-from .loader import GateLoader
-from .run import GateRun, measures_key, run_key
-from .variables import VariableError, parse_assignment
-from .waivers import WaiverSet, load_waivers
-from .yamlsrc import SourceError
+from .keys import measures_key, result_key, run_key
+
+if TYPE_CHECKING:
+    from .checks import CheckRegistry
+    from .collect import GateFile
+    from .loader import GateLoader
+    from .waivers import WaiverSet
 
 __all__ = ["gate_check", "gate_record"]
 
@@ -89,6 +94,9 @@ def _gate_dirs(config: pytest.Config) -> list[Path]:
 
 
 def _loader(config: pytest.Config, registry: CheckRegistry) -> GateLoader:
+    from .loader import GateLoader
+    from .variables import VariableError, parse_assignment
+
     variables: dict[str, str] = {}
     for text in [*config.getini("gate_vars"), *config.option.fwgates_vars]:
         try:
@@ -103,6 +111,9 @@ def _loader(config: pytest.Config, registry: CheckRegistry) -> GateLoader:
 
 
 def _waivers(config: pytest.Config) -> WaiverSet:
+    from .waivers import WaiverSet, load_waivers
+    from .yamlsrc import SourceError
+
     given = config.option.fwgates_waivers or config.getini("gate_waivers")
     if not given:
         return WaiverSet.empty()
@@ -120,6 +131,9 @@ def _waivers(config: pytest.Config) -> WaiverSet:
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if not config.option.fwgates_list:
         return None
+    from .checks import CheckRegistry
+    from .listing import format_gate_list
+
     registry = CheckRegistry.from_hook(config.hook)
     text, ok = format_gate_list(_loader(config, registry))
     sys.stdout.write(text)
@@ -134,6 +148,9 @@ def pytest_configure(config: pytest.Config) -> None:
     names: list[str] = config.option.fwgates_gates
     if not names:
         return
+    from .checks import CheckRegistry
+    from .run import GateRun
+
     registry = CheckRegistry.from_hook(config.hook)
     loader = _loader(config, registry)
     unknown = [name for name in names if name not in loader.known()]
@@ -168,6 +185,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> GateFile |
         return None
     if file_path.resolve() not in run.gate_file_set:
         return None
+    from .collect import GateFile
+
     node: GateFile = GateFile.from_parent(parent, path=file_path)
     node.run = run
     return node
@@ -200,7 +219,7 @@ def pytest_runtest_makereport(
         data: dict[str, Any] = {"members": [list(m) for m in members]}
         if call.when == "call":
             result = item.stash.get(result_key, None)
-            if result is not None and isinstance(item, GateItem):
+            if result is not None:
                 data["result"] = result.to_json()
             measures = item.stash.get(measures_key, None)
             if measures:

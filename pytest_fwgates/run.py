@@ -22,6 +22,7 @@ import pytest
 
 from .checks import CheckContext, CheckRegistry
 from .collect import GateItem
+from .keys import measures_key, run_key
 from .loader import GateLoader
 from .model import (
     EXIT_FAILED,
@@ -44,8 +45,6 @@ from .yamlsrc import SourceError
 
 __all__ = ["GateRun", "measures_key", "run_key"]
 
-measures_key = pytest.StashKey[dict[str, float]]()
-run_key = pytest.StashKey["GateRun"]()
 
 _VERDICT_EXIT = {
     GateVerdict.PASSED: EXIT_PASSED,
