@@ -86,9 +86,11 @@ class GateItem(pytest.Item):
             result = excinfo.value.result
             word = "ERROR" if result.outcome is Outcome.ERROR else "FAILED"
             lines = [f"{self.spec.source}: {word}: {result.message}"]
+            from .report.summary import value_text
+
             for key, value in result.measured.items():
                 if key not in ("stdout", "stderr") or value:
-                    lines.append(f"  {key} = {value}")
+                    lines.append(f"  {key} = {value_text(key, value)}")
             return "\n".join(lines)
         return super().repr_failure(excinfo, style=style)
 

@@ -25,9 +25,11 @@ def gate_record(request: pytest.FixtureRequest) -> Callable[[str, float], None]:
     """Record a measured value (``gate_record("duration_s", 42.0)``) for the test's criterion.
 
     Recorded values are held to the criterion's standard thresholds and appear in the
-    gate reports; a criterion whose standard no check measured is not evaluated.
+    gate reports; a criterion whose standard no check measured is not evaluated. In a run
+    with ``--gate``, a value that misses its standard fails the test at once.
     """
     measures = request.node.stash.setdefault(measures_key, {})
+    run = request.config.stash.get(run_key, None)
 
     def record(key: str, value: float) -> None:
         __tracebackhide__ = True
@@ -38,6 +40,11 @@ def gate_record(request: pytest.FixtureRequest) -> Callable[[str, float], None]:
         ):
             raise TypeError(f"gate_record({key!r}, ...) needs a finite number, got {value!r}")
         measures[key] = float(value)
+        if run is not None:
+            # a value that misses its standard fails the test itself, not only the gate
+            problem = run.standard_problem(request.node, key, float(value))
+            if problem:
+                pytest.fail(problem)
 
     return record
 

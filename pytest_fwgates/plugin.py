@@ -8,6 +8,7 @@ bodies. ``tests/test_lazy_import.py`` keeps it that way.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Generator
 from pathlib import Path
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["gate_check", "gate_record"]
 
 DEFAULT_JUNIT = "reports/gates.xml"
+_XDIST_WORKER = "PYTEST_XDIST_WORKER"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -149,26 +151,41 @@ def pytest_configure(config: pytest.Config) -> None:
     if not names:
         return
     from .checks import CheckRegistry
-    from .run import GateRun
+    from .run import GateRun, prepare_reports
 
+    # first, so that no usage error below leaves an earlier run's reports in place
+    junit_path = prepare_reports(config)
     registry = CheckRegistry.from_hook(config.hook)
     loader = _loader(config, registry)
     unknown = [name for name in names if name not in loader.known()]
     if unknown:
         raise pytest.UsageError(f"--gate: {loader.unknown_gate_message(unknown[0])}")
-    junit: str = config.option.fwgates_junit or config.getini("gate_junit")
-    junit_path = Path(junit)
-    if not junit_path.is_absolute():
-        base = config.invocation_params.dir if config.option.fwgates_junit else config.rootpath
-        junit_path = base / junit_path
     run = GateRun(
         config, list(dict.fromkeys(names)), loader, registry, _waivers(config), junit_path
     )
     config.stash[run_key] = run
     config.pluginmanager.register(run, "fwgates-run")
+    run.start()
     # gate files need no path argument: they join whatever pytest collects
     present = {str(Path(a).resolve()) for a in config.args}
     config.args.extend(str(p) for p in run.gate_files() if str(p.resolve()) not in present)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Remove an earlier run's reports before anything (a bad option) can stop this one."""
+    known = early_config.known_args_namespace
+    if not getattr(known, "fwgates_gates", None) or _XDIST_WORKER in os.environ:
+        return
+    from .report.paths import remove_stale, resolve_junit, summary_path
+
+    junit = resolve_junit(
+        getattr(known, "fwgates_junit", None),
+        str(early_config.getini("gate_junit")),
+        early_config.invocation_params.dir,
+        early_config.rootpath,
+    )
+    remove_stale([junit, summary_path(junit)])
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -216,7 +233,11 @@ def pytest_runtest_makereport(
     run = item.config.stash.get(run_key, None)
     members = run.memberships(item) if run is not None else []
     if members:
+        from .collect import GateItem
+
         data: dict[str, Any] = {"members": [list(m) for m in members]}
+        if isinstance(item, GateItem):
+            data["check"] = True  # must report a CheckResult to pass
         if call.when == "call":
             result = item.stash.get(result_key, None)
             if result is not None:

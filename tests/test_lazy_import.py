@@ -30,7 +30,8 @@ OTHER_PLUGINS = ("-p", "no:pytest11.testinfra", "-p", "no:locust", "-p", "no:hyp
 
 
 def _imported(code: str) -> list[str]:
-    probe = f"{code}\nimport json, sys\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    listed = f"[m for m in {HEAVY!r} if m in sys.modules]"
+    probe = f"{code}\nimport json, sys\nprint(json.dumps({listed}))"
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
