@@ -118,6 +118,11 @@ class Redactor:
         # longest first, so that a form containing another is masked whole
         self._forms = sorted(forms, key=len, reverse=True)
 
+    @property
+    def longest(self) -> int:
+        """The length of the longest known secret (0 if none)."""
+        return max((len(s) for s in self._secrets), default=0)
+
     def text(self, text: str) -> str:
         """``text`` with every form of every known secret, and secret-looking values, masked.
 
