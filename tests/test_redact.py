@@ -12,7 +12,7 @@ import pytest
 from pytest_fwgates.model import CheckSpec, Source
 from pytest_fwgates.redact import MASK, Redactor, strip_credentials
 
-SECRETS = ['it\'s "quoted" $ecret', "plain-secret-value", "naïve–ünïcode‽", "back\\slash\ttab"]
+SECRETS = ['it\'s "quoted" $ecret', "plain-secret-value", "naïve-ünïcode‽", "back\\slash\ttab"]
 
 
 def _forms(secret: str) -> dict[str, str]:
