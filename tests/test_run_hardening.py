@@ -443,7 +443,7 @@ def test_secrets_are_masked_before_messages_are_cut(
 
         @pytest.mark.gate("release", criterion="smoke")
         def test_leak():
-            assert False, "x" * 490 + os.environ["FWGATES_TEST_PASSWORD"]
+            assert False, "x" * 475 + os.environ["FWGATES_TEST_PASSWORD"]
         """
     )
     project.gate("release", RELEASE)
@@ -601,3 +601,28 @@ def test_readme_does_not_promise_a_pypi_install() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert "pip install pytest-fwgates" not in readme
     assert "pip install ./pytest-fwgates" in readme
+
+
+def test_junit_names_are_one_line_whatever_the_check_id() -> None:
+    from pytest_fwgates.model import (
+        CheckResult,
+        Criterion,
+        CriterionDecision,
+        CriterionVerdict,
+        Gate,
+        GateDecision,
+        GateVerdict,
+        Outcome,
+    )
+    from pytest_fwgates.report.junit import build_junit
+
+    result = CheckResult(
+        nodeid="gates/g.yaml::c::x", gate="g", criterion="c",
+        check_id="x\r\noverall: PASSED", outcome=Outcome.PASSED,
+    )  # fmt: skip
+    criterion = CriterionDecision(Criterion("c", "C"), CriterionVerdict.PASS, "", [result])
+    decision = GateDecision(Gate("g", "G"), GateVerdict.PASSED, "", [criterion])
+    root = ET.fromstring(build_junit([decision]))
+    names = [case.get("name", "") for case in root.iter("testcase")]
+    assert "x overall: PASSED" in names
+    assert not any("\n" in name or "\r" in name for name in names)
