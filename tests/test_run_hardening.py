@@ -135,8 +135,10 @@ def _kill_all(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def test_sigterm_ends_like_ctrl_c(project: GateProject) -> None:
-    """What a CI runner sends on cancel: FAILED written, commands stopped."""
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_sigterm_ends_like_ctrl_c(project: GateProject, xdist: list[str]) -> None:
+    """What a CI runner sends on cancel: FAILED written, commands stopped (under xdist the
+    controller passes SIGTERM on to its workers)."""
     passed_once(project)
     project.gate(
         "release",
@@ -152,9 +154,10 @@ def test_sigterm_ends_like_ctrl_c(project: GateProject) -> None:
     )
     token = f"fwgates-sigterm-{uuid.uuid4().hex}"
     env = {**os.environ, "FWGATES_TEST_TOKEN": token}
-    env.pop("PYTEST_XDIST_WORKER", None)
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_TESTRUNUID", "PYTEST_XDIST_WORKER_COUNT"):
+        env.pop(name, None)
     run = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--gate", "release"],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *xdist, "--gate", "release"],
         cwd=project.path,
         env=env,
         stdout=subprocess.PIPE,
@@ -172,7 +175,15 @@ def test_sigterm_ends_like_ctrl_c(project: GateProject) -> None:
         else:
             pytest.fail("the sleeping command never started")
         run.send_signal(signal.SIGTERM)
-        out, _ = run.communicate(timeout=60)
+        # the commands stop at once, not when the run ends
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if not [p for p in _token_processes(token) if _cmdline(p).startswith("sleep")]:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the command still runs 10 s after SIGTERM")
+        out, _ = run.communicate(timeout=90)
         assert run.returncode == pytest.ExitCode.INTERRUPTED, out
         summary = project.summary()
         assert summary["verdict"] == "FAILED"
