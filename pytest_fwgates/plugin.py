@@ -147,6 +147,11 @@ def pytest_configure(config: pytest.Config) -> None:
     run = GateRun(
         config, list(dict.fromkeys(names)), loader, registry, _waivers(config), junit_path
     )
+    try:
+        loader.check_variables([parse_assignment(t)[0] for t in config.option.fwgates_vars])
+    except VariableError as exc:
+        run.close()
+        raise pytest.UsageError(str(exc)) from None
     config.stash[run_key] = run
     config.pluginmanager.register(run, "fwgates-run")
     # gate files need no path argument: they join whatever pytest collects
