@@ -50,6 +50,10 @@ class SourceError(Exception):
     def __init__(self, path: Path | str, line: int | None, message: str) -> None:
         self.path = Path(path)
         self.line = line
+        # a value quoted in the message may hold a line break or an escape sequence
+        # (YAML's "\e" or "\n"): written as escapes, the message stays one printable line
+        if not message.isprintable():
+            message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
         self.message = message
         where = f"{path}:{line}" if line else str(path)
         super().__init__(f"{where}: {message}")
