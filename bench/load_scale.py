@@ -112,7 +112,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"load {args.checks} checks ({size} bytes), pure Python:  {pure:.3f} s")
     for per in (100, args.checks):
         gate, results = results_for(args.checks, per)
-        took = median_time(lambda: decide_all([gate], results, WaiverSet.empty()), args.repeat)
+        took = median_time(
+            lambda gate=gate, results=results: decide_all([gate], results, WaiverSet.empty()),
+            args.repeat,
+        )
         print(f"decide {args.checks} results, {per} per criterion:   {took:.3f} s")
 
 

@@ -14,6 +14,7 @@ Examples per run: ``FWGATES_FUZZ_EXAMPLES`` (loader, default 500) and ``FWGATES_
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import tempfile
@@ -186,7 +187,11 @@ def document_mutation(draw: st.DrawFn, text: str) -> str:
             continue
         parent = doc
         for part in path[:-1]:
+            if parent is shared:
+                value = copy.deepcopy(value)  # no value inside itself: anchors, not cycles
             parent = parent[part]
+        if parent is shared:
+            value = copy.deepcopy(value)
         parent[path[-1]] = value
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
