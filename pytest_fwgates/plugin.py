@@ -150,6 +150,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from .checks import CheckRegistry
     from .run import GateRun, prepare_reports
+    from .variables import VariableError, parse_assignment
 
     # first, so that no usage error below leaves an earlier run's reports in place
     junit_path = prepare_reports(config)
@@ -161,6 +162,11 @@ def pytest_configure(config: pytest.Config) -> None:
     run = GateRun(
         config, list(dict.fromkeys(names)), loader, registry, _waivers(config), junit_path
     )
+    try:
+        loader.check_variables([parse_assignment(t)[0] for t in config.option.fwgates_vars])
+    except VariableError as exc:
+        run.close()
+        raise pytest.UsageError(str(exc)) from None
     config.stash[run_key] = run
     config.pluginmanager.register(run, "fwgates-run")
     run.start()
