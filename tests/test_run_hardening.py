@@ -175,14 +175,17 @@ def test_sigterm_ends_like_ctrl_c(project: GateProject, xdist: list[str]) -> Non
         else:
             pytest.fail("the sleeping command never started")
         run.send_signal(signal.SIGTERM)
-        # the commands stop at once, not when the run ends
-        deadline = time.monotonic() + 10
+        # the commands stop right away, not when the run ends (generous bound: busy CI)
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if not [p for p in _token_processes(token) if _cmdline(p).startswith("sleep")]:
                 break
-            time.sleep(0.1)
+            time.sleep(0.2)
         else:
-            pytest.fail("the command still runs 10 s after SIGTERM")
+            left = {p: _cmdline(p) for p in _token_processes(token)}
+            run.kill()
+            out, _ = run.communicate(timeout=30)
+            pytest.fail(f"the command still runs 30 s after SIGTERM: {left}\n{out}")
         out, _ = run.communicate(timeout=90)
         assert run.returncode == pytest.ExitCode.INTERRUPTED, out
         summary = project.summary()
