@@ -640,3 +640,21 @@ def test_junit_names_are_one_line_whatever_the_check_id() -> None:
     names = [case.get("name", "") for case in root.iter("testcase")]
     assert "x overall: PASSED" in names
     assert not any("\n" in name or "\r" in name for name in names)
+
+
+def test_building_reports_leaves_garbage_collection_as_it_was() -> None:
+    import gc
+
+    from pytest_fwgates.report import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
