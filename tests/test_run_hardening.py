@@ -658,3 +658,17 @@ def test_building_reports_leaves_garbage_collection_as_it_was() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_only_earlier_reports_are_removed_at_start(project: GateProject) -> None:
+    """A file at the report path that is not a gate report is not deleted by a run that
+    then stops on a usage error."""
+    project.gate("release", RELEASE)
+    out = project.path / "out"
+    out.mkdir()
+    (out / "notes.xml").write_text("<notes>mine</notes>")
+    (out / "summary.json").write_text('{"mine": true}')
+    result = project.run("--gate", "relase", "--gate-junit", "out/notes.xml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert (out / "notes.xml").read_text() == "<notes>mine</notes>"
+    assert (out / "summary.json").read_text() == '{"mine": true}'
