@@ -214,14 +214,15 @@ def _pump(proc: subprocess.Popen[bytes], out: _Kept, err: _Kept, deadline: float
     sinks = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
     pidfd = _pidfd(proc.pid)
     status: int | None = None
+    drain_until: float | None = None
     with selectors.DefaultSelector() as selector:
         for fd in sinks:
             selector.register(fd, selectors.EVENT_READ)
         if pidfd is not None:
             selector.register(pidfd, selectors.EVENT_READ)
         try:
-            drain_until: float | None = None
-            while sinks:
+            # until the process has ended and its pipes are closed (or drained for a moment)
+            while status is None or sinks:
                 now = time.monotonic()
                 if drain_until is not None:
                     if now >= drain_until:
@@ -232,7 +233,7 @@ def _pump(proc: subprocess.Popen[bytes], out: _Kept, err: _Kept, deadline: float
                         return None
                     wait = deadline - now
                     if pidfd is None:
-                        wait = min(wait, 0.05)
+                        wait = min(wait, 0.01)
                 for key, _ in selector.select(wait):
                     fd = int(key.fd)
                     if fd == pidfd:
@@ -246,21 +247,13 @@ def _pump(proc: subprocess.Popen[bytes], out: _Kept, err: _Kept, deadline: float
                         del sinks[fd]
                 if status is None:
                     status = proc.poll()
-                    if status is not None:
+                    if status is not None and sinks:
                         # background jobs die with the group; a pipe still held is drained briefly
                         _kill_group(proc.pid)
                         drain_until = time.monotonic() + _DRAIN
         finally:
             if pidfd is not None:
                 os.close(pidfd)
-    if status is None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        try:
-            status = proc.wait(timeout=remaining)
-        except subprocess.TimeoutExpired:
-            return None
     return status
 
 
