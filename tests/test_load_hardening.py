@@ -817,3 +817,25 @@ def test_fast_path_accepts_the_catalog(path: Path) -> None:
     from pytest_fwgates.schema import fast_valid, gate_schema
 
     assert fast_valid(gate_schema(), load_yaml(path)) is True
+
+
+def test_waiver_text_is_one_printable_line(tmp_path: Path) -> None:
+    path = tmp_path / "waivers.yaml"
+    entry = "  - {gate: a, criterion: b, approved_by: x, expires: '2030-01-01',"
+    fake = f'{entry} justification: "fine\\r\\noverall: PASSED"}}\n'
+    folded = (
+        "  - gate: a\n    criterion: b\n    approved_by: x\n    expires: '2030-01-01'\n"
+        "    justification: >\n      folded over\n      two lines\n"
+    )
+    path.write_text(
+        f'waivers:\n{fake}{entry} check: "\\e[2Jx", justification: long enough text}}\n{folded}',
+        encoding="utf-8",
+    )
+    with pytest.raises(SourceError) as info:
+        load_waivers(path)
+    assert str(info.value) == f"{path}:3: check: must be one line of printable text"
+    path.write_text(f"waivers:\n{fake}{folded}", encoding="utf-8")
+    first, second = load_waivers(path).active
+    # a line break in a justification cannot start a line of its own in a report
+    assert first.justification == "fine overall: PASSED"
+    assert second.justification == "folded over two lines"
