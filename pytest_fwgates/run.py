@@ -250,7 +250,8 @@ class GateRun:
                 # the broken file is reported at collection; the verdict fails closed
                 error = self.loader.redactor.text(str(exc))
                 self.gate_errors.setdefault(name, error)
-                self.load_errors.append(error)
+                # one line per mistake (a file's mistakes come together)
+                self.load_errors.extend(error.splitlines())
                 closure = [name]
             selected.extend(n for n in closure if n not in selected)
         self.selected = selected
@@ -271,8 +272,9 @@ class GateRun:
             except SourceError as exc:
                 error = self.loader.redactor.text(str(exc))
                 self.gate_errors.setdefault(name, error)
-                if error not in self.load_errors:
-                    self.load_errors.append(error)
+                for line in error.splitlines():
+                    if line not in self.load_errors:
+                        self.load_errors.append(line)
         return gates
 
     def memberships(self, item: pytest.Item) -> list[tuple[str, str, str]]:
