@@ -9,6 +9,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
+from .baseline import BASELINE_SCHEMA
 from .checks import Check
 
 __all__ = ["NAME_PATTERN", "check_schema", "gate_schema", "validate", "waivers_schema"]
@@ -43,6 +44,7 @@ def check_schema(cls: type[Check]) -> dict[str, Any]:
         "id": {"type": "string", "minLength": 1, "maxLength": 200},
         "expect": {"type": "object", "properties": expect, "additionalProperties": False},
         "timeout": _DURATION,
+        "baseline": BASELINE_SCHEMA,
     }
     properties.update(cls.options_schema)
     return {
