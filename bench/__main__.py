@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from . import overhead, report_scale
+from . import load, overhead, report_scale
 
 
 def main() -> None:
-    for module in (overhead, report_scale):
+    for module in (overhead, report_scale, load):
         print(f"== {module.__name__}")
         module.main()
 

@@ -110,6 +110,14 @@ def gate_schema(check_types: Mapping[str, type[Check]] | None = None) -> dict[st
                     "required": {"type": "boolean"},
                     "human_review": {"type": "boolean"},
                     "thresholds": {"type": "object", "additionalProperties": _THRESHOLD},
+                    "measures": {
+                        "description": "Values some check of the criterion must measure "
+                        "(e.g. p95_ms), whatever their thresholds: a check that cannot measure "
+                        "them cannot carry the criterion.",
+                        "type": "array",
+                        "items": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+                        "uniqueItems": True,
+                    },
                     "checks": {"$ref": "#/$defs/checks"},
                 },
             },

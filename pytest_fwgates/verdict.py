@@ -66,11 +66,14 @@ def _unmeasured(criterion: Criterion, results: Iterable[CheckResult]) -> list[st
         for key, value in result.measured.items()
         if isinstance(value, int | float) and not isinstance(value, bool)
     }
-    return [
-        f"{key} {text}"
-        for key, text in criterion.thresholds_in_force().items()
-        if key not in measured
+    in_force = criterion.thresholds_in_force()
+    missing = [f"{key} {text}" for key, text in in_force.items() if key not in measured]
+    missing += [
+        f"{key} (measured value demanded)"
+        for key in criterion.measures
+        if key not in measured and key not in in_force
     ]
+    return missing
 
 
 def _evaluate(criterion: Criterion, results: list[CheckResult]) -> tuple[CriterionVerdict, str]:

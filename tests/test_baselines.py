@@ -207,3 +207,40 @@ def test_bad_load_checks_name_file_and_line(
     assert result.ret != 0
     result.stdout.fnmatch_lines([f"*release.yaml:8: *{message}*"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_performance_verification_demands_measured_latency_and_failures(
+    project: GateProject,
+) -> None:
+    """The catalog's measures: a shell command alone cannot carry performance-verification."""
+    project.gate(
+        "release",
+        """
+        gate: release
+        criteria:
+          speed:
+            title: Speed
+            measures: [p95_ms]
+            checks:
+              - command: "true"
+        """,
+    )
+    project.run("--gate=release")
+    speed = project.criterion("release", "speed")
+    assert speed["verdict"] == "NOT_EVALUATED"
+    assert "p95_ms (measured value demanded)" in speed["reason"]
+    project.pytester.makepyfile(
+        test_speed="""
+        import pytest
+
+        @pytest.mark.gate("release", criterion="speed")
+        def test_recorded(gate_record):
+            gate_record("p95_ms", 12.0)
+        """
+    )
+    assert project.run("--gate=release").ret == 0
+    # the catalog's production-readiness demands p95_ms and failure_ratio
+    result = project.run("--gate-list")
+    result.stdout.fnmatch_lines(
+        ["*performance-verification*[[]measures p95_ms, failure_ratio; 0 checks[]]"]
+    )
