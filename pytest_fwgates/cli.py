@@ -32,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
         )
         if name == "check":
             command.add_argument("gates", nargs="*", help="gates to load (default: all)")
+    listener = sub.add_parser(
+        "locust-listener", help="print the path of the Locust listener workers must run too"
+    )
+    listener.add_argument(
+        "--paths", action="store_true", help="the locustfile of paths: checks instead"
+    )
     baseline = sub.add_parser("baseline", help="stored baseline runs: list, show, compare")
     actions = baseline.add_subparsers(dest="action", required=True)
     for name, text in (
@@ -64,6 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     registry = CheckRegistry()
     if args.command == "baseline":
         return baseline_command(args)
+    if args.command == "locust-listener":
+        from .locust_run import LISTENER, PATHS_LOCUSTFILE
+
+        sys.stdout.write(f"{PATHS_LOCUSTFILE if args.paths else LISTENER}\n")
+        return 0
     if args.command == "schema":
         json.dump(gate_schema(registry.classes()), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")

@@ -244,3 +244,11 @@ def test_performance_verification_demands_measured_latency_and_failures(
     result.stdout.fnmatch_lines(
         ["*performance-verification*[[]measures p95_ms, failure_ratio; 0 checks[]]"]
     )
+
+
+def test_cli_prints_the_listener_workers_run(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["locust-listener"]) == 0
+    listener = Path(capsys.readouterr().out.strip())
+    assert listener.is_file() and "events.request" in listener.read_text()
+    assert cli.main(["locust-listener", "--paths"]) == 0
+    assert "FastHttpUser" in Path(capsys.readouterr().out.strip()).read_text()
