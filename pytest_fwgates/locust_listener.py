@@ -33,18 +33,31 @@ _EXACT = os.environ.get("FWGATES_LOAD_EXACT", "")
 _PROGRESS = os.environ.get("FWGATES_LOAD_PROGRESS", "")
 _PROGRESS_S = float(os.environ.get("FWGATES_LOAD_PROGRESS_S", "3") or 3)
 _KEY = "fwgates_exact"
+#: distinct failure messages kept per endpoint
+_MAX_ERRORS = 20
 
-#: endpoint -> {"hist": {ms: count}, "n": int, "none": int, "fail": int, "sum": float, "max": float}
+#: endpoint -> {hist: {ms: count}, n, none, fail, sum, max, errors: {message: count}}
 _totals: dict = {}
 #: what a worker recorded since its last report to the master
 _pending: dict = {}
 _state = {"worker": False, "env": None, "started": None}
+#: exceptions raised in user code (tasks): message -> count; a worker's since its last report
+_user_errors: dict = {}
+_pending_user_errors: dict = {}
 
 
 def _entry(table: dict, key: str) -> dict:
     entry = table.get(key)
     if entry is None:
-        entry = table[key] = {"hist": {}, "n": 0, "none": 0, "fail": 0, "sum": 0.0, "max": 0.0}
+        entry = table[key] = {
+            "hist": {},
+            "n": 0,
+            "none": 0,
+            "fail": 0,
+            "sum": 0.0,
+            "max": 0.0,
+            "errors": {},
+        }
     return entry
 
 
@@ -59,6 +72,10 @@ def _merge(table: dict, key: str, other: dict) -> None:
     entry["fail"] += int(other["fail"])
     entry["sum"] += float(other["sum"])
     entry["max"] = max(entry["max"], float(other["max"]))
+    errors = entry["errors"]
+    for text, count in (other.get("errors") or {}).items():
+        if text in errors or len(errors) < _MAX_ERRORS:
+            errors[text] = errors.get(text, 0) + int(count)
 
 
 @events.request.add_listener
@@ -67,6 +84,10 @@ def _on_request(request_type, name, response_time, exception=None, **_kwargs):
     entry = _entry(table, f"{request_type} {name}")
     if exception is not None:
         entry["fail"] += 1
+        errors = entry["errors"]
+        text = f"{type(exception).__name__}: {exception}"[:300]
+        if text in errors or len(errors) < _MAX_ERRORS:
+            errors[text] = errors.get(text, 0) + 1
     if response_time is None:
         entry["none"] += 1
         return
@@ -76,6 +97,14 @@ def _on_request(request_type, name, response_time, exception=None, **_kwargs):
     entry["n"] += 1
     entry["sum"] += value
     entry["max"] = max(entry["max"], value)
+
+
+@events.user_error.add_listener
+def _on_user_error(user_instance, exception, tb=None, **_kwargs):
+    table = _pending_user_errors if _state["worker"] else _user_errors
+    text = f"{type(exception).__name__}: {exception}"[:300]
+    if text in table or len(table) < _MAX_ERRORS:
+        table[text] = table.get(text, 0) + 1
 
 
 @events.init.add_listener
@@ -88,15 +117,20 @@ def _on_init(environment, **_kwargs):
 
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id, data, **_kwargs):
-    global _pending
+    global _pending, _pending_user_errors
     data[_KEY] = _pending
+    data[_KEY + "_user_errors"] = _pending_user_errors
     _pending = {}
+    _pending_user_errors = {}
 
 
 @events.worker_report.add_listener
 def _on_worker_report(client_id, data, **_kwargs):
     for key, other in (data.get(_KEY) or {}).items():
         _merge(_totals, key, other)
+    for text, count in (data.get(_KEY + "_user_errors") or {}).items():
+        if text in _user_errors or len(_user_errors) < _MAX_ERRORS:
+            _user_errors[text] = _user_errors.get(text, 0) + int(count)
 
 
 @events.test_start.add_listener
@@ -148,6 +182,7 @@ def _on_quit(**_kwargs):
         _EXACT,
         {
             "format": 1,
+            "user_errors": _user_errors,
             "endpoints": {
                 key: {**entry, "hist": {str(ms): n for ms, n in sorted(entry["hist"].items())}}
                 for key, entry in _totals.items()

@@ -15,7 +15,6 @@ exactly. Figures come from the files Locust and the listener write, never from i
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import socket
@@ -298,14 +297,6 @@ def _read_json(path: Path, what: str) -> Any:
         raise LoadError(f"unreadable {what} {path.name}: {exc}") from None
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            return list(csv.DictReader(handle))
-    except FileNotFoundError:
-        return []
-
-
 def _entry_key(entry: Mapping[str, Any]) -> str:
     return f"{entry.get('method') or ''} {entry.get('name') or ''}".strip()
 
@@ -364,7 +355,7 @@ def _read_run(
         total_max = max(total_max, float(mine["max"]))
     requests = sum(int(f["requests"]) for f in endpoints.values())
     if requests == 0:
-        raise LoadError(f"Locust made no requests to {plan.host}{_first_error(prefix)}")
+        raise LoadError(f"Locust made no requests to {plan.host}{_first_error(exact_endpoints)}")
     failures = sum(int(f["failures"]) for f in endpoints.values())
     window = (max(ends) - min(starts)) if starts else 0.0
     total: dict[str, float] = {
@@ -389,14 +380,18 @@ def _read_run(
         if path.is_file()
     }
     exceptions = [
-        f"{row.get('Count', '?')}x {row.get('Msg', '')}".strip()
-        for row in _read_csv(Path(f"{prefix}_exceptions.csv"))
+        f"{count}x {text}"
+        for text, count in sorted(
+            (exact.get("user_errors") or {}).items(), key=lambda item: -int(item[1])
+        )
     ]
-    errors = [
-        f"{row.get('Occurrences', '?')}x {row.get('Method', '')} {row.get('Name', '')}: "
-        f"{row.get('Error', '')}"
-        for row in _read_csv(Path(f"{prefix}_failures.csv"))
+    # failure messages from the listener (Locust's failures CSV may lag behind a short run)
+    messages = [
+        (count, f"{key}: {text}")
+        for key, mine in exact_endpoints.items()
+        for text, count in (mine.get("errors") or {}).items()
     ]
+    errors = [f"{count}x {text}" for count, text in sorted(messages, key=lambda c: -int(c[0]))]
     return LoadRun(
         total=total,
         endpoints=endpoints,
@@ -408,9 +403,11 @@ def _read_run(
     )
 
 
-def _first_error(prefix: Path) -> str:
-    rows = _read_csv(Path(f"{prefix}_failures.csv"))
-    return f": {rows[0].get('Error', '')}" if rows else ""
+def _first_error(endpoints: Mapping[str, Any]) -> str:
+    for mine in endpoints.values():
+        for text in mine.get("errors") or {}:
+            return f": {text}"
+    return ""
 
 
 class _ProgressWatcher:

@@ -205,10 +205,26 @@ def test_saved_baseline_makes_a_slower_run_fail_its_relative_threshold(
     assert len(list(store.glob("*/*/*/*.json"))) == 1  # saved only when asked
 
 
-def test_locust_that_cannot_start_or_reach_the_host_is_an_error(
+def test_locust_that_cannot_start_or_reach_the_host_is_an_error_and_task_errors_fail(
     project: GateProject, live_v1: Stack
 ) -> None:
     project.pytester.makefile(".py", broken_locustfile="import no_such_module_here\n")
+    project.pytester.makefile(
+        ".py",
+        raising_locustfile=textwrap.dedent(
+            """
+            from locust import FastHttpUser, constant, task
+
+            class Raising(FastHttpUser):
+                wait_time = constant(0.2)
+
+                @task
+                def get(self):
+                    self.client.get("/version")
+                    raise ValueError("boom in a task")
+            """
+        ),
+    )
     closed = free_port()
     _gate(
         project,
@@ -219,6 +235,11 @@ def test_locust_that_cannot_start_or_reach_the_host_is_an_error(
           users: 1
           duration: 2s
           expect: {{failure_ratio: "< 1%"}}
+        - load: ${{url}}
+          id: raising-task
+          locustfile: raising_locustfile.py
+          users: 1
+          duration: 2s
         - load: http://127.0.0.1:{closed}
           id: unreachable
           paths: ["/"]
@@ -234,6 +255,10 @@ def test_locust_that_cannot_start_or_reach_the_host_is_an_error(
     assert broken["outcome"] == "error"
     assert "Locust exited with status" in broken["message"]
     assert "no_such_module_here" in broken["message"]
+    raising = _result(project, "raising-task")
+    assert raising["outcome"] == "failed"  # it measured, but user code failed
+    assert "the locustfile raised: " in raising["message"]
+    assert "ValueError: boom in a task" in raising["message"]
     unreachable = _result(project, "unreachable")
     assert unreachable["outcome"] == "error"
     assert f"cannot reach 127.0.0.1:{closed}" in unreachable["message"]
@@ -256,10 +281,11 @@ def test_pytest_is_never_patched_by_locust_also_under_xdist(
     )
     project.pytester.makeconftest(
         """
-        import json, os, socket, sys
+        import json, socket, sys
 
         def pytest_sessionfinish(session):
-            name = os.environ.get("PYTEST_XDIST_WORKER", "controller")
+            workerinput = getattr(session.config, "workerinput", None)
+            name = workerinput["workerid"] if workerinput else "controller"
             state = {
                 "socket_module": socket.socket.__module__,
                 "patched": sorted(
