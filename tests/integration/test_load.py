@@ -205,10 +205,11 @@ def test_saved_baseline_makes_a_slower_run_fail_its_relative_threshold(
     assert len(list(store.glob("*/*/*/*.json"))) == 1  # saved only when asked
 
 
-def test_locust_that_cannot_start_or_reach_the_host_is_an_error_and_task_errors_fail(
+def test_locust_that_cannot_start_hangs_or_cannot_reach_is_an_error_task_errors_fail(
     project: GateProject, live_v1: Stack
 ) -> None:
     project.pytester.makefile(".py", broken_locustfile="import no_such_module_here\n")
+    project.pytester.makefile(".py", hanging_locustfile="import time\ntime.sleep(3600)\n")
     project.pytester.makefile(
         ".py",
         raising_locustfile=textwrap.dedent(
@@ -236,6 +237,12 @@ def test_locust_that_cannot_start_or_reach_the_host_is_an_error_and_task_errors_
           duration: 2s
           expect: {{failure_ratio: "< 1%"}}
         - load: ${{url}}
+          id: hanging-locustfile
+          locustfile: hanging_locustfile.py
+          users: 1
+          duration: 2s
+          timeout: 8s
+        - load: ${{url}}
           id: raising-task
           locustfile: raising_locustfile.py
           users: 1
@@ -249,12 +256,16 @@ def test_locust_that_cannot_start_or_reach_the_host_is_an_error_and_task_errors_
     )
     started = time.monotonic()
     result = _run(project, live_v1)
-    assert time.monotonic() - started < 60
+    assert time.monotonic() - started < 90
     assert result.ret == 1
     broken = _result(project, "broken-locustfile")
     assert broken["outcome"] == "error"
     assert "Locust exited with status" in broken["message"]
     assert "no_such_module_here" in broken["message"]
+    hanging = _result(project, "hanging-locustfile")
+    assert hanging["outcome"] == "error"
+    assert "Locust did not finish within 12 s and was stopped" in hanging["message"]
+    assert hanging["duration"] < 30
     raising = _result(project, "raising-task")
     assert raising["outcome"] == "failed"  # it measured, but user code failed
     assert "the locustfile raised: " in raising["message"]
