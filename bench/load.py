@@ -2,8 +2,8 @@
 
 Against the example stack's nginx serving a static response (``/static``, no app behind it).
 Both sides run the same locustfile (FastHttpUser, no wait), users and duration; they alternate
-in pairs in one run and the medians are compared (check / plain; the target is >= 0.95). The
-check's rps comes from its own figures (Locust's JSON plus the exact listener); plain Locust's
+in pairs in one run (ABBA order) and the medians are compared (check / plain; the target is
+>= 0.95). The check's rps comes from its own figures (Locust's JSON plus the exact listener); plain Locust's
 from its ``--json-file`` with the same definition (requests over the first-to-last window).
 Then the same with ``processes: 2`` (Locust's ``--processes 2`` for the plain side), and wrk's
 rps on the same URL with as many connections as users, and our share of it.
@@ -114,10 +114,16 @@ def main(argv: list[str] | None = None) -> None:
             for processes in (0, 2):
                 check, plain = [], []
                 for index in range(args.pairs):
-                    check.append(
-                        _check_rps(folder, url, args.users, args.duration, processes, index)
-                    )
-                    plain.append(_plain_rps(folder, url, args.users, args.duration, processes))
+                    # alternate which side goes first (ABBA), so a drift of the machine hits both
+                    for side in ("check", "plain") if index % 2 == 0 else ("plain", "check"):
+                        if side == "check":
+                            check.append(
+                                _check_rps(folder, url, args.users, args.duration, processes, index)
+                            )
+                        else:
+                            plain.append(
+                                _plain_rps(folder, url, args.users, args.duration, processes)
+                            )
                 label = f"processes: {processes}" if processes else "one process"
                 ratio = statistics.median(check) / statistics.median(plain)
                 shares[processes] = statistics.median(check)

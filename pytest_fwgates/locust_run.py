@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import socket
 import sys
 import threading
@@ -257,7 +258,7 @@ def run_locust(
             watcher.stop()
     log = plan.workdir / "locust.log"
     log.write_text(
-        f"$ {' '.join(argv)}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}\n",
+        f"$ {mask(shlex.join(argv))}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}\n",
         encoding="utf-8",
         errors="backslashreplace",
     )
