@@ -3,8 +3,9 @@
 Against the example stack's nginx serving a static response (``/static``, no app behind it).
 Both sides run the same locustfile (FastHttpUser, no wait), users and duration; they alternate
 in pairs in one run (ABBA order) and the medians are compared (check / plain; the target is
->= 0.95). The check's rps comes from its own figures (Locust's JSON plus the exact listener); plain Locust's
-from its ``--json-file`` with the same definition (requests over the first-to-last window).
+>= 0.95). The check's rps comes from its own figures (Locust's JSON plus the exact
+listener); plain Locust's from its ``--json-file`` with the same definition (requests over the
+first-to-last window).
 Then the same with ``processes: 2`` (Locust's ``--processes 2`` for the plain side), and wrk's
 rps on the same URL with as many connections as users, and our share of it.
 """
