@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..exclusive import ExclusiveTimeout, exclusive
 from ..locust_run import (
     FIGURES,
     STOP_TIMEOUT,
@@ -164,13 +165,19 @@ class LoadCheck(Check):
             if progress is not None:
                 progress(progress_line(name, state, plan.duration_s))
 
+        # one load (or deploy, rollback, drill) check at a time, also across xdist workers
+        bound = plan.duration_s + STOP_TIMEOUT + plan.grace_s
         try:
-            run = run_locust(
-                plan, progress=show if progress else None, mask=self.context.redactor.text
-            )
-        except LoadError as exc:
+            with exclusive(self.context.rootdir, timeout=bound) as waited:
+                run = run_locust(
+                    plan, progress=show if progress else None, mask=self.context.redactor.text
+                )
+        except (LoadError, ExclusiveTimeout) as exc:
             raise CheckError(str(exc)) from None
-        return self._measurement(run, plan)
+        measurement = self._measurement(run, plan)
+        if waited >= 1.0:
+            measurement.facts["waited_for_other_checks_s"] = f"{waited:.1f}"
+        return measurement
 
     def _measurement(self, run: LoadRun, plan: LoadPlan) -> Measurement:
         # a figure that could not be computed (NaN) is left out: held to a threshold it fails

@@ -333,6 +333,8 @@ def test_pytest_is_never_patched_by_locust_also_under_xdist(
             )
             assert result.measured["requests"] > 0
             assert result.evidence["locust_stats_csv"]
+            with open("python-stats-path.txt", "w") as handle:
+                handle.write(result.evidence["locust_stats_json"])
             assert socket.socket.__module__ == "socket"
             assert "gevent" not in sys.modules
         """
@@ -345,6 +347,19 @@ def test_pytest_is_never_patched_by_locust_also_under_xdist(
     assert [p.name for p in states] == ["state-controller.json", "state-gw0.json", "state-gw1.json"]
     for path in states:
         assert json.loads(path.read_text()) == {"socket_module": "socket", "patched": []}, path
+    # the two load runs were in different workers, one after the other (the project's lock)
+    yaml_stats = Path(_result(project, "yaml-load")["evidence"]["locust_stats_json"])
+    python_stats = Path((project.path / "python-stats-path.txt").read_text())
+    windows = sorted([_window(yaml_stats), _window(python_stats)])
+    assert windows[0][1] <= windows[1][0], windows
+
+
+def _window(stats: Path) -> tuple[float, float]:
+    entries = json.loads(stats.read_text())
+    return (
+        min(float(e["start_time"]) for e in entries),
+        max(float(e["last_request_timestamp"]) for e in entries),
+    )
 
 
 @pytest.fixture
