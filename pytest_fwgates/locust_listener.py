@@ -168,7 +168,8 @@ def _progress_loop() -> None:
                     "workers": len(getattr(runner, "clients", {}) or {}),
                     "requests": total.num_requests,
                     "failures": total.num_failures,
-                    "rps": round(total.current_rps, 1),
+                    # over the run so far (Locust's current_rps lags its window by seconds)
+                    "rps": round(total.num_requests / max(time.time() - total.start_time, 1e-3), 1),
                     "p95_ms": p95,
                 },
             )
