@@ -170,6 +170,7 @@ GATE = """
 
 
 def rollback_checks(project: GateProject, checks: str) -> None:
+    project.performance_figures()
     project.gate("production-readiness", GATE + textwrap.indent(textwrap.dedent(checks), "  " * 4))
 
 
