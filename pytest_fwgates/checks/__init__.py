@@ -21,6 +21,7 @@ __all__ = [
 #: type name -> "module:Class"; each module is imported the first time its type is needed
 BUILTIN_CHECKS: dict[str, str] = {
     "command": "pytest_fwgates.checks.command:CommandCheck",
+    "load": "pytest_fwgates.checks.load:LoadCheck",
 }
 
 
