@@ -21,6 +21,9 @@ __all__ = [
 #: type name -> "module:Class"; each module is imported the first time its type is needed
 BUILTIN_CHECKS: dict[str, str] = {
     "command": "pytest_fwgates.checks.command:CommandCheck",
+    "deploy": "pytest_fwgates.checks.deploy:DeployCheck",
+    "rollback": "pytest_fwgates.checks.rollback:RollbackCheck",
+    "drill": "pytest_fwgates.checks.drill:DrillCheck",
 }
 
 
