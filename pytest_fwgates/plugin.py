@@ -15,12 +15,13 @@ from .collect import GateFile, GateItem, result_key
 from .fixtures import gate_check, gate_record
 from .listing import format_gate_list
 from .loader import GateLoader
+from .monitor import deploy_monitor
 from .run import GateRun, measures_key, run_key
 from .variables import VariableError, parse_assignment
 from .waivers import WaiverSet, load_waivers
 from .yamlsrc import SourceError
 
-__all__ = ["gate_check", "gate_record"]
+__all__ = ["deploy_monitor", "gate_check", "gate_record"]
 
 DEFAULT_JUNIT = "reports/gates.xml"
 

@@ -1,0 +1,98 @@
+"""The deploy_monitor fixture in a marked Python test, and bad deploy checks in gate files."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import GateProject
+
+SERVICE = """
+import http.server, json, threading
+
+VERSION = {"now": "v1"}
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    wbufsize = 65536
+
+    def do_GET(self):
+        body = json.dumps({"version": VERSION["now"]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+threading.Thread(target=server.serve_forever, daemon=True).start()
+URL = f"http://127.0.0.1:{server.server_address[1]}/health"
+"""
+
+
+def test_deploy_monitor_records_figures_for_the_criterion(project: GateProject) -> None:
+    project.pytester.makepyfile(
+        service=SERVICE,
+        test_deploy=textwrap.dedent(
+            """
+            import threading, time
+            import pytest
+            from service import URL, VERSION
+
+            @pytest.mark.gate("zero-downtime-deployment", criterion="deployment-time")
+            def test_switch(deploy_monitor):
+                with deploy_monitor(URL, version={"json": "version", "expect": "v2"},
+                                    stable=0.2) as m:
+                    time.sleep(0.2)
+                    VERSION["now"] = "v2"
+                    time.sleep(0.2)
+                assert m.values["downtime_ms"] == 0
+                assert m.facts["versions_seen"] == ["v1", "v2"]
+                assert m.evidence["timeline-1_svg"].read_text().startswith("<svg")
+                assert not [t for t in threading.enumerate() if t.name.startswith("fwgates-")]
+
+            @pytest.mark.gate("zero-downtime-deployment", criterion="deployment-reliability")
+            def test_never_switches(deploy_monitor):
+                VERSION["now"] = "v1"
+                with deploy_monitor(URL, version={"json": "version", "expect": "v3"},
+                                    stable=0.2, settle=0.5):
+                    pass
+            """
+        ),
+    )
+    result = project.run("--gate=zero-downtime-deployment", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*was not stable on v3 for 0.2 s within 0.5 s*"])
+    checks = project.criterion("zero-downtime-deployment", "deployment-time")["checks"]
+    assert checks[0]["measured"]["duration_s"] < 5
+    assert checks[0]["measured"]["downtime_ms"] == 0
+
+
+@pytest.mark.parametrize(
+    ("check", "message"),
+    [
+        ("- deploy: ./deploy.sh\n", "missing key 'health'"),
+        ("- deploy: ./deploy.sh\n  health: http://x/\n  repeat: 0\n", "repeat"),
+        ("- deploy: ./deploy.sh\n  health: http://x/\n  interval: fast\n", "interval"),
+        ("- drill: ./fault.sh\n  health: http://x/\n  detect: {alert: A}\n", "detect"),
+        ("- rollback: ./rb.sh\n  health: http://x/\n  via: ftp\n", "via"),
+        ("- deploy: ./d.sh\n  health: http://x/\n  version: {json: v, header: h}\n", "version"),
+    ],
+)
+def test_bad_timed_checks_are_file_line_errors(
+    project: GateProject, check: str, message: str
+) -> None:
+    body = textwrap.indent(check, "    ")
+    project.gate(
+        "zero-downtime-deployment",
+        "gate: zero-downtime-deployment\ncriteria:\n  deployment-time:\n" + body,
+    )
+    result = project.run("--gate=zero-downtime-deployment")
+    result.stdout.fnmatch_lines([f"*zero-downtime-deployment.yaml:*: *{message}*"])
+    assert "Traceback" not in result.stdout.str()
