@@ -425,12 +425,14 @@ class Prober:
         """The current time on the prober's clock (seconds since it started)."""
         return time.monotonic() - self.t0
 
-    def mark(self, label: str) -> float:
-        """Remember an event (``deploy start``) at the current time; returns that time."""
-        at = self.now()
+    def mark(self, label: str, at: float | None = None) -> float:
+        """Remember an event (``deploy start``) at the current time, or at prober time ``at``;
+        returns that time."""
+        when = self.now() if at is None else at
         with self._lock:
-            self._marks.append((label, at))
-        return at
+            self._marks.append((label, when))
+            self._marks.sort(key=lambda mark: mark[1])
+        return when
 
     @property
     def marks(self) -> list[tuple[str, float]]:

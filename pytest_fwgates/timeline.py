@@ -156,10 +156,11 @@ def timeline_svg(
     for n, (label, at) in enumerate(marks):
         mx = x(at)
         label_y = axis_y + 30 + (n % 2) * 14
+        anchor = "end" if mx > _WIDTH - 90 else "start" if mx < _LEFT + 40 else "middle"
         parts.append(
             f'<line x1="{mx:.1f}" y1="{_TOP - 4}" x2="{mx:.1f}" y2="{label_y - 10}" '
             'stroke="#000" stroke-dasharray="4 3"/>'
-            f'<text x="{mx:.1f}" y="{label_y}" text-anchor="middle">{escape(label)}</text>'
+            f'<text x="{mx:.1f}" y="{label_y}" text-anchor="{anchor}">{escape(label)}</text>'
         )
     # legend
     legend_x = _LEFT

@@ -214,6 +214,8 @@ class DeployCheck(TimedCheck):
         run.facts["interval_ms"] = round(self.interval * 1000, 1)
         if figures.first_new is not None:
             run.facts["first_new_version_s"] = round(figures.first_new - started, 3)
+            if figures.versions[:1] != [expected]:
+                prober.mark(f"{expected} answers", at=figures.first_new)
         if figures.last_old is not None:
             run.facts["last_old_version_s"] = round(figures.last_old - started, 3)
         if figures.outages:
