@@ -101,6 +101,12 @@ def health_url() -> str:
                 self.end_headers()
                 self.wfile.write(b"ok")
 
+            def do_POST(self) -> None:  # a rollback trigger: /fail refuses
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(500 if self.path == "/fail" else 202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def log_message(self, *args: object) -> None:
                 pass
 

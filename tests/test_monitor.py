@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from typing import TYPE_CHECKING
 
@@ -96,3 +97,56 @@ def test_bad_timed_checks_are_file_line_errors(
     result = project.run("--gate=zero-downtime-deployment")
     result.stdout.fnmatch_lines([f"*zero-downtime-deployment.yaml:*: *{message}*"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_data_snapshot_and_http_rollback_trigger(
+    project: GateProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.gate(
+        "zero-downtime-deployment",
+        """
+        gate: zero-downtime-deployment
+        vars:
+          health: ${env:FWGATES_TEST_HEALTH}
+          base: ${env:FWGATES_TEST_BASE}
+        criteria:
+          deployment-time:
+            - deploy: "echo deployed >> deploys.txt"
+              id: keeps-data
+              health: ${health}
+              data: cat data.txt
+              stable: 0.1s
+            - deploy: "echo changed > data.txt"
+              id: changes-data
+              health: ${health}
+              data: cat data.txt
+              stable: 0.1s
+          automated-rollback:
+            - rollback: POST ${base}/rollback
+              id: http-trigger
+              via: http
+              health: ${health}
+              stable: 0.1s
+            - rollback: ${base}/fail
+              id: http-trigger-refused
+              via: http
+              health: ${health}
+              stable: 0.1s
+        """,
+    )
+    (project.path / "data.txt").write_text("42 rows\n")
+    health = os.environ["FWGATES_TEST_HEALTH"]
+    monkeypatch.setenv("FWGATES_TEST_BASE", health.rsplit("/", 1)[0])
+    project.run("--gate=zero-downtime-deployment")
+    timed = project.criterion("zero-downtime-deployment", "deployment-time")["checks"]
+    assert [c["outcome"] for c in timed] == ["passed", "failed"]
+    assert timed[0]["measured"]["data_changed"] == 0
+    assert (
+        "the data snapshot changed during the deploy: '42 rows' -> 'changed'" in timed[1]["message"]
+    )
+    rollbacks = project.criterion("zero-downtime-deployment", "automated-rollback")["checks"]
+    assert rollbacks[0]["outcome"] == "passed"
+    assert rollbacks[0]["measured"]["trigger_status"] == 202
+    assert rollbacks[0]["measured"]["recovery_s"] < 5
+    assert rollbacks[1]["outcome"] == "failed"
+    assert "rollback call answered 500" in rollbacks[1]["message"]
