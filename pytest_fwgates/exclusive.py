@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,10 +41,35 @@ def lock_path(rootdir: Path) -> Path:
     return folder / f"exclusive-{digest}.lock"
 
 
+#: locks this thread holds, by path (a deploy check inside ``deploy_monitor`` must not wait
+#: for itself)
+_held = threading.local()
+
+
 @contextlib.contextmanager
 def exclusive(rootdir: Path, wait_s: float = DEFAULT_WAIT_S) -> Iterator[float]:
-    """Hold the run's exclusive lock; yields the seconds spent waiting for it."""
+    """Hold the run's exclusive lock; yields the seconds spent waiting for it.
+
+    Re-entrant within one thread: a nested use for the same rootdir does not wait."""
     path = lock_path(rootdir)
+    depth: dict[Path, int] = _held.__dict__.setdefault("depth", {})
+    if depth.get(path):
+        depth[path] += 1
+        try:
+            yield 0.0
+        finally:
+            depth[path] -= 1
+        return
+    with _locked(path, wait_s) as waited:
+        depth[path] = 1
+        try:
+            yield waited
+        finally:
+            depth[path] = 0
+
+
+@contextlib.contextmanager
+def _locked(path: Path, wait_s: float) -> Iterator[float]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         started = time.monotonic()

@@ -264,3 +264,5 @@ def test_exclusive_lock_serialises_and_is_bounded(tmp_path: Path) -> None:
         thread.join(10)
     with exclusive(tmp_path, wait_s=1) as waited:
         assert waited < 1
+        with exclusive(tmp_path, wait_s=0.1) as nested:  # re-entrant in one thread
+            assert nested == 0.0

@@ -80,10 +80,21 @@ class DrillCheck(TimedCheck):
         measurement = Measurement()
         restore = self.option("restore")
         try:
-            return self._drill(measurement)
-        finally:
-            if restore:
+            result = self._drill(measurement)
+        except CheckError as exc:
+            if restore:  # the check errs, and says whether the restore worked too
+                kept = len(measurement.failures)
                 self._restore(str(restore), measurement)
+                if len(measurement.failures) > kept:
+                    raise CheckError(f"{exc}; {measurement.failures[-1]}") from None
+            raise
+        except BaseException:
+            if restore:  # an interrupt: restore, then go on stopping
+                self._restore(str(restore), measurement)
+            raise
+        if restore:
+            self._restore(str(restore), measurement)
+        return result
 
     def _restore(self, command: str, measurement: Measurement) -> None:
         bound = duration(self.option("restore_timeout"), 120.0, "restore_timeout")
