@@ -14,9 +14,9 @@
 - **Time.** Probes start on a fixed schedule of the monotonic clock (``interval``, 10 ms at the
   least); one that falls behind starts at once and the schedule does not burst to catch up.
   Each probe is bounded by ``timeout`` (connect and every read).
-- **Verdict of a probe.** A probe is good when it answers a status in ``ok_status`` (200-399)
-  and, with a :class:`VersionRule`, the version can be read. Everything else (refused, reset,
-  timeout, 5xx) is a failure.
+- **Verdict of a probe.** A probe is good when it answers a status in ``ok_status`` (200-399);
+  with a :class:`VersionRule` the version it shows is kept (None when it shows none).
+  Everything else (refused, reset, timeout, 5xx) is a failure.
 - **Outages.** A run of consecutive failed probes is one outage; it lasts from the start of
   its first failed probe to the answer of the next good one (the end of the window if none
   came). ``downtime_ms`` is their sum. Measured this way the error against the real outage is
@@ -58,8 +58,9 @@ __all__ = [
 
 DEFAULT_INTERVAL = 0.05
 MIN_INTERVAL = 0.01
-#: a probe's default bound: five intervals, at least 0.25 s (a busy machine stalls for that)
-DEFAULT_TIMEOUT_FLOOR = 0.25
+#: a probe's default bound: five intervals, at least 0.5 s (a busy machine stalls for that
+#: long; a slower answer is latency, a later one an outage)
+DEFAULT_TIMEOUT_FLOOR = 0.5
 #: the longest a prober runs, whatever happens
 DEFAULT_LIMIT_S = 3600.0
 _BODY_LIMIT = 64 * 1024
@@ -415,8 +416,10 @@ class Prober:
             )
         ended = time.monotonic()
         version = self.version.read(headers, body) if self.version else None
-        ok = self.ok_status(status) and (self.version is None or version is not None)
-        error = "" if ok else (f"HTTP {status}" if not self.ok_status(status) else "no version")
+        # an answer without a readable version still answers (it is no downtime); it is not
+        # on the expected version either, so a deploy does not settle on it
+        ok = self.ok_status(status)
+        error = "" if ok else f"HTTP {status}"
         return Probe(started - self.t0, ended - self.t0, status, ok, version, error)
 
     # --- what it saw -----------------------------------------------------------------------

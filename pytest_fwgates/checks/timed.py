@@ -44,7 +44,7 @@ PROBE_OPTIONS: dict[str, dict[str, Any]] = {
         "oneOf": [{"required": ["json"]}, {"required": ["header"]}, {"required": ["regex"]}],
     },
     "interval": {**DURATION, "description": "time between probes (default 50ms, at least 10ms)"},
-    "probe_timeout": {**DURATION, "description": "bound of one probe (default 5 intervals)"},
+    "probe_timeout": {**DURATION, "description": "bound of one probe (5 intervals, >= 0.5s)"},
     "stable": {**DURATION, "description": "how long the service must stay good (default 1s)"},
     "settle_timeout": {**DURATION, "description": "bound of the wait to become stable (60s)"},
     "verify": {
