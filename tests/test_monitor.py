@@ -150,3 +150,22 @@ def test_data_snapshot_and_http_rollback_trigger(
     assert rollbacks[0]["measured"]["recovery_s"] < 5
     assert rollbacks[1]["outcome"] == "failed"
     assert "rollback call answered 500" in rollbacks[1]["message"]
+
+
+def test_failing_deploy_command_fails_with_its_reason(project: GateProject) -> None:
+    project.gate(
+        "zero-downtime-deployment",
+        """
+        gate: zero-downtime-deployment
+        criteria:
+          deployment-time:
+            - deploy: "echo starting; echo boom >&2; exit 3"
+              health: ${env:FWGATES_TEST_HEALTH}
+        """,
+    )
+    result = project.run("--gate=zero-downtime-deployment")
+    result.stdout.fnmatch_lines(["*FAILED: deploy command failed (exit 3): boom*"])
+    [check] = project.criterion("zero-downtime-deployment", "deployment-time")["checks"]
+    assert check["measured"]["exit_status"] == 3
+    assert check["measured"]["deploy_stderr"] == "boom"
+    assert set(check["evidence"]) >= {"deploy_stdout", "deploy_stderr", "timeline_svg"}

@@ -158,7 +158,7 @@ def test_prober_keeps_one_connection_and_its_schedule(service: _Service) -> None
     assert service.connections == 1  # persistent: no connect per probe
     assert all(x.ok and x.version == "v1" for x in probes)
     gaps = sorted(b.start - a.start for a, b in itertools.pairwise(probes))
-    assert gaps[len(gaps) // 2] == pytest.approx(0.02, abs=0.01)
+    assert 0.015 <= gaps[len(gaps) // 2] <= 0.04  # on the schedule, with room for a busy machine
     assert _prober_threads() == []
 
 
@@ -176,7 +176,8 @@ def test_prober_measures_an_outage_the_server_gives(service: _Service) -> None:
     figures = p.figures()
     assert len(figures.outages) == 1
     # generous margins: the machine is shared; the benchmark measures the precision
-    assert 200 <= figures.downtime_ms <= 600
+    injected_ms = (up - down) * 1000
+    assert abs(figures.downtime_ms - injected_ms) < 150
     assert figures.versions == ["v1", "v2"]
     assert figures.first_new is not None and figures.last_old is not None
     assert figures.first_new > figures.last_old
