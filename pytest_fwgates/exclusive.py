@@ -27,7 +27,8 @@ _POLL_S = 0.05
 
 
 class LockTimeout(Exception):
-    """Another state-changing check held the lock for longer than the bound."""
+    """The lock could not be had: held by another check for longer than the bound, or its
+    folder is not safe to use."""
 
 
 def lock_path(rootdir: Path) -> Path:
@@ -38,6 +39,8 @@ def lock_path(rootdir: Path) -> Path:
         or Path(tempfile.gettempdir()) / f"pytest-fwgates-{os.getuid()}"
     )
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if folder.stat().st_uid != os.getuid():  # someone else made it first in a shared /tmp
+        raise LockTimeout(f"{folder} belongs to another user; set FWGATES_LOCK_DIR")
     return folder / f"exclusive-{digest}.lock"
 
 
@@ -70,7 +73,7 @@ def exclusive(rootdir: Path, wait_s: float = DEFAULT_WAIT_S) -> Iterator[float]:
 
 @contextlib.contextmanager
 def _locked(path: Path, wait_s: float) -> Iterator[float]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         started = time.monotonic()
         deadline = started + wait_s

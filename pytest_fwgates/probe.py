@@ -64,6 +64,8 @@ DEFAULT_TIMEOUT_FLOOR = 0.5
 #: the longest a prober runs, whatever happens
 DEFAULT_LIMIT_S = 3600.0
 _BODY_LIMIT = 64 * 1024
+#: characters of a body a version regex looks at
+_REGEX_SCAN = 4096
 
 
 class ProbeError(ValueError):
@@ -111,7 +113,7 @@ class VersionRule:
             return found.strip() if found else None
         text = body.decode("utf-8", "replace")
         if self.regex:
-            match = re.search(self.regex, text)
+            match = re.search(self.regex, text[:_REGEX_SCAN])  # bounded: a gate file's regex
             if match is None:
                 return None
             return match.group(1) if match.groups() else match.group(0)
