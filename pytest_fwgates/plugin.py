@@ -8,7 +8,6 @@ bodies. ``tests/test_lazy_import.py`` keeps it that way.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Generator
 from pathlib import Path
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["deploy_monitor", "gate_check", "gate_record"]
 
 DEFAULT_JUNIT = "reports/gates.xml"
-_XDIST_WORKER = "PYTEST_XDIST_WORKER"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -153,6 +151,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from .checks import CheckRegistry
     from .run import GateRun, prepare_reports
+    from .variables import VariableError, parse_assignment
 
     # first, so that no usage error below leaves an earlier run's reports in place
     junit_path = prepare_reports(config)
@@ -164,6 +163,11 @@ def pytest_configure(config: pytest.Config) -> None:
     run = GateRun(
         config, list(dict.fromkeys(names)), loader, registry, _waivers(config), junit_path
     )
+    try:
+        loader.check_variables([parse_assignment(t)[0] for t in config.option.fwgates_vars])
+    except VariableError as exc:
+        run.close()
+        raise pytest.UsageError(str(exc)) from None
     config.stash[run_key] = run
     config.pluginmanager.register(run, "fwgates-run")
     run.start()
@@ -174,9 +178,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
-    """Remove an earlier run's reports before anything (a bad option) can stop this one."""
+    """Remove an earlier run's reports before anything (a bad option) can stop this one.
+
+    (An xdist worker does it too, harmlessly: the controller writes reports only after
+    every worker has finished.)
+    """
     known = early_config.known_args_namespace
-    if not getattr(known, "fwgates_gates", None) or _XDIST_WORKER in os.environ:
+    if not getattr(known, "fwgates_gates", None):
         return
     from .report.paths import remove_stale, resolve_junit, summary_path
 
