@@ -140,7 +140,13 @@ class DeployCheck(TimedCheck):
                 target = versions[(index - 1) % len(versions)]
             elif repeat > 1 and index % 2 == 0:
                 target = first_version
-            run = self._one(index, target, deadline, measurement, repeat)
+            try:
+                run = self._one(index, target, deadline, measurement, repeat)
+            except CheckError as exc:
+                if repeat == 1:
+                    raise
+                # one run that could not even start counts as a failed deploy of the series
+                run = RunResult(index, target, failures=[f"could not run: {exc}"])
             if first_version is None:
                 first_version = run.facts.get("version_before")
             runs.append(run)
