@@ -125,6 +125,11 @@ def main(argv: list[str] | None = None) -> list[Row]:
         flush=True,
     )
     rows: list[Row] = []
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (a timeout, a cancelled job): still stop the stack
+
+    signal.signal(signal.SIGTERM, interrupt)
     with tempfile.TemporaryDirectory(prefix="fwgates-bench-") as folder:
         stack = Stack(Path(folder) / "stack")
         try:
