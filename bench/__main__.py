@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 
-from . import idle, load, overhead, scale, xdist
+from . import downtime_fidelity, idle, load, overhead, scale, xdist
 from .common import Row, print_table
 
 BENCHES: dict[str, ModuleType] = {
@@ -18,6 +18,7 @@ BENCHES: dict[str, ModuleType] = {
     "xdist": xdist,
     "scale": scale,
     "load": load,
+    "downtime": downtime_fidelity,
 }
 
 

@@ -1,19 +1,23 @@
 """The whole story in one command: start the example stack, gate it, stop it.
 
-    python -m examples.demo [--dir DIR] [--timeout 300] [--reports reports]
+    python -m examples.demo [--dir DIR] [--timeout 600] [--reports reports]
 
 Starts the stack (nginx, TLS, Prometheus, the app in v1) on free loopback ports, runs
 
     python -m pytest -p no:cacheprovider --gate=production-readiness \\
-        --gate-dir=examples/gates --gate-junit=reports/gates.xml examples/gates
+        --gate=zero-downtime-deployment --gate-dir=examples/gates \\
+        --gate-junit=reports/gates.xml examples/gates
 
 with the stack's FWGATES_* variables in its environment (bounded in time), shows its output with
-the verdict table, and stops the stack whatever happens. Exits with pytest's exit status.
+the verdict table, prints the figures of every timed deploy and rollback (duration, downtime,
+lost writes, recovery time, and where the timeline pictures are), and stops the stack whatever
+happens. Exits with pytest's exit status.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -26,7 +30,19 @@ from pathlib import Path
 from .stack import Stack, StackError
 
 ROOT = Path(__file__).resolve().parents[1]
-GATE = "production-readiness"
+GATES = ("production-readiness", "zero-downtime-deployment")
+#: figures of timed checks shown after the run, in this order
+FIGURES = (
+    "duration_s",
+    "downtime_ms",
+    "longest_outage_ms",
+    "failed_probes",
+    "availability_pct",
+    "lost_writes",
+    "writes_acknowledged",
+    "recovery_s",
+    "success_ratio",
+)
 EXIT_INTERRUPTED = 2  # pytest's own status for a run that did not finish
 
 
@@ -41,7 +57,7 @@ def gate_command(reports: Path) -> list[str]:
         "pytest",
         "-p",
         "no:cacheprovider",
-        f"--gate={GATE}",
+        *(f"--gate={gate}" for gate in GATES),
         "--gate-dir=examples/gates",
         f"--gate-junit={reports / 'gates.xml'}",
         # the gate's own folder as the path: the project's test suite is not collected
@@ -52,10 +68,38 @@ def gate_command(reports: Path) -> list[str]:
     return command
 
 
+def print_figures(summary: Path) -> None:
+    """The measured figures of the timed checks (deploy, rollback, drill) of the run."""
+    try:
+        data = json.loads(summary.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    lines = []
+    for gate in data.get("gates", []):
+        for criterion in gate.get("criteria", []):
+            for check in criterion.get("checks", []):
+                measured = check.get("measured") or {}
+                shown = [
+                    f"{k} {measured[k]:g}"
+                    for k in FIGURES
+                    if isinstance(measured.get(k), int | float)
+                ]
+                if "downtime_ms" not in measured:  # not a timed check
+                    continue
+                lines.append(f"   {gate['name']} / {check['check']} ({check['outcome']}):")
+                lines.append("      " + ", ".join(shown))
+                svg = (check.get("evidence") or {}).get("timeline_svg")
+                if svg:
+                    lines.append(f"      timeline: {svg}")
+    if lines:
+        print("\n== deploy and rollback figures")
+        print("\n".join(lines))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m examples.demo", description=__doc__)
     parser.add_argument("--dir", help="stack directory (default: a new temporary directory)")
-    parser.add_argument("--timeout", type=float, default=300.0, help="bound of the gate run (s)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="bound of the gate run (s)")
     parser.add_argument("--reports", default="reports", help="folder of the gate reports")
     return parser
 
@@ -74,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   {key}={value}")
 
         command = gate_command(reports)
-        print(f"\n== running the {GATE} gate (at most {args.timeout:.0f}s)", flush=True)
+        print(f"\n== running the {' and '.join(GATES)} gates (at most {args.timeout:.0f}s)")
         print(f"$ {shlex.join(command)}", flush=True)
         try:
             completed = subprocess.run(
@@ -89,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nerror: the gate run did not finish within {args.timeout:.0f}s")
             status = EXIT_INTERRUPTED
 
+        print_figures(reports / "summary.json")
         print("\n== reports")
         for path in (reports / "gates.xml", reports / "summary.json"):
             print(f"   {path}" + ("" if path.exists() else " (not written)"))

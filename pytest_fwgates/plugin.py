@@ -19,6 +19,7 @@ from . import hookspecs
 from .fixtures import gate_check, gate_record
 from .keys import measures_key, recorder_key, result_key, run_key
 from .load_fixture import load_test
+from .monitor import deploy_monitor
 
 if TYPE_CHECKING:
     from .checks import CheckRegistry
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from .loader import GateLoader
     from .waivers import WaiverSet
 
-__all__ = ["gate_check", "gate_record", "load_test"]
+__all__ = ["deploy_monitor", "gate_check", "gate_record", "load_test"]
 
 DEFAULT_JUNIT = "reports/gates.xml"
 

@@ -61,7 +61,7 @@ def check_schema(cls: type[Check]) -> dict[str, Any]:
     properties.update(cls.options_schema)
     return {
         "type": "object",
-        "required": [cls.type_name],
+        "required": [cls.type_name, *cls.required_options],
         "properties": properties,
         "additionalProperties": False,
     }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,8 @@ import pytest
 #: plugins a gate run does not need; hypothesis' would be imported again by every in-process run
 QUIET_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 
-#: production-readiness with one passing command check in each criterion
+#: production-readiness with one passing check in each criterion (rollback-capability needs a
+#: measured recovery_s: a rollback check against the tests' health server)
 PRODUCTION_READY = """
     gate: production-readiness
     criteria:
@@ -26,7 +29,9 @@ PRODUCTION_READY = """
       monitoring-operational:
         - command: "true"
       rollback-capability:
-        - command: "true"
+        - rollback: "true"
+          health: ${env:FWGATES_TEST_HEALTH}
+          stable: 0.1s
 """
 
 #: the figures performance-verification demands, recorded by a marked test
@@ -100,6 +105,40 @@ class GateProject:
         raise AssertionError(f"criterion {cid} is not in gate {name}")
 
 
+_HEALTH: list[str] = []
+
+
+def health_url() -> str:
+    """A health endpoint answering 200 on loopback (one per test process, a daemon thread)."""
+    if not _HEALTH:
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            wbufsize = 65536
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def do_POST(self) -> None:  # a rollback trigger: /fail refuses
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(500 if self.path == "/fail" else 202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, name="test-health", daemon=True).start()
+        _HEALTH.append(f"http://127.0.0.1:{server.server_address[1]}/health")
+    return _HEALTH[0]
+
+
 @pytest.fixture
-def project(pytester: pytest.Pytester) -> GateProject:
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> GateProject:
+    monkeypatch.setenv("FWGATES_TEST_HEALTH", health_url())
     return GateProject(pytester)

@@ -252,19 +252,3 @@ def test_cli_prints_the_listener_workers_run(capsys: pytest.CaptureFixture[str])
     assert listener.is_file() and "events.request" in listener.read_text()
     assert cli.main(["locust-listener", "--paths"]) == 0
     assert "FastHttpUser" in Path(capsys.readouterr().out.strip()).read_text()
-
-
-def test_state_changing_checks_take_the_project_lock_in_turn(tmp_path: Path) -> None:
-    from pytest_fwgates.exclusive import ExclusiveTimeout, exclusive
-
-    with exclusive(tmp_path, timeout=1) as waited:
-        assert waited < 1
-        with (
-            pytest.raises(ExclusiveTimeout, match=r"held the lock for 0\.2 s"),
-            exclusive(tmp_path, timeout=0.2),
-        ):
-            pass  # pragma: no cover
-        with exclusive(tmp_path / "other", timeout=0.2):
-            pass  # another project is not held up
-    with exclusive(tmp_path, timeout=0.2):
-        pass

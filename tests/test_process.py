@@ -167,6 +167,9 @@ GATE = """
       performance-verification: [{command: "true"}]
       monitoring-operational: [{command: "true"}]
       rollback-capability:
+        - rollback: "true"
+          health: ${env:FWGATES_TEST_HEALTH}
+          stable: 0.1s
 """
 
 

@@ -33,8 +33,8 @@ TESTS = """
         pass
 
     @pytest.mark.gate("production-readiness", criterion="rollback-capability")
-    def test_rollback():
-        pass
+    def test_rollback(gate_record):
+        gate_record("recovery_s", 12.0)
 
     def test_unrelated():
         pass

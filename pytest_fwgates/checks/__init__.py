@@ -22,6 +22,9 @@ __all__ = [
 BUILTIN_CHECKS: dict[str, str] = {
     "command": "pytest_fwgates.checks.command:CommandCheck",
     "load": "pytest_fwgates.checks.load:LoadCheck",
+    "deploy": "pytest_fwgates.checks.deploy:DeployCheck",
+    "rollback": "pytest_fwgates.checks.rollback:RollbackCheck",
+    "drill": "pytest_fwgates.checks.drill:DrillCheck",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 import time
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..exclusive import LockTimeout, exclusive
 from ..model import CheckResult, CheckSpec, Outcome
 from ..redact import Redactor
 from ..thresholds import format_value
@@ -89,6 +91,11 @@ class Check:
     shell_target: ClassVar[bool] = False
     #: options that are shell text too (e.g. a drill's ``restore:``), sharing ``spec.env``
     shell_options: ClassVar[frozenset[str]] = frozenset()
+    #: options a check of this type must give (validated when the gate file is loaded)
+    required_options: ClassVar[tuple[str, ...]] = ()
+    #: state-changing (deploy, rollback, drill, load): never runs beside another such check,
+    #: also across pytest-xdist workers (see :mod:`pytest_fwgates.exclusive`)
+    exclusive: ClassVar[bool] = False
 
     def __init__(self, spec: CheckSpec, context: CheckContext) -> None:
         self.spec = spec
@@ -130,7 +137,12 @@ def run_check(check: Check, nodeid: str) -> CheckResult:
     redact = check.context.redactor
     started = time.monotonic()
     try:
-        measurement = check.measure()
+        with contextlib.ExitStack() as stack:
+            if check.exclusive:
+                stack.enter_context(exclusive(check.context.rootdir))
+            measurement = check.measure()
+    except LockTimeout as exc:
+        outcome, messages, measurement = Outcome.ERROR, [str(exc)], Measurement()
     except CheckError as exc:
         outcome, messages, measurement = Outcome.ERROR, [str(exc)], Measurement()
     except Exception as exc:  # a check type's bug must not pass a gate

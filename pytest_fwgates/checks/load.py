@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..exclusive import ExclusiveTimeout, exclusive
+from ..exclusive import LockTimeout, exclusive
 from ..locust_run import (
     FIGURES,
     STOP_TIMEOUT,
@@ -168,11 +168,11 @@ class LoadCheck(Check):
         # one load (or deploy, rollback, drill) check at a time, also across xdist workers
         bound = plan.duration_s + STOP_TIMEOUT + plan.grace_s
         try:
-            with exclusive(self.context.rootdir, timeout=bound) as waited:
+            with exclusive(self.context.rootdir, wait_s=bound) as waited:
                 run = run_locust(
                     plan, progress=show if progress else None, mask=self.context.redactor.text
                 )
-        except (LoadError, ExclusiveTimeout) as exc:
+        except (LoadError, LockTimeout) as exc:
             raise CheckError(str(exc)) from None
         measurement = self._measurement(run, plan)
         if waited >= 1.0:

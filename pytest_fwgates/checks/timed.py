@@ -1,0 +1,215 @@
+"""What the timed checks (``deploy``, ``rollback``, ``drill``) share: options of the prober,
+running their commands, and the timeline evidence."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..probe import DEFAULT_INTERVAL, Figures, Probe, ProbeError, Prober, VersionRule
+from ..process import ProcessResult, run_shell
+from ..thresholds import ThresholdError, parse_duration
+from ..timeline import write_timeline
+from .base import Check, CheckError, Measurement
+
+__all__ = ["DURATION", "PROBE_OPTIONS", "TimedCheck"]
+
+#: characters of command output kept in a check's facts (the evidence files keep more)
+SHOWN = 2000
+
+DURATION: dict[str, Any] = {
+    "description": "Seconds, or a number with a unit: 30, '90s', '2m', '500ms'.",
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
+        {"type": "string", "pattern": r"^\s*(\d+(\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$"},
+    ],
+}
+_URL: dict[str, Any] = {"type": "string", "minLength": 1}
+
+PROBE_OPTIONS: dict[str, dict[str, Any]] = {
+    "health": {**_URL, "description": "URL probed through the whole check (GET)"},
+    "version": {
+        "description": "where the version is read, and the one expected at the end",
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "json": {"type": "string", "minLength": 1},
+            "header": {"type": "string", "minLength": 1},
+            "regex": {"type": "string", "minLength": 1},
+            "expect": {"type": ["string", "number"]},
+        },
+        "oneOf": [{"required": ["json"]}, {"required": ["header"]}, {"required": ["regex"]}],
+    },
+    "interval": {**DURATION, "description": "time between probes (default 50ms, at least 10ms)"},
+    "probe_timeout": {**DURATION, "description": "bound of one probe (5 intervals, >= 0.5s)"},
+    "stable": {**DURATION, "description": "how long the service must stay good (default 1s)"},
+    "settle_timeout": {**DURATION, "description": "bound of the wait to become stable (60s)"},
+    "verify": {
+        "description": "HTTPS: verify the certificate (true), not (false), or a CA file",
+        "type": ["boolean", "string"],
+    },
+}
+
+
+def duration(value: Any, default: float, name: str) -> float:
+    if value is None:
+        return default
+    try:
+        return parse_duration(value)
+    except ThresholdError as exc:
+        raise CheckError(f"{name}: {exc}") from None
+
+
+def last_line(result: ProcessResult) -> str:
+    lines = (result.stderr or result.stdout).strip().splitlines()
+    return lines[-1][:200] if lines else ""
+
+
+class TimedCheck(Check):
+    """A check that runs commands while a :class:`~pytest_fwgates.probe.Prober` watches."""
+
+    shell_target = True
+    exclusive = True
+    required_options: ClassVar[tuple[str, ...]] = ("health",)
+
+    # --- settings --------------------------------------------------------------------------
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return self.spec.options.get(key, default)
+
+    @property
+    def interval(self) -> float:
+        return duration(self.option("interval"), DEFAULT_INTERVAL, "interval")
+
+    @property
+    def stable_s(self) -> float:
+        return duration(self.option("stable"), 1.0, "stable")
+
+    @property
+    def settle_s(self) -> float:
+        return duration(self.option("settle_timeout"), 60.0, "settle_timeout")
+
+    def version_rule(self, expect: str | None = None) -> VersionRule | None:
+        raw = self.option("version")
+        try:
+            rule = VersionRule.from_option(raw)
+        except ProbeError as exc:
+            raise CheckError(str(exc)) from None
+        if rule is not None and expect is not None:
+            rule = VersionRule(rule.json, rule.header, rule.regex, expect)
+        return rule
+
+    def verify(self) -> bool | str:
+        value = self.option("verify", True)
+        if isinstance(value, str):
+            path = Path(value)
+            return str(path if path.is_absolute() else self.context.rootdir / path)
+        return bool(value)
+
+    def prober(self, version: VersionRule | None, limit_s: float) -> Prober:
+        timeout = self.option("probe_timeout")
+        try:
+            return Prober(
+                str(self.option("health")),
+                interval=self.interval,
+                timeout=duration(timeout, 0.0, "probe_timeout") if timeout else None,
+                version=version,
+                verify=self.verify(),
+                limit_s=limit_s,
+                name=f"fwgates-prober[{self.spec.id}]",
+            )
+        except ProbeError as exc:
+            raise CheckError(f"health: {exc}") from None
+
+    # --- steps -----------------------------------------------------------------------------
+
+    def run(
+        self, text: str, timeout: float, what: str, extra_env: Mapping[str, str] | None = None
+    ) -> ProcessResult:
+        """Run shell text (a value reaches it only through ``spec.env``), bounded."""
+        redactor = self.context.redactor
+        env = dict(self.spec.env)
+        if extra_env:
+            env.update(extra_env)
+        try:
+            return run_shell(
+                text,
+                env=env,
+                cwd=self.context.rootdir,
+                timeout=max(timeout, 0.1),
+                mask=redactor.text,
+                longest_secret=redactor.longest,
+            )
+        except OSError as exc:
+            raise CheckError(f"{what} command could not be run: {exc.strerror or exc}") from None
+
+    def failed_command(self, what: str, result: ProcessResult, timeout: float) -> str | None:
+        """Why a command counts as failed (stopped at its bound, non-zero exit), or None."""
+        if result.timed_out or result.exit_status is None:
+            return f"{what} command did not finish within {timeout:.0f} s and was stopped"
+        if result.exit_status != 0:
+            tail = last_line(result)
+            return f"{what} command failed (exit {result.exit_status})" + (
+                f": {tail}" if tail else ""
+            )
+        return None
+
+    def wait_healthy_before(self, prober: Prober, deadline: float) -> Probe:
+        """The first good probe (bounded: 10 s at most); an error when the service is down."""
+        bound = min(10.0, max(deadline - time.monotonic(), 0.1))
+        prober.wait_for(lambda probes: any(p.ok for p in probes) and len(probes) >= 3, bound)
+        good = prober.last_good()
+        if good is None:
+            seen = prober.probes
+            why = seen[-1].error if seen else "no probe finished"
+            raise CheckError(
+                f"the service is not healthy before the {self.type_name} started "
+                f"({self.option('health')}: {why})"
+            )
+        return good
+
+    # --- evidence --------------------------------------------------------------------------
+
+    def keep_output(
+        self, measurement: Measurement, name: str, result: ProcessResult | None
+    ) -> None:
+        """A command's output in the facts (its end) and, when there is any, as evidence files."""
+        if result is None:
+            return
+        longest = self.context.redactor.longest
+        for stream, text in (("stdout", result.stdout), ("stderr", result.stderr)):
+            text = text.strip()
+            if not text:
+                continue
+            shown = text if len(text) <= SHOWN else "…" + text[-SHOWN:][max(longest - 1, 0) :]
+            measurement.facts[f"{name}_{stream}"] = shown
+            path = self.context.evidence_dir(self.spec) / f"{name}-{stream}.txt"
+            path.write_text(text + "\n", encoding="utf-8", errors="backslashreplace")
+            measurement.evidence[f"{name}_{stream}"] = path
+
+    def keep_timeline(
+        self,
+        measurement: Measurement,
+        prober: Prober,
+        figures: Figures,
+        stem: str = "timeline",
+        title: str = "",
+    ) -> None:
+        folder = self.context.evidence_dir(self.spec)
+        files = write_timeline(
+            folder,
+            stem,
+            prober.probes,
+            prober.marks,
+            figures,
+            title or f"{self.type_name}: {self.spec.id}",
+        )
+        measurement.evidence.update(files)
+
+
+def window_figures(prober: Prober, start: float, end: float | None = None) -> Figures:
+    """Figures of the probes from ``start`` (the command's start) on."""
+    return prober.figures(start=start, end=end)

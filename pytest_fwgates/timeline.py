@@ -1,0 +1,196 @@
+"""A prober's timeline as evidence: a CSV file and a hand-drawn SVG picture (no plotting library).
+
+The picture has two bands over one time axis: on top, each probe as a coloured stripe (green:
+good, red: failed, its colour shade by version), outages shaded across the whole height;
+below, the latency of each probe. Marks (deploy start and end, version switch, fault,
+detection, recovery) are vertical lines with their labels.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+
+from .probe import Figures, Probe
+
+__all__ = ["timeline_csv", "timeline_svg", "write_timeline"]
+
+_WIDTH, _LEFT, _RIGHT = 960, 70, 20
+_TOP, _STATUS_H, _GAP, _LAT_H, _BOTTOM = 44, 46, 26, 150, 64
+_VERSION_COLOURS = ("#2e7d32", "#1565c0", "#6a1b9a", "#00838f", "#ef6c00")
+_FAILED = "#c62828"
+
+
+def timeline_csv(probes: Sequence[Probe], marks: Sequence[tuple[str, float]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["t_s", "end_s", "ok", "status", "latency_ms", "version", "error", "mark"])
+    for label, at in marks:
+        writer.writerow([f"{at:.4f}", "", "", "", "", "", "", label])
+    for p in probes:
+        writer.writerow(
+            [
+                f"{p.start:.4f}",
+                f"{p.end:.4f}",
+                int(p.ok),
+                p.status,
+                f"{p.latency_ms:.2f}",
+                p.version or "",
+                p.error,
+                "",
+            ]
+        )
+    return out.getvalue()
+
+
+def _ticks(span: float) -> float:
+    for step in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800):
+        if span / step <= 12:
+            return step
+    return 3600.0
+
+
+def timeline_svg(
+    probes: Sequence[Probe],
+    marks: Sequence[tuple[str, float]],
+    figures: Figures | None = None,
+    *,
+    title: str = "",
+) -> str:
+    """The SVG picture of a timeline (self-contained, no script)."""
+    times = [p.start for p in probes] + [p.end for p in probes] + [at for _, at in marks]
+    t_min = min(times, default=0.0)
+    t_max = max(times, default=1.0)
+    span = max(t_max - t_min, 0.001)
+    plot_w = _WIDTH - _LEFT - _RIGHT
+    height = _TOP + _STATUS_H + _GAP + _LAT_H + _BOTTOM
+
+    def x(t: float) -> float:
+        return _LEFT + (t - t_min) / span * plot_w
+
+    lat_max = max((p.latency_ms for p in probes), default=1.0)
+    lat_max = max(lat_max, 1.0) * 1.1
+    lat_top = _TOP + _STATUS_H + _GAP
+
+    def y(ms: float) -> float:
+        return lat_top + _LAT_H - min(ms, lat_max) / lat_max * _LAT_H
+
+    versions: list[str] = []
+    for p in probes:
+        if p.version and p.version not in versions:
+            versions.append(p.version)
+    colour = {v: _VERSION_COLOURS[i % len(_VERSION_COLOURS)] for i, v in enumerate(versions)}
+
+    parts: list[str] = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{height}" '
+        f'viewBox="0 0 {_WIDTH} {height}" font-family="sans-serif" font-size="11">',
+        f'<rect width="{_WIDTH}" height="{height}" fill="#ffffff"/>',
+        f'<text x="{_LEFT}" y="18" font-size="14" font-weight="bold">{escape(title)}</text>',
+    ]
+    if figures is not None:
+        summary = (
+            f"downtime {figures.downtime_ms:.0f} ms · longest outage "
+            f"{figures.longest_outage_ms:.0f} ms · {len(figures.outages)} outage(s) · "
+            f"{figures.failed_probes}/{figures.probes} probes failed · availability "
+            f"{figures.availability_pct:.2f} %"
+        )
+        parts.append(f'<text x="{_LEFT}" y="34" fill="#333">{escape(summary)}</text>')
+    # outages, shaded over both bands
+    if figures is not None:
+        for outage in figures.outages:
+            x0, x1 = x(outage.start), x(outage.end)
+            parts.append(
+                f'<rect x="{x0:.1f}" y="{_TOP}" width="{max(x1 - x0, 1.0):.1f}" '
+                f'height="{_STATUS_H + _GAP + _LAT_H}" fill="{_FAILED}" fill-opacity="0.12">'
+                f"<title>outage {outage.ms:.0f} ms ({outage.probes} probes)</title></rect>"
+            )
+    # status band: one stripe per probe, until the next probe starts
+    parts.append(
+        f'<text x="{_LEFT - 6}" y="{_TOP + _STATUS_H / 2 + 4}" text-anchor="end">status</text>'
+    )
+    for i, p in enumerate(probes):
+        until = probes[i + 1].start if i + 1 < len(probes) else p.end
+        x0, x1 = x(p.start), x(max(until, p.end))
+        fill = colour.get(p.version or "", "#2e7d32") if p.ok else _FAILED
+        tip = f"{p.start:.3f}s {p.status or p.error} {p.version or ''} {p.latency_ms:.1f} ms"
+        parts.append(
+            f'<rect x="{x0:.1f}" y="{_TOP}" width="{max(x1 - x0, 0.6):.1f}" height="{_STATUS_H}" '
+            f'fill="{fill}"><title>{escape(tip)}</title></rect>'
+        )
+    # latency band
+    parts.append(
+        f'<rect x="{_LEFT}" y="{lat_top}" width="{plot_w}" height="{_LAT_H}" fill="none" '
+        'stroke="#bbb"/>'
+    )
+    parts.append(
+        f'<text x="{_LEFT - 6}" y="{lat_top + 10}" text-anchor="end">{lat_max:.0f} ms</text>'
+    )
+    parts.append(f'<text x="{_LEFT - 6}" y="{lat_top + _LAT_H}" text-anchor="end">0</text>')
+    parts.append(
+        f'<text x="14" y="{lat_top + _LAT_H / 2}" transform="rotate(-90 14 '
+        f'{lat_top + _LAT_H / 2})" text-anchor="middle">latency</text>'
+    )
+    points = " ".join(f"{x(p.start):.1f},{y(p.latency_ms):.1f}" for p in probes if p.ok)
+    if points:
+        parts.append(f'<polyline points="{points}" fill="none" stroke="#1565c0" stroke-width="1"/>')
+    for p in probes:
+        if not p.ok:
+            parts.append(
+                f'<circle cx="{x(p.start):.1f}" cy="{y(p.latency_ms):.1f}" r="2" fill="{_FAILED}"/>'
+            )
+    # time axis
+    axis_y = lat_top + _LAT_H
+    step = _ticks(span)
+    tick = (int(t_min / step) + 1) * step if t_min % step else t_min
+    while tick <= t_max + 1e-9:
+        parts.append(
+            f'<line x1="{x(tick):.1f}" y1="{axis_y}" x2="{x(tick):.1f}" y2="{axis_y + 4}" '
+            'stroke="#555"/>'
+            f'<text x="{x(tick):.1f}" y="{axis_y + 16}" text-anchor="middle">{tick:g} s</text>'
+        )
+        tick += step
+    # marks
+    for n, (label, at) in enumerate(marks):
+        mx = x(at)
+        label_y = axis_y + 30 + (n % 2) * 14
+        anchor = "end" if mx > _WIDTH - 90 else "start" if mx < _LEFT + 40 else "middle"
+        parts.append(
+            f'<line x1="{mx:.1f}" y1="{_TOP - 4}" x2="{mx:.1f}" y2="{label_y - 10}" '
+            'stroke="#000" stroke-dasharray="4 3"/>'
+            f'<text x="{mx:.1f}" y="{label_y}" text-anchor="{anchor}">{escape(label)}</text>'
+        )
+    # legend
+    legend_x = _LEFT
+    legend_y = height - 8
+    for version in versions:
+        parts.append(
+            f'<rect x="{legend_x}" y="{legend_y - 9}" width="10" height="10" '
+            f'fill="{colour[version]}"/>'
+            f'<text x="{legend_x + 14}" y="{legend_y}">{escape(version)}</text>'
+        )
+        legend_x += 24 + 7 * len(version)
+    parts.append(
+        f'<rect x="{legend_x}" y="{legend_y - 9}" width="10" height="10" fill="{_FAILED}"/>'
+        f'<text x="{legend_x + 14}" y="{legend_y}">failed probe</text>'
+    )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def write_timeline(
+    folder: Path,
+    stem: str,
+    probes: Sequence[Probe],
+    marks: Sequence[tuple[str, float]],
+    figures: Figures | None,
+    title: str,
+) -> dict[str, Path]:
+    """Write ``<stem>.csv`` and ``<stem>.svg`` into ``folder``; returns them by evidence name."""
+    csv_path = folder / f"{stem}.csv"
+    svg_path = folder / f"{stem}.svg"
+    csv_path.write_text(timeline_csv(probes, marks), encoding="utf-8")
+    svg_path.write_text(timeline_svg(probes, marks, figures, title=title), encoding="utf-8")
+    return {f"{stem}_csv": csv_path, f"{stem}_svg": svg_path}
