@@ -8,6 +8,7 @@ the file and line.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 from collections.abc import Mapping, Sequence
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .checks import Check, CheckRegistry
+from .hosts import LOCAL, HostError, HostPool, split_hosts
 from .model import CheckSpec, Criterion, Gate, Source
 from .redact import Redactor, secret_name
 from .schema import check_schema, gate_schema, validate
@@ -79,8 +81,13 @@ class GateLoader:
         cli_vars: Mapping[str, str] | None = None,
         environ: Mapping[str, str] | None = None,
         catalog: Path | None = None,
+        host_pool: HostPool | None = None,
     ) -> None:
         self.registry = registry or CheckRegistry()
+        #: the hosts of the run: host checks fan out over them (one spec per host)
+        self.host_pool = host_pool or HostPool()
+        #: ``hosts:`` of the gate file being applied (host specs, variables expanded)
+        self._file_hosts: list[str] = []
         self.cli_vars = dict(cli_vars or {})
         self.environ = dict(os.environ if environ is None else environ)
         self.redactor = Redactor.from_environ(self.environ)
@@ -180,9 +187,17 @@ class GateLoader:
             gate.title = str(doc.get("title", gate.title))
             gate.description = str(doc.get("description", gate.description))
         self._includes(gate, doc, path)
+        try:
+            self._file_hosts = split_hosts(self._expand(doc.get("hosts"), variables, shell=False))
+        except VariableError as exc:
+            raise SourceError(path, doc.line_of("hosts"), str(exc)) from None
         criteria = doc.get("criteria") or LineDict()
-        for crit_id, body in criteria.items():
-            self._criterion(gate, crit_id, body, path, criteria.line_of(crit_id), variables, base)
+        try:
+            for crit_id, body in criteria.items():
+                line = criteria.line_of(crit_id)
+                self._criterion(gate, crit_id, body, path, line, variables, base)
+        finally:
+            self._file_hosts = []
         if base and not gate.criteria:
             raise SourceError(path, doc.line, f"gate {gate.name} declares no criteria")
 
@@ -276,15 +291,53 @@ class GateLoader:
             self._extend(criterion, settings, path, variables)
         for index, raw in enumerate(checks):
             spec = self._check(gate, criterion, raw, path, checks.line_of(index), variables)
-            for other in criterion.checks:
-                if other.id == spec.id:
-                    raise SourceError(
-                        path,
-                        spec.source.line,
-                        f"duplicate check id '{spec.id}' in criterion {crit_id} "
-                        f"(first at {other.source}); give one of them an 'id:'",
-                    )
-            criterion.checks.append(spec)
+            for one in self._on_hosts(spec):
+                for other in criterion.checks:
+                    if other.id == one.id:
+                        raise SourceError(
+                            path,
+                            one.source.line,
+                            f"duplicate check id '{one.id}' in criterion {crit_id} "
+                            f"(first at {other.source}); give one of them an 'id:'",
+                        )
+                criterion.checks.append(one)
+
+    def _on_hosts(self, spec: CheckSpec) -> list[CheckSpec]:
+        """A host check fans out: one spec per host, the host id appended to its id.
+
+        The check's own ``hosts:`` wins, then ``--hosts``, then the file's ``hosts:``; with
+        none of them it runs once on this machine and keeps its id.
+        """
+        cls = self.registry.get(spec.type)
+        own = split_hosts(spec.options.get("hosts"))
+        if not cls.host_check and not own:
+            return [spec]
+        given = own or list(self.host_pool.options.hosts) or self._file_hosts
+        if not given:
+            spec.host = LOCAL
+            return [spec]
+        try:
+            ids = self.host_pool.expand(given)
+        except HostError as exc:
+            raise SourceError(spec.source.path, spec.source.line, str(exc)) from None
+        if not ids:
+            raise SourceError(
+                spec.source.path, spec.source.line, f"hosts {', '.join(given)} name no host"
+            )
+        own_thresholds = self._own_thresholds.get(id(spec), frozenset())
+        specs = []
+        for hid in ids:
+            one = dataclasses.replace(
+                spec,
+                id=f"{spec.id}[{hid}]",
+                host=hid,
+                thresholds=dict(spec.thresholds),
+                overrides=dict(spec.overrides),
+            )
+            self._own_thresholds[id(one)] = own_thresholds
+            specs.append(one)
+        self._own_thresholds.pop(id(spec), None)
+        return specs
 
     def _extend(
         self, criterion: Criterion, settings: LineDict, path: Path, variables: dict[str, str]

@@ -69,6 +69,8 @@ class CheckSpec:
     #: type-specific settings (everything but the type key, id, expect, timeout)
     options: dict[str, Any] = field(default_factory=dict)
     timeout: float | None = None
+    #: for a host check: the id of the host it runs on (``ssh://web1``, ``local://``)
+    host: str | None = None
 
     @property
     def name(self) -> str:
@@ -134,6 +136,8 @@ class CheckResult:
     location: str = ""
     #: evidence files of the check: name -> path (command output, Locust stats, timelines)
     evidence: dict[str, str] = field(default_factory=dict)
+    #: the host a host check ran on ("" for checks that do not run on a host)
+    host: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -141,6 +145,7 @@ class CheckResult:
             "gate": self.gate,
             "criterion": self.criterion,
             "check": self.check_id,
+            "host": self.host,
             "outcome": str(self.outcome),
             "measured": dict(self.measured),
             "thresholds": dict(self.thresholds),
@@ -171,6 +176,7 @@ class CheckResult:
             duration=float(data.get("duration") or 0.0),
             location=str(data.get("location") or ""),
             evidence={str(k): str(v) for k, v in (data.get("evidence") or {}).items()},
+            host=str(data.get("host") or ""),
         )
 
 

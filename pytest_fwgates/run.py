@@ -102,6 +102,7 @@ class GateRun:
             rootdir=config.rootpath,
             redactor=loader.redactor,
             evidence_root=junit_path.parent / "evidence",
+            host_pool=loader.host_pool,
         )
         self.is_worker = hasattr(config, "workerinput")
         self.selected: list[str] = []
@@ -120,6 +121,7 @@ class GateRun:
         self._resolve()
 
     def close(self) -> None:
+        self.loader.host_pool.close()
         for name in _REDACTED_LOGGERS:
             logging.getLogger(name).removeFilter(self._log_filter)
 

@@ -10,6 +10,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from .checks import Check
+from .checks.host import HOSTS_SCHEMA
 
 __all__ = ["NAME_PATTERN", "check_schema", "gate_schema", "validate", "waivers_schema"]
 
@@ -75,6 +76,7 @@ def gate_schema(check_types: Mapping[str, type[Check]] | None = None) -> dict[st
             "description": {"type": "string"},
             "phase": {"type": ["string", "integer"]},
             "status": {"enum": STATUSES},
+            "hosts": HOSTS_SCHEMA,
             "includes": {
                 "type": "array",
                 "items": {"type": "string", "pattern": NAME_PATTERN},

@@ -21,6 +21,16 @@ __all__ = [
 #: type name -> "module:Class"; each module is imported the first time its type is needed
 BUILTIN_CHECKS: dict[str, str] = {
     "command": "pytest_fwgates.checks.command:CommandCheck",
+    "file": "pytest_fwgates.checks.file:FileCheck",
+    "service": "pytest_fwgates.checks.service:ServiceCheck",
+    "package": "pytest_fwgates.checks.package:PackageCheck",
+    "socket": "pytest_fwgates.checks.socket:SocketCheck",
+    "process": "pytest_fwgates.checks.process:ProcessCheck",
+    "user": "pytest_fwgates.checks.user:UserCheck",
+    "group": "pytest_fwgates.checks.group:GroupCheck",
+    "sysctl": "pytest_fwgates.checks.sysctl:SysctlCheck",
+    "mount": "pytest_fwgates.checks.mount:MountCheck",
+    "listening": "pytest_fwgates.checks.listening:ListeningCheck",
 }
 
 

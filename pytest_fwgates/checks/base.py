@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..hosts import HostPool
 from ..model import CheckResult, CheckSpec, Outcome
 from ..redact import Redactor
 from ..thresholds import format_value
@@ -44,6 +45,8 @@ class CheckContext:
 
     #: where checks keep evidence files (``<reports>/evidence``); a temporary folder if None
     evidence_root: Path | None = None
+    #: the testinfra hosts of the run (host checks connect through it, once per host)
+    host_pool: HostPool = field(default_factory=HostPool)
 
     def baseline_for(self, spec: CheckSpec, key: str) -> float | None:
         return self.baselines.get(f"{spec.gate}::{spec.criterion}::{spec.id}::{key}")
@@ -77,6 +80,8 @@ class Check:
     default_timeout: ClassVar[float] = 60.0
     #: variables put into the target are quoted for the shell
     shell_target: ClassVar[bool] = False
+    #: measured on hosts: one check per host (``--hosts``, ``hosts:``), ``spec.host`` set
+    host_check: ClassVar[bool] = False
 
     def __init__(self, spec: CheckSpec, context: CheckContext) -> None:
         self.spec = spec
@@ -142,4 +147,5 @@ def run_check(check: Check, nodeid: str) -> CheckResult:
         duration=duration,
         location=str(spec.source),
         evidence={name: str(path) for name, path in measurement.evidence.items()},
+        host=spec.host or "",
     )

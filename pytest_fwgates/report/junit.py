@@ -127,6 +127,8 @@ def _check_out(result: CheckResult) -> str:
             line += f" ({expected})"
         lines.append(line)
     lines.append(f"node: {result.nodeid}")
+    if result.host:
+        lines.append(f"host: {result.host}")
     if result.location:
         lines.append(f"location: {result.location}")
     return "\n".join(lines)

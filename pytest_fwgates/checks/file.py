@@ -1,0 +1,86 @@
+"""``file``: a path on the host: exists, type, mode, owner, group, contents, sha256, size."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from .base import Measurement
+from .host import MODE, STRINGS, Expectations, HostCheck, as_list, octal
+
+_TYPES = ("file", "directory", "symlink", "socket", "pipe")
+
+
+def _kind(f: Any) -> str:
+    # a symlink first: testinfra's is_file/is_directory follow links
+    for kind, test in (
+        ("symlink", "is_symlink"),
+        ("directory", "is_directory"),
+        ("file", "is_file"),
+        ("socket", "is_socket"),
+        ("pipe", "is_pipe"),
+    ):
+        if getattr(f, test):
+            return kind
+    return "other"
+
+
+class FileCheck(HostCheck):
+    type_name = "file"
+    summary = "A path on the host: exists, type, mode, owner, group, contains, sha256, size."
+    threshold_keys: ClassVar[frozenset[str]] = frozenset({"mismatches", "size"})
+    expect_schema: ClassVar[dict[str, dict[str, Any]]] = {
+        "exists": {"type": "boolean"},
+        "type": {"enum": list(_TYPES)},
+        "mode": MODE,
+        "owner": {"type": "string", "minLength": 1},
+        "group": {"type": "string", "minLength": 1},
+        "contains": {**STRINGS, "description": "grep patterns the file must match"},
+        "not_contains": {**STRINGS, "description": "grep patterns the file must not match"},
+        "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+        "linked_to": {"type": "string", "minLength": 1},
+    }
+
+    def inspect(self, host: Any) -> Measurement:
+        expect = self.spec.expect
+        path = self.spec.target
+        f = host.file(path)
+        seen = Expectations(path)
+        exists = bool(f.exists)
+        wanted = expect.get("exists", True)
+        seen.equal("exists", exists, wanted)
+        if not exists:
+            if wanted:
+                seen.failures[-1] = f"{path} does not exist"
+            return seen.measurement()
+        if wanted is False:
+            seen.failures[-1] = f"{path} exists, expected it not to"
+        kind = seen.fact("type", _kind(f))
+        if "type" in expect:
+            seen.equal("type", kind, expect["type"])
+        mode = f.mode
+        seen.fact("mode", f"{mode:04o}")
+        if "mode" in expect and mode != octal(expect["mode"]):
+            seen.fail(f"mode is {mode:04o}, expected {octal(expect['mode']):04o}")
+        for key, attr in (("owner", "user"), ("group", "group")):
+            actual = getattr(f, attr)
+            seen.fact(key, actual)
+            if key in expect:
+                seen.equal(key, actual, expect[key])
+        if kind == "symlink":
+            target = seen.fact("linked_to", f.linked_to)
+            if "linked_to" in expect:
+                seen.equal("linked_to", target, expect["linked_to"])
+        elif "linked_to" in expect:
+            seen.fail(f"{path} is a {kind}, expected a symlink to {expect['linked_to']}")
+        for pattern in as_list(expect.get("contains")):
+            if not f.contains(pattern):
+                seen.fail(f"{path} does not contain {pattern!r}")
+        for pattern in as_list(expect.get("not_contains")):
+            if f.contains(pattern):
+                seen.fail(f"{path} contains {pattern!r}")
+        if "sha256" in expect:
+            seen.equal("sha256", f.sha256sum, str(expect["sha256"]).lower())
+        values: dict[str, float] = {}
+        if kind in ("file", "symlink") and (kind == "file" or f.is_file):
+            values["size"] = float(f.size)
+        return seen.measurement(values)

@@ -1,0 +1,102 @@
+"""Host checks over ssh against a real sshd: fan-out over a fleet of aliases, a dead host.
+
+Both testinfra backends that speak ssh run here: the ``ssh`` command (with a shared
+ControlMaster connection per host) and paramiko.
+"""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .sshd import SshFleet
+
+if TYPE_CHECKING:
+    from conftest import GateProject
+
+pytestmark = pytest.mark.integration
+
+FLEET_GATE = """
+    gate: production-readiness
+    criteria:
+      infrastructure-validation:
+        - file: /etc/passwd
+          expect: {exists: true, owner: root, mode: "0644"}
+        - user: root
+          expect: {uid: 0}
+"""
+
+
+@pytest.mark.parametrize("scheme", ["ssh", "paramiko"])
+def test_host_checks_fan_out_over_the_fleet(
+    project: GateProject, sshd_fleet: SshFleet, scheme: str
+) -> None:
+    project.gate("production-readiness", FLEET_GATE)
+    result = project.run_subprocess(
+        "--gate=production-readiness", *sshd_fleet.args(scheme), "-v", timeout=180
+    )
+    for alias in sshd_fleet.aliases:
+        result.stdout.fnmatch_lines(
+            [f"*infrastructure-validation::file?/etc/passwd??{scheme}://{alias}? PASSED*"]
+        )
+    result.assert_outcomes(passed=6)
+    checks = project.criterion("production-readiness", "infrastructure-validation")["checks"]
+    hosts = sorted({c["host"] for c in checks})
+    assert hosts == sorted(f"{scheme}://{a}" for a in sshd_fleet.aliases)
+    junit = ET.parse(project.path / "reports/gates.xml")
+    outs = [e.text or "" for e in junit.iter("system-out")]
+    assert any(f"host: {scheme}://web2" in text for text in outs)
+
+
+@pytest.mark.parametrize("scheme", ["ssh", "paramiko"])
+def test_unreachable_host_fails_alone_and_fast(
+    project: GateProject, sshd_fleet: SshFleet, scheme: str
+) -> None:
+    project.gate("production-readiness", FLEET_GATE)
+    hosts = sshd_fleet.hosts(scheme, "web1", sshd_fleet.down, "web3")
+    started = time.monotonic()
+    result = project.run_subprocess(
+        "--gate=production-readiness",
+        f"--hosts={hosts}",
+        f"--ssh-config={sshd_fleet.config}",
+        "--gate-connect-timeout=5",
+        timeout=180,
+    )
+    elapsed = time.monotonic() - started
+    result.assert_outcomes(passed=4, failed=2)
+    result.stdout.fnmatch_lines([f"*ERROR: host {scheme}://down is unreachable: *"])
+    checks = project.criterion("production-readiness", "infrastructure-validation")["checks"]
+    failed = {c["host"] for c in checks if c["outcome"] != "passed"}
+    assert failed == {f"{scheme}://down"}
+    # a refused port is known at once: well within one connect timeout
+    assert elapsed < 60
+
+
+def test_gate_file_names_its_hosts(project: GateProject, sshd_fleet: SshFleet) -> None:
+    project.gate(
+        "production-readiness",
+        """
+        gate: production-readiness
+        hosts: [ssh://web1, ssh://web2]
+        criteria:
+          infrastructure-validation:
+            - file: /etc/hostname
+            - group: root
+              hosts: ssh://web3
+              expect: {gid: 0}
+        """,
+    )
+    result = project.run_subprocess(
+        "--gate=production-readiness", f"--ssh-config={sshd_fleet.config}", "-v", timeout=120
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*file?/etc/hostname??ssh://web1? PASSED*",
+            "*file?/etc/hostname??ssh://web2? PASSED*",
+            "*group?root??ssh://web3? PASSED*",
+        ]
+    )
+    result.assert_outcomes(passed=3)
