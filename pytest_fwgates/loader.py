@@ -514,7 +514,7 @@ class GateLoader:
     ) -> CheckSpec:
         """A check given from Python (the ``gate_check`` fixture), validated like YAML."""
         raw = _to_lines(dict(mapping), where.line)
-        return self._check(
+        spec = self._check(
             gate or Gate(name="", title=""),
             criterion or Criterion(id="", title=""),
             raw,
@@ -522,6 +522,15 @@ class GateLoader:
             where.line,
             {},
         )
+        specs = self._on_hosts(spec)
+        if len(specs) > 1:
+            hosts = ", ".join(str(s.host) for s in specs)
+            raise SourceError(
+                where.path,
+                where.line,
+                f"a check run from Python runs on one host, not on {hosts}: name one in 'hosts:'",
+            )
+        return specs[0]
 
 
 def _to_lines(value: Any, line: int) -> Any:
