@@ -31,6 +31,12 @@ BUILTIN_CHECKS: dict[str, str] = {
     "sysctl": "pytest_fwgates.checks.sysctl:SysctlCheck",
     "mount": "pytest_fwgates.checks.mount:MountCheck",
     "listening": "pytest_fwgates.checks.listening:ListeningCheck",
+    "tls": "pytest_fwgates.checks.tls:TlsCheck",
+    "audit_trail": "pytest_fwgates.checks.audit_trail:AuditTrailCheck",
+    "sshd": "pytest_fwgates.checks.access:SshdCheck",
+    "login_users": "pytest_fwgates.checks.access:LoginUsersCheck",
+    "sudo_members": "pytest_fwgates.checks.access:SudoMembersCheck",
+    "private_keys": "pytest_fwgates.checks.access:PrivateKeysCheck",
 }
 
 
