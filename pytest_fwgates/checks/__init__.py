@@ -33,6 +33,7 @@ BUILTIN_CHECKS: dict[str, str] = {
     "listening": "pytest_fwgates.checks.listening:ListeningCheck",
     "tls": "pytest_fwgates.checks.tls:TlsCheck",
     "audit_trail": "pytest_fwgates.checks.audit_trail:AuditTrailCheck",
+    "scan": "pytest_fwgates.checks.scan:ScanCheck",
     "sshd": "pytest_fwgates.checks.access:SshdCheck",
     "login_users": "pytest_fwgates.checks.access:LoginUsersCheck",
     "sudo_members": "pytest_fwgates.checks.access:SudoMembersCheck",

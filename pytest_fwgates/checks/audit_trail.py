@@ -91,6 +91,13 @@ class AuditTrailCheck(HostCheck):
             else:
                 named = record.get("to_version", record.get("version"))
             seen.fact("last_entry", {k: record[k] for k in list(record)[:12]})
+            outcome = str(record.get("result", "")).lower()
+            if outcome in ("failed", "failure", "error"):
+                seen.fail(
+                    f"the last entry records a deploy that {outcome}".replace(
+                        "that error", "with an error"
+                    )
+                )
         else:
             named = None
             seen.fact("last_entry", last[:500])
