@@ -171,7 +171,7 @@ class PrivateKeysCheck(HostCheck):
                     )
             found.extend(line for line in result.stdout.splitlines() if line.strip())
         seen = Expectations("private keys")
-        seen.fact("readable_keys", sorted(found)[:100])
+        seen.fact("readable_key_files", sorted(found)[:100])
         if found:
             shown = ", ".join(sorted(found)[:10]) + (" …" if len(found) > 10 else "")
             seen.fail(f"private keys readable by others: {shown}")
