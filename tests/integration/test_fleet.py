@@ -100,3 +100,38 @@ def test_gate_file_names_its_hosts(project: GateProject, sshd_fleet: SshFleet) -
         ]
     )
     result.assert_outcomes(passed=3)
+
+
+@pytest.mark.parametrize("scheme", ["ssh", "paramiko"])
+def test_command_runs_on_the_hosts_it_names(
+    project: GateProject, sshd_fleet: SshFleet, scheme: str
+) -> None:
+    project.gate(
+        "production-readiness",
+        f"""
+        gate: production-readiness
+        vars:
+          word: "a b; echo INJECTED $(id -u)"
+        criteria:
+          infrastructure-validation:
+            - command: "echo ${{word}}; hostname"
+              hosts: [{scheme}://web1, {scheme}://web2]
+              expect: {{stdout_contains: "a b; echo INJECTED $(id -u)"}}
+            - command: "echo local"
+              id: stays-local
+            - command: "exit 3"
+              id: remote-status
+              hosts: {scheme}://web3
+              expect: {{exit_status: 3}}
+        """,
+    )
+    result = project.run_subprocess(
+        "--gate=production-readiness", f"--ssh-config={sshd_fleet.config}", "-v", timeout=120
+    )
+    result.assert_outcomes(passed=4)
+    checks = project.criterion("production-readiness", "infrastructure-validation")["checks"]
+    hosts = {c["check"]: c["host"] for c in checks}
+    assert hosts["stays-local"] == ""
+    assert hosts["remote-status[" + scheme + "://web3]"] == f"{scheme}://web3"
+    remote = next(c for c in checks if c["host"].endswith("web1"))
+    assert "INJECTED 0" not in remote["measured"]["stdout"]
