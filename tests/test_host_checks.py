@@ -280,3 +280,38 @@ def test_gate_check_fixture_runs_host_checks(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_command_true_cannot_carry_the_catalog(project: GateProject) -> None:
+    """The criteria demand values only host, tls, scan and audit_trail checks measure."""
+    project.gate(
+        "security-compliance",
+        """
+        gate: security-compliance
+        criteria:
+          security-scanning: [{command: "true"}]
+          compliance-validation: [{command: "true"}]
+          access-control: [{command: "true"}]
+          data-protection: [{command: "true"}]
+          audit-trail: [{command: "true"}]
+        """,
+    )
+    project.gate(
+        "production-readiness",
+        """
+        gate: production-readiness
+        criteria:
+          infrastructure-validation: [{command: "true"}]
+          security-compliance: [{command: "true"}]
+          performance-verification: [{command: "true"}]
+          monitoring-operational: [{command: "true"}]
+          rollback-capability: [{command: "true"}]
+        """,
+    )
+    result = project.run("--gate=security-compliance", "--gate=production-readiness")
+    result.assert_outcomes(passed=10)
+    assert project.verdicts() == {"security-compliance": "FAILED", "production-readiness": "FAILED"}
+    assert set(project.criteria("security-compliance").values()) == {"NOT_EVALUATED"}
+    assert project.criteria("production-readiness")["infrastructure-validation"] == (
+        "NOT_EVALUATED"
+    )

@@ -32,6 +32,9 @@ class Measurement:
     failures: list[str] = field(default_factory=list)
     #: evidence files the check wrote (name -> path, inside ``CheckContext.evidence_dir``)
     evidence: dict[str, Path] = field(default_factory=dict)
+    #: values whose failed threshold the ``failures`` already tell (e.g. a host check's
+    #: ``mismatches``): held to thresholds all the same, without a second message
+    explained: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -108,6 +111,8 @@ def _judge(
             continue
         value = measurement.values[key]
         holds = threshold.holds(key, value, context.baseline_for(spec, key))
+        if holds is False and key in measurement.explained and measurement.failures:
+            continue  # already failed, with the reason in the host's own words
         if holds is None:
             undecided.append(f"{key} = {format_value(key, value)}: {threshold} needs a baseline")
         elif not holds:

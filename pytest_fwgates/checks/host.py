@@ -80,7 +80,12 @@ class Expectations:
     def measurement(self, values: dict[str, float] | None = None) -> Measurement:
         found = dict(values or {})
         found["mismatches"] = float(len(self.failures))
-        return Measurement(values=found, facts=self.facts, failures=self.failures)
+        return Measurement(
+            values=found,
+            facts=self.facts,
+            failures=self.failures,
+            explained=frozenset({"mismatches"}),
+        )
 
 
 class HostCheck(Check):
