@@ -29,10 +29,9 @@ class GroupCheck(HostCheck):
                       f"expected it {'to exist' if wanted else 'not to'}")  # fmt: skip
         if not exists:
             return seen.measurement()
-        gid = seen.fact("gid", int(group.gid))
         if "gid" in expect:
-            seen.equal("gid", gid, int(expect["gid"]))
-        members = seen.fact("members", sorted(group.members))
+            seen.equal("gid", int(group.gid), int(expect["gid"]))
         if "members" in expect:
-            seen.equal("members", members, sorted(set(as_list(expect["members"]))))
+            wanted_members = sorted(set(as_list(expect["members"])))
+            seen.equal("members", sorted(group.members), wanted_members)
         return seen.measurement()

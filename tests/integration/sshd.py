@@ -73,12 +73,11 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], seconds: float) ->
     raise RuntimeError(f"sshd did not listen on 127.0.0.1:{port} within {seconds:g} s")
 
 
-@pytest.fixture(scope="session")
-def sshd_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshFleet]:
-    """A real sshd on 127.0.0.1 and an ssh config with three aliases of it and one dead host."""
+@contextlib.contextmanager
+def running_sshd(folder: Path) -> Iterator[SshFleet]:
+    """Start sshd with keys and configs in ``folder`` (mode 0700); stop it on exit."""
     if not os.path.exists(SSHD):
-        pytest.fail("sshd is missing: install the Debian package openssh-server")
-    folder = tmp_path_factory.mktemp("sshd")
+        raise RuntimeError("sshd is missing: install the Debian package openssh-server")
     os.chmod(folder, 0o700)
     host_key, client_key = folder / "host_key", folder / "client_key"
     _keygen(host_key)
@@ -133,6 +132,16 @@ def sshd_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshFleet]:
             yield SshFleet(port, closed_port, client, client_key)
         finally:
             _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def sshd_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshFleet]:
+    """A real sshd on 127.0.0.1 and an ssh config with three aliases of it and one dead host."""
+    try:
+        with running_sshd(tmp_path_factory.mktemp("sshd")) as fleet:
+            yield fleet
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
