@@ -229,12 +229,14 @@ class HostPool:
         digest = hashlib.sha256(spec.encode()).hexdigest()[:16]
         return self._control_dir / digest
 
-    @staticmethod
-    def _make_host(backend: Any) -> Any:
+    def _make_host(self, backend: Any) -> Any:
         import testinfra.host
+
+        from .session import attach
 
         host = testinfra.host.Host(backend)
         backend.set_host(host)
+        attach(backend, self.options.connect_timeout)
         return host
 
     # -- using a host --------------------------------------------------------------------
@@ -266,6 +268,14 @@ class HostPool:
             return False, detail
         return True, ""
 
+    def abort(self, hid: str) -> None:
+        """Stop what runs on host ``hid`` now (a check past its bound); it reconnects later."""
+        entry = self._entries.get(hid)
+        session = getattr(getattr(entry, "host", None), "backend", None)
+        session = getattr(session, "fwgates_session", None)
+        if session is not None:
+            session.abort()
+
     def mark_unreachable(self, hid: str, reason: str) -> None:
         entry = self._entries.get(hid)
         if entry is not None:
@@ -273,6 +283,10 @@ class HostPool:
 
     def close(self) -> None:
         """Stop the ssh connections this pool shared and remove their sockets."""
+        for entry in self._entries.values():
+            session = getattr(entry.host.backend, "fwgates_session", None)
+            if session is not None:
+                session.close()
         folder, self._control_dir = self._control_dir, None
         if folder is None:
             return

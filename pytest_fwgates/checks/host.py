@@ -111,6 +111,7 @@ class HostCheck(Check):
         except CheckError:
             raise
         except HostError as exc:
+            pool.abort(hid)  # a command still under way must not hold the host's shell
             raise CheckError(str(exc)) from None
         except NotImplementedError:
             raise CheckError(f"{self.type_name}: testinfra cannot measure this on {hid}") from None

@@ -135,3 +135,28 @@ def test_command_runs_on_the_hosts_it_names(
     assert hosts["remote-status[" + scheme + "://web3]"] == f"{scheme}://web3"
     remote = next(c for c in checks if c["host"].endswith("web1"))
     assert "INJECTED 0" not in remote["measured"]["stdout"]
+
+
+def test_one_shell_per_ssh_host_carries_any_command(sshd_fleet: SshFleet) -> None:
+    """The persistent remote shell: multi-line text, binary and large output, status, stdin."""
+    from pytest_fwgates.hosts import HostOptions, HostPool
+
+    pool = HostPool(HostOptions(ssh_config=str(sshd_fleet.config)))
+    try:
+        [hid] = pool.expand(["ssh://web1"])
+        host = pool.get(hid)
+        heredoc = host.run("cat <<'EOF'\nline one\n$HOME 'quoted'\nEOF")
+        assert heredoc.stdout == "line one\n$HOME 'quoted'\n"
+        assert host.run("printf '\\000\\377'; exit 7").stdout_bytes == b"\x00\xff"
+        assert host.run("exit 7").rc == 7
+        big = host.run("head -c 300000 /dev/zero | tr '\\0' x; echo err >&2")
+        assert len(big.stdout_bytes) == 300000 and big.stderr == "err\n"
+        assert host.run("cat").stdout == ""  # a command reads /dev/null, not the session
+        assert host.run("echo %s", "a b; c").stdout == "a b; c\n"
+        assert host.run("echo $$").stdout != host.run("echo $$").stdout  # a shell per command
+        assert host.file("/etc/passwd").user == "root"
+        session = host.backend.fwgates_session
+        session.abort()  # a broken shell is replaced by the next command
+        assert host.run("true").rc == 0
+    finally:
+        pool.close()
