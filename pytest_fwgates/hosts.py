@@ -33,6 +33,8 @@ __all__ = [
     "HostPool",
     "bounded",
     "one_line",
+    "shown_spec",
+    "spec_password",
     "split_hosts",
 ]
 
@@ -48,6 +50,20 @@ _CONTROLPATH = re.compile(r"^\s*controlpath\b", re.IGNORECASE | re.MULTILINE)
 
 class HostError(Exception):
     """A host could not be reached or did not answer within its bound."""
+
+
+_PASSWORD = re.compile(r"^(?P<head>(?:[a-z-]+://)?[^:@/]+):(?P<password>[^@/]+)@")
+
+
+def spec_password(spec: str) -> str | None:
+    """The password in a host spec (``ssh://user:secret@host``), to be masked everywhere."""
+    match = _PASSWORD.match(spec)
+    return match.group("password") if match else None
+
+
+def shown_spec(spec: str) -> str:
+    """A host spec fit for messages: its password replaced by ``***``."""
+    return _PASSWORD.sub(lambda m: f"{m.group('head')}:***@", spec)
 
 
 def split_hosts(value: str | Sequence[str] | None) -> list[str]:
@@ -191,7 +207,7 @@ class HostPool:
         try:
             backends = testinfra.backend.get_backends([spec], **kwargs)
         except Exception as exc:
-            raise HostError(f"host {spec!r}: {exc}") from None
+            raise HostError(f"host {shown_spec(spec)!r}: {exc}") from None
         ids = []
         for backend in backends:
             hid = host_id(backend)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .checks import Check, CheckRegistry
-from .hosts import LOCAL, HostError, HostPool, split_hosts
+from .hosts import LOCAL, HostError, HostPool, spec_password, split_hosts
 from .model import CheckSpec, Criterion, Gate, Source
 from .redact import Redactor, secret_name
 from .schema import check_schema, gate_schema, validate
@@ -313,6 +313,8 @@ class GateLoader:
         if not cls.host_check and not own:
             return [spec]
         given = own or list(self.host_pool.options.hosts) or self._file_hosts
+        # a password in a host spec is a secret: masked in every output of the run
+        self.redactor.add(p for p in map(spec_password, given) if p)
         if not given:
             spec.host = LOCAL
             return [spec]

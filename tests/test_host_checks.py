@@ -315,3 +315,18 @@ def test_command_true_cannot_carry_the_catalog(project: GateProject) -> None:
     assert project.criteria("production-readiness")["infrastructure-validation"] == (
         "NOT_EVALUATED"
     )
+
+
+def test_a_password_in_a_host_spec_never_shows(project: GateProject) -> None:
+    _gate(project, "- file: /etc/passwd")
+    secret = "s3cret-pass-word"
+    result = project.run(
+        "--gate=security-compliance",
+        f"--hosts=ssh://deploy:{secret}@127.0.0.1:1",
+        "--gate-connect-timeout=3",
+        "-v",
+    )
+    result.stdout.fnmatch_lines(["*file?/etc/passwd??ssh://deploy@127.0.0.1:1? FAILED*"])
+    assert secret not in result.stdout.str()
+    assert secret not in (project.path / "reports/summary.json").read_text()
+    assert secret not in (project.path / "reports/gates.xml").read_text()
