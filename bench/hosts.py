@@ -8,7 +8,9 @@ from the minimal venv, in interleaved pairs:
    ``local://``: gate time / plain time (target <= 1.10).
 2. **ssh**: the gate on one ``ssh://`` host (a real sshd on 127.0.0.1, ControlPath reuse on) vs
    the same gate on ``local://``: ssh time / local time (target <= 3).
-3. **plain ssh**: the pytest-testinfra tests on the same ssh host, for reference.
+3. **fleet**: the gate on three ssh aliases of that sshd, under ``-n 2`` vs serial: the speedup.
+4. **plain ssh** (``--plain-ssh``): the pytest-testinfra tests on the same ssh host, which open
+   one ssh connection per command (no ControlPath), for reference.
 """
 
 from __future__ import annotations
@@ -117,6 +119,17 @@ def _ssh(
         print(f"{count} host checks as a gate (ssh): {pair.a:7.2f} s (median of {pair.pairs})")
         print(f"{count} host checks as a gate (local): {pair.b:7.2f} s")
         print(f"ratio ssh/local at {count}: {pair.ratio:.3f}")
+        # a fleet: three aliases of the sshd, the same checks on each, serial vs -n 2
+        fleet_hosts = [f"--hosts={fleet.hosts('ssh')}", f"--ssh-config={fleet.config}"]
+        gate_only = [a for a in gate if a not in ("-p", "no:xdist")]
+        spread = interleaved(
+            lambda: run_pytest(python, folder, [*gate_only, *fleet_hosts, "-n", "2"]),
+            lambda: run_pytest(python, folder, [*gate, *fleet_hosts]),
+            1,
+        )
+        speedup = spread.b / spread.a
+        print(f"{3 * count} checks on 3 ssh hosts: -n 2 {spread.a:.2f} s, serial {spread.b:.2f} s")
+        print(f"speedup of -n 2 on 3 hosts: {speedup:.2f}x (2 cores, shared with the sshd)")
         if plain_ssh:  # testinfra without a ControlPath: one ssh connection per command
             plain = ["-p", "no:xdist", *remote, "test_testinfra.py"]
             seconds = run_pytest(python, folder, plain)
@@ -127,7 +140,11 @@ def _ssh(
             f"{pair.a:.2f} s vs {pair.b:.2f} s = {pair.ratio:.3f}",
             f"<= {SSH_TARGET:.2f}",
             pair.ratio <= SSH_TARGET,
-        )
+        ),
+        Row(
+            f"hosts: {3 * count} checks on 3 ssh hosts, -n 2",
+            f"{spread.a:.2f} s vs serial {spread.b:.2f} s = {speedup:.2f}x",
+        ),
     ]
 
 

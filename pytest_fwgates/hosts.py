@@ -187,6 +187,8 @@ class HostPool:
     def __init__(self, options: HostOptions | None = None) -> None:
         self.options = options or HostOptions()
         self._entries: dict[str, _Entry] = {}
+        #: host spec -> the host ids it names (an ansible group: several)
+        self._resolved: dict[str, list[str]] = {}
         self._lock = threading.Lock()
         self._control_dir: Path | None = None
 
@@ -201,6 +203,9 @@ class HostPool:
         return ids
 
     def _resolve(self, spec: str) -> list[str]:
+        known = self._resolved.get(spec)
+        if known is not None:
+            return list(known)
         import testinfra.backend
 
         kwargs = self._kwargs_for(spec)
@@ -215,6 +220,7 @@ class HostPool:
                 if hid not in self._entries:
                     self._entries[hid] = _Entry(self._make_host(backend))
             ids.append(hid)
+        self._resolved[spec] = list(ids)
         return ids
 
     def _kwargs_for(self, spec: str) -> dict[str, Any]:
