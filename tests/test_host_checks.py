@@ -330,3 +330,44 @@ def test_a_password_in_a_host_spec_never_shows(project: GateProject) -> None:
     assert secret not in result.stdout.str()
     assert secret not in (project.path / "reports/summary.json").read_text()
     assert secret not in (project.path / "reports/gates.xml").read_text()
+
+
+@pytest.mark.parametrize("scheme", ["ssh", "paramiko"])
+def test_a_silent_host_fails_within_the_connect_timeout(
+    project: GateProject, listener: socket.socket, scheme: str
+) -> None:
+    """A port that accepts TCP but never speaks SSH: the host fails within its bound."""
+    import time
+
+    port = listener.getsockname()[1]
+    _gate(project, "- file: /etc/passwd\n- user: root")
+    started = time.monotonic()
+    result = project.run_subprocess(
+        "--gate=security-compliance",
+        f"--hosts={scheme}://root@127.0.0.1:{port}",
+        "--gate-connect-timeout=2",
+        timeout=120,
+    )
+    elapsed = time.monotonic() - started
+    result.assert_outcomes(failed=2)
+    host = f"{scheme}://root@127.0.0.1:{port}"
+    result.stdout.fnmatch_lines([f"*ERROR: host {host} is unreachable: *"])
+    assert elapsed < 40  # 2 s to connect, + 5 s margin, once for the host, + pytest start-up
+
+
+def test_testinfra_host_fixture_serves_a_criterion(project: GateProject) -> None:
+    project.production_ready()
+    project.pytester.makepyfile(
+        test_infra="""
+        import pytest
+
+        @pytest.mark.gate("production-readiness", criterion="infrastructure-validation")
+        def test_passwd_owned_by_root(host):
+            assert host.file("/etc/passwd").user == "root"
+        """
+    )
+    result = project.run("--gate=production-readiness", "--hosts=local://", "-v")
+    result.stdout.fnmatch_lines(["*test_passwd_owned_by_root?local? PASSED*"])
+    assert project.verdicts() == {"production-readiness": "PASSED"}
+    checks = project.criterion("production-readiness", "infrastructure-validation")["checks"]
+    assert len(checks) == 2
