@@ -1,4 +1,10 @@
-"""pytest-fwgates: the pytest hooks. The work lives in the modules these call."""
+"""pytest-fwgates: the pytest hooks. The work lives in the modules these call.
+
+Every pytest run imports this module, gate or not, so it imports only what options and
+markers need. The engine (loader, schema, YAML, reports, checks) is imported inside the
+hooks, and only when ``--gate`` or ``--gate-list`` is given; fixtures import it in their
+bodies. ``tests/test_lazy_import.py`` keeps it that way.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +12,20 @@ import argparse
 import sys
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import hookspecs
-from .checks import CheckRegistry
-from .collect import GateFile, GateItem, result_key
 from .fixtures import gate_check, gate_record
-from .hosts import DEFAULT_CONNECT_TIMEOUT, HostOptions, HostPool
-from .listing import format_gate_list
-from .loader import GateLoader
-from .run import GateRun, measures_key, run_key
-from .variables import VariableError, parse_assignment
-from .waivers import WaiverSet, load_waivers
-from .yamlsrc import SourceError
+from .keys import measures_key, result_key, run_key
+
+if TYPE_CHECKING:
+    from .checks import CheckRegistry
+    from .collect import GateFile
+    from .hosts import HostPool
+    from .loader import GateLoader
+    from .waivers import WaiverSet
 
 __all__ = ["gate_check", "gate_record"]
 
@@ -76,6 +81,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="fwgates_junit",
         help=f"write the gate JUnit XML here, summary.json beside it (default: {DEFAULT_JUNIT})",
     )
+    from .hosts import DEFAULT_CONNECT_TIMEOUT
+
     group.addoption(
         "--gate-connect-timeout",
         type=_positive_seconds,
@@ -106,6 +113,8 @@ def _positive_seconds(text: str) -> float:
 
 
 def _host_pool(config: pytest.Config) -> HostPool:
+    from .hosts import HostOptions, HostPool
+
     timeout = config.option.fwgates_connect_timeout
     if timeout is None:
         text = config.getini("gate_connect_timeout")
@@ -127,6 +136,9 @@ def _gate_dirs(config: pytest.Config) -> list[Path]:
 
 
 def _loader(config: pytest.Config, registry: CheckRegistry) -> GateLoader:
+    from .loader import GateLoader
+    from .variables import VariableError, parse_assignment
+
     variables: dict[str, str] = {}
     for text in [*config.getini("gate_vars"), *config.option.fwgates_vars]:
         try:
@@ -143,6 +155,9 @@ def _loader(config: pytest.Config, registry: CheckRegistry) -> GateLoader:
 
 
 def _waivers(config: pytest.Config) -> WaiverSet:
+    from .waivers import WaiverSet, load_waivers
+    from .yamlsrc import SourceError
+
     given = config.option.fwgates_waivers or config.getini("gate_waivers")
     if not given:
         return WaiverSet.empty()
@@ -160,6 +175,9 @@ def _waivers(config: pytest.Config) -> WaiverSet:
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if not config.option.fwgates_list:
         return None
+    from .checks import CheckRegistry
+    from .listing import format_gate_list
+
     registry = CheckRegistry.from_hook(config.hook)
     text, ok = format_gate_list(_loader(config, registry))
     sys.stdout.write(text)
@@ -174,24 +192,52 @@ def pytest_configure(config: pytest.Config) -> None:
     names: list[str] = config.option.fwgates_gates
     if not names:
         return
+    from .checks import CheckRegistry
+    from .run import GateRun, prepare_reports
+    from .variables import VariableError, parse_assignment
+
+    # first, so that no usage error below leaves an earlier run's reports in place
+    junit_path = prepare_reports(config)
     registry = CheckRegistry.from_hook(config.hook)
     loader = _loader(config, registry)
     unknown = [name for name in names if name not in loader.known()]
     if unknown:
         raise pytest.UsageError(f"--gate: {loader.unknown_gate_message(unknown[0])}")
-    junit: str = config.option.fwgates_junit or config.getini("gate_junit")
-    junit_path = Path(junit)
-    if not junit_path.is_absolute():
-        base = config.invocation_params.dir if config.option.fwgates_junit else config.rootpath
-        junit_path = base / junit_path
     run = GateRun(
         config, list(dict.fromkeys(names)), loader, registry, _waivers(config), junit_path
     )
+    try:
+        loader.check_variables([parse_assignment(t)[0] for t in config.option.fwgates_vars])
+    except VariableError as exc:
+        run.close()
+        raise pytest.UsageError(str(exc)) from None
     config.stash[run_key] = run
     config.pluginmanager.register(run, "fwgates-run")
+    run.start()
     # gate files need no path argument: they join whatever pytest collects
     present = {str(Path(a).resolve()) for a in config.args}
     config.args.extend(str(p) for p in run.gate_files() if str(p.resolve()) not in present)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Remove an earlier run's reports before anything (a bad option) can stop this one.
+
+    (An xdist worker does it too, harmlessly: the controller writes reports only after
+    every worker has finished.)
+    """
+    known = early_config.known_args_namespace
+    if not getattr(known, "fwgates_gates", None):
+        return
+    from .report.paths import remove_stale, resolve_junit, summary_path
+
+    junit = resolve_junit(
+        getattr(known, "fwgates_junit", None),
+        str(early_config.getini("gate_junit")),
+        early_config.invocation_params.dir,
+        early_config.rootpath,
+    )
+    remove_stale([junit, summary_path(junit)])
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -208,6 +254,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> GateFile |
         return None
     if file_path.resolve() not in run.gate_file_set:
         return None
+    from .collect import GateFile
+
     node: GateFile = GateFile.from_parent(parent, path=file_path)
     node.run = run
     return node
@@ -237,10 +285,14 @@ def pytest_runtest_makereport(
     run = item.config.stash.get(run_key, None)
     members = run.memberships(item) if run is not None else []
     if members:
+        from .collect import GateItem
+
         data: dict[str, Any] = {"members": [list(m) for m in members]}
+        if isinstance(item, GateItem):
+            data["check"] = True  # must report a CheckResult to pass
         if call.when == "call":
             result = item.stash.get(result_key, None)
-            if result is not None and isinstance(item, GateItem):
+            if result is not None:
                 data["result"] = result.to_json()
             measures = item.stash.get(measures_key, None)
             if measures:

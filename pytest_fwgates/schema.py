@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+import functools
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import jsonschema
@@ -12,7 +15,16 @@ from jsonschema.exceptions import ValidationError, best_match
 from .checks import Check
 from .checks.host import HOSTS_SCHEMA
 
-__all__ = ["NAME_PATTERN", "check_schema", "gate_schema", "validate", "waivers_schema"]
+__all__ = [
+    "NAME_PATTERN",
+    "check_schema",
+    "check_validator",
+    "gate_schema",
+    "gate_validator",
+    "validate",
+    "validate_all",
+    "waivers_schema",
+]
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 VAR_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
@@ -213,16 +225,310 @@ def _message(error: ValidationError) -> tuple[list[str | int], str]:
     return path, f"{prefix}{error.message}"
 
 
-def validate(document: Any, schema: dict[str, Any]) -> tuple[list[str | int], str] | None:
-    """The most relevant schema error as (path, message), or ``None`` when valid."""
-    validator = jsonschema.Draft202012Validator(schema)
-    error = best_match(validator.iter_errors(document))
-    if error is None:
-        return None
-    # an if/then/else error names the branch: point at the deepest real cause
+_Validator = jsonschema.protocols.Validator
+
+
+_CHECK_VALIDATORS: dict[type[Check], _Validator] = {}
+
+
+def check_validator(cls: type[Check]) -> _Validator:
+    """The compiled validator of one check type's schema, built once per type."""
+    validator = _CHECK_VALIDATORS.get(cls)
+    if validator is None:
+        validator = _CHECK_VALIDATORS[cls] = jsonschema.Draft202012Validator(check_schema(cls))
+    return validator
+
+
+@functools.cache
+def gate_validator() -> _Validator:
+    """The compiled validator of the gate file schema (without per-type check schemas)."""
+    return jsonschema.Draft202012Validator(gate_schema())
+
+
+@functools.cache
+def _validator_for(text: str) -> _Validator:
+    return jsonschema.Draft202012Validator(json.loads(text))
+
+
+def _as_validator(schema: dict[str, Any] | _Validator) -> _Validator:
+    if isinstance(schema, dict):
+        return _validator_for(json.dumps(schema, sort_keys=True))
+    return schema
+
+
+def _deepest(error: ValidationError) -> ValidationError:
+    # an if/then/else or anyOf error names the branch: point at the deepest real cause
     while error.context:
         deeper = best_match(error.context)
         if deeper is None:
             break
         error = deeper
-    return _message(error)
+    return error
+
+
+# -- a fast path for valid documents -------------------------------------------------------
+#
+# jsonschema costs tens of microseconds per check, seconds for a file of 50,000 checks. Most
+# documents are valid, so a small evaluator of the keywords our schemas use accepts them
+# first; whatever it does not accept (or any keyword it does not know) goes to jsonschema,
+# which stays the judge of every error and its message.
+
+_ANNOTATIONS = frozenset(
+    {"description", "title", "default", "examples", "$schema", "$id", "$comment", "$defs"}
+)
+
+
+class _Unknown(Exception):
+    """A keyword or a value the fast path does not decide: jsonschema does."""
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict | list) or isinstance(b, dict | list):
+        raise _Unknown("enum of containers")
+    return bool(a == b) and isinstance(a, str) == isinstance(b, str)
+
+
+_Test = Callable[[Any], bool]
+
+
+def _always(value: Any) -> bool:
+    return True
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_TYPES: dict[str, _Test] = {
+    "string": lambda v: isinstance(v, str),
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "number": _number,
+    "integer": lambda v: _number(v) and (isinstance(v, int) or float(v).is_integer()),
+}
+_BOUNDS: dict[str, Callable[[Any, Any], bool]] = {
+    "minimum": lambda v, n: v >= n,
+    "maximum": lambda v, n: v <= n,
+    "exclusiveMinimum": lambda v, n: v > n,
+    "exclusiveMaximum": lambda v, n: v < n,
+}
+
+
+class _Compiler:
+    """Turns a schema into one function per keyword, once; a keyword it does not know
+    raises :class:`_Unknown` (then jsonschema decides every document)."""
+
+    def __init__(self, root: dict[str, Any]) -> None:
+        self.root = root
+        self.refs: dict[str, _Test] = {}
+
+    def compile(self, schema: Any) -> _Test:
+        if schema is True:
+            return _always
+        if schema is False:
+            return lambda value: False
+        if not isinstance(schema, dict):
+            raise _Unknown("schema")
+        tests = tuple(
+            self._keyword(schema, key, rule)
+            for key, rule in schema.items()
+            if key not in _ANNOTATIONS and key not in ("then", "else")
+        )
+        if not tests:
+            return _always
+        if len(tests) == 1:
+            return tests[0]
+
+        def every(value: Any) -> bool:
+            return all(test(value) for test in tests)
+
+        return every
+
+    def _ref(self, name: str) -> _Test:
+        def ref(value: Any) -> bool:
+            test = self.refs.get(name)
+            if test is None:
+                test = self.refs[name] = self.compile(self.root["$defs"][name])
+            return test(value)
+
+        return ref
+
+    def _keyword(self, schema: dict[str, Any], key: str, rule: Any) -> _Test:
+        if key == "type":
+            names = rule if isinstance(rule, list) else [rule]
+            if any(name not in _TYPES for name in names):
+                raise _Unknown(str(rule))
+            kinds = tuple(_TYPES[name] for name in names)
+            return lambda value: any(kind(value) for kind in kinds)
+        if key == "$ref":
+            if not (isinstance(rule, str) and rule.startswith("#/$defs/")):
+                raise _Unknown(str(rule))
+            return self._ref(rule[len("#/$defs/") :])
+        if key == "anyOf":
+            subs = tuple(self.compile(sub) for sub in rule)
+            return lambda value: any(sub(value) for sub in subs)
+        if key == "if":
+            test = self.compile(rule)
+            then = self.compile(schema["then"]) if "then" in schema else _always
+            other = self.compile(schema["else"]) if "else" in schema else _always
+            return lambda value: then(value) if test(value) else other(value)
+        if key == "enum":
+            options = list(rule)
+            return lambda value: any(_json_equal(value, option) for option in options)
+        if key == "const":
+            return lambda value: _json_equal(value, rule)
+        if key in ("minLength", "maxLength"):
+            least = key == "minLength"
+            return lambda value: (
+                not isinstance(value, str) or (len(value) >= rule if least else len(value) <= rule)
+            )
+        if key == "pattern":
+            compiled = re.compile(rule)
+            return lambda value: not isinstance(value, str) or compiled.search(value) is not None
+        if key == "format":
+            return _always  # an annotation: jsonschema asserts no format without a checker
+        if key in _BOUNDS:
+            holds = _BOUNDS[key]
+            return lambda value: not _number(value) or holds(value, rule)
+        if key in _OBJECT_KEYS:
+            return self._object(schema, key, rule)
+        if key in _ARRAY_KEYS:
+            return self._array(key, rule)
+        raise _Unknown(key)
+
+    def _object(self, schema: dict[str, Any], key: str, rule: Any) -> _Test:
+        if key == "properties":
+            tests = {name: self.compile(sub) for name, sub in rule.items()}
+            return lambda value: (
+                not isinstance(value, dict)
+                or all(tests[k](v) for k, v in value.items() if k in tests)
+            )
+        if key == "additionalProperties":
+            if "patternProperties" in schema:
+                raise _Unknown("patternProperties")
+            known = frozenset(schema.get("properties", {}))
+            if rule is False:
+                return lambda value: not isinstance(value, dict) or known.issuperset(value)
+            test = self.compile(rule)
+            return lambda value: (
+                not isinstance(value, dict)
+                or all(test(v) for k, v in value.items() if k not in known)
+            )
+        if key == "required":
+            names = tuple(rule)
+            return lambda value: not isinstance(value, dict) or all(k in value for k in names)
+        if key in ("minProperties", "maxProperties"):
+            least = key == "minProperties"
+            return lambda value: (
+                not isinstance(value, dict) or (len(value) >= rule if least else len(value) <= rule)
+            )
+        if key == "propertyNames":
+            test = self.compile(rule)
+            return lambda value: not isinstance(value, dict) or all(test(k) for k in value)
+        raise _Unknown(key)
+
+    def _array(self, key: str, rule: Any) -> _Test:
+        if key == "items":
+            test = self.compile(rule)
+            return lambda value: not isinstance(value, list) or all(test(v) for v in value)
+        if key in ("minItems", "maxItems"):
+            least = key == "minItems"
+            return lambda value: (
+                not isinstance(value, list) or (len(value) >= rule if least else len(value) <= rule)
+            )
+        if key == "uniqueItems":
+            if not rule:
+                return _always
+
+            def unique(value: Any) -> bool:
+                if not isinstance(value, list):
+                    return True
+                if not all(isinstance(item, str) for item in value):
+                    raise _Unknown("uniqueItems")
+                return len(set(value)) == len(value)
+
+            return unique
+        raise _Unknown(key)
+
+
+_OBJECT_KEYS = frozenset(
+    {
+        "properties",
+        "additionalProperties",
+        "required",
+        "minProperties",
+        "maxProperties",
+        "propertyNames",
+    }
+)
+_ARRAY_KEYS = frozenset({"items", "minItems", "maxItems", "uniqueItems"})
+_FAILED = (_Unknown, KeyError, TypeError, re.error, RecursionError)
+
+
+def fast_valid(schema: dict[str, Any], document: Any) -> bool | None:
+    """``True`` when ``document`` is valid by the keywords this module knows; ``None``
+    when it cannot tell (jsonschema decides); never ``True`` for an invalid document."""
+    try:
+        return True if _Compiler(schema).compile(schema)(document) else None
+    except _FAILED:
+        return None
+
+
+_COMPILED: dict[int, tuple[_Validator, _Test | None]] = {}
+
+
+def _valid_fast(validator: _Validator, document: Any) -> bool:
+    entry = _COMPILED.get(id(validator))
+    if entry is None or entry[0] is not validator:
+        schema = validator.schema
+        test: _Test | None = None
+        if isinstance(schema, dict):
+            try:
+                test = _Compiler(schema).compile(schema)
+            except _FAILED:
+                test = None
+        entry = _COMPILED[id(validator)] = (validator, test)
+    test = entry[1]
+    if test is None:
+        return False
+    try:
+        return bool(test(document))
+    except _FAILED:
+        return False
+
+
+def validate(
+    document: Any, schema: dict[str, Any] | _Validator
+) -> tuple[list[str | int], str] | None:
+    """The most relevant schema error as (path, message), or ``None`` when valid."""
+    validator = _as_validator(schema)
+    if _valid_fast(validator, document):
+        return None
+    error = best_match(validator.iter_errors(document))
+    if error is None:
+        return None
+    return _message(_deepest(error))
+
+
+def validate_all(
+    document: Any, schema: dict[str, Any] | _Validator
+) -> list[tuple[list[str | int], str]]:
+    """Every schema error as (path, message): the most relevant one per place, in order."""
+    validator = _as_validator(schema)
+    if _valid_fast(validator, document):
+        return []
+    by_place: dict[tuple[str | int, ...], list[ValidationError]] = {}
+    for error in validator.iter_errors(document):
+        by_place.setdefault(tuple(error.absolute_path), []).append(error)
+    found: list[tuple[list[str | int], str]] = []
+    for errors in by_place.values():
+        best = best_match(errors)
+        if best is not None:
+            problem = _message(_deepest(best))
+            if problem not in found:
+                found.append(problem)
+    return found

@@ -154,5 +154,6 @@ def run_check(check: Check, nodeid: str) -> CheckResult:
         duration=duration,
         location=str(spec.source),
         evidence={name: str(path) for name, path in measurement.evidence.items()},
+        target=redact.target(spec.display_target or spec.target),
         host=spec.host or "",
     )
