@@ -9,12 +9,13 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 
-from . import downtime_fidelity, idle, load, overhead, scale, xdist
+from . import downtime_fidelity, hosts, idle, load, overhead, scale, xdist
 from .common import Row, print_table
 
 BENCHES: dict[str, ModuleType] = {
     "idle": idle,
     "overhead": overhead,
+    "hosts": hosts,
     "xdist": xdist,
     "scale": scale,
     "load": load,

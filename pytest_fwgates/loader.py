@@ -8,6 +8,7 @@ the file and line.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .checks import Check, CheckRegistry
+from .hosts import LOCAL, HostError, HostPool, spec_password, split_hosts
 from .ids import default_id, id_problem
 from .model import CheckSpec, Criterion, Gate, Source
 from .redact import Redactor, secret_name
@@ -89,8 +91,13 @@ class GateLoader:
         cli_vars: Mapping[str, str] | None = None,
         environ: Mapping[str, str] | None = None,
         catalog: Path | None = None,
+        host_pool: HostPool | None = None,
     ) -> None:
         self.registry = registry or CheckRegistry()
+        #: the hosts of the run: host checks fan out over them (one spec per host)
+        self.host_pool = host_pool or HostPool()
+        #: ``hosts:`` of the gate file being applied (host specs, variables expanded)
+        self._file_hosts: list[str] = []
         self.cli_vars = dict(cli_vars or {})
         self.environ = dict(os.environ if environ is None else environ)
         self.redactor = Redactor.from_environ(self.environ)
@@ -255,13 +262,21 @@ class GateLoader:
             self._includes(gate, doc, path)
         except SourceError as exc:
             errors.append(exc)
+        try:
+            self._file_hosts = split_hosts(self._expand(doc.get("hosts"), variables))
+        except VariableError as exc:
+            errors.append(SourceError(path, doc.line_of("hosts"), str(exc)))
+            self._file_hosts = []
         criteria = doc.get("criteria") or LineDict()
-        for crit_id, body in criteria.items():
-            line = criteria.line_of(crit_id)
-            try:
-                self._criterion(gate, crit_id, body, path, line, variables, base, errors)
-            except SourceError as exc:
-                errors.append(exc)
+        try:
+            for crit_id, body in criteria.items():
+                line = criteria.line_of(crit_id)
+                try:
+                    self._criterion(gate, crit_id, body, path, line, variables, base, errors)
+                except SourceError as exc:
+                    errors.append(exc)
+        finally:
+            self._file_hosts = []
         if base and not gate.criteria and not errors:
             errors.append(SourceError(path, doc.line, f"gate {gate.name} declares no criteria"))
         if errors:
@@ -368,22 +383,63 @@ class GateLoader:
         for index, raw in enumerate(checks):
             try:
                 spec = self._check(gate, criterion, raw, path, checks.line_of(index), variables)
+                specs = self._on_hosts(spec)
             except SourceError as exc:
                 errors.append(exc)
                 continue
-            other = ids.get(spec.id)
-            if other is not None:
-                errors.append(
-                    SourceError(
-                        path,
-                        spec.source.line,
-                        f"duplicate check id '{spec.id}' in criterion {crit_id} "
-                        f"(first at {other.source}); give one of them an 'id:'",
+            for one in specs:
+                other = ids.get(one.id)
+                if other is not None:
+                    errors.append(
+                        SourceError(
+                            path,
+                            one.source.line,
+                            f"duplicate check id '{one.id}' in criterion {crit_id} "
+                            f"(first at {other.source}); give one of them an 'id:'",
+                        )
                     )
-                )
-                continue
-            ids[spec.id] = spec
-            criterion.checks.append(spec)
+                    continue
+                ids[one.id] = one
+                criterion.checks.append(one)
+
+    def _on_hosts(self, spec: CheckSpec) -> list[CheckSpec]:
+        """A host check fans out: one spec per host, the host id appended to its id.
+
+        The check's own ``hosts:`` wins, then ``--hosts``, then the file's ``hosts:``; with
+        none of them it runs once on this machine and keeps its id.
+        """
+        cls = self.registry.get(spec.type)
+        own = split_hosts(spec.options.get("hosts"))
+        if not cls.host_check and not own:
+            return [spec]
+        given = own or list(self.host_pool.options.hosts) or self._file_hosts
+        # a password in a host spec is a secret: masked in every output of the run
+        self.redactor.add(p for p in map(spec_password, given) if p)
+        if not given:
+            spec.host = LOCAL
+            return [spec]
+        try:
+            ids = self.host_pool.expand(given)
+        except HostError as exc:
+            raise SourceError(spec.source.path, spec.source.line, str(exc)) from None
+        if not ids:
+            raise SourceError(
+                spec.source.path, spec.source.line, f"hosts {', '.join(given)} name no host"
+            )
+        own_thresholds = self._own_thresholds.get(id(spec), frozenset())
+        specs = []
+        for hid in ids:
+            one = dataclasses.replace(
+                spec,
+                id=f"{spec.id}[{hid}]",
+                host=hid,
+                thresholds=dict(spec.thresholds),
+                overrides=dict(spec.overrides),
+            )
+            self._own_thresholds[id(one)] = own_thresholds
+            specs.append(one)
+        self._own_thresholds.pop(id(spec), None)
+        return specs
 
     def _extend(
         self, criterion: Criterion, settings: LineDict, path: Path, variables: dict[str, str]
@@ -579,7 +635,7 @@ class GateLoader:
     ) -> CheckSpec:
         """A check given from Python (the ``gate_check`` fixture), validated like YAML."""
         raw = _to_lines(dict(mapping), where.line)
-        return self._check(
+        spec = self._check(
             gate or Gate(name="", title=""),
             criterion or Criterion(id="", title=""),
             raw,
@@ -587,6 +643,15 @@ class GateLoader:
             where.line,
             {},
         )
+        specs = self._on_hosts(spec)
+        if len(specs) > 1:
+            hosts = ", ".join(str(s.host) for s in specs)
+            raise SourceError(
+                where.path,
+                where.line,
+                f"a check run from Python runs on one host, not on {hosts}: name one in 'hosts:'",
+            )
+        return specs[0]
 
 
 def _to_lines(value: Any, line: int) -> Any:

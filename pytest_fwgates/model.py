@@ -74,6 +74,8 @@ class CheckSpec:
     env: dict[str, str] = field(default_factory=dict)
     #: the target with every value resolved, for reports (secrets are masked when shown)
     display_target: str = ""
+    #: for a host check: the id of the host it runs on (``ssh://web1``, ``local://``)
+    host: str | None = None
 
     @property
     def name(self) -> str:
@@ -151,6 +153,8 @@ class CheckResult:
     evidence: dict[str, str] = field(default_factory=dict)
     #: what the check measured (URL, host, command), credentials removed and secrets masked
     target: str = ""
+    #: the host a host check ran on ("" for checks that do not run on a host)
+    host: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -158,6 +162,7 @@ class CheckResult:
             "gate": self.gate,
             "criterion": self.criterion,
             "check": self.check_id,
+            "host": self.host,
             "outcome": str(self.outcome),
             "measured": dict(self.measured),
             "thresholds": dict(self.thresholds),
@@ -190,6 +195,7 @@ class CheckResult:
             location=str(data.get("location") or ""),
             evidence={str(k): str(v) for k, v in (data.get("evidence") or {}).items()},
             target=str(data.get("target") or ""),
+            host=str(data.get("host") or ""),
         )
 
 

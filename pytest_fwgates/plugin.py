@@ -8,6 +8,7 @@ bodies. ``tests/test_lazy_import.py`` keeps it that way.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Generator
 from pathlib import Path
@@ -24,6 +25,7 @@ from .monitor import deploy_monitor
 if TYPE_CHECKING:
     from .checks import CheckRegistry
     from .collect import GateFile
+    from .hosts import HostPool
     from .loader import GateLoader
     from .waivers import WaiverSet
 
@@ -94,11 +96,51 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="fwgates_baseline_save",
         help="store this run's measured figures as the next baseline run of each check",
     )
+    from .hosts import DEFAULT_CONNECT_TIMEOUT
+
+    group.addoption(
+        "--gate-connect-timeout",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        dest="fwgates_connect_timeout",
+        help="seconds a host of --hosts or hosts: may take to connect before its checks "
+        f"fail (default: ini gate_connect_timeout, else {DEFAULT_CONNECT_TIMEOUT:g})",
+    )
     parser.addini("gate_dirs", "folders of gate files", type="paths", default=[])
+    parser.addini(
+        "gate_connect_timeout",
+        "seconds a host may take to connect",
+        default=f"{DEFAULT_CONNECT_TIMEOUT:g}",
+    )
     parser.addini("gate_junit", "path of the gate JUnit XML", default=DEFAULT_JUNIT)
     parser.addini("gate_waivers", "waivers file used when --gate-waivers is not given", default="")
     parser.addini("gate_baseline_dir", "folder of stored baseline runs", default="")
     parser.addini("gate_vars", "gate file variables, one NAME=VALUE a line", type="linelist")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 to 3600)")
+    return value
+
+
+def _host_pool(config: pytest.Config) -> HostPool:
+    from .hosts import HostOptions, HostPool
+
+    timeout = config.option.fwgates_connect_timeout
+    if timeout is None:
+        text = config.getini("gate_connect_timeout")
+        try:
+            timeout = _positive_seconds(str(text))
+        except argparse.ArgumentTypeError:
+            raise pytest.UsageError(
+                f"ini gate_connect_timeout: {text!r} is not a number of seconds"
+            ) from None
+    return HostPool(HostOptions.from_option(config.option, timeout))
 
 
 def _gate_dirs(config: pytest.Config) -> list[Path]:
@@ -123,7 +165,9 @@ def _loader(config: pytest.Config, registry: CheckRegistry) -> GateLoader:
     for folder in config.option.fwgates_dirs:
         if not (config.invocation_params.dir / folder).is_dir():
             raise pytest.UsageError(f"--gate-dir {folder}: no such folder")
-    return GateLoader(_gate_dirs(config), registry=registry, cli_vars=variables)
+    return GateLoader(
+        _gate_dirs(config), registry=registry, cli_vars=variables, host_pool=_host_pool(config)
+    )
 
 
 def _waivers(config: pytest.Config) -> WaiverSet:

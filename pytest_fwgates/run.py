@@ -198,6 +198,7 @@ class GateRun:
             rootdir=config.rootpath,
             redactor=loader.redactor,
             evidence_root=junit_path.parent / "evidence",
+            host_pool=loader.host_pool,
         )
         self.is_worker = hasattr(config, "workerinput")
         self.selected: list[str] = []
@@ -230,6 +231,7 @@ class GateRun:
         self._old_sigterm = signal.signal(signal.SIGTERM, handler)
 
     def close(self) -> None:
+        self.loader.host_pool.close()
         for name in _REDACTED_LOGGERS:
             logging.getLogger(name).removeFilter(self._log_filter)
         if self._old_sigterm is not None and threading.current_thread() is threading.main_thread():

@@ -14,6 +14,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from .baseline import BASELINE_SCHEMA
 from .checks import Check
+from .checks.host import HOSTS_SCHEMA
 
 __all__ = [
     "NAME_PATTERN",
@@ -89,6 +90,7 @@ def gate_schema(check_types: Mapping[str, type[Check]] | None = None) -> dict[st
             "description": {"type": "string"},
             "phase": {"type": ["string", "integer"]},
             "status": {"enum": STATUSES},
+            "hosts": HOSTS_SCHEMA,
             "includes": {
                 "type": "array",
                 "items": {"type": "string", "pattern": NAME_PATTERN},

@@ -14,13 +14,15 @@ import pytest
 #: plugins a gate run does not need; hypothesis' would be imported again by every in-process run
 QUIET_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 
-#: production-readiness with one passing check in each criterion (rollback-capability needs a
-#: measured recovery_s: a rollback check against the tests' health server)
+#: production-readiness with one passing check in each criterion (a host check where the
+#: catalog demands a host fact; rollback-capability needs a measured recovery_s: a rollback
+#: check against the tests' health server)
 PRODUCTION_READY = """
     gate: production-readiness
     criteria:
       infrastructure-validation:
-        - command: "true"
+        - file: /
+          expect: {type: directory}
       security-compliance:
         - command: "echo ok"
           expect: {stdout_contains: ok}

@@ -162,7 +162,7 @@ def test_a_missing_program_is_an_os_error() -> None:
 GATE = """
     gate: production-readiness
     criteria:
-      infrastructure-validation: [{command: "true"}]
+      infrastructure-validation: [{file: /}]
       security-compliance: [{command: "true"}]
       performance-verification: [{command: "true"}]
       monitoring-operational: [{command: "true"}]

@@ -133,7 +133,7 @@ def test_criterion_without_checks_fails_the_gate(project: GateProject) -> None:
         gate: production-readiness
         criteria:
           infrastructure-validation:
-            - command: "true"
+            - file: /
           security-compliance:
             - command: "true"
           performance-verification:

@@ -208,7 +208,7 @@ def test_waived_included_gate_needs_review_in_the_includer(project: GateProject)
         """
         gate: production-readiness
         criteria:
-          infrastructure-validation: [{command: "true"}]
+          infrastructure-validation: [{file: /}]
           security-compliance: [{command: "true"}]
           performance-verification: [{command: "true"}]
           monitoring-operational: [{command: "true"}]

@@ -25,6 +25,23 @@ BUILTIN_CHECKS: dict[str, str] = {
     "deploy": "pytest_fwgates.checks.deploy:DeployCheck",
     "rollback": "pytest_fwgates.checks.rollback:RollbackCheck",
     "drill": "pytest_fwgates.checks.drill:DrillCheck",
+    "file": "pytest_fwgates.checks.file:FileCheck",
+    "service": "pytest_fwgates.checks.service:ServiceCheck",
+    "package": "pytest_fwgates.checks.package:PackageCheck",
+    "socket": "pytest_fwgates.checks.socket:SocketCheck",
+    "process": "pytest_fwgates.checks.process:ProcessCheck",
+    "user": "pytest_fwgates.checks.user:UserCheck",
+    "group": "pytest_fwgates.checks.group:GroupCheck",
+    "sysctl": "pytest_fwgates.checks.sysctl:SysctlCheck",
+    "mount": "pytest_fwgates.checks.mount:MountCheck",
+    "listening": "pytest_fwgates.checks.listening:ListeningCheck",
+    "tls": "pytest_fwgates.checks.tls:TlsCheck",
+    "audit_trail": "pytest_fwgates.checks.audit_trail:AuditTrailCheck",
+    "scan": "pytest_fwgates.checks.scan:ScanCheck",
+    "sshd": "pytest_fwgates.checks.access:SshdCheck",
+    "login_users": "pytest_fwgates.checks.access:LoginUsersCheck",
+    "sudo_members": "pytest_fwgates.checks.access:SudoMembersCheck",
+    "private_keys": "pytest_fwgates.checks.access:PrivateKeysCheck",
 }
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..exclusive import LockTimeout, exclusive
+from ..hosts import HostPool
 from ..model import CheckResult, CheckSpec, Outcome
 from ..redact import Redactor
 from ..thresholds import format_value
@@ -34,6 +35,9 @@ class Measurement:
     failures: list[str] = field(default_factory=list)
     #: evidence files the check wrote (name -> path, inside ``CheckContext.evidence_dir``)
     evidence: dict[str, Path] = field(default_factory=dict)
+    #: values whose failed threshold the ``failures`` already tell (e.g. a host check's
+    #: ``mismatches``): held to thresholds all the same, without a second message
+    explained: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -51,6 +55,8 @@ class CheckContext:
     baseline_lookup: Callable[[CheckSpec, str], float | None] | None = None
     #: shows a live progress line of a long check (None: quiet, e.g. -q or an xdist worker)
     progress: Callable[[str], None] | None = None
+    #: the testinfra hosts of the run (host checks connect through it, once per host)
+    host_pool: HostPool = field(default_factory=HostPool)
 
     def baseline_for(self, spec: CheckSpec, key: str) -> float | None:
         name = f"{spec.gate}::{spec.criterion}::{spec.id}::{key}"
@@ -96,6 +102,8 @@ class Check:
     #: state-changing (deploy, rollback, drill, load): never runs beside another such check,
     #: also across pytest-xdist workers (see :mod:`pytest_fwgates.exclusive`)
     exclusive: ClassVar[bool] = False
+    #: measured on hosts: one check per host (``--hosts``, ``hosts:``), ``spec.host`` set
+    host_check: ClassVar[bool] = False
 
     def __init__(self, spec: CheckSpec, context: CheckContext) -> None:
         self.spec = spec
@@ -120,6 +128,8 @@ def _judge(
             continue
         value = measurement.values[key]
         holds = threshold.holds(key, value, context.baseline_for(spec, key))
+        if holds is False and key in measurement.explained and measurement.failures:
+            continue  # already failed, with the reason in the host's own words
         if holds is None:
             undecided.append(f"{key} = {format_value(key, value)}: {threshold} needs a baseline")
         elif not holds:
@@ -167,4 +177,5 @@ def run_check(check: Check, nodeid: str) -> CheckResult:
         location=str(spec.source),
         evidence={name: str(path) for name, path in measurement.evidence.items()},
         target=redact.target(spec.display_target or spec.target),
+        host=spec.host or "",
     )

@@ -8,10 +8,13 @@ command stopped at the bound is an error, whatever status the signal gave it.
 from __future__ import annotations
 
 import shlex
+import time
 from typing import Any, ClassVar
 
+from ..hosts import LOCAL, HostError, bounded, one_line
 from ..process import ProcessResult, run_shell
 from .base import Check, CheckError, Measurement
+from .host import HOSTS_SCHEMA
 
 #: characters of each stream shown in reports (the evidence file keeps more)
 _SHOWN = 2000
@@ -54,12 +57,20 @@ class CommandCheck(Check):
         "stdout_not_contains": _STRINGS,
         "stderr_contains": _STRINGS,
     }
+    options_schema: ClassVar[dict[str, dict[str, Any]]] = {
+        "hosts": {
+            **HOSTS_SCHEMA,
+            "description": "run on these hosts through testinfra (default: this machine)",
+        },
+    }
     default_expect: ClassVar[dict[str, Any]] = {"exit_status": 0}
     default_timeout = 60.0
     shell_target = True
 
     def execute(self) -> ProcessResult:
         """Run the command (bounded); an error if it cannot start or is stopped at the bound."""
+        if self.spec.host not in (None, LOCAL):
+            return self.execute_remote(str(self.spec.host))
         redactor = self.context.redactor
         try:
             result = run_shell(
@@ -78,6 +89,47 @@ class CommandCheck(Check):
                 f"{self._output_note(result)}"
             )
         return result
+
+    def execute_remote(self, hid: str) -> ProcessResult:
+        """Run the command on host ``hid`` through its testinfra backend (ssh, paramiko, ...).
+
+        Gate-file values travel as ``env NAME=value`` arguments, each quoted on its own; the
+        command text holds only references to them. coreutils' ``timeout`` bounds it on the
+        host, and the wait here is bounded too.
+        """
+        redactor = self.context.redactor
+        try:
+            host = self.context.host_pool.get(hid)
+        except HostError as exc:
+            raise CheckError(str(exc)) from None
+        assignments = [f"{name}={value}" for name, value in sorted(self.spec.env.items())]
+        template = "exec env " + "%s " * len(assignments) + "timeout -k 5 %s /bin/sh -c %s"
+        seconds = f"{self.timeout:g}"
+        started = time.monotonic()
+        try:
+            result = bounded(
+                lambda: host.run(template, *assignments, seconds, self.spec.target),
+                self.timeout + 15,
+                f"command on {hid}",
+            )
+        except HostError:
+            raise CheckError(f"command on {hid} did not finish within {seconds} s") from None
+        except Exception as exc:
+            raise CheckError(f"command could not be run on {hid}: {one_line(exc)}") from None
+        duration = time.monotonic() - started
+        stdout = redactor.text(result.stdout_bytes.decode("utf-8", "replace"))
+        stderr = redactor.text(result.stderr_bytes.decode("utf-8", "replace"))
+        timed_out = result.rc in (124, 128 + 9) and duration >= self.timeout
+        if timed_out:
+            raise CheckError(f"command on {hid} did not finish within {seconds} s and was stopped")
+        return ProcessResult(
+            exit_status=result.rc,
+            stdout=stdout,
+            stderr=stderr,
+            duration_s=duration,
+            stdout_bytes=len(result.stdout_bytes),
+            stderr_bytes=len(result.stderr_bytes),
+        )
 
     @staticmethod
     def _output_note(result: ProcessResult) -> str:

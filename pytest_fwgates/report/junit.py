@@ -215,6 +215,8 @@ def _check_out(result: CheckResult) -> str:
     if target:
         lines.append(f"target: {target}")
     lines.append(f"node: {result.nodeid}")
+    if result.host:
+        lines.append(f"host: {result.host}")
     if result.location:
         lines.append(f"location: {result.location}")
     return "\n".join(lines)

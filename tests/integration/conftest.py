@@ -12,7 +12,10 @@ import pytest
 
 from examples.stack import Stack  # the repository root is on pythonpath (pyproject)
 
+from .sshd import sshd_fleet  # a real sshd on 127.0.0.1 for the fleet tests
 from .traffic import Prober, Writer, assert_stopped
+
+__all__ = ["sshd_fleet"]
 
 
 @pytest.fixture(scope="session")
