@@ -12,7 +12,7 @@ import pytest
 from .checks import CheckContext, CheckRegistry, run_check
 from .loader import GateLoader
 from .model import CheckResult, Criterion, Gate, Outcome, Source
-from .run import measures_key, run_key
+from .run import check_settings, measures_key, run_key
 from .yamlsrc import SourceError
 
 __all__ = ["gate_check", "gate_record"]
@@ -69,7 +69,11 @@ def gate_check(
     else:
         registry = CheckRegistry.from_hook(request.config.hook)
         loader = GateLoader([], registry=registry)
-        context = CheckContext(rootdir=request.config.rootpath, redactor=loader.redactor)
+        context = CheckContext(
+            rootdir=request.config.rootpath,
+            redactor=loader.redactor,
+            settings=check_settings(request.config),
+        )
     gate, criterion = _criterion_of(request)
     path, line, _ = request.node.location
 

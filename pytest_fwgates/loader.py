@@ -53,7 +53,11 @@ def _gate_files(folder: Path, clashes: dict[str, SourceError] | None = None) -> 
 
 def _short(target: Any) -> str:
     if isinstance(target, Mapping):
-        scalars = [str(v) for v in target.values() if isinstance(v, str | int | float)]
+        scalars = [
+            ",".join(map(str, v)) if isinstance(v, list) else str(v)
+            for v in target.values()
+            if isinstance(v, str | int | float | list)
+        ]
         target = scalars[0] if scalars else ""
     text = " ".join(str(target).split())
     return text if len(text) <= _ID_TARGET_LEN else text[: _ID_TARGET_LEN - 1] + "…"
@@ -82,7 +86,7 @@ class GateLoader:
     ) -> None:
         self.registry = registry or CheckRegistry()
         self.cli_vars = dict(cli_vars or {})
-        self.environ = dict(os.environ if environ is None else environ)
+        self.environ = _EnvReads(os.environ if environ is None else environ)
         self.redactor = Redactor.from_environ(self.environ)
         self.redactor.add(v for k, v in self.cli_vars.items() if secret_name(k))
         self.catalog = catalog_dir() if catalog is None else catalog
@@ -365,6 +369,7 @@ class GateLoader:
         if problem is not None:
             where, message = problem
             raise SourceError(path, line_of(raw, where), message)
+        self.environ.reads.clear()
         try:
             target = self._expand(raw[type_name], variables, shell=cls.shell_target)
             options = {
@@ -389,6 +394,8 @@ class GateLoader:
             except ThresholdError as exc:
                 raise SourceError(path, raw.line_of("timeout"), f"timeout: {exc}") from None
         self._expectations(spec, cls, criterion, raw, path, variables)
+        # ${env:...} values a check uses are masked in every output, whatever their name
+        self.redactor.add(self.environ.reads)
         return spec
 
     def _check_id(self, type_name: str, raw: LineDict) -> str:
@@ -469,6 +476,21 @@ class GateLoader:
             where.line,
             {},
         )
+
+
+class _EnvReads(dict[str, str]):
+    """The environment, remembering the values read through ``${env:NAME}`` references."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        super().__init__(environ)
+        self.reads: list[str] = []
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = super().get(key)
+        if value is not None:
+            self.reads.append(value)
+            return value
+        return default
 
 
 def _to_lines(value: Any, line: int) -> Any:

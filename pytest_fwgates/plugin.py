@@ -13,6 +13,7 @@ from . import hookspecs
 from .checks import CheckRegistry
 from .collect import GateFile, GateItem, result_key
 from .fixtures import gate_check, gate_record
+from .http_probe import http_probe, mask_report
 from .listing import format_gate_list
 from .loader import GateLoader
 from .run import GateRun, measures_key, run_key
@@ -20,7 +21,7 @@ from .variables import VariableError, parse_assignment
 from .waivers import WaiverSet, load_waivers
 from .yamlsrc import SourceError
 
-__all__ = ["gate_check", "gate_record"]
+__all__ = ["gate_check", "gate_record", "http_probe"]
 
 DEFAULT_JUNIT = "reports/gates.xml"
 
@@ -78,6 +79,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("gate_junit", "path of the gate JUnit XML", default=DEFAULT_JUNIT)
     parser.addini("gate_waivers", "waivers file used when --gate-waivers is not given", default="")
     parser.addini("gate_vars", "gate file variables, one NAME=VALUE a line", type="linelist")
+    parser.addini(
+        "gate_prometheus_url", "Prometheus URL of prometheus checks without server:", default=""
+    )
+    parser.addini("gate_base_url", "base URL of http_probe's relative paths", default="")
 
 
 def _gate_dirs(config: pytest.Config) -> list[Path]:
@@ -194,6 +199,7 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    mask_report(item, report)
     run = item.config.stash.get(run_key, None)
     members = run.memberships(item) if run is not None else []
     if members:

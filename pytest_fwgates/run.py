@@ -79,7 +79,15 @@ class _RedactLogs(logging.Filter):
 
 
 #: loggers whose records can carry a command's output
-_REDACTED_LOGGERS = ("testinfra",)
+_REDACTED_LOGGERS = ("testinfra", "urllib3.connectionpool", "urllib3.util.retry")
+
+
+def check_settings(config: pytest.Config) -> dict[str, str]:
+    """The ini options check types read (``CheckContext.settings``)."""
+    return {
+        "prometheus_url": str(config.getini("gate_prometheus_url") or ""),
+        "base_url": str(config.getini("gate_base_url") or ""),
+    }
 
 
 class GateRun:
@@ -102,6 +110,7 @@ class GateRun:
             rootdir=config.rootpath,
             redactor=loader.redactor,
             evidence_root=junit_path.parent / "evidence",
+            settings=check_settings(config),
         )
         self.is_worker = hasattr(config, "workerinput")
         self.selected: list[str] = []

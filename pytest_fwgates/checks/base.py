@@ -44,6 +44,10 @@ class CheckContext:
 
     #: where checks keep evidence files (``<reports>/evidence``); a temporary folder if None
     evidence_root: Path | None = None
+    #: run-wide settings check types read (ini options), e.g. ``prometheus_url``
+    settings: dict[str, str] = field(default_factory=dict)
+    #: things check types share for the whole run (e.g. one HTTP session), by name
+    resources: dict[str, Any] = field(default_factory=dict)
 
     def baseline_for(self, spec: CheckSpec, key: str) -> float | None:
         return self.baselines.get(f"{spec.gate}::{spec.criterion}::{spec.id}::{key}")
