@@ -30,6 +30,20 @@ PRODUCTION_READY = """
 """
 
 
+#: monitoring-operational demands targets_up and rules_loaded, which prometheus checks measure
+#: against a real Prometheus (tests/integration); outside it, a marked test records them
+MONITORING_FIGURES = """
+import pytest
+
+
+@pytest.mark.gate("production-readiness", criterion="monitoring-operational")
+@pytest.mark.gate("operations-handoff", criterion="monitoring-active")
+def test_monitoring_figures(gate_record):
+    gate_record("targets_up", 1)
+    gate_record("rules_loaded", 3)
+"""
+
+
 class GateProject:
     """A pytester project with gate files, run in-process unless asked otherwise."""
 
@@ -42,8 +56,16 @@ class GateProject:
         return self.pytester.makefile(".yaml", **{f"gates/{name}": textwrap.dedent(text)})
 
     def production_ready(self, extra: str = "") -> Path:
-        """production-readiness with a passing check in each criterion (+ ``extra`` ones)."""
+        """production-readiness with a passing check in each criterion (+ ``extra`` ones),
+        and ``test_monitoring_figures.py`` that records the figures monitoring-operational
+        demands."""
+        self.monitoring_figures()
         return self.gate("production-readiness", PRODUCTION_READY + extra)
+
+    def monitoring_figures(self) -> Path:
+        """A marked test recording the figures monitoring-operational (production-readiness)
+        and monitoring-active (operations-handoff) demand."""
+        return self.pytester.makepyfile(test_monitoring_figures=MONITORING_FIGURES)
 
     def waivers(self, text: str, name: str = "waivers") -> Path:
         return self.pytester.makefile(".yaml", **{name: textwrap.dedent(text)})
