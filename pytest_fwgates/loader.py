@@ -415,8 +415,9 @@ class GateLoader:
     ) -> None:
         expect: LineDict = raw.get("expect") or LineDict()
         in_force = criterion.thresholds_in_force()
+        measured = cls.measures(spec.target, spec.options)
         for key, text in in_force.items():
-            if key in cls.threshold_keys:
+            if key in measured:
                 spec.thresholds[key] = parse(text)
         for key, value in cls.default_expect.items():
             if key not in expect and key not in spec.thresholds:
@@ -437,8 +438,9 @@ class GateLoader:
         """Apply the criterion's thresholds in force that the check's own expect does not set,
         and record where the check's thresholds differ from the standards."""
         own = self._own_thresholds.get(id(spec), frozenset())
+        measured = cls.measures(spec.target, spec.options)
         for key, text in criterion.thresholds_in_force().items():
-            if key in cls.threshold_keys and key not in own:
+            if key in measured and key not in own:
                 spec.thresholds[key] = parse(text)
         self._record_overrides(spec, criterion)
 

@@ -86,6 +86,13 @@ class Check:
         self.spec = spec
         self.context = context
 
+    @classmethod
+    def measures(cls, target: Any, options: dict[str, Any]) -> frozenset[str]:
+        """The threshold keys a check with this target and these options measures: the
+        criterion's standards apply to these. All of ``threshold_keys`` unless a type with
+        several forms (a query, a list of targets, ...) says otherwise."""
+        return cls.threshold_keys
+
     @property
     def timeout(self) -> float:
         return self.spec.timeout if self.spec.timeout is not None else self.default_timeout

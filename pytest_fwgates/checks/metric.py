@@ -46,6 +46,17 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "total": ("total", "requests", "count"),
 }
 _NUMBER_OR_PATH = {"type": ["number", "string"]}
+#: the values each form measures (the criterion's standards apply to these)
+_MEASURES: dict[str | None, tuple[str, ...]] = {
+    None: ("value",),
+    "reduction": ("reduction_pct",),
+    "availability": ("availability_pct", "errors", "records"),
+    "mttr": ("mttr_s", "mttd_s", "incidents", "records"),
+    "mttd": ("mttr_s", "mttd_s", "incidents", "records"),
+    "accuracy": ("accuracy_pct", "precision_pct", "recall_pct", "records"),
+    "precision": ("accuracy_pct", "precision_pct", "recall_pct", "records"),
+    "recall": ("accuracy_pct", "precision_pct", "recall_pct", "records"),
+}
 
 
 def _number(value: Any, what: str) -> float:
@@ -98,6 +109,13 @@ class MetricCheck(Check):
         {"value", "records", "incidents", "errors", *FIGURES}
     )
     default_timeout = 30.0
+
+    @classmethod
+    def measures(cls, target: Any, options: dict[str, Any]) -> frozenset[str]:
+        keys = set(_MEASURES[options.get("compute")])
+        if options.get("as"):
+            keys.add(str(options["as"]))
+        return frozenset(keys)
 
     # -- inputs ----------------------------------------------------------------------------
     def _text(self) -> tuple[str, str, str | None]:

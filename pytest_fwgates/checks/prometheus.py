@@ -106,6 +106,17 @@ class PrometheusCheck(Check):
     }
     default_timeout = 10.0
 
+    @classmethod
+    def measures(cls, target: Any, options: dict[str, Any]) -> frozenset[str]:
+        if isinstance(target, dict):
+            if "targets" in target:
+                return frozenset({"targets_up", "targets_down", "targets_total"})
+            if "rules" in target:
+                return frozenset({"rules_loaded", "rules_missing"})
+            return frozenset({"alerts_firing", "alerts_pending"})
+        figure = options.get("as")
+        return frozenset({"value", "series", *([str(figure)] if figure else [])})
+
     # -- the API ---------------------------------------------------------------------------
     def _server(self) -> str:
         server = self.spec.options.get("server") or self.context.settings.get("prometheus_url")
