@@ -5,7 +5,8 @@
 Starts the stack (nginx, TLS, Prometheus, the app in v1) on free loopback ports, runs
 
     python -m pytest -p no:cacheprovider --gate=production-readiness \\
-        --gate-dir=examples/gates --gate-junit=reports/gates.xml examples/gates
+        --gate=operations-excellence --gate-dir=examples/gates \\
+        --gate-junit=reports/gates.xml examples/gates
 
 with the stack's FWGATES_* variables in its environment (bounded in time), shows its output with
 the verdict table, and stops the stack whatever happens. Exits with pytest's exit status.
@@ -26,7 +27,9 @@ from pathlib import Path
 from .stack import Stack, StackError
 
 ROOT = Path(__file__).resolve().parents[1]
-GATE = "production-readiness"
+#: production readiness (phase 7), then operations excellence (phase 8) measured from the
+#: stack's Prometheus, a probe window and the sample records in examples/records
+GATES = ("production-readiness", "operations-excellence")
 EXIT_INTERRUPTED = 2  # pytest's own status for a run that did not finish
 
 
@@ -41,7 +44,7 @@ def gate_command(reports: Path) -> list[str]:
         "pytest",
         "-p",
         "no:cacheprovider",
-        f"--gate={GATE}",
+        *(f"--gate={gate}" for gate in GATES),
         "--gate-dir=examples/gates",
         f"--gate-junit={reports / 'gates.xml'}",
         # the gate's own folder as the path: the project's test suite is not collected
@@ -74,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   {key}={value}")
 
         command = gate_command(reports)
-        print(f"\n== running the {GATE} gate (at most {args.timeout:.0f}s)", flush=True)
+        names = " and ".join(GATES)
+        print(f"\n== running the {names} gates (at most {args.timeout:.0f}s)", flush=True)
         print(f"$ {shlex.join(command)}", flush=True)
         try:
             completed = subprocess.run(

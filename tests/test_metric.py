@@ -245,3 +245,26 @@ def test_metric_in_a_gate_run(project: GateProject) -> None:
     assert check["thresholds"] == {"mttr_s": "< 2m"}
     assert check["measured"]["mttr_s"] == pytest.approx(76.667, abs=1e-3)
     assert project.criteria("operations-excellence")["incident-response"] == "PASS"
+
+
+def test_share_of_records(tmp_path: Path) -> None:
+    _write(tmp_path, "threats.csv", "id,auto_responded\n1,yes\n2,yes\n3,no\n4,yes\n")
+    result = _run(
+        tmp_path,
+        {
+            "metric": "threats.csv",
+            "compute": "share",
+            "field": "auto_responded",
+            "as": "auto_response_pct",
+            "expect": {"auto_response_pct": ">= 95%"},
+        },
+    )
+    assert result.outcome is Outcome.FAILED
+    assert result.message == "auto_response_pct = 75 %, expected >= 95%"
+    assert (result.measured["records"], result.measured["yes"]) == (4, 3)
+    _write(tmp_path, "typo.csv", "id,auto_respond\n1,yes\n")
+    typo = _run(tmp_path, {"metric": "typo.csv", "compute": "share", "field": "auto_responded"})
+    assert typo.outcome is Outcome.ERROR
+    assert typo.message.endswith(
+        "typo.csv:2: no 'auto_responded' field (record fields: id, auto_respond)"
+    )

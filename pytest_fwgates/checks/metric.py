@@ -33,7 +33,16 @@ from .records import Record, RecordError, load_document, load_records, parse_tim
 
 __all__ = ["MetricCheck"]
 
-COMPUTED = ("availability", "mttr", "mttd", "accuracy", "precision", "recall", "reduction")
+COMPUTED = (
+    "availability",
+    "mttr",
+    "mttd",
+    "accuracy",
+    "precision",
+    "recall",
+    "reduction",
+    "share",
+)
 #: default field names of records, each with the names also accepted
 FIELDS: dict[str, tuple[str, ...]] = {
     "started": ("started", "started_at", "start", "begin", "opened"),
@@ -50,6 +59,7 @@ _NUMBER_OR_PATH = {"type": ["number", "string"]}
 _MEASURES: dict[str | None, tuple[str, ...]] = {
     None: ("value",),
     "reduction": ("reduction_pct",),
+    "share": ("share_pct", "records"),
     "availability": ("availability_pct", "errors", "records"),
     "mttr": ("mttr_s", "mttd_s", "incidents", "records"),
     "mttd": ("mttr_s", "mttd_s", "incidents", "records"),
@@ -95,6 +105,7 @@ class MetricCheck(Check):
             "additionalProperties": False,
         },
         "positive": {"type": "string", "description": "label value meaning yes (anomaly)"},
+        "field": {"type": "string", "minLength": 1, "description": "yes/no field of 'share'"},
         "since": {
             "type": ["string", "number"],
             "description": "only records that start within this span before now (e.g. 30d)",
@@ -106,7 +117,7 @@ class MetricCheck(Check):
         "ca": {"type": "string", "minLength": 1},
     }
     threshold_keys: ClassVar[frozenset[str]] = frozenset(
-        {"value", "records", "incidents", "errors", *FIGURES}
+        {"value", "records", "incidents", "errors", "share_pct", *FIGURES}
     )
     default_timeout = 30.0
 
@@ -175,6 +186,8 @@ class MetricCheck(Check):
                 values = self._incidents(records, facts, compute)
             elif compute == "availability":
                 values = self._availability(records, facts)
+            elif compute == "share":
+                values = self._share(records, facts)
             else:
                 values = self._classification(records, facts)
         figure = self.spec.options.get("as")
@@ -182,6 +195,7 @@ class MetricCheck(Check):
             main = {
                 None: "value",
                 "reduction": "reduction_pct",
+                "share": "share_pct",
                 "availability": "availability_pct",
                 "mttr": "mttr_s",
                 "mttd": "mttd_s",
@@ -330,6 +344,23 @@ class MetricCheck(Check):
             "errors": total - good,
             "records": float(len(records)),
         }
+
+    def _share(self, records: list[Record], facts: dict[str, Any]) -> dict[str, float]:
+        """The share of records whose yes/no ``field`` is yes (auto-responded, prevented)."""
+        name = str(self.spec.options.get("field") or "ok")
+        positive = self.spec.options.get("positive")
+        yes = 0
+        for record in records:
+            value = record.fields.get(name)
+            if value is None or value == "":
+                fields = ", ".join(record.fields)
+                raise record.error(f"no '{name}' field (record fields: {fields})")
+            try:
+                yes += truthy(value, positive)
+            except ValueError as exc:
+                raise record.error(f"{name}: {exc}") from None
+        facts.update(records=len(records), field=name, yes=yes)
+        return {"share_pct": round(yes / len(records) * 100.0, 6), "records": float(len(records))}
 
     def _classification(self, records: list[Record], facts: dict[str, Any]) -> dict[str, float]:
         positive = self.spec.options.get("positive")

@@ -11,6 +11,8 @@ import pytest
 
 from examples.stack import Stack
 
+from .traffic import ROOT
+
 if TYPE_CHECKING:
     from conftest import GateProject
 
@@ -216,3 +218,28 @@ def test_planted_secrets_reach_no_output(
         for path in produced:
             text = path.read_text(errors="replace")
             assert secret not in text, path
+
+
+def test_example_operations_excellence_gate_passes_on_the_stack(
+    project: GateProject, stack_env: Stack
+) -> None:
+    """The copyable gate under examples/gates, with its sample records, on the live stack."""
+    result = project.run(
+        "--gate",
+        "operations-excellence",
+        f"--gate-dir={ROOT / 'examples' / 'gates'}",
+        f"--gate-var=records={ROOT / 'examples' / 'records'}",
+    )
+    result.assert_outcomes(passed=7)
+    assert project.verdicts() == {"operations-excellence": "PASSED"}
+    figures = {
+        check["check"]: check["measured"]
+        for criterion in project.gate_summary("operations-excellence")["criteria"]
+        for check in criterion["checks"]
+    }
+    assert figures["mttr-from-incident-records"]["mttr_s"] == 83
+    assert figures["anomaly-accuracy"]["accuracy_pct"] == 98.5
+    assert figures["anomaly-accuracy"]["recall_pct"] == 95
+    assert figures["cost-reduction"]["cost_reduction_pct"] == 25
+    assert figures["availability-by-probe-window"]["availability_pct"] == 100
+    assert figures["availability-by-prometheus"]["availability_pct"] > 99.9
