@@ -5,11 +5,14 @@
 Starts the stack (nginx, TLS, Prometheus, the app in v1) on free loopback ports, runs
 
     python -m pytest -p no:cacheprovider --gate=production-readiness \\
-        --gate=operations-excellence --gate-dir=examples/gates \\
-        --gate-junit=reports/gates.xml examples/gates
+        --gate-dir=examples/gates --gate-junit=reports/gates.xml examples/gates
 
-with the stack's FWGATES_* variables in its environment (bounded in time), shows its output with
-the verdict table, and stops the stack whatever happens. Exits with pytest's exit status.
+then the same for operations-excellence (reports in reports/operations-excellence/), with the
+stack's FWGATES_* variables in their environment (bounded in time), shows their output with the
+verdict tables, and stops the stack whatever happens. Exits with pytest's exit status, except
+that operations-excellence ending HUMAN_REVIEW_REQUIRED (6) is the expected outcome: the demo
+stores no performance baseline, so its gate holds p95 to an absolute bound instead of the
+catalog's "no regression against the baseline", and a loosened standard needs a person.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from pathlib import Path
 from .stack import Stack, StackError
 
 ROOT = Path(__file__).resolve().parents[1]
-#: production readiness (phase 7), then operations excellence (phase 8) measured from the
-#: stack's Prometheus, a probe window and the sample records in examples/records
-GATES = ("production-readiness", "operations-excellence")
+GATE = "production-readiness"
+#: phase 8, measured from the stack's Prometheus, a probe window and examples/records
+OPERATIONS_GATE = "operations-excellence"
+EXIT_HUMAN_REVIEW = 6
 EXIT_INTERRUPTED = 2  # pytest's own status for a run that did not finish
 
 
@@ -37,14 +41,14 @@ def _plugin_installed() -> bool:
     return any(ep.name == "fwgates" for ep in metadata.entry_points(group="pytest11"))
 
 
-def gate_command(reports: Path) -> list[str]:
+def gate_command(reports: Path, gate: str = GATE) -> list[str]:
     command = [
         sys.executable,
         "-m",
         "pytest",
         "-p",
         "no:cacheprovider",
-        *(f"--gate={gate}" for gate in GATES),
+        f"--gate={gate}",
         "--gate-dir=examples/gates",
         f"--gate-junit={reports / 'gates.xml'}",
         # the gate's own folder as the path: the project's test suite is not collected
@@ -53,6 +57,20 @@ def gate_command(reports: Path) -> list[str]:
     if not _plugin_installed():  # a source checkout without `pip install -e .`
         command[3:3] = ["-p", "pytest_fwgates.plugin"]
     return command
+
+
+def _run_gate(gate: str, reports: Path, env_vars: dict[str, str], timeout: float) -> int:
+    command = gate_command(reports, gate)
+    print(f"\n== running the {gate} gate (at most {timeout:.0f}s)", flush=True)
+    print(f"$ {shlex.join(command)}", flush=True)
+    try:
+        completed = subprocess.run(
+            command, cwd=ROOT, env={**os.environ, **env_vars}, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        print(f"\nerror: the {gate} run did not finish within {timeout:.0f}s")
+        return EXIT_INTERRUPTED
+    return completed.returncode
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,26 +94,22 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in env_vars.items():
             print(f"   {key}={value}")
 
-        command = gate_command(reports)
-        names = " and ".join(GATES)
-        print(f"\n== running the {names} gates (at most {args.timeout:.0f}s)", flush=True)
-        print(f"$ {shlex.join(command)}", flush=True)
-        try:
-            completed = subprocess.run(
-                command,
-                cwd=ROOT,
-                env={**os.environ, **env_vars},
-                timeout=args.timeout,
-                check=False,
+        status = _run_gate(GATE, reports, env_vars, args.timeout)
+        operations_reports = reports / OPERATIONS_GATE
+        operations = _run_gate(OPERATIONS_GATE, operations_reports, env_vars, args.timeout)
+        if operations == EXIT_HUMAN_REVIEW:
+            print(
+                f"\n   {OPERATIONS_GATE} needs human review, as expected here: the demo stores no"
+                "\n   performance baseline, so performance-optimization holds p95 to an absolute"
+                "\n   bound instead of 'no regression against the baseline'."
             )
-            status = completed.returncode
-        except subprocess.TimeoutExpired:
-            print(f"\nerror: the gate run did not finish within {args.timeout:.0f}s")
-            status = EXIT_INTERRUPTED
+        elif status == 0:
+            status = operations
 
         print("\n== reports")
-        for path in (reports / "gates.xml", reports / "summary.json"):
-            print(f"   {path}" + ("" if path.exists() else " (not written)"))
+        for folder in (reports, operations_reports):
+            for path in (folder / "gates.xml", folder / "summary.json"):
+                print(f"   {path}" + ("" if path.exists() else " (not written)"))
         if stack.layout.audit_log.exists():
             reports.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(stack.layout.audit_log, reports / "audit.log")

@@ -34,7 +34,7 @@ class HttpProbe:
     ``get``/``post``/``request`` return the response (``status_code``, ``text``, ``json()``,
     ``headers``, ``latency_ms``); ``check`` runs an ``http`` check and fails the test with its
     one-line message when an expectation does not hold. Header values are masked in every
-    output. Relative URLs join ``base_url`` (ini ``gate_base_url``, else ``--gate-var url=``).
+    output. Relative URLs join ``base_url`` (ini ``gate_base_url``, or set it).
     """
 
     def __init__(
@@ -55,7 +55,7 @@ class HttpProbe:
         if not self.base_url:
             raise pytest.UsageError(
                 f"http_probe: {url!r} is relative and no base URL is set "
-                "(ini gate_base_url, --gate-var url=..., or http_probe.base_url = ...)"
+                "(ini gate_base_url, or http_probe.base_url = ...)"
             )
         return self.base_url.rstrip("/") + "/" + url.lstrip("/")
 
@@ -97,7 +97,8 @@ class HttpProbe:
 
 
 def _context(config: pytest.Config) -> CheckContext:
-    from .run import check_settings, run_key
+    from .keys import run_key
+    from .run import check_settings
 
     run = config.stash.get(run_key, None)
     if run is not None:
@@ -119,7 +120,7 @@ def _context(config: pytest.Config) -> CheckContext:
 @pytest.fixture
 def http_probe(request: pytest.FixtureRequest) -> HttpProbe:
     """HTTP requests and ``http`` checks for a test marked ``@pytest.mark.gate(...)``."""
-    from .run import run_key
+    from .keys import run_key
 
     context = _context(request.config)
     base = context.settings.get("base_url", "")
@@ -141,7 +142,7 @@ def mask_report(item: pytest.Item, report: pytest.TestReport) -> None:
     if "http_probe" not in getattr(item, "fixturenames", ()):
         return
     context = item.config.stash.get(_context_key, None)
-    from .run import run_key
+    from .keys import run_key
 
     run = item.config.stash.get(run_key, None)
     redactor = run.context.redactor if run is not None else getattr(context, "redactor", None)

@@ -39,6 +39,7 @@ def percentile(sorted_values: list[float], pct: float) -> float:
 
 class AvailabilityCheck(Check):
     type_name = "availability"
+    mask_env = True
     summary = "Probe an endpoint for a window at an interval: availability %, errors, latency."
     options_schema: ClassVar[dict[str, dict[str, Any]]] = {
         **REQUEST_OPTIONS,

@@ -187,6 +187,7 @@ def judge_response(fetched: Any, expect: dict[str, Any]) -> list[str]:
 
 class HttpCheck(Check):
     type_name = "http"
+    mask_env = True
     summary = "Send an HTTP request: status, body, JSON, headers, latency; retry until it holds."
     target_schema: ClassVar[dict[str, Any]] = {"type": "string", "minLength": 1}
     options_schema: ClassVar[dict[str, dict[str, Any]]] = {

@@ -87,6 +87,7 @@ def _iso(seconds: float) -> str:
 
 class MetricCheck(Check):
     type_name = "metric"
+    mask_env = True
     summary = "A number from a JSON/YAML/CSV file or HTTP JSON, or a figure over records."
     target_schema: ClassVar[dict[str, Any]] = {
         "type": "string",

@@ -47,6 +47,7 @@ def _names(value: Any) -> list[str]:
 
 class PrometheusCheck(Check):
     type_name = "prometheus"
+    mask_env = True
     summary = "Query Prometheus: a PromQL value (instant or over a window), targets, rules, alerts."
     target_schema: ClassVar[dict[str, Any]] = {
         "anyOf": [

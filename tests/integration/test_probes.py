@@ -11,6 +11,7 @@ import pytest
 
 from examples.stack import Stack
 
+from .quiet import wait_quiet
 from .traffic import ROOT
 
 if TYPE_CHECKING:
@@ -110,9 +111,8 @@ def test_expected_a_maintenance_page(http_probe):
 
 def test_http_probe_fixture_runs_the_http_check(project: GateProject, stack_env: Stack) -> None:
     project.pytester.makepyfile(test_probe=PROBE_TESTS)
-    result = project.run(
-        "--gate", "production-readiness", "--gate-var", f"url={stack_env.urls['app']}"
-    )
+    project.pytester.makeini(f"[pytest]\ngate_base_url = {stack_env.urls['app']}\n")
+    result = project.run("--gate", "production-readiness")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*http[[]*/health[]]: status 200, expected 503"])
     checks = {
@@ -191,11 +191,10 @@ def test_planted_secrets_reach_no_output(
     monkeypatch.setenv("PLANTED_VALUE", ENV_SECRET)  # a name that does not look secret
     gate = project.gate("release", SECRET_GATE)
     test = project.pytester.makepyfile(test_secrets=SECRET_TEST)
+    project.pytester.makeini(f"[pytest]\ngate_base_url = {stack_env.urls['app']}\n")
     result = project.run(
         "--gate",
         "release",
-        "--gate-var",
-        f"url={stack_env.urls['app']}",
         "--junitxml=pytest.xml",
         "--log-level=DEBUG",
         "--log-file=run.log",
@@ -223,15 +222,24 @@ def test_planted_secrets_reach_no_output(
 def test_example_operations_excellence_gate_passes_on_the_stack(
     project: GateProject, stack_env: Stack
 ) -> None:
-    """The copyable gate under examples/gates, with its sample records, on the live stack."""
+    """The copyable gate under examples/gates, with its sample records, on the live stack.
+
+    Prometheus' availability window is shortened to the quiet time this test waits for: the
+    drills of other tests take the app down on purpose."""
+    wait_quiet(stack_env, seconds=15)
     result = project.run(
         "--gate",
         "operations-excellence",
+        "--gate-var=prometheus_window=15s",
         f"--gate-dir={ROOT / 'examples' / 'gates'}",
         f"--gate-var=records={ROOT / 'examples' / 'records'}",
     )
     result.assert_outcomes(passed=7)
-    assert project.verdicts() == {"operations-excellence": "PASSED"}
+    # every criterion passes; the absolute p95 bound that stands in for the baseline
+    # comparison loosens a catalog standard, which a person must accept
+    assert result.ret == 6
+    assert project.verdicts() == {"operations-excellence": "HUMAN_REVIEW_REQUIRED"}
+    assert set(project.criteria("operations-excellence").values()) == {"PASS"}
     figures = {
         check["check"]: check["measured"]
         for criterion in project.gate_summary("operations-excellence")["criteria"]
