@@ -23,6 +23,19 @@ from .base import Check, CheckContext, CheckError, Measurement
 __all__ = ["HttpCheck", "HttpRequest", "expect_value"]
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+#: request headers whose values describe the request, not who sends it: not masked
+PLAIN_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "cache-control",
+        "connection",
+        "content-type",
+        "pragma",
+        "user-agent",
+    }
+)
 _STRINGS: dict[str, Any] = {
     "anyOf": [
         {"type": "string"},
@@ -111,8 +124,14 @@ class HttpRequest:
         self.headers: dict[str, str] = {
             str(k): str(v) for k, v in (options.get("headers") or {}).items()
         }
-        # before anything can print: header values are secrets
-        _web.register_secrets(context.redactor, self.headers)
+        # before anything can print: header values are secrets (but a content type is not)
+        _web.register_secrets(
+            context.redactor,
+            [v for k, v in self.headers.items() if k.lower() not in PLAIN_HEADERS],
+        )
+        bodies = [key for key in ("json", "form", "body") if options.get(key) is not None]
+        if len(bodies) > 1:
+            raise CheckError(f"give one request body: {' or '.join(bodies)}")
         self.verify = _web.tls_verify(context, options)
         self.session = _web.session_for(context)
 

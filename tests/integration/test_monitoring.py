@@ -56,6 +56,12 @@ criteria:
       method: POST
       json: {name: probe, n: 1}
       expect: {status: 201, json: {id: "> 0"}, headers: {Location: /items/}}
+    - http: ${url}/items
+      id: raw-body
+      method: POST
+      body: '{"name": "raw"}'
+      headers: {Content-Type: application/json, X-Request-Token: tok-raw-body-1234}
+      expect: {status: 201, headers: {Content-Type: application/json}}
     - http: ${url}/work
       id: query-and-head
       method: HEAD
@@ -96,13 +102,15 @@ criteria:
 def test_http_checks_pass_and_fail_for_real_reasons(project: GateProject, stack_env: Stack) -> None:
     project.gate("production-readiness", HTTP_GATE)
     result = project.run("--gate", "production-readiness")
-    result.assert_outcomes(passed=6, failed=5)
+    result.assert_outcomes(passed=7, failed=5)
     passed = _checks(project, "production-readiness", "infrastructure-validation")
     assert {c["outcome"] for c in passed.values()} == {"passed"}, passed
     health = passed["health"]["measured"]
     assert health["status"] == 200 and health["tries"] == 1
     assert 0 < health["latency_ms"] < 2000
     assert passed["create-item"]["measured"]["status"] == 201
+    response = Path(passed["raw-body"]["evidence"]["response"]).read_text()
+    assert "Content-Type: application/json" in response  # a content type is not a secret
     assert passed["tls-with-ca"]["measured"]["url"].startswith("https://")
     assert Path(passed["health"]["evidence"]["response"]).read_text().startswith("GET http://")
 
@@ -134,8 +142,9 @@ def test_retry_waits_for_a_service_that_settles(
     """A service that answers only after a while: the check retries until it holds."""
     port = procs.free_port()
     root = tmp_path / "late"
-    root.mkdir()
+    (root / "docs").mkdir(parents=True)
     (root / "ready").write_text("ready\n")
+    (root / "docs" / "index.html").write_text("<h1>docs</h1>\n")
     server = (
         f"import time, http.server, functools; time.sleep(1.5); "
         f"http.server.ThreadingHTTPServer(('127.0.0.1', {port}), functools.partial("
@@ -160,12 +169,29 @@ def test_retry_waits_for_a_service_that_settles(
                   - http: http://127.0.0.1:{port}/ready
                     retry: {{within: 30s, every: 0.25s}}
                     expect: {{status: 200, body_contains: ready}}
+                  - http: http://127.0.0.1:{port}/docs
+                    id: redirect-followed
+                    expect: {{status: 200, body_contains: <h1>docs</h1>}}
+                  - http: http://127.0.0.1:{port}/docs
+                    id: redirect-not-followed
+                    redirects: false
+                    expect: {{status: [301, 302], headers: {{Location: /docs/}}}}
+                  - http: http://127.0.0.1:{port}/ready
+                    id: two-bodies
+                    method: POST
+                    json: {{a: 1}}
+                    body: raw
             """,
         )
         result = project.run("--gate", "release")
-        result.assert_outcomes(passed=1)
-        [check] = project.criterion("release", "settles")["checks"]
-        assert check["measured"]["tries"] >= 2
+        result.assert_outcomes(passed=3, failed=1)
+        checks = _checks(project, "release", "settles")
+        assert checks[f"http[http://127.0.0.1:{port}/ready]"]["measured"]["tries"] >= 2
+        assert checks["redirect-followed"]["measured"]["redirects"] == 1
+        assert checks["redirect-followed"]["measured"]["url"].endswith("/docs/")
+        assert checks["redirect-not-followed"]["outcome"] == "passed"
+        two = checks["two-bodies"]
+        assert (two["outcome"], two["message"]) == ("error", "give one request body: json or body")
     finally:
         procs.stop([rec])
 
