@@ -13,6 +13,7 @@ import pytest
 from pytest_fwgates.checks import CheckContext, CheckRegistry, run_check
 from pytest_fwgates.checks._web import PathError, lookup, parse_path
 from pytest_fwgates.checks.availability import percentile
+from pytest_fwgates.checks.figures import SpanError, parse_span
 from pytest_fwgates.checks.http import expect_value
 from pytest_fwgates.loader import GateLoader
 from pytest_fwgates.model import CheckResult, Outcome, Source
@@ -219,6 +220,10 @@ def test_paths_percentiles_and_expectations() -> None:
         lookup({"items": []}, "items[5]")
     assert percentile([float(v) for v in range(1, 101)], 95) == 95.0
     assert percentile([3.0], 99) == 3.0
+    assert (parse_span("30d"), parse_span("2w"), parse_span("500ms")) == (2592000, 1209600, 0.5)
+    for bad in ("0s", "401d", "soon", True, -1):
+        with pytest.raises(SpanError):
+            parse_span(bad)
     assert expect_value("x", "ok", "ok") is None
     assert expect_value("x", 3, "> 2") is None
     assert expect_value("x", 1, "> 2") == "x = 1, expected > 2"

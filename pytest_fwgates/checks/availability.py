@@ -18,8 +18,8 @@ import math
 import time
 from typing import Any, ClassVar
 
-from ..thresholds import ThresholdError, parse_duration
 from .base import Check, CheckError, Measurement
+from .figures import SpanError, parse_span
 from .http import REQUEST_OPTIONS, HttpCheck, HttpRequest, judge_response
 
 __all__ = ["AvailabilityCheck", "percentile"]
@@ -63,8 +63,8 @@ class AvailabilityCheck(Check):
                 raise CheckError(f"availability needs '{key}:' (e.g. {key}: 60s)")
             return default
         try:
-            return parse_duration(value)
-        except ThresholdError as exc:
+            return parse_span(value)
+        except SpanError as exc:
             raise CheckError(f"{key}: {exc}") from None
 
     def measure(self) -> Measurement:

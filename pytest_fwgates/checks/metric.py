@@ -256,13 +256,12 @@ class MetricCheck(Check):
         since = self.spec.options.get("since")
         if since is None:
             return
-        from ..thresholds import ThresholdError, parse_duration
+        from .figures import SpanError, parse_span
 
-        span = str(since).strip()
         try:
-            seconds = float(span[:-1]) * 86400 if span.endswith("d") else parse_duration(since)
-        except (ThresholdError, ValueError):
-            raise CheckError(f"since: not a duration: {since!r} (e.g. 30d, 24h)") from None
+            seconds = parse_span(since)
+        except SpanError as exc:
+            raise CheckError(f"since: {exc}") from None
         cutoff = datetime.now(UTC).timestamp() - seconds
         keep = [i for i, start in enumerate(starts) if start >= cutoff]
         facts["since"] = _iso(cutoff)

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from ..thresholds import ThresholdError, parse_duration
 from .base import Check, CheckError, Measurement
-from .figures import FIGURES, as_schema
+from .figures import FIGURES, SpanError, as_schema, format_span, parse_span
 
 __all__ = ["PrometheusCheck"]
 
@@ -222,9 +222,9 @@ class PrometheusCheck(Check):
             series = _instant_series(data)
         else:
             try:
-                seconds = parse_duration(window)
-                step = parse_duration(self.spec.options.get("step", max(1.0, seconds / 250)))
-            except ThresholdError as exc:
+                seconds = parse_span(window)
+                step = parse_span(self.spec.options.get("step", max(1.0, seconds / 250)))
+            except SpanError as exc:
                 raise CheckError(f"window/step: {exc}") from None
             if seconds / step > _MAX_POINTS:
                 step = seconds / _MAX_POINTS
@@ -235,7 +235,7 @@ class PrometheusCheck(Check):
             )
             over = str(self.spec.options.get("over", "avg"))
             series = _range_series(data, over)
-            facts.update(window=f"{seconds:g} s", step=f"{step:g} s", over=over)
+            facts.update(window=format_span(seconds), step=format_span(step), over=over)
         if not series:
             raise CheckError(f"the query returned no series: {query}")
         nan = [labels for labels, value in series if math.isnan(value)]

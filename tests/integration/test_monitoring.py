@@ -223,6 +223,11 @@ criteria:
       step: 1s
       over: min
       expect: {value: "== 1"}
+    - prometheus: 'up{job="prometheus"}'
+      id: thirty-day-window
+      window: 30d
+      step: 1h
+      expect: {value: "== 1"}
   broken:
     title: Queries that cannot pass
     required: false
@@ -266,6 +271,7 @@ def test_prometheus_checks_against_the_real_server(project: GateProject, stack_e
     assert good["app-up"]["thresholds"] == {"value": ">= 1"}  # no standard on a query's value
     assert good["availability-instant"]["measured"]["availability_pct"] == 100
     assert good["availability-window"]["measured"]["window"] == "5 s"
+    assert good["thirty-day-window"]["measured"]["window"] == "30 d"
 
     bad = _checks(project, "production-readiness", "broken")
     outcome = {name: (c["outcome"], c["message"]) for name, c in bad.items()}
