@@ -273,3 +273,14 @@ def test_share_of_records(tmp_path: Path) -> None:
     assert typo.message.endswith(
         "typo.csv:2: no 'auto_responded' field (record fields: id, auto_respond)"
     )
+
+
+def test_records_under_a_path_of_a_json_object_keep_their_lines(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        "export.json",
+        '{\n  "incidents": [\n    {"started": 1, "resolved": 5},\n    {"started": 9}\n  ]\n}\n',
+    )
+    result = _run(tmp_path, {"metric": "export.json", "compute": "mttr", "records": "incidents"})
+    assert result.outcome is Outcome.ERROR
+    assert "export.json:4: no 'resolved' field" in result.message

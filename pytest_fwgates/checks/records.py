@@ -109,7 +109,9 @@ def load_records(
     elif kind == "json" and records_path is None and text.lstrip().startswith("["):
         records = _json_array_records(text, where)
     else:
-        document = load_document(text, where, kind)
+        document = _json_with_lines(text, where) if kind == "json" else None
+        if document is None:
+            document = load_document(text, where, kind)
         if records_path is not None:
             from ._web import PathError, lookup
 
@@ -131,6 +133,17 @@ def load_records(
         message = "only a header line, no records" if kind == "csv" else "no records"
         raise RecordError(where, 1, message)
     return records
+
+
+def _json_with_lines(text: str, where: str) -> Any:
+    """A JSON document read by the YAML loader, whose lists know the line of each item;
+    None when it reads differently (JSON that is not YAML): then records have no lines."""
+    try:
+        as_json = json.loads(text, parse_constant=_no_constant)
+        as_yaml = load_document(text, where, "yaml")
+    except (ValueError, RecordError):
+        return None
+    return as_yaml if as_yaml == as_json else None
 
 
 def _mapping(item: Any, where: str, line: int | None, index: int) -> dict[str, Any]:
