@@ -101,7 +101,7 @@ def test_everything_a_stopped_command_started_is_gone(tmp_path: Path) -> None:
 
 def test_output_is_bounded_and_the_run_stays_small() -> None:
     code = textwrap.dedent(
-        """
+        r"""
         import re, sys
         from pytest_fwgates.process import run_shell
         r = run_shell("yes", timeout=3, max_output=65536)
