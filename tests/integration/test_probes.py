@@ -251,3 +251,40 @@ def test_example_operations_excellence_gate_passes_on_the_stack(
     assert figures["cost-reduction"]["cost_reduction_pct"] == 25
     assert figures["availability-by-probe-window"]["availability_pct"] == 100
     assert figures["availability-by-prometheus"]["availability_pct"] > 99.9
+
+
+def test_metric_from_an_http_json_endpoint(project: GateProject, stack_env: Stack) -> None:
+    import requests
+
+    app = stack_env.urls["app"]
+    created = requests.post(f"{app}/items", json={"errors": 3, "total": 4000}, timeout=5)
+    item = created.json()["id"]
+    project.gate(
+        "release",
+        f"""
+        gate: release
+        criteria:
+          errors:
+            title: Few errors
+            checks:
+              - metric: {app}/items/{item}
+                path: data.errors
+                expect: {{value: "<= 5"}}
+              - metric: {app}/items/{item}
+                id: missing-path
+                path: data.warnings
+              - metric: {app}/items/999999999
+                id: not-found
+                path: data.errors
+        """,
+    )
+    result = project.run("--gate", "release")
+    result.assert_outcomes(passed=1, failed=2)
+    checks = _checks(project, "release", "errors")
+    first = checks[f"metric[{app}/items/{item}]"]
+    assert first["measured"]["value"] == 3
+    assert first["measured"]["source"] == f"{app}/items/{item}"
+    assert checks["missing-path"]["message"].endswith(
+        "data.warnings: $.data has no key 'warnings' (keys: errors, total)"
+    )
+    assert checks["not-found"]["message"] == f"GET {app}/items/999999999: status 404 Not Found"
