@@ -18,7 +18,8 @@ import pytest
 from . import hookspecs
 from .fixtures import gate_check, gate_record
 from .http_probe import http_probe, mask_report
-from .keys import measures_key, result_key, run_key
+from .keys import measures_key, recorder_key, result_key, run_key
+from .load_fixture import load_test
 
 if TYPE_CHECKING:
     from .checks import CheckRegistry
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from .loader import GateLoader
     from .waivers import WaiverSet
 
-__all__ = ["gate_check", "gate_record", "http_probe"]
+__all__ = ["gate_check", "gate_record", "http_probe", "load_test"]
 
 DEFAULT_JUNIT = "reports/gates.xml"
 
@@ -80,9 +81,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="fwgates_junit",
         help=f"write the gate JUnit XML here, summary.json beside it (default: {DEFAULT_JUNIT})",
     )
+    group.addoption(
+        "--gate-baseline-dir",
+        metavar="DIR",
+        dest="fwgates_baseline_dir",
+        help="folder of stored baseline runs for relative thresholds "
+        "(default: ini gate_baseline_dir, else .fwgates/baselines under rootdir)",
+    )
+    group.addoption(
+        "--gate-baseline-save",
+        action="store_true",
+        dest="fwgates_baseline_save",
+        help="store this run's measured figures as the next baseline run of each check",
+    )
     parser.addini("gate_dirs", "folders of gate files", type="paths", default=[])
     parser.addini("gate_junit", "path of the gate JUnit XML", default=DEFAULT_JUNIT)
     parser.addini("gate_waivers", "waivers file used when --gate-waivers is not given", default="")
+    parser.addini("gate_baseline_dir", "folder of stored baseline runs", default="")
     parser.addini("gate_vars", "gate file variables, one NAME=VALUE a line", type="linelist")
     parser.addini(
         "gate_prometheus_url", "Prometheus URL of prometheus checks without server:", default=""
@@ -174,6 +189,11 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[run_key] = run
     config.pluginmanager.register(run, "fwgates-run")
+    from .baselines_run import BaselineRecorder
+
+    recorder = BaselineRecorder(config, run)
+    config.stash[recorder_key] = recorder
+    config.pluginmanager.register(recorder, "fwgates-baselines")
     run.start()
     # gate files need no path argument: they join whatever pytest collects
     present = {str(Path(a).resolve()) for a in config.args}
@@ -207,6 +227,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         run.close()
         config.pluginmanager.unregister(run)
         del config.stash[run_key]
+    recorder = config.stash.get(recorder_key, None)
+    if recorder is not None:
+        config.pluginmanager.unregister(recorder)
+        del config.stash[recorder_key]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> GateFile | None:

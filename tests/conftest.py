@@ -29,6 +29,17 @@ PRODUCTION_READY = """
         - command: "true"
 """
 
+#: the figures performance-verification demands, recorded by a marked test
+PERFORMANCE_FIGURES = """
+import pytest
+
+
+@pytest.mark.gate("production-readiness", criterion="performance-verification")
+def test_performance_figures(gate_record):
+    gate_record("p95_ms", 120.0)
+    gate_record("failure_ratio", 0.0)
+"""
+
 
 #: monitoring-operational demands targets_up and rules_loaded, which prometheus checks measure
 #: against a real Prometheus (tests/integration); outside it, a marked test records them
@@ -56,11 +67,21 @@ class GateProject:
         return self.pytester.makefile(".yaml", **{f"gates/{name}": textwrap.dedent(text)})
 
     def production_ready(self, extra: str = "") -> Path:
-        """production-readiness with a passing check in each criterion (+ ``extra`` ones),
-        and ``test_monitoring_figures.py`` that records the figures monitoring-operational
-        demands."""
+        """production-readiness with a passing check in each criterion (+ ``extra`` ones).
+
+        performance-verification demands p95_ms and failure_ratio measured, and
+        monitoring-operational targets_up and rules_loaded: marked Python tests record them
+        (``test_performance_figures.py``, ``test_monitoring_figures.py``: two more passing
+        tests).
+        """
+        self.performance_figures()
         self.monitoring_figures()
         return self.gate("production-readiness", PRODUCTION_READY + extra)
+
+    def performance_figures(self) -> Path:
+        """A marked test recording the p95_ms and failure_ratio performance-verification
+        demands (the catalog's ``measures:``)."""
+        return self.pytester.makepyfile(test_performance_figures=PERFORMANCE_FIGURES)
 
     def monitoring_figures(self) -> Path:
         """A marked test recording the figures monitoring-operational (production-readiness)

@@ -25,6 +25,7 @@ BUILTIN_CHECKS: dict[str, str] = {
     "prometheus": "pytest_fwgates.checks.prometheus:PrometheusCheck",
     "metric": "pytest_fwgates.checks.metric:MetricCheck",
     "availability": "pytest_fwgates.checks.availability:AvailabilityCheck",
+    "load": "pytest_fwgates.checks.load:LoadCheck",
 }
 
 

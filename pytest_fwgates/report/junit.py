@@ -28,6 +28,7 @@ from ..model import (
     GateVerdict,
     Outcome,
 )
+from . import gc_paused
 from .summary import criterion_thresholds, failing_keys, measure_text, value_text
 
 __all__ = ["build_junit", "write_junit"]
@@ -66,6 +67,11 @@ class _Counts:
 
 def build_junit(decisions: list[GateDecision]) -> str:
     """The JUnit XML document of the gate decisions."""
+    with gc_paused():
+        return _build(decisions)
+
+
+def _build(decisions: list[GateDecision]) -> str:
     root = ET.Element("testsuites")
     total = _Counts()
     for decision in decisions:
