@@ -253,7 +253,10 @@ def _gate_case(suite: ET.Element, counts: _Counts, decision: GateDecision) -> No
             message = reason  # says it already: no "human review required: human review ..."
         else:
             message = f"{lead}: {reason}" if reason else lead
-        _outcome(case, counts, "failure", str(decision.verdict), _short(message), None)
+        # several gate file errors: the first in the message, all of them in the element
+        first, _, more = message.partition("\n")
+        details = message if more else None
+        _outcome(case, counts, "failure", str(decision.verdict), _short(first), details)
     _out(case, "\n".join(out))
 
 
