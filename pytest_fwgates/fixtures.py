@@ -87,7 +87,13 @@ def gate_check(
     else:
         registry = CheckRegistry.from_hook(request.config.hook)
         loader = GateLoader([], registry=registry)
-        context = CheckContext(rootdir=request.config.rootpath, redactor=loader.redactor)
+        from .run import check_settings
+
+        context = CheckContext(
+            rootdir=request.config.rootpath,
+            redactor=loader.redactor,
+            settings=check_settings(request.config),
+        )
     gate, criterion = _criterion_of(request)
     path, line, _ = request.node.location
 

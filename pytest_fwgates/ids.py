@@ -26,7 +26,11 @@ def short_target(target: Any, mask: Callable[[str], str] | None = None) -> str:
     """The target as an id shows it: one line, printable, at most :data:`TARGET_LEN` long;
     ``mask`` (secrets) is applied before the text is cut."""
     if isinstance(target, Mapping):
-        scalars = [str(v) for v in target.values() if isinstance(v, str | int | float)]
+        scalars = [
+            ",".join(map(str, v)) if isinstance(v, list) else str(v)
+            for v in target.values()
+            if isinstance(v, str | int | float | list)
+        ]
         target = scalars[0] if scalars else ""
     text = " ".join(str(target).split())
     if mask is not None:

@@ -99,7 +99,7 @@ class GateLoader:
         #: ``hosts:`` of the gate file being applied (host specs, variables expanded)
         self._file_hosts: list[str] = []
         self.cli_vars = dict(cli_vars or {})
-        self.environ = dict(os.environ if environ is None else environ)
+        self.environ = _EnvReads(os.environ if environ is None else environ)
         self.redactor = Redactor.from_environ(self.environ)
         self.redactor.add(v for k, v in self.cli_vars.items() if secret_name(k))
         self.catalog = catalog_dir() if catalog is None else catalog
@@ -526,6 +526,7 @@ class GateLoader:
         given_id = raw.get("id")
         if isinstance(given_id, str) and (why := id_problem(given_id)) is not None:
             raise SourceError(path, raw.line_of("id"), why)
+        self.environ.reads.clear()
         try:
             # values reach shell text only as environment variables (FWGATES_V1, ...)
             env: dict[str, str] = {}
@@ -555,6 +556,10 @@ class GateLoader:
             except ThresholdError as exc:
                 raise SourceError(path, raw.line_of("timeout"), f"timeout: {exc}") from None
         self._expectations(spec, cls, criterion, raw, path, variables)
+        # ${env:...} values an HTTP-like check uses are masked in every output, whatever
+        # their name (a command's output is compared with its expectations unmasked)
+        if cls.mask_env:
+            self.redactor.add(self.environ.reads)
         return spec
 
     def _check_id(self, type_name: str, raw: LineDict) -> str:
@@ -574,8 +579,9 @@ class GateLoader:
     ) -> None:
         expect: LineDict = raw.get("expect") or LineDict()
         in_force = criterion.thresholds_in_force()
+        measured = cls.measures(spec.target, spec.options)
         for key, text in in_force.items():
-            if key in cls.threshold_keys:
+            if key in measured:
                 spec.thresholds[key] = parse(text)
         for key, value in cls.default_expect.items():
             if key not in expect and key not in spec.thresholds:
@@ -596,8 +602,9 @@ class GateLoader:
         """Apply the criterion's thresholds in force that the check's own expect does not set,
         and record where the check's thresholds differ from the standards."""
         own = self._own_thresholds.get(id(spec), frozenset())
+        measured = cls.measures(spec.target, spec.options)
         for key, text in criterion.thresholds_in_force().items():
-            if key in cls.threshold_keys and key not in own:
+            if key in measured and key not in own:
                 spec.thresholds[key] = parse(text)
         self._record_overrides(spec, criterion)
 
@@ -685,3 +692,18 @@ def _declared_gate(path: Path) -> str | None:
         return None
     declared = doc.get("gate") if isinstance(doc, dict) else None
     return declared if isinstance(declared, str) else None
+
+
+class _EnvReads(dict[str, str]):
+    """The environment, remembering the values read through ``${env:NAME}`` references."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        super().__init__(environ)
+        self.reads: list[str] = []
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = super().get(key)
+        if value is not None:
+            self.reads.append(value)
+            return value
+        return default

@@ -18,6 +18,7 @@ import pytest
 
 from . import hookspecs
 from .fixtures import gate_check, gate_record
+from .http_probe import http_probe, mask_report
 from .keys import measures_key, recorder_key, result_key, run_key
 from .load_fixture import load_test
 from .monitor import deploy_monitor
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from .loader import GateLoader
     from .waivers import WaiverSet
 
-__all__ = ["deploy_monitor", "gate_check", "gate_record", "load_test"]
+__all__ = ["deploy_monitor", "gate_check", "gate_record", "http_probe", "load_test"]
 
 DEFAULT_JUNIT = "reports/gates.xml"
 
@@ -116,6 +117,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("gate_waivers", "waivers file used when --gate-waivers is not given", default="")
     parser.addini("gate_baseline_dir", "folder of stored baseline runs", default="")
     parser.addini("gate_vars", "gate file variables, one NAME=VALUE a line", type="linelist")
+    parser.addini(
+        "gate_prometheus_url", "Prometheus URL of prometheus checks without server:", default=""
+    )
+    parser.addini("gate_base_url", "base URL of http_probe's relative paths", default="")
 
 
 def _positive_seconds(text: str) -> float:
@@ -307,6 +312,7 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    mask_report(item, report)
     run = item.config.stash.get(run_key, None)
     members = run.memberships(item) if run is not None else []
     if members:

@@ -87,7 +87,16 @@ class _RedactLogs(logging.Filter):
 
 
 #: loggers whose records can carry a command's output
-_REDACTED_LOGGERS = ("testinfra",)
+_REDACTED_LOGGERS = ("testinfra", "urllib3.connectionpool", "urllib3.util.retry")
+
+
+def check_settings(config: pytest.Config) -> dict[str, str]:
+    """The ini options check types read (``CheckContext.settings``)."""
+    return {
+        "prometheus_url": str(config.getini("gate_prometheus_url") or ""),
+        "base_url": str(config.getini("gate_base_url") or ""),
+    }
+
 
 #: pytest options that show or collect without running: such a run decides no verdict
 _NO_VERDICT_OPTIONS = (
@@ -199,6 +208,7 @@ class GateRun:
             redactor=loader.redactor,
             evidence_root=junit_path.parent / "evidence",
             host_pool=loader.host_pool,
+            settings=check_settings(config),
         )
         self.is_worker = hasattr(config, "workerinput")
         self.selected: list[str] = []

@@ -48,6 +48,20 @@ def test_performance_figures(gate_record):
 """
 
 
+#: monitoring-operational demands targets_up and rules_loaded, which prometheus checks measure
+#: against a real Prometheus (tests/integration); outside it, a marked test records them
+MONITORING_FIGURES = """
+import pytest
+
+
+@pytest.mark.gate("production-readiness", criterion="monitoring-operational")
+@pytest.mark.gate("operations-handoff", criterion="monitoring-active")
+def test_monitoring_figures(gate_record):
+    gate_record("targets_up", 1)
+    gate_record("rules_loaded", 3)
+"""
+
+
 class GateProject:
     """A pytester project with gate files, run in-process unless asked otherwise."""
 
@@ -62,16 +76,24 @@ class GateProject:
     def production_ready(self, extra: str = "") -> Path:
         """production-readiness with a passing check in each criterion (+ ``extra`` ones).
 
-        performance-verification demands p95_ms and failure_ratio measured: a marked Python
-        test records them (``test_performance_figures.py``, one more passing test).
+        performance-verification demands p95_ms and failure_ratio measured, and
+        monitoring-operational targets_up and rules_loaded: marked Python tests record them
+        (``test_performance_figures.py``, ``test_monitoring_figures.py``: two more passing
+        tests).
         """
         self.performance_figures()
+        self.monitoring_figures()
         return self.gate("production-readiness", PRODUCTION_READY + extra)
 
     def performance_figures(self) -> Path:
         """A marked test recording the p95_ms and failure_ratio performance-verification
         demands (the catalog's ``measures:``)."""
         return self.pytester.makepyfile(test_performance_figures=PERFORMANCE_FIGURES)
+
+    def monitoring_figures(self) -> Path:
+        """A marked test recording the figures monitoring-operational (production-readiness)
+        and monitoring-active (operations-handoff) demand."""
+        return self.pytester.makepyfile(test_monitoring_figures=MONITORING_FIGURES)
 
     def waivers(self, text: str, name: str = "waivers") -> Path:
         return self.pytester.makefile(".yaml", **{name: textwrap.dedent(text)})

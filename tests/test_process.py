@@ -175,6 +175,7 @@ GATE = """
 
 def rollback_checks(project: GateProject, checks: str) -> None:
     project.performance_figures()
+    project.monitoring_figures()  # demanded by the catalog
     project.gate("production-readiness", GATE + textwrap.indent(textwrap.dedent(checks), "  " * 4))
 
 

@@ -214,6 +214,7 @@ def test_waived_included_gate_needs_review_in_the_includer(project: GateProject)
           monitoring-operational: [{command: "true"}]
         """,
     )
+    project.monitoring_figures()
     project.gate(
         "operations-handoff",
         """

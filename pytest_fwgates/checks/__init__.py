@@ -21,6 +21,10 @@ __all__ = [
 #: type name -> "module:Class"; each module is imported the first time its type is needed
 BUILTIN_CHECKS: dict[str, str] = {
     "command": "pytest_fwgates.checks.command:CommandCheck",
+    "http": "pytest_fwgates.checks.http:HttpCheck",
+    "prometheus": "pytest_fwgates.checks.prometheus:PrometheusCheck",
+    "metric": "pytest_fwgates.checks.metric:MetricCheck",
+    "availability": "pytest_fwgates.checks.availability:AvailabilityCheck",
     "load": "pytest_fwgates.checks.load:LoadCheck",
     "deploy": "pytest_fwgates.checks.deploy:DeployCheck",
     "rollback": "pytest_fwgates.checks.rollback:RollbackCheck",

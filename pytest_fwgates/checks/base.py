@@ -51,6 +51,10 @@ class CheckContext:
 
     #: where checks keep evidence files (``<reports>/evidence``); a temporary folder if None
     evidence_root: Path | None = None
+    #: run-wide settings check types read (ini options), e.g. ``prometheus_url``
+    settings: dict[str, str] = field(default_factory=dict)
+    #: things check types share for the whole run (e.g. one HTTP session), by name
+    resources: dict[str, Any] = field(default_factory=dict)
     #: finds a baseline figure not yet in ``baselines`` (the stored runs, see baseline.py)
     baseline_lookup: Callable[[CheckSpec, str], float | None] | None = None
     #: shows a live progress line of a long check (None: quiet, e.g. -q or an xdist worker)
@@ -104,10 +108,19 @@ class Check:
     exclusive: ClassVar[bool] = False
     #: measured on hosts: one check per host (``--hosts``, ``hosts:``), ``spec.host`` set
     host_check: ClassVar[bool] = False
+    #: every ``${env:...}`` value the check uses is masked in every output (HTTP-like types)
+    mask_env: ClassVar[bool] = False
 
     def __init__(self, spec: CheckSpec, context: CheckContext) -> None:
         self.spec = spec
         self.context = context
+
+    @classmethod
+    def measures(cls, target: Any, options: dict[str, Any]) -> frozenset[str]:
+        """The threshold keys a check with this target and these options measures: the
+        criterion's standards apply to these. All of ``threshold_keys`` unless a type with
+        several forms (a query, a list of targets, ...) says otherwise."""
+        return cls.threshold_keys
 
     @property
     def timeout(self) -> float:

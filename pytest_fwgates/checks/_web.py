@@ -1,0 +1,275 @@
+"""What the HTTP-based check types share: one requests Session per run, bounded fetches,
+secrets registered before anything prints, and paths into JSON documents.
+
+Imported only by check modules (never at plugin start-up): it imports requests.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from ..redact import Redactor
+from .base import CheckContext, CheckError
+
+__all__ = [
+    "MAX_BODY",
+    "Fetched",
+    "PathError",
+    "fetch",
+    "lookup",
+    "parse_path",
+    "register_secrets",
+    "session_for",
+]
+
+#: bytes of a response body that are read at most; the rest is not waited for
+MAX_BODY = 10 * 1024 * 1024
+_SESSION_KEY = "requests.Session"
+_MAX_REDIRECTS = 10
+_CHUNK = 64 * 1024
+
+
+def session_for(context: CheckContext) -> requests.Session:
+    """The run's one HTTP session (connection pool and cookies shared by its checks)."""
+    session = context.resources.get(_SESSION_KEY)
+    if not isinstance(session, requests.Session):
+        session = requests.Session()
+        session.max_redirects = _MAX_REDIRECTS
+        session.headers["User-Agent"] = "pytest-fwgates"
+        context.resources[_SESSION_KEY] = session
+    return session
+
+
+def register_secrets(redactor: Redactor, values: Any) -> None:
+    """Mask ``values`` (strings, or the strings in a mapping or list) in every output.
+
+    A value such as ``Bearer abc123`` is masked whole and also its credential part, so a
+    service that echoes the bare token is masked as well.
+    """
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str):
+            found.append(value)
+            words = value.split()
+            if len(words) > 1:
+                found.extend(words[1:])
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            found.append(str(value))
+
+    walk(values)
+    redactor.add(found)
+
+
+@dataclass
+class Fetched:
+    """A response read in full (up to :data:`MAX_BODY`), with its timing."""
+
+    method: str
+    url: str
+    status: int
+    reason: str
+    headers: Mapping[str, str]
+    body: bytes
+    latency_ms: float
+    truncated: bool = False
+    redirects: list[str] = field(default_factory=list)
+
+    @property
+    def status_code(self) -> int:
+        """The status, under the name requests uses."""
+        return self.status
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        import json
+
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise CheckError(f"{self.method} {self.url}: the body is not JSON ({exc})") from None
+
+
+class FetchError(CheckError):
+    """No response: connection refused, TLS failure, timeout."""
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost useful words of a requests/urllib3 error."""
+    text = str(exc)
+    for pattern in (
+        r"\[SSL: [A-Z_]+\] ([^(')\]]+)",
+        r"(\[Errno -?\d+\] [^'\")]+)",
+        r"(Connection refused|Connection reset by peer|Name or service not known)",
+        r"(Read timed out|Connect timeout|timed out)",
+    ):
+        match = re.search(pattern, text)
+        if match:
+            return match.group(1).strip().rstrip(".")
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def fetch(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    timeout: float,
+    headers: dict[str, str] | None = None,
+    params: Any = None,
+    json_body: Any = None,
+    data: Any = None,
+    verify: bool | str = True,
+    allow_redirects: bool = True,
+) -> Fetched:
+    """One request, bounded: connect and each read within ``timeout``, the whole body too."""
+    started = time.monotonic()
+    deadline = started + timeout
+    try:
+        response = session.request(
+            method,
+            url,
+            headers=headers,
+            params=params,
+            json=json_body,
+            data=data,
+            timeout=(min(timeout, 10.0), timeout),
+            verify=verify,
+            allow_redirects=allow_redirects,
+            stream=True,
+        )
+    except requests.exceptions.SSLError as exc:
+        raise FetchError(f"{method} {url}: TLS failed: {_reason(exc)}") from None
+    except requests.exceptions.Timeout:
+        raise FetchError(f"{method} {url}: no answer within {timeout:g} s") from None
+    except requests.exceptions.TooManyRedirects:
+        raise FetchError(f"{method} {url}: more than {_MAX_REDIRECTS} redirects") from None
+    except requests.exceptions.InvalidURL as exc:
+        raise FetchError(f"{method} {url}: invalid URL ({exc})") from None
+    except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
+        raise FetchError(f"{url!r} is not an http:// or https:// URL") from None
+    except requests.exceptions.RequestException as exc:
+        raise FetchError(f"{method} {url}: connection failed: {_reason(exc)}") from None
+    chunks: list[bytes] = []
+    size = 0
+    truncated = False
+    try:
+        with response:
+            for chunk in response.iter_content(_CHUNK):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= MAX_BODY:
+                    truncated = True
+                    break
+                if time.monotonic() > deadline:
+                    raise FetchError(f"{method} {url}: body not read within {timeout:g} s")
+    except requests.exceptions.RequestException as exc:
+        raise FetchError(f"{method} {url}: reading the body failed: {_reason(exc)}") from None
+    latency_ms = (time.monotonic() - started) * 1000.0
+    body = b"".join(chunks)[:MAX_BODY]
+    return Fetched(
+        method=method,
+        url=response.url,
+        status=response.status_code,
+        reason=response.reason or "",
+        headers=requests.structures.CaseInsensitiveDict(response.headers),
+        body=body,
+        latency_ms=round(latency_ms, 3),
+        truncated=truncated,
+        redirects=[r.url for r in response.history],
+    )
+
+
+def resolve_path(context: CheckContext, path: str) -> Path:
+    """A file named in a gate file: relative paths are relative to the rootdir."""
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else context.rootdir / candidate
+
+
+def tls_verify(context: CheckContext, options: dict[str, Any]) -> bool | str:
+    """``verify: false`` turns verification off; ``ca: file`` verifies against that bundle."""
+    if options.get("verify") is False:
+        return False
+    ca = options.get("ca")
+    if ca:
+        path = resolve_path(context, str(ca))
+        if not path.is_file():
+            raise CheckError(f"ca: no such file {path}")
+        return str(path)
+    return True
+
+
+# -- paths into JSON documents -----------------------------------------------------------------
+
+
+class PathError(ValueError):
+    """A path that does not parse, or that names nothing in the document."""
+
+
+_STEP = re.compile(r"""\.?([^.\[\]'"]+)|\[(-?\d+)\]|\[(['"])(.*?)\3\]""")
+
+
+def parse_path(path: str) -> list[str | int]:
+    """``a.b[0].c``, ``$.a.b``, ``items.0.name`` or ``a['key.with.dots']`` as steps."""
+    text = path.strip()
+    if text.startswith("$"):
+        text = text[1:]
+    steps: list[str | int] = []
+    position = 0
+    while position < len(text):
+        match = _STEP.match(text, position)
+        if match is None or match.end() == position:
+            raise PathError(f"bad path {path!r} at {text[position:]!r}")
+        if match.group(1) is not None:
+            steps.append(match.group(1))
+        elif match.group(2) is not None:
+            steps.append(int(match.group(2)))
+        else:
+            steps.append(match.group(4))
+        position = match.end()
+    if not steps:
+        raise PathError(f"empty path {path!r}")
+    return steps
+
+
+def lookup(document: Any, path: str) -> Any:
+    """The value at ``path`` in ``document``; :class:`PathError` when it is not there."""
+    current = document
+    walked = "$"
+    for step in parse_path(path):
+        if isinstance(current, list):
+            index = step if isinstance(step, int) else (int(step) if step.isdigit() else None)
+            if index is None or not -len(current) <= index < len(current):
+                raise PathError(f"{path}: {walked} has no item {step!r}")
+            current = current[index]
+            walked += f"[{index}]"
+        elif isinstance(current, dict):
+            key = step if isinstance(step, str) else str(step)
+            if key not in current:
+                keys = ", ".join(sorted(map(str, current))[:10]) or "none"
+                raise PathError(f"{path}: {walked} has no key {key!r} (keys: {keys})")
+            current = current[key]
+            walked += f".{key}"
+        else:
+            raise PathError(f"{path}: {walked} is not an object or a list")
+    return current

@@ -1,0 +1,74 @@
+"""Names of the operations figures a value can be reported as (``as: availability_pct``).
+
+The catalog's standards are written against these names, so a prometheus or metric check
+that reports its value under one of them is held to the criterion's standard.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+__all__ = ["FIGURES", "SpanError", "as_schema", "format_span", "parse_span"]
+
+_SPAN = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d|w)?\s*$")
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+#: the longest span a window may have (a year and a bit)
+MAX_SPAN = 400 * 86400.0
+
+
+class SpanError(ValueError):
+    """A time span that does not parse or is out of range."""
+
+
+def parse_span(value: object) -> float:
+    """A measurement window in seconds: ``30``, ``"90s"``, ``"5m"``, ``"24h"``, ``"30d"``,
+    ``"2w"`` (at most 400 days)."""
+    if isinstance(value, bool):
+        raise SpanError(f"not a time span: {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _SPAN.match(value)):
+        seconds = float(match.group(1)) * _SECONDS[match.group(2) or "s"]
+    else:
+        raise SpanError(f"not a time span: {value!r} (expected e.g. 90s, 5m, 24h, 30d)")
+    if not math.isfinite(seconds) or seconds <= 0 or seconds > MAX_SPAN:
+        raise SpanError(f"time span out of range (0 to 400d): {value!r}")
+    return seconds
+
+
+FIGURES: tuple[str, ...] = (
+    "availability_pct",
+    "error_pct",
+    "error_ratio",
+    "mttr_s",
+    "mttd_s",
+    "accuracy_pct",
+    "precision_pct",
+    "recall_pct",
+    "reduction_pct",
+    "cost_reduction_pct",
+    "prevented_pct",
+    "auto_response_pct",
+    "forecast_error_pct",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "latency_ms",
+    "rps",
+)
+
+
+def as_schema() -> dict[str, object]:
+    return {
+        "enum": list(FIGURES),
+        "description": "also report the value under this name (held to the criterion's standard)",
+    }
+
+
+def format_span(seconds: float) -> str:
+    """``2592000`` -> ``30 d``, ``300`` -> ``5 min``, ``2.5`` -> ``2.5 s``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and float(seconds / size).is_integer():
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"

@@ -1,0 +1,34 @@
+"""Wait until the stack's Prometheus has seen a healthy app for a while.
+
+Other integration tests break the app on purpose (drills); a test that holds Prometheus'
+figures to a standard first waits, bounded, until those drills no longer show.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from examples.stack import Stack, procs
+
+
+def wait_quiet(stack: Stack, seconds: int = 15, timeout: float = 90.0) -> None:
+    """Until ``up{job="app"}`` was 1 for the last ``seconds`` and AppDown is not firing."""
+    base = stack.urls["prometheus"]
+    query = quote(f'min_over_time(up{{job="app"}}[{seconds}s])')
+
+    def quiet() -> str | None:
+        status, body = procs.http_json(f"{base}/api/v1/query?query={query}", timeout=2.0)
+        result = (body or {}).get("data", {}).get("result", []) if status == 200 else []
+        if not result or result[0]["value"][1] != "1":
+            return f"the app was not up for the last {seconds} s"
+        status, body = procs.http_json(f"{base}/api/v1/alerts", timeout=2.0)
+        alerts = (body or {}).get("data", {}).get("alerts", []) if status == 200 else None
+        if alerts is None:
+            return f"alerts: status {status}"
+        if any(
+            a["labels"].get("alertname") == "AppDown" and a["state"] == "firing" for a in alerts
+        ):
+            return "AppDown is still firing"
+        return None
+
+    procs.wait_for("a quiet Prometheus", quiet, timeout, every=0.5)
