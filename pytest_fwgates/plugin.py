@@ -74,10 +74,52 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="fwgates_junit",
         help=f"write the gate JUnit XML here, summary.json beside it (default: {DEFAULT_JUNIT})",
     )
+    group.addoption(
+        "--handoff-package",
+        metavar="DIR",
+        dest="fwgates_handoff",
+        help="write the handoff package (reports, evidence, environment, signed manifest) "
+        "to DIR after the run; DIR holds a whole package or nothing",
+    )
+    group.addoption(
+        "--handoff-archive",
+        action="store_true",
+        dest="fwgates_handoff_archive",
+        help="also write the package as DIR.tar.gz",
+    )
+    group.addoption(
+        "--handoff-sign-key",
+        metavar="PATH",
+        dest="fwgates_sign_key",
+        help="Ed25519 private key (PEM) that signs the package manifest (fwgates keygen)",
+    )
+    group.addoption(
+        "--handoff-deliverable",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        dest="fwgates_deliverables",
+        help="put a handoff deliverable (file or folder) into the package (repeatable); "
+        "NAME is one of the seven of operations-handoff",
+    )
+    group.addoption(
+        "--gate-progress",
+        metavar="FILE",
+        dest="fwgates_progress",
+        help="update the marked block of this progress file with phase statuses and verdicts "
+        "(default: .ai_context/framework_progress.md when it exists)",
+    )
     parser.addini("gate_dirs", "folders of gate files", type="paths", default=[])
     parser.addini("gate_junit", "path of the gate JUnit XML", default=DEFAULT_JUNIT)
     parser.addini("gate_waivers", "waivers file used when --gate-waivers is not given", default="")
     parser.addini("gate_vars", "gate file variables, one NAME=VALUE a line", type="linelist")
+    parser.addini("handoff_package", "folder of the handoff package", default="")
+    parser.addini("handoff_archive", "also write the package as .tar.gz", type="bool")
+    parser.addini("handoff_sign_key", "Ed25519 private key that signs the package", default="")
+    parser.addini(
+        "handoff_deliverables", "handoff deliverables, one NAME=PATH a line", type="linelist"
+    )
+    parser.addini("gate_progress", "progress file whose fwgates block is updated", default="")
 
 
 def _gate_dirs(config: pytest.Config) -> list[Path]:
@@ -149,6 +191,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[run_key] = run
     config.pluginmanager.register(run, "fwgates-run")
+    from .handoff_run import configure as configure_handoff
+
+    configure_handoff(config, run)
     # gate files need no path argument: they join whatever pytest collects
     present = {str(Path(a).resolve()) for a in config.args}
     config.args.extend(str(p) for p in run.gate_files() if str(p.resolve()) not in present)
@@ -187,6 +232,16 @@ def pytest_collection_modifyitems(
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """After the verdict (GateRun's own hook runs first): handoff package, progress file."""
+    run = session.config.stash.get(run_key, None)
+    if run is not None and not run.is_worker:
+        from .handoff_run import finish
+
+        finish(session, run)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -114,6 +114,8 @@ class GateRun:
         self.workers: set[str] = set()
         self.decisions: list[GateDecision] = []
         self.written: list[Path] = []
+        #: facts of the run written into summary.json (the handoff package reuses them)
+        self.run_info: dict[str, Any] = {}
         self._log_filter = _RedactLogs(loader.redactor)
         for name in _REDACTED_LOGGERS:
             logging.getLogger(name).addFilter(self._log_filter)
@@ -379,6 +381,7 @@ class GateRun:
             "rootdir": str(self.config.rootpath),
             "xdist_workers": len(self.workers),
         }
+        self.run_info = run_info
         summary_path = self.junit_path.with_name("summary.json")
         write_junit(self.junit_path, self.decisions)
         write_summary(summary_path, self.decisions, run_info)
