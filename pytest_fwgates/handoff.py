@@ -62,6 +62,8 @@ __all__ = [
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _TMP_MARK = ".tmp-"
+#: in the folder being built, so that it never verifies (removed just before the rename)
+_INCOMPLETE = "INCOMPLETE"
 _OLD_MARK = ".old-"
 #: the operations-handoff criterion that evidences each deliverable
 _DELIVERABLE_CRITERIA = {
@@ -400,6 +402,7 @@ def write_package(
     tmp = target.parent / f".{target.name}{_TMP_MARK}{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
+        (tmp / _INCOMPLETE).write_bytes(b"this package was not finished\n")
         builder = _Builder(tmp, redactor)
         placed, pictures, absent = _copy_evidence(builder, decisions, rootdir)
         packaged = _with_package_paths(decisions, placed)
@@ -435,6 +438,7 @@ def write_package(
         builder.write(MANIFEST, manifest)
         if key is not None:
             builder.write(SIGNATURE, sign(manifest, key))
+        (tmp / _INCOMPLETE).unlink()
         _fsync_dir(tmp)
         os.rename(tmp, target)
         _fsync_dir(target.parent)
