@@ -139,7 +139,17 @@ class GateRun:
         self.selected = selected
 
     def gate_files(self) -> list[Path]:
-        return [path for name in self.selected for path in self.loader.user_files(name)]
+        """The user's files of the selected gates, and catalog files that carry checks."""
+        files = [path for name in self.selected for path in self.loader.user_files(name)]
+        for name in self.selected:
+            try:
+                gate = self.loader.load(name)
+            except SourceError:
+                continue  # reported at collection
+            for spec in gate.checks():
+                if spec.source.path not in files:
+                    files.append(spec.source.path)
+        return files
 
     @functools.cached_property
     def gate_file_set(self) -> frozenset[Path]:

@@ -89,12 +89,30 @@ PACKAGE_FILES = {
 }
 
 
+#: the seven deliverables, given once in the project's ini file
+INI = """
+[pytest]
+handoff_deliverables =
+    production-system=deploy/release.txt
+    infrastructure-documentation=docs/infrastructure.md
+    monitoring-configuration=deploy/prometheus.yml
+    security-configuration=deploy/tls.md
+    performance-baseline=deploy/baseline.json
+    operations-procedures=docs
+    incident-response=docs/incident-response.md
+"""
+
+
 def make_project(root: Path) -> None:
     (root / "gates").mkdir(parents=True, exist_ok=True)
     (root / "gates" / "production-readiness.yaml").write_text(textwrap.dedent(GATE))
     (root / "conftest.py").write_text(CONFTEST)
-    (root / "docs").mkdir(exist_ok=True)
-    (root / "docs" / "runbook.md").write_text("# Runbook\nrestart with systemctl\n")
+    (root / "pytest.ini").write_text(INI)
+    for name in ("docs/runbook.md", "docs/infrastructure.md", "docs/incident-response.md",
+                 "deploy/release.txt", "deploy/prometheus.yml", "deploy/tls.md",
+                 "deploy/baseline.json"):  # fmt: skip
+        (root / name).parent.mkdir(exist_ok=True)
+        (root / name).write_text(f"{name}\n")
 
 
 def gate_env() -> dict[str, str]:
@@ -116,7 +134,6 @@ def gate_argv(package: Path, key: Path | None, rollback: str = "true") -> list[s
         f"--gate-var=rollback={rollback}",
         f"--handoff-package={package}",
         "--handoff-archive",
-        "--handoff-deliverable=operations-procedures=docs",
     ]
     if key is not None:
         argv.append(f"--handoff-sign-key={key}")
@@ -173,6 +190,7 @@ def test_package_from_a_real_run_verifies(made: dict[str, Path]) -> None:
     assert any(n.endswith("/timeline.svg") for n in evidence)
     assert any(n.endswith("/stats/requests.csv") for n in evidence)
     assert "deliverables/operations-procedures/runbook.md" in names
+    assert "deliverables/production-system/release.txt" in names
     status, out = verify(package, "--public-key", made["public"], "--require-verdict", "PASSED")
     assert status == 0, out
     assert "signature valid" in out and "OK: the package verifies" in out
@@ -191,8 +209,8 @@ def test_manifest_lists_files_verdicts_and_deliverables(made: dict[str, Path]) -
     assert all(len(entry["sha256"]) == 64 for entry in manifest["files"])
     assert len(manifest["deliverables"]) == 7
     assert manifest["deliverables"]["operations-procedures"]["present"] is True
-    assert "incident-response" in manifest["missing_deliverables"]
-    assert "operations-procedures" not in manifest["missing_deliverables"]
+    assert manifest["deliverables"]["operations-procedures"]["files"] == 3
+    assert manifest["missing_deliverables"] == []
     # summary.json points at the evidence inside the package
     summary = json.loads((made["package"] / "summary.json").read_text())
     checks = [c for g in summary["gates"] for cr in g["criteria"] for c in cr["checks"]]
@@ -342,9 +360,9 @@ def test_unsigned_package_verifies_without_key_and_says_so(
     assert status == 1 and "MANIFEST.sig is missing" in out
 
 
-def test_require_deliverables_and_max_age(made: dict[str, Path]) -> None:
-    status, out = verify(made["package"], "--require-deliverables")
-    assert status == 1 and "FAIL deliverables missing: production-system" in out
+def test_max_age(made: dict[str, Path]) -> None:
+    status, out = verify(made["package"], "--require-deliverables", "--max-age", "1h")
+    assert status == 0, out
     result = verify_package(made["package"], max_age_s=1.0, now=_later(made["package"]))
     assert any(p.startswith("too old: made") for p in result.problems)
 
@@ -430,6 +448,8 @@ def test_package_written_by_the_controller_under_xdist(project: GateProject) -> 
     assert result.ret == 0, result.stdout.str()
     assert verify_package(project.path / "pkg").ok
     assert not [p for p in project.path.iterdir() if p.name.startswith(".pkg")]
+    status, out = verify(project.path / "pkg", "--require-deliverables")
+    assert status == 1 and "FAIL deliverables missing: production-system" in out
 
 
 KILL_HOOK = """
@@ -484,3 +504,129 @@ def test_a_run_killed_while_packaging_leaves_nothing_that_verifies(
     assert not package.with_name("package.tar.gz").exists()
     for leftover in package.parent.iterdir():
         assert not verify_package(leftover, public_key=None).ok, leftover
+
+
+# -- phase 8 starts from the package: the deployment-handoff-validation gate ------------------
+PHASE_8 = """
+gate: deployment-handoff-validation
+criteria:
+  production-answers:
+    - command: "true"
+      id: production answers
+"""
+
+
+def phase_8(
+    pytester: pytest.Pytester, package: Path, public: Path | None
+) -> dict[str, dict[str, object]]:
+    """Run the catalog's phase-8 gate on ``package``: criterion id -> its summary entry."""
+    pytester.makefile(".yaml", **{"gates/deployment-handoff-validation": PHASE_8})
+    args = [f"--gate-var=package={package}"]
+    if public is not None:
+        args.append(f"--gate-var=public_key={public}")
+    pytester.runpytest("-p", "no:cacheprovider", "--gate=deployment-handoff-validation", *args)
+    summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    (gate,) = summary["gates"]
+    return {c["id"]: c for c in gate["criteria"]} | {"gate": gate}
+
+
+def test_phase_8_gate_passes_on_a_signed_passed_complete_package(
+    pytester: pytest.Pytester, made: dict[str, Path]
+) -> None:
+    criteria = phase_8(pytester, made["package"], made["public"])
+    assert criteria["gate"]["verdict"] == "PASSED", criteria
+    for cid in ("package-integrity", "package-verdict", "deliverables-present"):
+        assert criteria[cid]["verdict"] == "PASS", criteria[cid]
+    checks = criteria["package-verdict"]["checks"]
+    junit = next(c for c in checks if c["check"] == "package junit without failures")
+    assert junit["measured"]["failures"] == 0 and junit["measured"]["tests"] > 5
+
+
+def test_phase_8_gate_fails_on_a_tampered_package(
+    pytester: pytest.Pytester, made: dict[str, Path], package: Path
+) -> None:
+    (package / "summary.md").write_text("all good, trust me\n")
+    criteria = phase_8(pytester, package, made["public"])
+    assert criteria["gate"]["verdict"] == "FAILED"
+    integrity = criteria["package-integrity"]
+    assert integrity["verdict"] == "FAIL"
+    assert "changed file: summary.md" in integrity["checks"][0]["message"]
+
+
+def test_phase_8_gate_fails_without_a_trusted_key(
+    pytester: pytest.Pytester, made: dict[str, Path]
+) -> None:
+    criteria = phase_8(pytester, made["package"], None)
+    assert criteria["gate"]["verdict"] == "FAILED"
+    assert "no trusted public key given" in criteria["package-integrity"]["checks"][0]["message"]
+
+
+def test_phase_8_gate_fails_on_a_missing_package(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    criteria = phase_8(pytester, tmp_path / "nowhere", None)
+    assert criteria["gate"]["verdict"] == "FAILED"
+    check = criteria["package-integrity"]["checks"][0]
+    assert check["outcome"] == "error" and "no such package" in check["message"]
+
+
+# -- report.html in a real browser ---------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+
+
+def dump_dom(page: Path, tmp_path: Path) -> str:
+    """The DOM of ``page`` after headless Chromium rendered it (no network, no profile)."""
+    argv = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}", "--dump-dom", page.as_uri(),
+    ]  # fmt: skip
+    completed = subprocess.run(
+        argv, capture_output=True, text=True, timeout=120, check=False, start_new_session=True
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return completed.stdout
+
+
+def test_report_html_renders_in_headless_chromium(made: dict[str, Path], tmp_path: Path) -> None:
+    import html.parser
+
+    dom = dump_dom(made["package"] / "report.html", tmp_path)
+
+    class Reader(html.parser.HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stack: list[dict[str, str | None]] = []
+            self.texts: dict[str, list[str]] = {}
+            self.images: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            info = dict(attrs)
+            if tag == "img":
+                self.images.append(str(info.get("src")))
+            if tag not in ("img", "br", "meta", "line", "rect", "polyline"):
+                self.stack.append(info)
+
+        def handle_endtag(self, tag: str) -> None:
+            if self.stack and tag not in ("img", "br", "meta", "line", "rect", "polyline"):
+                self.stack.pop()
+
+        def handle_data(self, data: str) -> None:
+            for info in self.stack:
+                for key in ("id", "data-key"):
+                    if info.get(key):
+                        self.texts.setdefault(f"{key}={info[key]}", []).append(data)
+
+    reader = Reader()
+    reader.feed(dom)
+    assert "".join(reader.texts["id=verdict-word"]).strip() == "PASSED"
+    assert "".join(reader.texts["data-key=p95_ms"]).strip().startswith("412 ms")
+    assert "".join(reader.texts["data-key=p99_ms"]).strip() == "730 ms"
+    assert 'data-gate="production-readiness"' in dom and 'data-verdict="PASSED"' in dom
+    assert "p95_ms = 412 ms, expected &lt; 500" in dom
+    assert any(src.startswith("data:image/svg+xml;base64,") for src in reader.images)
+    assert "Baseline trend of p95_ms" in dom
+    assert 'data-deliverable="incident-response" data-present="true"' in dom
+    # self-contained: nothing to fetch
+    source = (made["package"] / "report.html").read_text()
+    for reference in ('src="http', "src='http", 'href="http', "url(", "@import", "<script"):
+        assert reference not in source
+    assert "default-src 'none'" in source

@@ -21,6 +21,9 @@ __all__ = [
 #: type name -> "module:Class"; each module is imported the first time its type is needed
 BUILTIN_CHECKS: dict[str, str] = {
     "command": "pytest_fwgates.checks.command:CommandCheck",
+    "junit": "pytest_fwgates.checks.junit:JUnitCheck",
+    "handoff": "pytest_fwgates.checks.handoff:HandoffCheck",
+    "progress": "pytest_fwgates.checks.progress:ProgressCheck",
 }
 
 
