@@ -184,13 +184,13 @@ class _Builder:
         self.files[rel] = (len(data), hashlib.sha256(data).hexdigest())
 
     def text(self, rel: str, text: str) -> None:
-        self.write(rel, self.redactor.text(text).encode("utf-8", "backslashreplace"))
+        self.write(rel, self.redactor.text_bulk(text).encode("utf-8", "backslashreplace"))
 
     def copy(self, rel: str, source: Path) -> bytes:
         """Copy ``source`` with secrets masked (bytes that are not UTF-8 kept as they are)."""
         raw = source.read_bytes()
         text = raw.decode("utf-8", "surrogateescape")
-        masked = self.redactor.text(text)
+        masked = self.redactor.text_bulk(text)
         data = raw if masked == text else masked.encode("utf-8", "surrogateescape")
         self.write(rel, data)
         return data
@@ -260,7 +260,9 @@ def _copy_evidence(
 def _with_package_paths(
     decisions: list[GateDecision], placed: Mapping[tuple[str, str, str, str], str]
 ) -> list[GateDecision]:
-    """The decisions with evidence paths pointing into the package."""
+    """The decisions with evidence paths pointing into the package (the same list if none)."""
+    if not placed and not any(r.evidence for d in decisions for c in d.criteria for r in c.results):
+        return decisions
 
     def result(r: CheckResult) -> CheckResult:
         if not r.evidence:
@@ -327,6 +329,8 @@ def _manifest(
     created: str,
     signer: str | None,
     absent: list[str],
+    waivers: list[dict[str, Any]],
+    placed: Mapping[tuple[str, str, str, str], str],
 ) -> bytes:
     document = {
         "format": FORMAT,
@@ -345,7 +349,9 @@ def _manifest(
         ],
         "deliverables": deliverables,
         "missing_deliverables": [k for k, v in deliverables.items() if not v["present"]],
+        "evidence": {"/".join(key): rel for key, rel in sorted(placed.items())},
         "evidence_missing": absent,
+        "waivers": waivers,
         "signing_key": signer,
         "files": [
             {"path": rel, "size": size, "sha256": digest}
@@ -391,8 +397,15 @@ def write_package(
     rootdir: Path,
     waivers: Iterable[dict[str, Any]] = (),
     key: Ed25519PrivateKey | None = None,
+    reports: Mapping[str, str] | None = None,
 ) -> PackageWritten:
-    """Build the package beside ``options.target`` and rename it into place."""
+    """Build the package beside ``options.target`` and rename it into place.
+
+    ``reports``: the texts of the run's own ``junit.xml`` and ``summary.json``, reused when
+    they are what the package would hold (the JUnit always; the summary when no check has
+    evidence files, whose paths the package's summary points into the package).
+    """
+    reports = reports or {}
     target = options.target
     if key is None and options.sign_key is not None:
         key = load_private_key(options.sign_key)
@@ -408,12 +421,13 @@ def write_package(
         packaged = _with_package_paths(decisions, placed)
         deliverables = _deliverables(builder, options.deliverables, decisions)
         waiver_list = list(waivers)
-        builder.text("junit.xml", build_junit(packaged))
-        summary = build_summary(packaged, {**run_info, "waivers": waiver_list})
-        summary["deliverables"] = deliverables
-        builder.text(
-            "summary.json", json.dumps(summary, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-        )
+        builder.text("junit.xml", reports.get("junit.xml") or build_junit(packaged))
+        summary_text = reports.get("summary.json") if packaged is decisions else None
+        if not summary_text:
+            summary = build_summary(packaged, run_info)
+            summary_text = json.dumps(summary, sort_keys=True, indent=2, ensure_ascii=False)
+            summary_text += "\n"
+        builder.text("summary.json", summary_text)
         builder.text(
             "summary.md",
             build_markdown(packaged, run=run_info, deliverables=deliverables, waivers=waiver_list),
@@ -434,7 +448,9 @@ def write_package(
             json.dumps(environment, sort_keys=True, indent=2, ensure_ascii=False) + "\n",
         )
         created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        manifest = _manifest(builder, packaged, deliverables, created, signer, absent)
+        manifest = _manifest(
+            builder, packaged, deliverables, created, signer, absent, waiver_list, placed
+        )
         builder.write(MANIFEST, manifest)
         if key is not None:
             builder.write(SIGNATURE, sign(manifest, key))

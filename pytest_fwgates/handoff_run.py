@@ -132,6 +132,13 @@ def finish(session: pytest.Session, run: GateRun) -> None:
             redactor=redactor,
             argv=["pytest", *config.invocation_params.args],
         )
+        reports: dict[str, str] = {}
+        for name, path in (
+            ("junit.xml", run.junit_path),
+            ("summary.json", run.junit_path.with_name("summary.json")),
+        ):
+            if path in run.written and path.is_file():
+                reports[name] = path.read_text(encoding="utf-8", errors="surrogateescape")
         try:
             written = write_package(
                 settings.package,
@@ -141,6 +148,7 @@ def finish(session: pytest.Session, run: GateRun) -> None:
                 redactor=redactor,
                 rootdir=config.rootpath,
                 waivers=waiver_records(run.waivers, run.decisions),
+                reports=reports,
             )
         except (HandoffError, IntegrityError, OSError) as exc:
             failed = True
