@@ -48,7 +48,7 @@ demo: system-deps $(STAMP)
 	$(PY) -m examples.demo
 
 bench: system-deps $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache

@@ -1,14 +1,36 @@
-"""Run every benchmark: ``python -m bench`` (or ``make bench``)."""
+"""Run every benchmark and print one table: ``python -m bench`` (or ``make bench``).
+
+``python -m bench NAME ...`` runs only the named ones.
+"""
 
 from __future__ import annotations
 
-from . import overhead, report_scale
+import sys
+from collections.abc import Callable
+from types import ModuleType
+
+from . import idle, overhead, scale, xdist
+from .common import Row, print_table
+
+BENCHES: dict[str, ModuleType] = {
+    "idle": idle,
+    "overhead": overhead,
+    "xdist": xdist,
+    "scale": scale,
+}
 
 
 def main() -> None:
-    for module in (overhead, report_scale):
-        print(f"== {module.__name__}")
-        module.main()
+    names = sys.argv[1:] or list(BENCHES)
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        raise SystemExit(f"unknown benchmark {unknown[0]}; known: {', '.join(BENCHES)}")
+    rows: list[Row] = []
+    for name in names:
+        print(f"== {name}", flush=True)
+        run: Callable[[list[str]], list[Row]] = BENCHES[name].main
+        rows.extend(run([]))
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,24 @@
-"""Overhead: the same N host checks as a gate vs hand-written pytest-testinfra tests.
+"""Overhead: the same N commands as gate checks vs as hand-written pytest-testinfra tests.
 
-Both sides run ``true`` through testinfra's local backend N times in one pytest process;
-the figure is the ratio of wall times (gate / testinfra), best of a few rounds each.
+Both sides run ``true`` N times through ``/bin/sh -c`` (the gate's ``command`` check; testinfra's
+``host.run``, which runs ``sh -c`` too), one pytest process each, from the minimal venv, in
+interleaved pairs. The figure is gate time / testinfra time. Targets: 1.10 at 500, 1.15 at 5000.
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-TIMEOUT_S = 600
+from .common import Row, interleaved, minimal_venv, run_pytest
+
+TARGETS = {500: 1.10, 5000: 1.15}
 
 
-def _write(folder: Path, count: int) -> None:
-    checks = "\n".join(f'      - command: "true"\n        id: check-{i}' for i in range(count))
-    (folder / "gates").mkdir()
+def write(folder: Path, count: int, command: str = "true") -> None:
+    checks = "\n".join(f'      - command: "{command}"\n        id: check-{i}' for i in range(count))
+    (folder / "gates").mkdir(exist_ok=True)
     (folder / "gates" / "bench.yaml").write_text(
         "gate: bench\ntitle: overhead benchmark\ncriteria:\n"
         f"  hosts:\n    title: host checks\n    checks:\n{checks}\n"
@@ -26,43 +26,40 @@ def _write(folder: Path, count: int) -> None:
     (folder / "test_testinfra.py").write_text(
         "import pytest\n\n\n"
         f"@pytest.mark.parametrize('i', range({count}))\n"
-        "def test_true(host, i):\n"
-        "    assert host.run('true').rc == 0\n"
+        "def test_command(host, i):\n"
+        f"    assert host.run({command!r}).rc == 0\n"
     )
 
 
-def _time(folder: Path, args: list[str]) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"benchmark run failed ({done.returncode}):\n{done.stdout[-2000:]}")
-    return elapsed
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--checks", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args(argv)
+def measure(count: int, pairs: int) -> Row:
+    python = minimal_venv()
     with tempfile.TemporaryDirectory(prefix="fwgates-bench-") as tmp:
         folder = Path(tmp)
-        _write(folder, args.checks)
-        gate = min(
-            _time(folder, ["--gate=bench", "--gate-junit=out/gates.xml"])
-            for _ in range(args.rounds)
+        write(folder, count)
+        off = ["-p", "no:xdist"]
+        pair = interleaved(
+            lambda: run_pytest(python, folder, [*off, "--gate=bench", "--gate-junit=out/g.xml"]),
+            lambda: run_pytest(python, folder, [*off, "test_testinfra.py"]),
+            pairs,
         )
-        plain = min(_time(folder, ["test_testinfra.py"]) for _ in range(args.rounds))
-    print(f"{args.checks} command checks as a gate:         {gate:7.2f} s")
-    print(f"{args.checks} pytest-testinfra tests (host.run): {plain:7.2f} s")
-    print(f"overhead ratio gate/testinfra: {gate / plain:.2f}")
+    print(f"{count} command checks as a gate:        {pair.a:7.2f} s (median of {pair.pairs})")
+    print(f"{count} pytest-testinfra host.run tests:  {pair.b:7.2f} s")
+    print(f"ratio gate/testinfra at {count}: {pair.ratio:.3f}")
+    target = TARGETS.get(count)
+    return Row(
+        f"overhead: {count} command checks",
+        f"{pair.a:.2f} s vs {pair.b:.2f} s = {pair.ratio:.3f}",
+        f"<= {target:.2f}" if target else "",
+        pair.ratio <= target if target else None,
+    )
+
+
+def main(argv: list[str] | None = None) -> list[Row]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--checks", type=int, nargs="*", default=[500, 5000])
+    parser.add_argument("--pairs", type=int, default=0, help="default: 7 at 500, 3 at 5000")
+    args = parser.parse_args(argv)
+    return [measure(n, args.pairs or (7 if n <= 1000 else 3)) for n in args.checks]
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from .model import CheckSpec, Criterion, Gate, Source
 from .redact import Redactor, secret_name
 from .schema import check_schema, gate_schema, validate
 from .thresholds import Threshold, ThresholdError, parse, parse_duration
-from .variables import VariableError, interpolate
+from .variables import VariableError, interpolate, interpolate_shell
 from .yamlsrc import LineDict, LineList, SourceError, line_of, load_yaml
 
 __all__ = ["GateLoader", "SourceError", "catalog_dir"]
@@ -366,9 +366,12 @@ class GateLoader:
             where, message = problem
             raise SourceError(path, line_of(raw, where), message)
         try:
-            target = self._expand(raw[type_name], variables, shell=cls.shell_target)
+            # values reach shell text only as environment variables (FWGATES_V1, ...)
+            env: dict[str, str] = {}
+            target = self._expand(raw[type_name], variables, env if cls.shell_target else None)
+            display = self._expand(raw[type_name], variables) if cls.shell_target else target
             options = {
-                key: self._expand(value, variables, shell=False)
+                key: self._expand(value, variables, env if key in cls.shell_options else None)
                 for key, value in raw.items()
                 if key not in (type_name, "id", "expect", "timeout")
             }
@@ -382,6 +385,8 @@ class GateLoader:
             criterion=criterion.id,
             source=Source(path, line),
             options=options,
+            env=env,
+            display_target=display if isinstance(display, str) else str(display),
         )
         if "timeout" in raw:
             try:
@@ -420,7 +425,7 @@ class GateLoader:
                 spec.thresholds[key] = self._threshold(key, value, path, line, variables)
             else:
                 try:
-                    spec.expect[key] = self._expand(value, variables, shell=False)
+                    spec.expect[key] = self._expand(value, variables)
                 except VariableError as exc:
                     raise SourceError(path, line, str(exc)) from None
         self._own_thresholds[id(spec)] = frozenset(k for k in expect if k in cls.threshold_keys)
@@ -443,13 +448,19 @@ class GateLoader:
             if standard is not None and not parse(standard).same_bound(key, threshold):
                 spec.overrides[key] = (standard, str(threshold))
 
-    def _expand(self, value: Any, variables: dict[str, str], *, shell: bool) -> Any:
+    def _expand(
+        self, value: Any, variables: dict[str, str], env: dict[str, str] | None = None
+    ) -> Any:
+        """``value`` with references resolved; with ``env``, as shell text whose values are
+        added to ``env`` and referenced as environment variables."""
         if isinstance(value, str):
-            return interpolate(value, variables, self.environ, shell=shell)
+            if env is not None:
+                return interpolate_shell(value, variables, self.environ, env)
+            return interpolate(value, variables, self.environ)
         if isinstance(value, list):
-            return [self._expand(v, variables, shell=shell) for v in value]
+            return [self._expand(v, variables, env) for v in value]
         if isinstance(value, dict):
-            return {k: self._expand(v, variables, shell=shell) for k, v in value.items()}
+            return {k: self._expand(v, variables, env) for k, v in value.items()}
         return value
 
     def spec_from_mapping(

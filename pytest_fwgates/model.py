@@ -69,6 +69,11 @@ class CheckSpec:
     #: type-specific settings (everything but the type key, id, expect, timeout)
     options: dict[str, Any] = field(default_factory=dict)
     timeout: float | None = None
+    #: values of gate-file variables used in shell text, by the environment variable that
+    #: carries each (``FWGATES_V1`` -> value); the text holds only references to them
+    env: dict[str, str] = field(default_factory=dict)
+    #: the target with every value resolved, for reports (secrets are masked when shown)
+    display_target: str = ""
 
     @property
     def name(self) -> str:

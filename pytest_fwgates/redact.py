@@ -52,6 +52,11 @@ class Redactor:
     def add(self, secrets: Iterable[str]) -> None:
         self._secrets.update(s for s in secrets if s and len(s) >= _MIN_SECRET_LEN)
 
+    @property
+    def longest(self) -> int:
+        """The length of the longest known secret (0 if none)."""
+        return max((len(s) for s in self._secrets), default=0)
+
     def text(self, text: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, MASK)

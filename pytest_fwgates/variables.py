@@ -1,24 +1,28 @@
 """``${name}``, ``${env:NAME}`` and ``${env:NAME:-default}`` in gate files.
 
 Substitution is one pass of plain text replacement: a value is never evaluated and never
-expanded again. Where the text is a shell command, every value is quoted for the shell,
-so a variable can never add commands. ``$${`` stands for a literal ``${``.
+expanded again. ``$${`` stands for a literal ``${``.
 
-Quoting depends on where the reference stands in the command, so the command is read with
-the shell's quoting rules: outside quotes the value becomes one quoted word; inside
-``'...'`` or ``"..."`` the quotes are closed around the quoted value and reopened. Where a
-value cannot be quoted safely (inside backquotes, ``$((...))``, ``$${...}``, ``$'...'``, after
-a backslash, or after a here-document begins) the reference is an error.
+In a shell command a value is never put into the text at all. Each reference becomes a
+reference to an environment variable (``"${FWGATES_V1}"``) and the value travels in the
+command's environment, so the shell never parses it, whatever the context: a comment, a
+here-document, quotes of any kind. The text around the reference is read with the shell's
+quoting rules only to choose the form of the reference: one quoted word outside quotes,
+``${FWGATES_V1}`` inside ``"..."``, and the single quotes closed around it inside ``'...'``.
+Where a reference cannot stand as one (inside ``$((...))``, a shell ``${...}``, ``$'...'`` or
+after a backslash) it is an error.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-import shlex
 from collections.abc import Mapping
 
-__all__ = ["VariableError", "interpolate", "parse_assignment"]
+__all__ = ["ENV_PREFIX", "VariableError", "interpolate", "interpolate_shell", "parse_assignment"]
+
+#: names of the environment variables that carry values into shell commands
+ENV_PREFIX = "FWGATES_V"
 
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -33,13 +37,9 @@ def interpolate(
     text: str,
     variables: Mapping[str, str],
     environ: Mapping[str, str],
-    *,
-    shell: bool = False,
 ) -> str:
-    """Replace every reference in ``text``; quote each value for the shell if ``shell``."""
+    """Replace every reference in ``text`` by its value."""
     _check_references(text)
-    if shell:
-        return _interpolate_shell(text, variables, environ)
 
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$${":
@@ -70,20 +70,28 @@ _CODE, _SUBST, _COMMENT, _SQ, _DQ, _BACKQUOTE, _ARITH, _PARAM, _ANSI = range(9)
 _CODE_LIKE = (_CODE, _SUBST)
 _WORD_START = frozenset(" \t\n;&|()<>")
 _REFUSED = {
-    _BACKQUOTE: "inside backquotes (use $(...) instead)",
     _ARITH: "inside $((...))",
     _PARAM: "inside a shell ${...} expansion",
     _ANSI: "inside $'...'",
 }
 
 
-def _interpolate_shell(text: str, variables: Mapping[str, str], environ: Mapping[str, str]) -> str:
-    """Substitute into a shell command, quoting each value for the context it stands in."""
+def interpolate_shell(
+    text: str,
+    variables: Mapping[str, str],
+    environ: Mapping[str, str],
+    env: dict[str, str],
+) -> str:
+    """``text`` with each reference replaced by a reference to an environment variable.
+
+    The values are added to ``env`` (``FWGATES_V1``, ``FWGATES_V2``, ...; one name per distinct
+    reference, numbered on from what ``env`` already holds), to be given to the command's
+    environment. No value is ever part of the returned text.
+    """
+    _check_references(text)
     out: list[str] = []
     # (context, open parentheses) from the outermost to the innermost
     stack: list[list[int]] = [[_CODE, 0]]
-    heredoc = False  # a here-document operator was seen: its body starts at the next newline
-    unsure = ""  # why the quoting context is not known from here on
     i = 0
     while i < len(text):
         ctx = stack[-1][0]
@@ -94,8 +102,11 @@ def _interpolate_shell(text: str, variables: Mapping[str, str], environ: Mapping
                 if ctx in (*_CODE_LIKE, _DQ, _PARAM, _ARITH):
                     stack.append([_PARAM, 0])
             else:
-                value = resolve(ref.group(1).strip(), variables, environ)
-                out.append(_quote_in(ctx, value, ref.group(0), unsure))
+                reference = ref.group(1).strip()
+                value = resolve(reference, variables, environ)
+                if "\0" in value:
+                    raise VariableError(f"{ref.group(0)} holds a NUL character")
+                out.append(_reference_in(ctx, _env_name(env, value), ref.group(0)))
             i = ref.end()
             continue
         char = text[i]
@@ -146,9 +157,6 @@ def _interpolate_shell(text: str, variables: Mapping[str, str], environ: Mapping
         elif ctx == _DQ:
             if char == '"':
                 stack.pop()
-        elif ctx in (_PARAM, _ARITH) and char in "'\"":
-            # shells differ on quotes in these: stop trusting the context
-            unsure = "after quotes inside a shell ${...} or $((...))"
         elif ctx == _PARAM:
             if char == "}":
                 stack.pop()
@@ -172,40 +180,37 @@ def _interpolate_shell(text: str, variables: Mapping[str, str], environ: Mapping
         elif text.startswith("<<<", i):
             step = 3
         elif text.startswith("<<", i):
-            heredoc = True
             step = 2
-        elif char == "\n" and heredoc:
-            unsure = "after the start of a here-document"
-        elif ctx == _SUBST and _is_word(text, i, "case"):
-            unsure = "after 'case' inside $(...)"
         out.append(text[i : i + step])
         i += step
     return "".join(out)
 
 
-def _is_word(text: str, i: int, word: str) -> bool:
-    end = i + len(word)
-    return (
-        text.startswith(word, i)
-        and (i == 0 or text[i - 1] in _WORD_START)
-        and (end == len(text) or text[end] in _WORD_START)
-    )
+def _env_name(env: dict[str, str], value: str) -> str:
+    """The variable of ``env`` that carries ``value`` (a new one if none does yet)."""
+    for name, existing in env.items():
+        if existing == value and name.startswith(ENV_PREFIX):
+            return name
+    name = f"{ENV_PREFIX}{len(env) + 1}"
+    while name in env:
+        name += "_"
+    env[name] = value
+    return name
 
 
-def _quote_in(context: int, value: str, reference: str, unsure: str) -> str:
-    """``value`` as shell text that means exactly ``value`` where ``context`` is open."""
-    where = unsure or _REFUSED.get(context)
+def _reference_in(context: int, name: str, reference: str) -> str:
+    """Shell text that expands to the variable ``name`` as one word where ``context`` is open."""
+    where = _REFUSED.get(context)
     if where:
         raise VariableError(
-            f"{reference} stands {where} in a shell command, where its value cannot be quoted "
-            "safely; move it outside"
+            f"{reference} stands {where} in a shell command, where it cannot stand as one "
+            "word; move it outside"
         )
-    quoted = shlex.quote(value)
     if context == _SQ:
-        return f"'{quoted}'"
-    if context == _DQ:
-        return f'"{quoted}"'
-    return quoted
+        return f"'\"${{{name}}}\"'"
+    if context in (_DQ, _COMMENT):
+        return f"${{{name}}}"
+    return f'"${{{name}}}"'
 
 
 def resolve(reference: str, variables: Mapping[str, str], environ: Mapping[str, str]) -> str:

@@ -557,7 +557,9 @@ def test_check_id_is_from_the_raw_target(tmp_path: Path) -> None:
     )
     ids = [c.id for c in gate.checks()]
     assert ids[0] == "command[echo ${name}]"
-    assert gate.checks()[0].target == "echo 'x; touch PWNED'"
+    assert gate.checks()[0].target == 'echo "${FWGATES_V1}"'
+    assert gate.checks()[0].env == {"FWGATES_V1": "x; touch PWNED"}
+    assert gate.checks()[0].display_target == "echo x; touch PWNED"
     assert ids[1] == "command[echo a b]"
     assert ids[2] == f"command[{long[:59]}…]"
     assert len(ids[2]) == len("command[]") + 60
@@ -578,7 +580,8 @@ def test_expect_values_are_not_shell_quoted(tmp_path: Path) -> None:
             """,
         )
     )
-    assert spec.target == "echo 'a b; c'"
+    assert spec.target == 'echo "${FWGATES_V1}"'
+    assert spec.env == {"FWGATES_V1": "a b; c"}
     assert spec.expect == {"stdout_contains": "a b; c"}
 
 
@@ -615,22 +618,22 @@ VARS_FILE = """
 
 def test_vars_and_env(tmp_path: Path) -> None:
     spec = only_check(load(tmp_path, VARS_FILE, environ={"TARGET_HOST": "web1"}))
-    assert spec.target == "curl http://web1:8080/metrics --debug=false"
+    assert spec.display_target == "curl http://web1:8080/metrics --debug=false"
     assert spec.expect == {"stdout_contains": "http://web1:8080"}
 
 
 def test_env_default(tmp_path: Path) -> None:
     spec = only_check(load(tmp_path, VARS_FILE, environ={}))
-    assert spec.target == "curl http://localhost:8080/metrics --debug=false"
+    assert spec.display_target == "curl http://localhost:8080/metrics --debug=false"
 
 
 def test_gate_var_wins_and_is_usable_in_vars(tmp_path: Path) -> None:
     spec = only_check(
         load(tmp_path, VARS_FILE, environ={"TARGET_HOST": "web1"}, cli_vars={"port": "9"})
     )
-    assert spec.target == "curl http://web1:9/metrics --debug=false"
+    assert spec.display_target == "curl http://web1:9/metrics --debug=false"
     spec = only_check(load(tmp_path, VARS_FILE, cli_vars={"url": "http://x"}))
-    assert spec.target == "curl http://x/metrics --debug=false"
+    assert spec.display_target == "curl http://x/metrics --debug=false"
     spec = only_check(
         load(
             tmp_path,
@@ -639,7 +642,7 @@ def test_gate_var_wins_and_is_usable_in_vars(tmp_path: Path) -> None:
             cli_vars={"host": "given"},
         )
     )
-    assert spec.target == "curl http://given/"
+    assert spec.display_target == "curl http://given/"
 
 
 def test_secret_vars_are_redacted(tmp_path: Path) -> None:

@@ -75,8 +75,10 @@ class Check:
     #: expectations that hold when the gate file gives none (e.g. exit_status == 0)
     default_expect: ClassVar[dict[str, Any]] = {}
     default_timeout: ClassVar[float] = 60.0
-    #: variables put into the target are quoted for the shell
+    #: the target is shell text: variables reach it as environment variables (``spec.env``)
     shell_target: ClassVar[bool] = False
+    #: options that are shell text too (e.g. a drill's ``restore:``), sharing ``spec.env``
+    shell_options: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, spec: CheckSpec, context: CheckContext) -> None:
         self.spec = spec

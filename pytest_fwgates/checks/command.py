@@ -1,23 +1,26 @@
-"""``command``: run a command through testinfra's host, check exit status, output and time."""
+"""``command``: run a shell command on this machine, check exit status, output and time.
+
+The command runs through :mod:`pytest_fwgates.process`: ``/bin/sh -c`` in a session of its
+own, bounded by the check's timeout, with gate-file values in its environment only. A
+command stopped at the bound is an error, whatever status the signal gave it.
+"""
 
 from __future__ import annotations
 
 import shlex
-import threading
-import time
 from typing import Any, ClassVar
 
+from ..process import ProcessResult, run_shell
 from .base import Check, CheckError, Measurement
 
-_OUTPUT_KEPT = 2000
+#: characters of each stream shown in reports (the evidence file keeps more)
+_SHOWN = 2000
 _STRINGS: dict[str, Any] = {
     "anyOf": [
         {"type": "string"},
         {"type": "array", "items": {"type": "string"}, "minItems": 1},
     ]
 }
-#: exit status of coreutils' timeout when it had to stop the command
-_TIMED_OUT = 124
 
 
 def _as_list(value: Any) -> list[str]:
@@ -34,9 +37,12 @@ def _first_word(command: str) -> str:
     return words[0] if words else command
 
 
-def _tail(text: str) -> str:
+def _tail(text: str, longest_secret: int) -> str:
+    """The end of ``text`` (already masked); a secret cut at the edge is trimmed away."""
     text = text.strip()
-    return text if len(text) <= _OUTPUT_KEPT else "…" + text[-_OUTPUT_KEPT:]
+    if len(text) <= _SHOWN:
+        return text
+    return "…" + text[-_SHOWN:][max(longest_secret - 1, 0) :]
 
 
 class CommandCheck(Check):
@@ -52,45 +58,38 @@ class CommandCheck(Check):
     default_timeout = 60.0
     shell_target = True
 
+    def execute(self) -> ProcessResult:
+        """Run the command (bounded); an error if it cannot start or is stopped at the bound."""
+        redactor = self.context.redactor
+        try:
+            result = run_shell(
+                self.spec.target,
+                env=self.spec.env,
+                cwd=self.context.rootdir,
+                timeout=self.timeout,
+                mask=redactor.text,
+                longest_secret=redactor.longest,
+            )
+        except OSError as exc:
+            raise CheckError(f"command could not be run: {exc.strerror or exc}") from None
+        if result.timed_out or result.exit_status is None:
+            raise CheckError(
+                f"command did not finish within {self.timeout:g} s and was stopped"
+                f"{self._output_note(result)}"
+            )
+        return result
+
+    @staticmethod
+    def _output_note(result: ProcessResult) -> str:
+        tail = (result.stderr or result.stdout).strip().splitlines()
+        return f"; last output: {tail[-1][:200]}" if tail else ""
+
     def measure(self) -> Measurement:
-        import testinfra  # lazily: only runs that have command checks pay for it
-
-        host = testinfra.get_host("local://")
-        timeout = self.timeout
-        seconds = f"{timeout:g}"
-        command = self.spec.target
-        holder: dict[str, Any] = {}
-
-        def run() -> None:
-            try:
-                holder["result"] = host.run(
-                    "cd %s && exec timeout -k 5 %s /bin/sh -c %s",
-                    str(self.context.rootdir),
-                    seconds,
-                    command,
-                )
-            except Exception as exc:  # reported as the check's error below
-                holder["error"] = exc
-
-        started = time.monotonic()
-        worker = threading.Thread(target=run, name=f"fwgates-command-{self.spec.id}", daemon=True)
-        worker.start()
-        worker.join(timeout + 15)
-        duration = time.monotonic() - started
-        if worker.is_alive():
-            raise CheckError(f"command did not finish within {seconds} s")
-        if "error" in holder:
-            raise CheckError(f"command could not be run: {holder['error']}")
-        result = holder["result"]
-        # output that is not UTF-8 is kept with replacement characters, not an error
-        stdout = result.stdout_bytes.decode("utf-8", "replace")
-        stderr = result.stderr_bytes.decode("utf-8", "replace")
-        # a command may exit 124 itself: only a run as long as the timeout timed out
-        if result.rc in (_TIMED_OUT, 128 + 9) and duration >= timeout:
-            raise CheckError(f"command timed out after {seconds} s")
-        if result.rc == 127 and "not found" in stderr:
-            raise CheckError(f"command not found: {_first_word(command)}")
-
+        result = self.execute()
+        status, stdout, stderr = result.exit_status, result.stdout, result.stderr
+        assert status is not None  # execute() raised for a stopped command
+        if status == 127 and "not found" in stderr:
+            raise CheckError(f"command not found: {_first_word(self.spec.display_target)}")
         failures: list[str] = []
         expect = self.spec.expect
         for text in _as_list(expect.get("stdout_contains")):
@@ -102,8 +101,18 @@ class CommandCheck(Check):
         for text in _as_list(expect.get("stderr_contains")):
             if text not in stderr:
                 failures.append(f"stderr does not contain {text!r}")
-        return Measurement(
-            values={"exit_status": float(result.rc), "duration_s": round(duration, 3)},
-            facts={"stdout": _tail(stdout), "stderr": _tail(stderr)},
+        longest = self.context.redactor.longest
+        measurement = Measurement(
+            values={"exit_status": status, "duration_s": round(result.duration_s, 3)},
+            facts={"stdout": _tail(stdout, longest), "stderr": _tail(stderr, longest)},
             failures=failures,
         )
+        if result.truncated or len(stdout) > _SHOWN or len(stderr) > _SHOWN:
+            # the whole kept output (bounded head and tail, masked) as evidence
+            folder = self.context.evidence_dir(self.spec)
+            for name, text in (("stdout", stdout), ("stderr", stderr)):
+                if text:
+                    path = folder / f"{name}.txt"
+                    path.write_text(text, encoding="utf-8", errors="backslashreplace")
+                    measurement.evidence[name] = path
+        return measurement
