@@ -119,7 +119,11 @@ def finish(session: pytest.Session, run: GateRun) -> None:
         from .integrity import IntegrityError
 
         gates = run.gates()
-        targets = [[spec.target, spec.options] for gate in gates for spec in gate.checks()]
+        targets = [
+            [spec.target, spec.options, spec.env]
+            for gate in gates
+            for spec in gate.checks()
+        ]
         redactor = run.loader.redactor
         run_info = dict(run.run_info)
         run_info.setdefault("finished", finished)
