@@ -120,9 +120,7 @@ def finish(session: pytest.Session, run: GateRun) -> None:
 
         gates = run.gates()
         targets = [
-            [spec.target, spec.options, spec.env]
-            for gate in gates
-            for spec in gate.checks()
+            [spec.target, spec.options, spec.env] for gate in gates for spec in gate.checks()
         ]
         redactor = run.loader.redactor
         run_info = dict(run.run_info)

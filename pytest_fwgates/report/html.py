@@ -40,8 +40,12 @@ figure img{max-width:100%}figcaption{font-size:.85rem;color:#57606a}
 """
 
 
+_SPECIAL = re.compile(r"[&<>\"']")
+
+
 def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    text = str(value)
+    return html.escape(text, quote=True) if _SPECIAL.search(text) else text
 
 
 def _word_cell(word: str) -> str:
@@ -51,14 +55,16 @@ def _word_cell(word: str) -> str:
 def _check_rows(results: Iterable[CheckResult]) -> list[str]:
     rows = []
     for result in results:
-        keys = list(dict.fromkeys([*result.thresholds, *_numeric(result.measured)]))
+        keys = dict.fromkeys(result.thresholds)
+        keys.update(dict.fromkeys(_numeric(result.measured)))
         measured = "<br>".join(_e(measure_text(key, result)) for key in keys)
         outcome = str(result.outcome)
+        check = _e(result.check_id)
+        criterion = _e(result.criterion)
         rows.append(
-            f'<tr data-check="{_e(result.check_id)}" data-criterion="{_e(result.criterion)}" '
-            f'data-outcome="{_e(outcome)}"><td class="mono">{_e(result.check_id)}</td>'
-            f"<td>{_e(result.criterion)}</td>"
-            f'<td class="o-{_e(outcome)}">{_e(outcome)}</td>'
+            f'<tr data-check="{check}" data-criterion="{criterion}" data-outcome="{outcome}">'
+            f'<td class="mono">{check}</td><td>{criterion}</td>'
+            f'<td class="o-{outcome}">{outcome}</td>'
             f'<td class="measured mono">{measured}</td><td>{_e(result.message)}</td></tr>'
         )
     return rows
@@ -74,6 +80,8 @@ def _numeric(measured: Mapping[str, Any]) -> dict[str, float]:
 
 def _percentile_svg(result: CheckResult) -> str | None:
     """A horizontal bar per latency percentile, the threshold as a red mark."""
+    if not any(key[:1] == "p" and key.endswith("_ms") for key in result.measured):
+        return None
     values = sorted(
         (float(m[1]), key, float(v))
         for key, v in _numeric(result.measured).items()
@@ -117,6 +125,8 @@ def _percentile_svg(result: CheckResult) -> str | None:
 def _trend_series(measured: Mapping[str, Any]) -> dict[str, list[float]]:
     """Baseline trends a check recorded: ``<key>_trend`` or ``trend: {key: [...]}``."""
     found: dict[str, list[float]] = {}
+    if not any(key == "trend" or key.endswith("_trend") for key in measured):
+        return found
 
     def numbers(value: Any) -> list[float] | None:
         if isinstance(value, list) and len(value) >= 2:
