@@ -175,6 +175,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     names: list[str] = config.option.fwgates_gates
     if not names:
+        if config.option.fwgates_handoff or config.option.fwgates_progress:
+            raise pytest.UsageError("--handoff-package and --gate-progress need --gate NAME")
         return
     registry = CheckRegistry.from_hook(config.hook)
     loader = _loader(config, registry)

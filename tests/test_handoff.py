@@ -630,3 +630,9 @@ def test_report_html_renders_in_headless_chromium(made: dict[str, Path], tmp_pat
     for reference in ('src="http', "src='http", 'href="http', "url(", "@import", "<script"):
         assert reference not in source
     assert "default-src 'none'" in source
+
+
+def test_handoff_options_need_a_gate(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--handoff-package=pkg")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--handoff-package and --gate-progress need --gate NAME*"])
