@@ -62,6 +62,8 @@ __all__ = [
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _TMP_MARK = ".tmp-"
+#: evidence and deliverable files larger than this are masked and copied in blocks
+_BLOCK = 16 * 2**20
 #: in the folder being built, so that it never verifies (removed just before the rename)
 _INCOMPLETE = "INCOMPLETE"
 _OLD_MARK = ".old-"
@@ -187,13 +189,45 @@ class _Builder:
         self.write(rel, self.redactor.text_bulk(text).encode("utf-8", "backslashreplace"))
 
     def copy(self, rel: str, source: Path) -> bytes:
-        """Copy ``source`` with secrets masked (bytes that are not UTF-8 kept as they are)."""
+        """Copy ``source`` with secrets masked (bytes that are not UTF-8 kept as they are).
+
+        Returns the bytes written (empty for a large file, which is copied in blocks)."""
+        if source.stat().st_size > _BLOCK:
+            self._copy_large(rel, source)
+            return b""
         raw = source.read_bytes()
         text = raw.decode("utf-8", "surrogateescape")
         masked = self.redactor.text_bulk(text)
         data = raw if masked == text else masked.encode("utf-8", "surrogateescape")
         self.write(rel, data)
         return data
+
+    def _copy_large(self, rel: str, source: Path) -> None:
+        """A large file in blocks that end at a line end, each masked, so memory stays bounded."""
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        with open(source, "rb") as reader, open(path, "xb") as writer:
+            rest = b""
+            while True:
+                block = reader.read(_BLOCK)
+                data = rest + block
+                cut = data.rfind(b"\n") + 1 if block else len(data)
+                if cut == 0:
+                    cut = len(data) if len(data) >= 4 * _BLOCK or not block else 0
+                head, rest = data[:cut], data[cut:]
+                if head:
+                    text = head.decode("utf-8", "surrogateescape")
+                    out = self.redactor.text_bulk(text).encode("utf-8", "surrogateescape")
+                    writer.write(out)
+                    digest.update(out)
+                    size += len(out)
+                if not block:
+                    break
+            writer.flush()
+            os.fsync(writer.fileno())
+        self.files[rel] = (size, digest.hexdigest())
 
     def unique(self, rel: str) -> str:
         if rel not in self.files:
@@ -251,7 +285,7 @@ def _copy_evidence(
                         data = builder.copy(rel, path)
                         by_source[path.resolve()] = rel
                         first = first or rel
-                        if rel.endswith(".svg"):
+                        if rel.endswith(".svg") and data:
                             pictures[rel] = data
                     placed[key] = f"{folder}/{_safe(source.name)}" if source.is_dir() else first
     return placed, pictures, absent

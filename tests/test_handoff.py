@@ -636,3 +636,24 @@ def test_handoff_options_need_a_gate(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--handoff-package=pkg")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--handoff-package and --gate-progress need --gate NAME*"])
+
+
+def test_large_files_are_copied_in_blocks_with_secrets_masked(tmp_path: Path) -> None:
+    from pytest_fwgates import handoff
+    from pytest_fwgates.redact import Redactor
+
+    source = tmp_path / "big.log"
+    line = b"GET /health 200 ok\n"
+    with source.open("wb") as handle:
+        for index in range(handoff._BLOCK // len(line) * 2 + 10):
+            handle.write(line if index % 50_000 else f"token={SECRET}\n".encode())
+        handle.write(b"\xff\xfe binary tail without a newline")
+    builder = handoff._Builder(tmp_path / "out", Redactor([SECRET]))
+    (tmp_path / "out").mkdir()
+    assert builder.copy("evidence/big.log", source) == b""
+    copied = (tmp_path / "out" / "evidence" / "big.log").read_bytes()
+    assert SECRET.encode() not in copied and b"token=***" in copied
+    assert copied.endswith(b"\xff\xfe binary tail without a newline")
+    size, digest = builder.files["evidence/big.log"]
+    assert size == len(copied)
+    assert digest == __import__("hashlib").sha256(copied).hexdigest()
