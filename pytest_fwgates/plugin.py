@@ -198,7 +198,20 @@ def pytest_configure(config: pytest.Config) -> None:
     configure_handoff(config, run)
     # gate files need no path argument: they join whatever pytest collects
     present = {str(Path(a).resolve()) for a in config.args}
-    config.args.extend(str(p) for p in run.gate_files() if str(p.resolve()) not in present)
+    config.args.extend(str(p) for p in _collect_args(run, config) if str(p) not in present)
+
+
+def _collect_args(run: GateRun, config: pytest.Config) -> list[Path]:
+    """The gate files to collect; a catalog file outside the rootdir (an installed package)
+    by its folder, so that its node ids read ``deployment-handoff-validation.yaml::...``."""
+    catalog, root = run.loader.catalog.resolve(), config.rootpath.resolve()
+    args: list[Path] = []
+    for path in (p.resolve() for p in run.gate_files()):
+        if path.parent == catalog and not path.is_relative_to(root):
+            path = catalog  # only the selected gates' files are collected from it
+        if path not in args:
+            args.append(path)
+    return args
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
