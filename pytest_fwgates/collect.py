@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .checks import run_check
+from .keys import result_key
 from .model import CheckResult, CheckSpec, Outcome
 from .yamlsrc import SourceError
 
@@ -17,8 +18,6 @@ if TYPE_CHECKING:
     from .run import GateRun
 
 __all__ = ["CriterionNode", "GateFile", "GateItem", "result_key"]
-
-result_key = pytest.StashKey[CheckResult]()
 
 
 class CheckFailed(Exception):
@@ -87,9 +86,11 @@ class GateItem(pytest.Item):
             result = excinfo.value.result
             word = "ERROR" if result.outcome is Outcome.ERROR else "FAILED"
             lines = [f"{self.spec.source}: {word}: {result.message}"]
+            from .report.summary import value_text
+
             for key, value in result.measured.items():
                 if key not in ("stdout", "stderr") or value:
-                    lines.append(f"  {key} = {value}")
+                    lines.append(f"  {key} = {value_text(key, value)}")
             return "\n".join(lines)
         return super().repr_failure(excinfo, style=style)
 

@@ -1,19 +1,21 @@
-"""Fixtures for Python tests that serve a gate criterion (``@pytest.mark.gate``)."""
+"""Fixtures for Python tests that serve a gate criterion (``@pytest.mark.gate``).
+
+Imported by ``plugin.py`` in every pytest run: nothing heavy at module level, the engine
+is imported inside the fixtures.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .checks import CheckContext, CheckRegistry, run_check
-from .loader import GateLoader
-from .model import CheckResult, Criterion, Gate, Outcome, Source
-from .run import measures_key, run_key
-from .yamlsrc import SourceError
+from .keys import measures_key, run_key
+
+if TYPE_CHECKING:
+    from .model import CheckResult, Criterion, Gate
 
 __all__ = ["gate_check", "gate_record"]
 
@@ -23,9 +25,11 @@ def gate_record(request: pytest.FixtureRequest) -> Callable[[str, float], None]:
     """Record a measured value (``gate_record("duration_s", 42.0)``) for the test's criterion.
 
     Recorded values are held to the criterion's standard thresholds and appear in the
-    gate reports; a criterion whose standard no check measured is not evaluated.
+    gate reports; a criterion whose standard no check measured is not evaluated. In a run
+    with ``--gate``, a value that misses its standard fails the test at once.
     """
     measures = request.node.stash.setdefault(measures_key, {})
+    run = request.config.stash.get(run_key, None)
 
     def record(key: str, value: float) -> None:
         __tracebackhide__ = True
@@ -36,11 +40,18 @@ def gate_record(request: pytest.FixtureRequest) -> Callable[[str, float], None]:
         ):
             raise TypeError(f"gate_record({key!r}, ...) needs a finite number, got {value!r}")
         measures[key] = float(value)
+        if run is not None:
+            # a value that misses its standard fails the test itself, not only the gate
+            problem = run.standard_problem(request.node, key, float(value))
+            if problem:
+                pytest.fail(problem)
 
     return record
 
 
 def _criterion_of(request: pytest.FixtureRequest) -> tuple[Gate | None, Criterion | None]:
+    from .yamlsrc import SourceError
+
     run = request.config.stash.get(run_key, None)
     if run is None:
         return None, None
@@ -63,6 +74,13 @@ def gate_check(
     returns the :class:`~pytest_fwgates.model.CheckResult`; a check that fails fails the test
     with its one-line message, and its measured values count for the test's criterion.
     """
+    from pathlib import Path
+
+    from .checks import CheckContext, CheckRegistry, run_check
+    from .loader import GateLoader
+    from .model import Outcome, Source
+    from .yamlsrc import SourceError
+
     run = request.config.stash.get(run_key, None)
     if run is not None:
         loader, registry, context = run.loader, run.registry, run.context

@@ -45,7 +45,7 @@ from .redact import Redactor
 from .report.html import build_html
 from .report.junit import build_junit
 from .report.markdown import build_markdown
-from .report.summary import build_summary, overall_verdict
+from .report.summary import overall_verdict, summary_bytes
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -458,9 +458,7 @@ def write_package(
         builder.text("junit.xml", reports.get("junit.xml") or build_junit(packaged))
         summary_text = reports.get("summary.json") if packaged is decisions else None
         if not summary_text:
-            summary = build_summary(packaged, run_info)
-            summary_text = json.dumps(summary, sort_keys=True, indent=2, ensure_ascii=False)
-            summary_text += "\n"
+            summary_text = summary_bytes(packaged, run_info).decode("utf-8", "surrogateescape")
         builder.text("summary.json", summary_text)
         builder.text(
             "summary.md",

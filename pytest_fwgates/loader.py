@@ -10,23 +10,28 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from .checks import Check, CheckRegistry
+from .ids import default_id, id_problem
 from .model import CheckSpec, Criterion, Gate, Source
 from .redact import Redactor, secret_name
-from .schema import check_schema, gate_schema, validate
+from .schema import check_validator, gate_validator, validate, validate_all
 from .thresholds import Threshold, ThresholdError, parse, parse_duration
 from .variables import VariableError, interpolate, interpolate_shell
-from .yamlsrc import LineDict, LineList, SourceError, line_of, load_yaml
+from .yamlsrc import LineDict, LineList, SourceError, SourceErrors, line_of, load_yaml
 
 __all__ = ["GateLoader", "SourceError", "catalog_dir"]
 
 _SUFFIXES = (".yaml", ".yml")
-_ID_TARGET_LEN = 60
+# a reference to a gate file variable (not ${env:...}, not the literal $${)
+_VAR_REFERENCE = re.compile(r"(?<!\$)\$\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}")
+# the top-level 'gate:' line, read without parsing the file
+_GATE_LINE = re.compile(r"""^gate:[ \t]*(["']?)([a-z0-9][a-z0-9-]*)\1[ \t]*(?:#.*)?$""", re.M)
 
 
 def catalog_dir() -> Path:
@@ -51,12 +56,17 @@ def _gate_files(folder: Path, clashes: dict[str, SourceError] | None = None) -> 
     return found
 
 
-def _short(target: Any) -> str:
-    if isinstance(target, Mapping):
-        scalars = [str(v) for v in target.values() if isinstance(v, str | int | float)]
-        target = scalars[0] if scalars else ""
-    text = " ".join(str(target).split())
-    return text if len(text) <= _ID_TARGET_LEN else text[: _ID_TARGET_LEN - 1] + "…"
+def _strings(value: Any) -> Any:
+    """Every string in a loaded document (keys aside)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _kind(value: Any) -> str:
@@ -98,7 +108,14 @@ class GateLoader:
                 if path.resolve() not in {p.resolve() for p in files}:
                     files.append(path)
         self._cache: dict[str, Gate] = {}
+        #: gates that failed to load: the error is given again, not found again
+        self._failed: dict[str, SourceError] = {}
         self._loading: list[str] = []
+        #: check ids of each criterion: (gate, criterion) -> id -> spec
+        self._ids: dict[tuple[str, str], dict[str, CheckSpec]] = {}
+        #: variable names the loaded files declare or refer to
+        self._var_names: set[str] = set()
+        self._misnamed_files: dict[Path, str] | None = None
         #: id of a check spec -> threshold keys its own 'expect' sets (they beat the criterion's)
         self._own_thresholds: dict[int, frozenset[str]] = {}
 
@@ -107,7 +124,41 @@ class GateLoader:
         return sorted(set(self._catalog_files) | set(self._user_files))
 
     def user_files(self, name: str) -> list[Path]:
-        return list(self._user_files.get(name, []))
+        """The user files of gate ``name``; also a file that says ``gate: name`` under
+        another file name (loading it gives its error, so it is not silently left out)."""
+        files = list(self._user_files.get(name, []))
+        files += [path for path, gate in self.misnamed().items() if gate == name]
+        return files
+
+    def misnamed(self) -> dict[Path, str]:
+        """User gate files whose ``gate:`` differs from their file name: path -> ``gate:``."""
+        if self._misnamed_files is None:
+            found: dict[Path, str] = {}
+            for name, paths in self._user_files.items():
+                for path in paths:
+                    declared = _declared_gate(path)
+                    if declared is not None and declared != name:
+                        found[path] = declared
+            self._misnamed_files = found
+        return self._misnamed_files
+
+    def check_variables(self, names: Sequence[str] | Any) -> None:
+        """Raise :class:`VariableError` for a ``--gate-var`` name no loaded gate file
+        declares in ``vars:`` or refers to as ``${name}`` (with a "did you mean")."""
+        if self._failed or not self._cache:
+            return  # a file that failed to load may be the one that uses it
+        known = sorted(self._var_names)
+        for name in names:
+            if name in self._var_names:
+                continue
+            hint = difflib.get_close_matches(name, known, n=1)
+            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+            uses = f"; variables used: {', '.join(known)}" if known else ""
+            gates = ", ".join(sorted(self._cache))
+            raise VariableError(
+                f"--gate-var {name}: no loaded gate file ({gates}) declares or uses "
+                f"${{{name}}}{extra}{uses}"
+            )
 
     def in_catalog(self, name: str) -> bool:
         return name in self._catalog_files
@@ -131,33 +182,44 @@ class GateLoader:
     def load(self, name: str) -> Gate:
         if name in self._cache:
             return self._cache[name]
+        if name in self._failed:
+            raise self._failed[name]
         if name not in self._catalog_files and name not in self._user_files:
             raise KeyError(name)
         if name in self._clashes:
             raise self._clashes[name]
         self._loading.append(name)
+        self._ids = {key: ids for key, ids in self._ids.items() if key[0] != name}
         try:
             gate = Gate(name=name, title=name, in_catalog=name in self._catalog_files)
             if gate.in_catalog:
                 self._apply(gate, self._catalog_files[name], base=True)
             for index, path in enumerate(self._user_files.get(name, [])):
                 self._apply(gate, path, base=not gate.in_catalog and index == 0)
+        except SourceError as exc:
+            errors = exc.errors if isinstance(exc, SourceErrors) else [exc]
+            if not any(e.message.startswith("include cycle") for e in errors):
+                # a cycle reads differently from where it is entered: found again
+                self._failed[name] = exc
+            raise
         finally:
             self._loading.pop()
         self._cache[name] = gate
         return gate
 
     def _apply(self, gate: Gate, path: Path, *, base: bool) -> None:
+        """Apply one file to ``gate``; every mistake of the file is raised together."""
         doc = load_yaml(path)
         if not isinstance(doc, LineDict):
             found = "the file is empty" if doc is None else f"found {_kind(doc)}"
             raise SourceError(
                 path, getattr(doc, "line", 1), f"{found}; a gate file is a mapping with 'gate:'"
             )
-        problem = validate(doc, gate_schema())
-        if problem is not None:
-            where, message = problem
-            raise SourceError(path, line_of(doc, where), message)
+        problems = validate_all(doc, gate_validator())
+        if problems:
+            raise SourceErrors.of(
+                [SourceError(path, line_of(doc, where), message) for where, message in problems]
+            )
         if doc["gate"] != path.stem:
             raise SourceError(
                 path,
@@ -165,7 +227,13 @@ class GateLoader:
                 f"gate '{doc['gate']}' must be in a file named {doc['gate']}{path.suffix}",
             )
         gate.files.append(path)
+        self._var_names.update(doc.get("vars") or ())
+        if self.cli_vars:
+            for text in _strings(doc):
+                if "${" in text:
+                    self._var_names.update(_VAR_REFERENCE.findall(text))
         variables = self._variables(doc, path)
+        errors: list[SourceError] = []
         if base:
             gate.title = str(doc.get("title", gate.title))
             gate.description = str(doc.get("description", ""))
@@ -174,22 +242,36 @@ class GateLoader:
         else:
             for key in ("phase", "status"):
                 if key in doc and str(doc[key]) != getattr(gate, key):
-                    raise SourceError(
-                        path, doc.line_of(key), f"cannot change '{key}' of catalog gate {gate.name}"
+                    errors.append(
+                        SourceError(
+                            path,
+                            doc.line_of(key),
+                            f"cannot change '{key}' of catalog gate {gate.name}",
+                        )
                     )
             gate.title = str(doc.get("title", gate.title))
             gate.description = str(doc.get("description", gate.description))
-        self._includes(gate, doc, path)
+        try:
+            self._includes(gate, doc, path)
+        except SourceError as exc:
+            errors.append(exc)
         criteria = doc.get("criteria") or LineDict()
         for crit_id, body in criteria.items():
-            self._criterion(gate, crit_id, body, path, criteria.line_of(crit_id), variables, base)
-        if base and not gate.criteria:
-            raise SourceError(path, doc.line, f"gate {gate.name} declares no criteria")
+            line = criteria.line_of(crit_id)
+            try:
+                self._criterion(gate, crit_id, body, path, line, variables, base, errors)
+            except SourceError as exc:
+                errors.append(exc)
+        if base and not gate.criteria and not errors:
+            errors.append(SourceError(path, doc.line, f"gate {gate.name} declares no criteria"))
+        if errors:
+            raise SourceErrors.of(errors)
 
     def _variables(self, doc: LineDict, path: Path) -> dict[str, str]:
         # --gate-var values win, and the file's own vars: may use them
         variables: dict[str, str] = dict(self.cli_vars)
         declared = doc.get("vars") or LineDict()
+        errors: list[SourceError] = []
         for name, value in declared.items():
             if name in self.cli_vars:
                 continue
@@ -197,9 +279,13 @@ class GateLoader:
             try:
                 variables[name] = interpolate(text, variables, self.environ)
             except VariableError as exc:
-                raise SourceError(path, declared.line_of(name), str(exc)) from None
+                errors.append(SourceError(path, declared.line_of(name), str(exc)))
+                continue
             if secret_name(name):
                 self.redactor.add([variables[name]])
+        if errors:
+            # later references to these would only repeat them
+            raise SourceErrors.of(errors)
         return variables
 
     def _includes(self, gate: Gate, doc: LineDict, path: Path) -> None:
@@ -243,6 +329,7 @@ class GateLoader:
         line: int,
         variables: dict[str, str],
         base: bool,
+        errors: list[SourceError],
     ) -> None:
         settings: LineDict = body if isinstance(body, LineDict) else LineDict()
         checks: LineList = (
@@ -274,16 +361,27 @@ class GateLoader:
                 criterion.standards[key] = text
         else:
             self._extend(criterion, settings, path, variables)
+        ids = self._ids.get((gate.name, crit_id))
+        if ids is None:
+            ids = self._ids[gate.name, crit_id] = {c.id: c for c in criterion.checks}
         for index, raw in enumerate(checks):
-            spec = self._check(gate, criterion, raw, path, checks.line_of(index), variables)
-            for other in criterion.checks:
-                if other.id == spec.id:
-                    raise SourceError(
+            try:
+                spec = self._check(gate, criterion, raw, path, checks.line_of(index), variables)
+            except SourceError as exc:
+                errors.append(exc)
+                continue
+            other = ids.get(spec.id)
+            if other is not None:
+                errors.append(
+                    SourceError(
                         path,
                         spec.source.line,
                         f"duplicate check id '{spec.id}' in criterion {crit_id} "
                         f"(first at {other.source}); give one of them an 'id:'",
                     )
+                )
+                continue
+            ids[spec.id] = spec
             criterion.checks.append(spec)
 
     def _extend(
@@ -361,10 +459,13 @@ class GateLoader:
                 message = f"unknown check type '{type_name}'{extra}; known: {', '.join(names)}"
             raise SourceError(path, line, message)
         cls = self.registry.get(type_name)
-        problem = validate(raw, check_schema(cls))
+        problem = validate(raw, check_validator(cls))
         if problem is not None:
             where, message = problem
             raise SourceError(path, line_of(raw, where), message)
+        given_id = raw.get("id")
+        if isinstance(given_id, str) and (why := id_problem(given_id)) is not None:
+            raise SourceError(path, raw.line_of("id"), why)
         try:
             # values reach shell text only as environment variables (FWGATES_V1, ...)
             env: dict[str, str] = {}
@@ -400,7 +501,7 @@ class GateLoader:
         """The given id, or ``type[target]`` from the target as written; secrets masked."""
         if raw.get("id"):
             return self.redactor.text(str(raw["id"]))
-        return f"{type_name}[{self.redactor.text(_short(raw[type_name]))}]"
+        return default_id(type_name, raw[type_name], self.redactor.text)
 
     def _expectations(
         self,
@@ -454,6 +555,8 @@ class GateLoader:
         """``value`` with references resolved; with ``env``, as shell text whose values are
         added to ``env`` and referenced as environment variables."""
         if isinstance(value, str):
+            if "${" not in value:
+                return value  # no reference: nothing to resolve
             if env is not None:
                 return interpolate_shell(value, variables, self.environ, env)
             return interpolate(value, variables, self.environ)
@@ -495,3 +598,21 @@ def _to_lines(value: Any, line: int) -> Any:
         sequence.extend(_to_lines(item, line) for item in value)
         return sequence
     return value
+
+
+def _declared_gate(path: Path) -> str | None:
+    """The ``gate:`` a file declares, read cheaply; ``None`` when it cannot be read."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64 * 1024).decode("utf-8", "replace")
+    except OSError:
+        return None
+    match = _GATE_LINE.search(head)
+    if match is not None:
+        return match.group(2)
+    try:
+        doc = load_yaml(path)
+    except SourceError:
+        return None
+    declared = doc.get("gate") if isinstance(doc, dict) else None
+    return declared if isinstance(declared, str) else None

@@ -80,6 +80,14 @@ class CheckSpec:
         """The item name: the check id."""
         return self.id
 
+    def __repr__(self) -> str:
+        # no target, options or values: they may hold resolved secrets (pytest --debug
+        # logs the arguments of every hook call, and gates hold their checks)
+        return (
+            f"CheckSpec(type={self.type!r}, id={self.id!r}, gate={self.gate!r}, "
+            f"criterion={self.criterion!r}, source={str(self.source)!r})"
+        )
+
 
 @dataclass
 class Criterion:
@@ -139,6 +147,8 @@ class CheckResult:
     location: str = ""
     #: evidence files of the check: name -> path (command output, Locust stats, timelines)
     evidence: dict[str, str] = field(default_factory=dict)
+    #: what the check measured (URL, host, command), credentials removed and secrets masked
+    target: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -156,6 +166,7 @@ class CheckResult:
             "duration": round(self.duration, 6),
             "location": self.location,
             "evidence": dict(self.evidence),
+            "target": self.target,
         }
 
     @classmethod
@@ -176,6 +187,7 @@ class CheckResult:
             duration=float(data.get("duration") or 0.0),
             location=str(data.get("location") or ""),
             evidence={str(k): str(v) for k, v in (data.get("evidence") or {}).items()},
+            target=str(data.get("target") or ""),
         )
 
 

@@ -1,28 +1,36 @@
-"""pytest-fwgates: the pytest hooks. The work lives in the modules these call."""
+"""pytest-fwgates: the pytest hooks. The work lives in the modules these call.
+
+Every pytest run imports this module, gate or not, so it imports only what options and
+markers need. The engine (loader, schema, YAML, reports, checks) is imported inside the
+hooks, and only when ``--gate`` or ``--gate-list`` is given; fixtures import it in their
+bodies. ``tests/test_lazy_import.py`` keeps it that way.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import hookspecs
-from .checks import CheckRegistry
-from .collect import GateFile, GateItem, result_key
 from .fixtures import gate_check, gate_record
-from .listing import format_gate_list
-from .loader import GateLoader
-from .run import GateRun, measures_key, run_key
-from .variables import VariableError, parse_assignment
-from .waivers import WaiverSet, load_waivers
-from .yamlsrc import SourceError
+from .keys import measures_key, result_key, run_key
+
+if TYPE_CHECKING:
+    from .checks import CheckRegistry
+    from .collect import GateFile
+    from .loader import GateLoader
+    from .run import GateRun
+    from .waivers import WaiverSet
 
 __all__ = ["gate_check", "gate_record"]
 
 DEFAULT_JUNIT = "reports/gates.xml"
+_XDIST_WORKER = "PYTEST_XDIST_WORKER"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -131,6 +139,9 @@ def _gate_dirs(config: pytest.Config) -> list[Path]:
 
 
 def _loader(config: pytest.Config, registry: CheckRegistry) -> GateLoader:
+    from .loader import GateLoader
+    from .variables import VariableError, parse_assignment
+
     variables: dict[str, str] = {}
     for text in [*config.getini("gate_vars"), *config.option.fwgates_vars]:
         try:
@@ -145,6 +156,9 @@ def _loader(config: pytest.Config, registry: CheckRegistry) -> GateLoader:
 
 
 def _waivers(config: pytest.Config) -> WaiverSet:
+    from .waivers import WaiverSet, load_waivers
+    from .yamlsrc import SourceError
+
     given = config.option.fwgates_waivers or config.getini("gate_waivers")
     if not given:
         return WaiverSet.empty()
@@ -162,6 +176,9 @@ def _waivers(config: pytest.Config) -> WaiverSet:
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if not config.option.fwgates_list:
         return None
+    from .checks import CheckRegistry
+    from .listing import format_gate_list
+
     registry = CheckRegistry.from_hook(config.hook)
     text, ok = format_gate_list(_loader(config, registry))
     sys.stdout.write(text)
@@ -178,24 +195,31 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.option.fwgates_handoff or config.option.fwgates_progress:
             raise pytest.UsageError("--handoff-package and --gate-progress need --gate NAME")
         return
+    from .checks import CheckRegistry
+    from .run import GateRun, prepare_reports
+    from .variables import VariableError, parse_assignment
+
+    # first, so that no usage error below leaves an earlier run's reports in place
+    junit_path = prepare_reports(config)
     registry = CheckRegistry.from_hook(config.hook)
     loader = _loader(config, registry)
     unknown = [name for name in names if name not in loader.known()]
     if unknown:
         raise pytest.UsageError(f"--gate: {loader.unknown_gate_message(unknown[0])}")
-    junit: str = config.option.fwgates_junit or config.getini("gate_junit")
-    junit_path = Path(junit)
-    if not junit_path.is_absolute():
-        base = config.invocation_params.dir if config.option.fwgates_junit else config.rootpath
-        junit_path = base / junit_path
     run = GateRun(
         config, list(dict.fromkeys(names)), loader, registry, _waivers(config), junit_path
     )
+    try:
+        loader.check_variables([parse_assignment(t)[0] for t in config.option.fwgates_vars])
+    except VariableError as exc:
+        run.close()
+        raise pytest.UsageError(str(exc)) from None
     config.stash[run_key] = run
     config.pluginmanager.register(run, "fwgates-run")
     from .handoff_run import configure as configure_handoff
 
     configure_handoff(config, run)
+    run.start()
     # gate files need no path argument: they join whatever pytest collects
     present = {str(Path(a).resolve()) for a in config.args}
     config.args.extend(str(p) for p in _collect_args(run, config) if str(p) not in present)
@@ -214,6 +238,23 @@ def _collect_args(run: GateRun, config: pytest.Config) -> list[Path]:
     return args
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Remove an earlier run's reports before anything (a bad option) can stop this one."""
+    known = early_config.known_args_namespace
+    if not getattr(known, "fwgates_gates", None) or _XDIST_WORKER in os.environ:
+        return
+    from .report.paths import remove_stale, resolve_junit, summary_path
+
+    junit = resolve_junit(
+        getattr(known, "fwgates_junit", None),
+        str(early_config.getini("gate_junit")),
+        early_config.invocation_params.dir,
+        early_config.rootpath,
+    )
+    remove_stale([junit, summary_path(junit)])
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(run_key, None)
     if run is not None:
@@ -228,6 +269,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> GateFile |
         return None
     if file_path.resolve() not in run.gate_file_set:
         return None
+    from .collect import GateFile
+
     node: GateFile = GateFile.from_parent(parent, path=file_path)
     node.run = run
     return node
@@ -267,10 +310,14 @@ def pytest_runtest_makereport(
     run = item.config.stash.get(run_key, None)
     members = run.memberships(item) if run is not None else []
     if members:
+        from .collect import GateItem
+
         data: dict[str, Any] = {"members": [list(m) for m in members]}
+        if isinstance(item, GateItem):
+            data["check"] = True  # must report a CheckResult to pass
         if call.when == "call":
             result = item.stash.get(result_key, None)
-            if result is not None and isinstance(item, GateItem):
+            if result is not None:
                 data["result"] = result.to_json()
             measures = item.stash.get(measures_key, None)
             if measures:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+import shlex
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-__all__ = ["Redactor", "secret_name"]
+__all__ = ["Redactor", "secret_name", "strip_credentials"]
 
 MASK = "***"
 _SECRET_NAME = re.compile(r"(pass(word|wd)?|secret|token|api[_-]?key|credential|auth)", re.I)
@@ -31,6 +35,69 @@ _VALUE_AFTER = ("bearer", "basic", "token")
 _BULK_MIN = 64 * 1024
 _NON_SPACE = re.compile(r"\S")
 
+# user info in a URL: scheme://user:password@host or scheme://token@host
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s@]*)@")
+#: schemes where a lone user name is a name, not a token (testinfra hosts)
+_USER_SCHEMES = ("ssh", "paramiko", "ansible", "docker", "podman", "kubectl", "local", "winrm")
+
+
+def _shell_inner(text: str) -> str:
+    """How a value looks inside single quotes once ``shlex.quote`` has escaped its quotes."""
+    return text.replace("'", "'\"'\"'")
+
+
+def _json_inner(text: str) -> str:
+    return json.dumps(text)[1:-1]
+
+
+def _repr_inner(text: str) -> str:
+    return repr(text)[1:-1]
+
+
+def _bytes_repr_inner(text: str) -> str:
+    return repr(text.encode("utf-8", "backslashreplace"))[2:-1]
+
+
+def _url(text: str) -> str:
+    return urllib.parse.quote(text, safe="")
+
+
+_QUOTINGS: tuple[Callable[[str], str], ...] = (shlex.quote, _shell_inner, lambda t: t)
+_ESCAPINGS: tuple[Callable[[str], str], ...] = (
+    lambda t: t,
+    _json_inner,
+    _repr_inner,
+    _bytes_repr_inner,
+    _url,
+    urllib.parse.quote_plus,
+)
+
+
+def secret_forms(secret: str) -> set[str]:
+    """The ways a secret value shows up in output: as is, shell-quoted (whole or the part
+    between quotes), JSON-escaped, as a Python (bytes) repr, URL-encoded, and in base64."""
+    forms = {escape(quote(secret)) for quote in _QUOTINGS for escape in _ESCAPINGS}
+    raw = secret.encode("utf-8", "surrogatepass")
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        encoded = encode(raw).decode("ascii")
+        forms.update((encoded, encoded.rstrip("=")))
+    return {form for form in forms if len(form) >= _MIN_SECRET_LEN}
+
+
+def strip_credentials(text: str) -> str:
+    """URLs without their credentials: ``https://u:pw@h/`` -> ``https://h/``.
+
+    A lone user name of a host URL (``ssh://deploy@web1``) stays: it names, not proves.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        scheme, info = match.group(1), match.group(2)
+        if ":" not in info and scheme[:-3].lower() in _USER_SCHEMES:
+            return match.group(0)
+        return scheme
+
+    return _USERINFO.sub(replace, text)
+
 
 def secret_name(name: str) -> bool:
     """Whether a variable's name says it holds a secret."""
@@ -42,6 +109,7 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
+        self._forms: list[str] = []
         self.add(secrets)
 
     @classmethod
@@ -50,7 +118,13 @@ class Redactor:
         return cls(value for name, value in env.items() if secret_name(name))
 
     def add(self, secrets: Iterable[str]) -> None:
-        self._secrets.update(s for s in secrets if s and len(s) >= _MIN_SECRET_LEN)
+        new = {s for s in secrets if s and len(s) >= _MIN_SECRET_LEN} - self._secrets
+        if not new:
+            return
+        self._secrets.update(new)
+        forms = {form for secret in self._secrets for form in secret_forms(secret)}
+        # longest first, so that a form containing another is masked whole
+        self._forms = sorted(forms, key=len, reverse=True)
 
     @property
     def longest(self) -> int:
@@ -58,11 +132,20 @@ class Redactor:
         return max((len(s) for s in self._secrets), default=0)
 
     def text(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, MASK)
+        """``text`` with every form of every known secret, and secret-looking values, masked.
+
+        Mask before cutting: a cut can leave part of a secret that no longer matches.
+        """
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, MASK)
         for pattern in _PATTERNS:
             text = pattern.sub(_mask_match, text)
         return text
+
+    def target(self, text: str) -> str:
+        """A check's target for reports: credentials removed from URLs, secrets masked."""
+        return self.text(strip_credentials(str(text)))
 
     def text_bulk(self, text: str, *, min_len: int = _BULK_MIN) -> str:
         """The same as :meth:`text`, faster on long texts (reports of thousands of checks):
@@ -70,8 +153,9 @@ class Redactor:
         Texts shorter than ``min_len`` take the plain way."""
         if len(text) < min_len:
             return self.text(text)
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, MASK)
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, MASK)
         folded = text.casefold().replace("\u0131", "i")  # IGNORECASE folds dotless i too
         if len(folded) != len(text):  # positions would not line up: the plain way
             return self.text(text)
@@ -113,6 +197,8 @@ class Redactor:
 
 def _safe_split(text: str, newline: int) -> bool:
     """Whether no match of _PATTERNS can span the line end at ``newline``."""
+    # a match crosses a line end only inside a whitespace run: before ':'/'=', after
+    # ':'/'=', or after bearer/basic/token
     found = _NON_SPACE.search(text, newline)
     if found is not None and found[0] in ":=":
         return False
@@ -125,19 +211,23 @@ def _safe_split(text: str, newline: int) -> bool:
 
 
 def _split_before(text: str, at: int) -> int:
-    """Start of the chunk around ``at``: just after a line end no match can span."""
+    """Start of the chunk around ``at``: just after a line end no match can span, or after
+    ", " (no match holds a whitespace run that follows a comma: one-line JSON is cut there)."""
     newline = text.rfind("\n", 0, at)
     while newline >= 0 and not _safe_split(text, newline):
         newline = text.rfind("\n", 0, newline)
-    return newline + 1
+    comma = text.rfind(", ", 0, at)
+    return max(newline + 1, comma + 2 if comma >= 0 else 0)
 
 
 def _split_after(text: str, at: int) -> int:
-    """End of the chunk around ``at``: a line end no match can span (or the end)."""
+    """End of the chunk around ``at``: a line end no match can span, after ", ", or the end."""
     newline = text.find("\n", at)
     while newline >= 0 and not _safe_split(text, newline):
         newline = text.find("\n", newline + 1)
-    return len(text) if newline < 0 else newline
+    comma = text.find(", ", max(0, at - 2))
+    ends = [n for n in (newline, comma + 2 if comma >= 0 else -1) if n >= 0]
+    return min(ends) if ends else len(text)
 
 
 def _mask_match(match: re.Match[str]) -> str:

@@ -11,17 +11,22 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
+import os
 import platform
-import shutil
+import signal
 import sys
+import threading
 from collections.abc import Generator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
 
 from .checks import CheckContext, CheckRegistry
 from .collect import GateItem
+from .fsutil import atomic_write_all
+from .keys import measures_key, run_key
 from .loader import GateLoader
 from .model import (
     EXIT_FAILED,
@@ -35,17 +40,17 @@ from .model import (
     Outcome,
 )
 from .redact import Redactor
-from .report.junit import write_junit
-from .report.summary import write_summary
-from .report.terminal import table_lines, verdict_color
+from .report.junit import build_junit
+from .report.paths import SUMMARY_NAME, path_problem, remove_stale, resolve_junit, summary_path
+from .report.summary import summary_bytes
+from .report.terminal import clean_line, table_lines, verdict_color
+from .thresholds import ThresholdError, format_value, parse
 from .verdict import decide_all, overall
 from .waivers import WaiverSet
 from .yamlsrc import SourceError
 
-__all__ = ["GateRun", "measures_key", "run_key"]
+__all__ = ["GateRun", "measures_key", "prepare_reports", "run_key"]
 
-measures_key = pytest.StashKey[dict[str, float]]()
-run_key = pytest.StashKey["GateRun"]()
 
 _VERDICT_EXIT = {
     GateVerdict.PASSED: EXIT_PASSED,
@@ -63,6 +68,8 @@ class _Phases:
     message: str = ""
     duration: float = 0.0
     location: str = ""
+    #: a YAML check (a GateItem), which must report a CheckResult
+    is_check: bool = False
 
 
 class _RedactLogs(logging.Filter):
@@ -80,6 +87,63 @@ class _RedactLogs(logging.Filter):
 
 #: loggers whose records can carry a command's output
 _REDACTED_LOGGERS = ("testinfra",)
+
+#: pytest options that show or collect without running: such a run decides no verdict
+_NO_VERDICT_OPTIONS = (
+    "collectonly",
+    "showfixtures",
+    "show_fixtures_per_test",
+    "setuponly",
+    "setupplan",
+)
+
+#: how bad an outcome is, to combine a check's own result with what pytest reported
+_SEVERITY = {Outcome.PASSED: 0, Outcome.SKIPPED: 1, Outcome.FAILED: 2, Outcome.ERROR: 3}
+
+
+def prepare_reports(config: pytest.Config) -> Path:
+    """The gate JUnit path, checked before the run starts; an earlier run's reports removed.
+
+    Refuses (usage error) a report path that exists and is not a regular file, a folder
+    where nothing can be written, a JUnit named like summary.json, and ``--junitxml`` at
+    the gate reports' place.
+    """
+    given: str | None = config.option.fwgates_junit
+    junit = resolve_junit(
+        given, str(config.getini("gate_junit")), config.invocation_params.dir, config.rootpath
+    )
+    summary = summary_path(junit)
+    option = "--gate-junit" if given else "gate_junit (ini)"
+    if junit.name == SUMMARY_NAME:
+        raise pytest.UsageError(
+            f"{option} {junit}: {SUMMARY_NAME} is written beside the gate JUnit; "
+            "give the JUnit file another name"
+        )
+    if hasattr(config, "workerinput"):
+        return junit  # only the xdist controller writes reports
+    xmlpath = getattr(config.option, "xmlpath", None)
+    if xmlpath:
+        mine = {os.path.abspath(junit), os.path.abspath(summary)}
+        theirs = os.path.abspath(os.path.expanduser(str(xmlpath)))
+        if theirs in mine or os.path.realpath(theirs) in {os.path.realpath(p) for p in mine}:
+            raise pytest.UsageError(
+                f"--junitxml {xmlpath}: the gate reports are written there ({option} {junit}); "
+                "give pytest's JUnit another path"
+            )
+    for path, label in ((junit, option), (summary, f"{option} (its {SUMMARY_NAME})")):
+        problem = path_problem(path)
+        if problem:
+            raise pytest.UsageError(f"{label} {path}: {problem}")
+    remove_stale([junit, summary])
+    return junit
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (what a CI runner sends on cancel), raised like Ctrl-C in the main thread."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated(f"stopped by signal {signal.Signals(signum).name}")
 
 
 class GateRun:
@@ -116,14 +180,32 @@ class GateRun:
         self.written: list[Path] = []
         #: facts of the run written into summary.json (the handoff package reuses them)
         self.run_info: dict[str, Any] = {}
+        #: why the reports could not be written at the end ("" when they were)
+        self.write_error = ""
+        #: gate name -> why it could not be loaded
+        self.gate_errors: dict[str, str] = {}
+        self.terminated = False
+        self._old_sigterm: Any = None
         self._log_filter = _RedactLogs(loader.redactor)
         for name in _REDACTED_LOGGERS:
             logging.getLogger(name).addFilter(self._log_filter)
         self._resolve()
 
+    def start(self) -> None:
+        """From now on SIGTERM ends the run like Ctrl-C: commands stopped, FAILED written."""
+        if threading.current_thread() is threading.main_thread():
+            self._old_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
+
     def close(self) -> None:
         for name in _REDACTED_LOGGERS:
             logging.getLogger(name).removeFilter(self._log_filter)
+        if self._old_sigterm is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._old_sigterm)
+            self._old_sigterm = None
+
+    def decides(self) -> bool:
+        """False for runs that only show or collect (``--co``, ``--fixtures``, ...)."""
+        return not any(getattr(self.config.option, name, False) for name in _NO_VERDICT_OPTIONS)
 
     # -- selection -------------------------------------------------------------------------
     def _resolve(self) -> None:
@@ -133,7 +215,9 @@ class GateRun:
                 closure = self.loader.closure([name])
             except SourceError as exc:
                 # the broken file is reported at collection; the verdict fails closed
-                self.load_errors.append(str(exc))
+                error = self.loader.redactor.text(str(exc))
+                self.gate_errors.setdefault(name, error)
+                self.load_errors.append(error)
                 closure = [name]
             selected.extend(n for n in closure if n not in selected)
         self.selected = selected
@@ -162,8 +246,10 @@ class GateRun:
             try:
                 gates.append(self.loader.load(name))
             except SourceError as exc:
-                if str(exc) not in self.load_errors:
-                    self.load_errors.append(str(exc))
+                error = self.loader.redactor.text(str(exc))
+                self.gate_errors.setdefault(name, error)
+                if error not in self.load_errors:
+                    self.load_errors.append(error)
         return gates
 
     def memberships(self, item: pytest.Item) -> list[tuple[str, str, str]]:
@@ -177,6 +263,27 @@ class GateRun:
             if gate in self.selected and criterion:
                 found.append((gate, criterion, item.nodeid))
         return found
+
+    def standard_problem(self, item: pytest.Item, key: str, value: float) -> str | None:
+        """Why a value a marked test records misses its criterion's standard, if it does."""
+        for gate_name, criterion_id, _ in self.memberships(item):
+            try:
+                criterion = self.loader.load(gate_name).criteria.get(criterion_id)
+            except SourceError:
+                continue
+            text = criterion.thresholds_in_force().get(key) if criterion else None
+            if text is None:
+                continue
+            try:
+                holds = parse(text).holds(key, value)
+            except ThresholdError as exc:
+                return f"{key}: {exc}"
+            if holds is False:
+                return (
+                    f"{key} = {format_value(key, value)}, expected {text} "
+                    f"(standard of {gate_name}/{criterion_id})"
+                )
+        return None
 
     def validate_marker(self, item: pytest.Item) -> str | None:
         """A one-line error for a ``gate`` marker that names no known gate or criterion."""
@@ -262,6 +369,8 @@ class GateRun:
         outcome = "skipped" if getattr(report, "wasxfail", None) is not None else report.outcome
         phases.outcomes[report.when] = outcome
         phases.duration += report.duration
+        if data.get("check"):
+            phases.is_check = True
         if data.get("result"):
             phases.result = data["result"]
         if data.get("measured"):
@@ -269,11 +378,13 @@ class GateRun:
         if report.when == "call" or outcome != "passed":
             phases.location = f"{report.location[0]}:{(report.location[1] or 0) + 1}"
             if outcome != "passed" and not phases.message:
-                phases.message = _short_message(report)
+                phases.message = _short_message(report, self.loader.redactor)
 
     @pytest.hookimpl
-    def pytest_keyboard_interrupt(self) -> None:
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         self.interrupted = True
+        if isinstance(excinfo.value, _Terminated):
+            self.terminated = True
 
     def results(self, gates: list[Gate]) -> list[CheckResult]:
         """A result for every check of ``gates``: reported, or known but never run."""
@@ -281,6 +392,9 @@ class GateRun:
         seen: set[tuple[str, str, str]] = set()
         redact = self.loader.redactor
         specs = {(s.gate, s.criterion, s.id): s for g in gates for s in g.checks()}
+        standards = {
+            (g.name, c.id): c.thresholds_in_force() for g in gates for c in g.criteria.values()
+        }
         # checks that were collected (or deselected) but never reported
         not_run: dict[tuple[str, str, str], str] = {}
         reports = dict(self.reports)
@@ -296,12 +410,25 @@ class GateRun:
             message = phases.message
             if outcome is Outcome.SKIPPED and not message:
                 message = "did not run to the end"
+            if phases.is_check and phases.result is None and outcome is Outcome.PASSED:
+                # only the check's own result can pass it (a no-op runtest cannot)
+                outcome = Outcome.ERROR
+                message = "the check reported no result: its test item did not run the check"
             for gate, criterion, check_id in phases.members:
                 seen.add((gate, criterion, check_id))
-                if phases.result is not None and outcome is not Outcome.ERROR:
+                if phases.result is not None:
                     result = CheckResult.from_json(phases.result)
-                    results.append(dataclasses.replace(result, duration=phases.duration))
+                    result = dataclasses.replace(result, duration=phases.duration)
+                    if _SEVERITY[outcome] > _SEVERITY[result.outcome]:
+                        # pytest saw worse than the check: a hook raised, a phase failed
+                        word = "errored" if outcome is Outcome.ERROR else str(outcome)
+                        text = f"the check {result.outcome}, but its test {word}: {message}"
+                        result = dataclasses.replace(
+                            result, outcome=outcome, message=redact.text(text)
+                        )
+                    results.append(result)
                     continue
+                in_force = standards.get((gate, criterion), {})
                 results.append(
                     CheckResult(
                         nodeid=nodeid,
@@ -310,6 +437,7 @@ class GateRun:
                         check_id=check_id,
                         outcome=outcome,
                         measured=dict(phases.measured),
+                        thresholds={k: v for k, v in in_force.items() if k in phases.measured},
                         message=redact.text(message),
                         duration=phases.duration,
                         location=phases.location,
@@ -357,25 +485,44 @@ class GateRun:
                 for nodeid, (members, why) in self.expected.items()
             }
             return
-        if self.config.option.collectonly:
-            return
+        if not self.decides():
+            return  # --co, --fixtures, --setup-plan: nothing was decided, nothing is written
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             self.interrupted = True
         gates = self.gates()
         problems = [f"gate file error: {error}" for error in self.load_errors]
         if self.collect_errors:
             problems.append(f"{self.collect_errors} collection error(s)")
-        if self.interrupted:
+        if self.terminated:
+            problems.append("the run was stopped by SIGTERM")
+        elif self.interrupted:
             problems.append("the run was interrupted")
-        self.decisions = decide_all(gates, self.results(gates), self.waivers, problems)
-        missing = [name for name in self.selected if name not in {g.name for g in gates}]
+        decisions = decide_all(gates, self.results(gates), self.waivers, problems)
+        decided = {decision.gate.name for decision in decisions}
+        missing = [name for name in self.selected if name not in decided]
+        # a gate that could not be loaded is a FAILED decision, so every report shows it
+        decisions += [self._unloadable(name) for name in missing]
+        self.decisions = decisions
         for decision in self.decisions:
             self.config.hook.pytest_fwgates_gate_decided(decision=decision, config=self.config)
-        self._write_reports(missing)
         verdict = overall(self.decisions) if not missing else GateVerdict.FAILED
+        try:
+            self._write_reports(missing)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            self.write_error = f"{where}{exc.strerror or exc}"
+            verdict = GateVerdict.FAILED  # a verdict without its evidence is no pass
         if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED,
                           pytest.ExitCode.NO_TESTS_COLLECTED):  # fmt: skip
             session.exitstatus = _VERDICT_EXIT[verdict]
+
+    def _unloadable(self, name: str) -> GateDecision:
+        error = self.gate_errors.get(name) or "the gate could not be loaded"
+        return GateDecision(
+            gate=Gate(name=name, title=name),
+            verdict=GateVerdict.FAILED,
+            reason=f"gate file error: {error}",
+        )
 
     def _write_reports(self, missing: list[str]) -> None:
         run_info = {
@@ -392,10 +539,14 @@ class GateRun:
             "xdist_workers": len(self.workers),
         }
         self.run_info = run_info
-        summary_path = self.junit_path.with_name("summary.json")
-        write_junit(self.junit_path, self.decisions)
-        write_summary(summary_path, self.decisions, run_info)
-        self.written = [self.junit_path, summary_path]
+        summary = summary_path(self.junit_path)
+        atomic_write_all(
+            [
+                (self.junit_path, build_junit(self.decisions)),
+                (summary, summary_bytes(self.decisions, run_info)),
+            ]
+        )
+        self.written = [self.junit_path, summary]
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -403,13 +554,32 @@ class GateRun:
             return
         tr = terminalreporter
         tr.write_sep("=", "gate verdicts")
-        width = max(shutil.get_terminal_size((100, 24)).columns, 100)
-        for line, word in table_lines(self.decisions, width=width):
+        width = self.config.get_terminal_writer().fullwidth
+        # an unloadable gate's error is printed in full below the table, once
+        shown = [
+            dataclasses.replace(d, reason="its gate file could not be loaded (error below)")
+            if d.gate.name in self.gate_errors and not d.criteria
+            else d
+            for d in self.decisions
+        ]
+        for line, word in table_lines(shown, width=width):
             tr.write_line(line, **verdict_color(word))
+        for name in self.selected:
+            if not self.loader.user_files(name) and name not in self.gate_errors:
+                tr.write_line(
+                    clean_line(f"{name}: no gate file found; looked in: {self._looked_in()}")
+                )
         for error in self.load_errors:
-            tr.write_line(f"gate file error: {error}", red=True)
+            tr.write_line(clean_line(f"gate file error: {error}"), red=True)
+        if self.write_error:
+            tr.write_line(clean_line(f"gate reports not written: {self.write_error}"), red=True)
         for path in self.written:
             tr.write_line(f"gate report: {path}")
+
+    def _looked_in(self) -> str:
+        from .plugin import _gate_dirs
+
+        return ", ".join(str(folder) for folder in _gate_dirs(self.config))
 
 
 def _marker_args(marker: pytest.Mark) -> tuple[str, str]:
@@ -429,7 +599,7 @@ def _outcome(outcomes: dict[str, str]) -> Outcome:
     return Outcome.SKIPPED
 
 
-def _short_message(report: pytest.TestReport) -> str:
+def _short_message(report: pytest.TestReport, redactor: Redactor) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
         text = str(crash.message)
@@ -437,5 +607,7 @@ def _short_message(report: pytest.TestReport) -> str:
         text = str(report.longrepr[2])
     else:
         text = str(report.longrepr or "")
+    text = redactor.text(text)  # before cutting: a cut could leave part of a secret
+    text = text.removeprefix("Failed: ")  # pytest.fail(...)'s own word
     first = text.strip().splitlines()[0] if text.strip() else report.outcome
     return first[:500]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import functools
+import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -11,7 +14,16 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from .checks import Check
 
-__all__ = ["NAME_PATTERN", "check_schema", "gate_schema", "validate", "waivers_schema"]
+__all__ = [
+    "NAME_PATTERN",
+    "check_schema",
+    "check_validator",
+    "gate_schema",
+    "gate_validator",
+    "validate",
+    "validate_all",
+    "waivers_schema",
+]
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 VAR_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
@@ -211,16 +223,268 @@ def _message(error: ValidationError) -> tuple[list[str | int], str]:
     return path, f"{prefix}{error.message}"
 
 
-def validate(document: Any, schema: dict[str, Any]) -> tuple[list[str | int], str] | None:
-    """The most relevant schema error as (path, message), or ``None`` when valid."""
-    validator = jsonschema.Draft202012Validator(schema)
-    error = best_match(validator.iter_errors(document))
-    if error is None:
-        return None
-    # an if/then/else error names the branch: point at the deepest real cause
+_Validator = jsonschema.protocols.Validator
+
+
+_CHECK_VALIDATORS: dict[type[Check], _Validator] = {}
+
+
+def check_validator(cls: type[Check]) -> _Validator:
+    """The compiled validator of one check type's schema, built once per type."""
+    validator = _CHECK_VALIDATORS.get(cls)
+    if validator is None:
+        validator = _CHECK_VALIDATORS[cls] = jsonschema.Draft202012Validator(check_schema(cls))
+    return validator
+
+
+@functools.cache
+def gate_validator() -> _Validator:
+    """The compiled validator of the gate file schema (without per-type check schemas)."""
+    return jsonschema.Draft202012Validator(gate_schema())
+
+
+@functools.cache
+def _validator_for(text: str) -> _Validator:
+    return jsonschema.Draft202012Validator(json.loads(text))
+
+
+def _as_validator(schema: dict[str, Any] | _Validator) -> _Validator:
+    if isinstance(schema, dict):
+        return _validator_for(json.dumps(schema, sort_keys=True))
+    return schema
+
+
+def _deepest(error: ValidationError) -> ValidationError:
+    # an if/then/else or anyOf error names the branch: point at the deepest real cause
     while error.context:
         deeper = best_match(error.context)
         if deeper is None:
             break
         error = deeper
-    return _message(error)
+    return error
+
+
+# -- a fast path for valid documents -------------------------------------------------------
+#
+# jsonschema costs tens of microseconds per check, seconds for a file of 50,000 checks. Most
+# documents are valid, so a small evaluator of the keywords our schemas use accepts them
+# first; whatever it does not accept (or any keyword it does not know) goes to jsonschema,
+# which stays the judge of every error and its message.
+
+_ANNOTATIONS = frozenset(
+    {"description", "title", "default", "examples", "$schema", "$id", "$comment", "$defs"}
+)
+
+
+class _Unknown(Exception):
+    """A keyword or a value the fast path does not decide: jsonschema does."""
+
+
+def _is_type(value: Any, name: str) -> bool:
+    if name == "string":
+        return isinstance(value, str)
+    if name == "object":
+        return isinstance(value, dict)
+    if name == "array":
+        return isinstance(value, list)
+    if name == "boolean":
+        return isinstance(value, bool)
+    if name == "null":
+        return value is None
+    if isinstance(value, bool):
+        return False
+    if name == "number":
+        return isinstance(value, int | float)
+    if name == "integer":
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    raise _Unknown(name)
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict | list) or isinstance(b, dict | list):
+        raise _Unknown("enum of containers")
+    return bool(a == b) and isinstance(a, str) == isinstance(b, str)
+
+
+class _Fast:
+    def __init__(self, root: dict[str, Any]) -> None:
+        self.root = root
+        self.patterns: dict[str, Any] = {}
+
+    def _pattern(self, text: str) -> Any:
+        compiled = self.patterns.get(text)
+        if compiled is None:
+            compiled = self.patterns[text] = re.compile(text)
+        return compiled
+
+    def valid(self, schema: Any, value: Any) -> bool:
+        if schema is True:
+            return True
+        if schema is False:
+            return False
+        if not isinstance(schema, dict):
+            raise _Unknown("schema")
+        for key, rule in schema.items():
+            if key in _ANNOTATIONS or key in ("then", "else"):
+                continue
+            if not self._keyword(schema, key, rule, value):
+                return False
+        return True
+
+    def _keyword(self, schema: dict[str, Any], key: str, rule: Any, value: Any) -> bool:
+        if key == "type":
+            names = rule if isinstance(rule, list) else [rule]
+            return any(_is_type(value, name) for name in names)
+        if key == "$ref":
+            if not (isinstance(rule, str) and rule.startswith("#/$defs/")):
+                raise _Unknown(rule)
+            return self.valid(self.root["$defs"][rule[len("#/$defs/") :]], value)
+        if key == "anyOf":
+            return any(self.valid(sub, value) for sub in rule)
+        if key == "if":
+            branch = "then" if self.valid(rule, value) else "else"
+            return branch not in schema or self.valid(schema[branch], value)
+        if key == "enum":
+            return any(_json_equal(value, option) for option in rule)
+        if key == "const":
+            return _json_equal(value, rule)
+        if isinstance(value, str):
+            if key == "minLength":
+                return bool(len(value) >= rule)
+            if key == "maxLength":
+                return bool(len(value) <= rule)
+            if key == "pattern":
+                return self._pattern(rule).search(value) is not None
+            if key == "format":
+                return True  # an annotation: jsonschema asserts no format without a checker
+            if key in _STRING_KEYS:
+                raise _Unknown(key)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            if key == "minimum":
+                return bool(value >= rule)
+            if key == "maximum":
+                return bool(value <= rule)
+            if key == "exclusiveMinimum":
+                return bool(value > rule)
+            if key == "exclusiveMaximum":
+                return bool(value < rule)
+            if key in _NUMBER_KEYS:
+                raise _Unknown(key)
+        elif isinstance(value, dict):
+            return self._object(schema, key, rule, value)
+        elif isinstance(value, list):
+            return self._array(key, rule, value)
+        if key in _STRING_KEYS | _NUMBER_KEYS | _OBJECT_KEYS | _ARRAY_KEYS:
+            return True  # applies to another type of value only
+        raise _Unknown(key)
+
+    def _object(self, schema: dict[str, Any], key: str, rule: Any, value: dict[str, Any]) -> bool:
+        if key == "properties":
+            return all(self.valid(rule[k], v) for k, v in value.items() if k in rule)
+        if key == "additionalProperties":
+            known = schema.get("properties", {})
+            if "patternProperties" in schema:
+                raise _Unknown("patternProperties")
+            return all(self.valid(rule, v) for k, v in value.items() if k not in known)
+        if key == "required":
+            return all(k in value for k in rule)
+        if key == "minProperties":
+            return bool(len(value) >= rule)
+        if key == "maxProperties":
+            return bool(len(value) <= rule)
+        if key == "propertyNames":
+            return all(self.valid(rule, k) for k in value)
+        if key in _OBJECT_KEYS:
+            raise _Unknown(key)
+        if key in _STRING_KEYS | _NUMBER_KEYS | _ARRAY_KEYS:
+            return True
+        raise _Unknown(key)
+
+    def _array(self, key: str, rule: Any, value: list[Any]) -> bool:
+        if key == "items":
+            return all(self.valid(rule, item) for item in value)
+        if key == "minItems":
+            return bool(len(value) >= rule)
+        if key == "maxItems":
+            return bool(len(value) <= rule)
+        if key == "uniqueItems":
+            if not rule:
+                return True
+            if not all(isinstance(item, str) for item in value):
+                raise _Unknown("uniqueItems")
+            return len(set(value)) == len(value)
+        if key in _ARRAY_KEYS:
+            raise _Unknown(key)
+        if key in _STRING_KEYS | _NUMBER_KEYS | _OBJECT_KEYS:
+            return True
+        raise _Unknown(key)
+
+
+_STRING_KEYS = frozenset({"minLength", "maxLength", "pattern", "format"})
+_NUMBER_KEYS = frozenset(
+    {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
+)
+_OBJECT_KEYS = frozenset(
+    {
+        "properties",
+        "additionalProperties",
+        "required",
+        "minProperties",
+        "maxProperties",
+        "propertyNames",
+        "patternProperties",
+        "dependentRequired",
+        "dependentSchemas",
+        "unevaluatedProperties",
+    }
+)
+_ARRAY_KEYS = frozenset({"items", "minItems", "maxItems", "uniqueItems", "prefixItems", "contains"})
+
+
+def fast_valid(schema: dict[str, Any], document: Any) -> bool | None:
+    """``True`` when ``document`` is valid by the keywords this module knows; ``None``
+    when it cannot tell (jsonschema decides); never ``True`` for an invalid document."""
+    try:
+        return True if _Fast(schema).valid(schema, document) else None
+    except (_Unknown, KeyError, TypeError, re.error, RecursionError):
+        return None
+
+
+def _valid_fast(validator: _Validator, document: Any) -> bool:
+    schema = validator.schema
+    return isinstance(schema, dict) and fast_valid(schema, document) is True
+
+
+def validate(
+    document: Any, schema: dict[str, Any] | _Validator
+) -> tuple[list[str | int], str] | None:
+    """The most relevant schema error as (path, message), or ``None`` when valid."""
+    validator = _as_validator(schema)
+    if _valid_fast(validator, document):
+        return None
+    error = best_match(validator.iter_errors(document))
+    if error is None:
+        return None
+    return _message(_deepest(error))
+
+
+def validate_all(
+    document: Any, schema: dict[str, Any] | _Validator
+) -> list[tuple[list[str | int], str]]:
+    """Every schema error as (path, message): the most relevant one per place, in order."""
+    validator = _as_validator(schema)
+    if _valid_fast(validator, document):
+        return []
+    by_place: dict[tuple[str | int, ...], list[ValidationError]] = {}
+    for error in validator.iter_errors(document):
+        by_place.setdefault(tuple(error.absolute_path), []).append(error)
+    found: list[tuple[list[str | int], str]] = []
+    for errors in by_place.values():
+        best = best_match(errors)
+        if best is not None:
+            problem = _message(_deepest(best))
+            if problem not in found:
+                found.append(problem)
+    return found

@@ -25,6 +25,7 @@ __all__ = [
     "Threshold",
     "ThresholdError",
     "key_unit",
+    "loosens",
     "parse",
 ]
 
@@ -107,6 +108,48 @@ class Threshold:
         convert(self.value, self.unit, key_unit(key))
 
 
+def loosens(key: str, standard: Threshold, override: Threshold) -> bool:
+    """Whether ``override`` lets a value of ``key`` pass that ``standard`` fails.
+
+    Each threshold accepts a set of values (``< 5m``: every value below 300 s); an override
+    that accepts only values the standard accepts too tightens it, anything else (a higher
+    upper bound, another direction, ``!=`` for ``<``, absolute for relative) loosens it.
+    Bounds are compared in the unit of ``key``; relative bounds by their percentage.
+    """
+    if standard.relative != override.relative:
+        return True
+    if standard.relative:
+        # the baseline is the same for both: bound = baseline * (1 + pct / 100)
+        low, high = standard.value, override.value
+    else:
+        try:
+            low, high = standard.limit(key) or 0.0, override.limit(key) or 0.0
+        except ThresholdError:
+            if standard.unit != override.unit:
+                return True
+            low, high = standard.value, override.value
+    return not _subset(override.op, high, standard.op, low)
+
+
+def _subset(op: str, bound: float, std_op: str, std_bound: float) -> bool:
+    """Whether every x with ``x op bound`` also has ``x std_op std_bound`` (x real)."""
+    if op == "==":
+        return OPERATORS[std_op](bound, std_bound)
+    if op == "!=":
+        # everything but one point: only inside '!=' of that same point
+        return std_op == "!=" and bound == std_bound
+    if std_op == "!=":
+        # a half-line misses std_bound unless std_bound lies outside it
+        return not OPERATORS[op](std_bound, bound)
+    upper = op in ("<", "<=")
+    if std_op == "==" or upper != (std_op in ("<", "<=")):
+        return False
+    if upper:
+        # x < b (or x <= b) inside x < s: b <= s, except x <= s inside x < s needs b < s
+        return bound < std_bound or (bound == std_bound and not (op == "<=" and std_op == "<"))
+    return bound > std_bound or (bound == std_bound and not (op == ">=" and std_op == ">"))
+
+
 def parse(text: object) -> Threshold:
     """Parse a threshold. A bare number (``0``, ``"5"``) means ``== number``.
 
@@ -139,6 +182,9 @@ def parse(text: object) -> Threshold:
     unit = match["unit"]
     sign = match["sign"]
     relative = False
+    if sign == "-" and unit is None:
+        # a plain negative number ('== -1', '> -40'): an absolute bound
+        return Threshold(op, -value)
     if sign is not None:
         if unit != "%":
             raise ThresholdError(

@@ -6,15 +6,20 @@
 - An advisory criterion that does not pass is a WARN.
 - A valid waiver turns FAIL or NOT_EVALUATED into WAIVED; an expired one is ignored, said so.
 - The gate is PASSED when every required criterion passes; WAIVED criteria or criteria marked
-  for human review make it HUMAN_REVIEW_REQUIRED. Problems of the run itself (collection
-  errors, an interrupted run, no check run at all) make it FAILED.
+  for human review make it HUMAN_REVIEW_REQUIRED. So does a criterion whose standard a gate
+  file loosened (``< 5m`` overridden to ``< 1h``) unless a waiver covers it; tightening is free.
+  Problems of the run itself (collection errors, an interrupted run, no check run at all)
+  make it FAILED.
+
+Results are grouped by (gate, criterion) once, so deciding is linear in the results.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
+from .ids import waiver_key
 from .model import (
     CheckResult,
     Criterion,
@@ -25,21 +30,34 @@ from .model import (
     GateVerdict,
     Outcome,
 )
-from .thresholds import ThresholdError, format_value, parse
+from .thresholds import ThresholdError, format_value, loosens, parse
 from .waivers import WaiverSet
 
 __all__ = ["decide_all", "decide_gate", "overall"]
 
 _RAN = (Outcome.PASSED, Outcome.FAILED, Outcome.ERROR)
+_Groups = Mapping[tuple[str, str], list[CheckResult]]
 
 
-def _hold_to_standards(criterion: Criterion, result: CheckResult) -> CheckResult:
+def group_results(results: Iterable[CheckResult]) -> dict[tuple[str, str], list[CheckResult]]:
+    """Results by (gate, criterion), in their order: one pass over the results."""
+    groups: dict[tuple[str, str], list[CheckResult]] = {}
+    for result in results:
+        groups.setdefault((result.gate, result.criterion), []).append(result)
+    return groups
+
+
+def _hold_to_standards(
+    criterion: Criterion, result: CheckResult, in_force: dict[str, str] | None = None
+) -> CheckResult:
     """Hold values a check recorded to the criterion's standards it did not already apply."""
     if result.outcome is not Outcome.PASSED:
         return result
     failures = []
     thresholds = dict(result.thresholds)
-    for key, text in criterion.thresholds_in_force().items():
+    if in_force is None:
+        in_force = criterion.thresholds_in_force()
+    for key, text in in_force.items():
         value = result.measured.get(key)
         if key in result.thresholds or not isinstance(value, int | float):
             continue
@@ -115,7 +133,8 @@ def _decide_criterion(
         reason = "" if sub.verdict is GateVerdict.PASSED else f"gate {sub.gate.name}: {sub.reason}"
         return CriterionDecision(criterion, CriterionVerdict.PASS, reason)
 
-    results = [_hold_to_standards(criterion, r) for r in results]
+    in_force = criterion.thresholds_in_force()
+    results = [_hold_to_standards(criterion, r, in_force) for r in results]
     verdict, reason = _evaluate(criterion, results)
     decision = CriterionDecision(criterion, verdict, reason, results)
     if verdict is CriterionVerdict.PASS:
@@ -142,11 +161,71 @@ def _decide_criterion(
     return decision
 
 
-def _review(decision: CriterionDecision, included: dict[str, GateDecision]) -> str | None:
+def _looser(key: str, standard: str, override: str) -> bool:
+    try:
+        return loosens(key, parse(standard), parse(override))
+    except ThresholdError:
+        return True  # cannot tell: a person decides
+
+
+def _from_catalog(gate: Gate, criterion: Criterion) -> bool:
+    """Whether the criterion and its standards come from the catalog's file of the gate."""
+    return (
+        gate.in_catalog
+        and bool(gate.files)
+        and criterion.source is not None
+        and criterion.source.path == gate.files[0]
+    )
+
+
+def _loosened(
+    gate: Gate, decision: CriterionDecision, waivers: WaiverSet
+) -> tuple[list[str], list[str]]:
+    """Catalog standards of the criterion a gate file loosened: (not covered, covered by a
+    waiver).
+
+    An override for the whole criterion is covered by a waiver of the criterion; an override
+    in one check's ``expect`` also by a waiver of that check.
+    """
+    criterion = decision.criterion
+    if not _from_catalog(gate, criterion):
+        return [], []  # a team's own standards are theirs to change
+    whole = waivers.for_criterion(gate.name, criterion.id)
+    uncovered: dict[str, None] = {}
+    covered: dict[str, None] = {}
+    for key, (standard, override) in criterion.overrides.items():
+        if _looser(key, standard, override):
+            text = f"{key} {standard} to {override}"
+            if whole is not None:
+                covered[f"{text} (waiver {whole.describe()})"] = None
+            else:
+                uncovered[text] = None
+    for result in decision.results:
+        for key, (standard, override) in result.overrides.items():
+            if criterion.overrides.get(key) == (standard, override):
+                continue
+            if not _looser(key, standard, override):
+                continue
+            text = f"{key} {standard} to {override} in {result.check_id}"
+            waiver = whole or waivers.for_check(gate.name, criterion.id, result.check_id)
+            if waiver is not None:
+                covered[f"{text} (waiver {waiver.describe()})"] = None
+            else:
+                uncovered[text] = None
+    return list(uncovered), list(covered)
+
+
+def _review(
+    decision: CriterionDecision,
+    included: dict[str, GateDecision],
+    loosened: Sequence[str] = (),
+) -> str | None:
     """Why a criterion needs a person to look at it, or None."""
     criterion = decision.criterion
     if decision.verdict is CriterionVerdict.WAIVED:
         return "waived"
+    if loosened and decision.verdict in (CriterionVerdict.PASS, CriterionVerdict.WARN):
+        return "loosened standard " + ", ".join(loosened)
     if criterion.human_review and decision.verdict in (
         CriterionVerdict.PASS,
         CriterionVerdict.WARN,
@@ -158,7 +237,7 @@ def _review(decision: CriterionDecision, included: dict[str, GateDecision]) -> s
     return None
 
 
-def _unmatched_waivers(gate: Gate, waivers: WaiverSet, results: Sequence[CheckResult]) -> list[str]:
+def _unmatched_waivers(gate: Gate, waivers: WaiverSet, groups: _Groups) -> list[str]:
     warnings = []
     for waiver in waivers.active:
         if waiver.gate != gate.name:
@@ -171,8 +250,8 @@ def _unmatched_waivers(gate: Gate, waivers: WaiverSet, results: Sequence[CheckRe
             continue
         if waiver.check is not None:
             ids = {c.id for c in criterion.checks}
-            ids.update(r.check_id for r in results if r.criterion == criterion.id)
-            if waiver.check not in ids:
+            ids.update(r.check_id for r in groups.get((gate.name, criterion.id), ()))
+            if waiver.check not in ids and waiver_key(waiver.check) not in ids:
                 warnings.append(
                     f"waiver matches no check of {gate.name}/{criterion.id}: "
                     f"{waiver.describe()} ({waiver.source})"
@@ -186,20 +265,35 @@ def decide_gate(
     waivers: WaiverSet,
     problems: Sequence[str] = (),
     included: dict[str, GateDecision] | None = None,
+    groups: _Groups | None = None,
+    ran_gates: set[str] | None = None,
 ) -> GateDecision:
+    """Decide one gate; ``groups`` and ``ran_gates`` (from :func:`decide_all`) save passes
+    over ``results``."""
     included = included or {}
-    own = [r for r in results if r.gate == gate.name]
+    if groups is None:
+        groups = group_results(results)
+    if ran_gates is None:
+        ran_gates = {r.gate for r in results if r.outcome in _RAN}
     criteria = [
         _decide_criterion(
-            gate, criterion, [r for r in own if r.criterion == criterion.id], waivers, included
+            gate, criterion, groups.get((gate.name, criterion.id), []), waivers, included
         )
         for criterion in gate.criteria.values()
     ]
+    loosened: dict[int, list[str]] = {}
+    for index, decided in enumerate(criteria):
+        if decided.criterion.include is not None:
+            continue
+        uncovered, approved = _loosened(gate, decided, waivers)
+        loosened[index] = uncovered
+        if approved and not uncovered and decided.verdict is CriterionVerdict.PASS:
+            decided.reason = "loosened standard approved: " + ", ".join(approved)
     warnings = [
         f"waiver expired on {w.expires.isoformat()} and was ignored: {w.describe()} ({w.source})"
         for w in waivers.expired_for(gate.name)
     ]
-    warnings += _unmatched_waivers(gate, waivers, own)
+    warnings += _unmatched_waivers(gate, waivers, groups)
     decision = GateDecision(gate, GateVerdict.PASSED, "", criteria, warnings=warnings)
     covered = {gate.name}
     pending = list(gate.includes)
@@ -208,14 +302,18 @@ def decide_gate(
         if name not in covered and name in included:
             covered.add(name)
             pending.extend(included[name].gate.includes)
-    ran = any(r.outcome in _RAN for r in results if r.gate in covered)
+    ran = not covered.isdisjoint(ran_gates)
     blocking = [
         c
         for c in criteria
         if c.verdict in (CriterionVerdict.FAIL, CriterionVerdict.NOT_EVALUATED)
         and c.criterion.required
     ]
-    review = [(c, why) for c in criteria if (why := _review(c, included))]
+    review = [
+        (c, why)
+        for index, c in enumerate(criteria)
+        if (why := _review(c, included, loosened.get(index, ())))
+    ]
     if problems:
         decision.verdict, decision.reason = GateVerdict.FAILED, "; ".join(problems)
     elif not ran:
@@ -243,8 +341,12 @@ def decide_all(
 ) -> list[GateDecision]:
     """Decide ``gates`` given in include order (an included gate before its includer)."""
     decided: dict[str, GateDecision] = {}
+    groups = group_results(results)
+    ran_gates = {r.gate for r in results if r.outcome in _RAN}
     for gate in gates:
-        decided[gate.name] = decide_gate(gate, results, waivers, problems, decided)
+        decided[gate.name] = decide_gate(
+            gate, results, waivers, problems, decided, groups=groups, ran_gates=ran_gates
+        )
     return list(decided.values())
 
 

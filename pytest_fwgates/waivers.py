@@ -6,8 +6,9 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from .schema import validate, waivers_schema
-from .yamlsrc import LineDict, SourceError, line_of, load_yaml
+from .ids import waiver_key
+from .schema import validate_all, waivers_schema
+from .yamlsrc import LineDict, SourceError, SourceErrors, line_of, load_yaml
 
 __all__ = ["Waiver", "WaiverSet", "load_waivers"]
 
@@ -21,6 +22,13 @@ class Waiver:
     approved_by: str
     expires: dt.date
     source: str
+
+    def covers(self, check: str) -> bool:
+        """Whether this waiver names check id ``check``: as the id, or for a generated id
+        (``type[target]``, cut at 60 characters) also by the full target."""
+        if self.check is None:
+            return False
+        return self.check == check or waiver_key(self.check) == check
 
     def describe(self) -> str:
         what = f"{self.gate}/{self.criterion}" + (f"/{self.check}" if self.check else "")
@@ -44,7 +52,7 @@ class WaiverSet:
 
     def for_check(self, gate: str, criterion: str, check: str) -> Waiver | None:
         for waiver in self.active:
-            if (waiver.gate, waiver.criterion, waiver.check) == (gate, criterion, check):
+            if (waiver.gate, waiver.criterion) == (gate, criterion) and waiver.covers(check):
                 return waiver
         return None
 
@@ -58,20 +66,25 @@ def load_waivers(path: Path, today: dt.date | None = None) -> WaiverSet:
     doc = load_yaml(path)
     if not isinstance(doc, LineDict):
         raise SourceError(path, 1, "a waivers file is a mapping with 'waivers:'")
-    problem = validate(doc, waivers_schema())
-    if problem is not None:
-        where, message = problem
-        raise SourceError(path, line_of(doc, where), message)
+    problems = validate_all(doc, waivers_schema())
+    if problems:
+        raise SourceErrors.of(
+            [SourceError(path, line_of(doc, where), message) for where, message in problems]
+        )
     result = WaiverSet.empty()
     entries = doc["waivers"]
+    errors: list[SourceError] = []
     for index, entry in enumerate(entries):
         line = entries.line_of(index)
         try:
             expires = dt.date.fromisoformat(entry["expires"])
         except ValueError:
-            raise SourceError(
-                path, entry.line_of("expires"), f"expires: not a date: {entry['expires']!r}"
-            ) from None
+            errors.append(
+                SourceError(
+                    path, entry.line_of("expires"), f"expires: not a date: {entry['expires']!r}"
+                )
+            )
+            continue
         waiver = Waiver(
             gate=entry["gate"],
             criterion=entry["criterion"],
@@ -82,4 +95,6 @@ def load_waivers(path: Path, today: dt.date | None = None) -> WaiverSet:
             source=f"{path}:{line}",
         )
         (result.active if expires >= today else result.expired).append(waiver)
+    if errors:
+        raise SourceErrors.of(errors)
     return result

@@ -18,7 +18,7 @@ from pytest_fwgates.loader import GateLoader, catalog_dir
 from pytest_fwgates.model import CheckSpec, Gate, Source
 from pytest_fwgates.schema import gate_schema, validate
 from pytest_fwgates.thresholds import Threshold, parse
-from pytest_fwgates.yamlsrc import LineDict, LineList, SourceError, load_yaml
+from pytest_fwgates.yamlsrc import MAX_BYTES, LineDict, LineList, SourceError, load_yaml
 
 PR = "production-readiness"
 CATALOG = {
@@ -749,7 +749,7 @@ LIMIT = sys.getrecursionlimit()
         (b"\xff\xfe", "not UTF-8 text"),
         # every level of nesting costs the parser at least one frame
         (b"a: " + b"[" * LIMIT + b"]" * LIMIT, "nested too deeply"),
-        (b"#" * (1024 * 1024 + 1), "file larger than"),
+        (b"#" * (MAX_BYTES + 1), "file larger than"),
     ],
 )
 def test_unreadable_files(tmp_path: Path, content: bytes, message: str) -> None:

@@ -12,7 +12,7 @@ PIECES = st.sampled_from(
         "password", "Passwd", "SECRET", "token", "api_key", "api-key", "APIKEY", "ap\u0131_key",
         "authorization", "Authorization", "Bearer", "basic", "://", "http://u:p@h/x",
         "user:pw@", ":", "=", " ", "  ", "\n", "\n\n", "\t", ",", ";", "&", "'", '"', "@",
-        "/", "value", "x", "-", "_", "\u017fecret", "{", "}", "ß", "hunter22",
+        "/", "value", "x", "-", "_", ", ", '", "', '": "', "\u017fecret", "{", "}", "ß", "hunter22",
     ]
 )  # fmt: skip
 

@@ -18,6 +18,7 @@ from pytest_fwgates.thresholds import (
     format_threshold,
     format_value,
     key_unit,
+    loosens,
     parse,
     parse_duration,
 )
@@ -46,6 +47,11 @@ FAST = settings(max_examples=100, deadline=None)
         (">= +0%", Threshold(">=", 0.0, "%", relative=True)),
         (0, Threshold("==", 0.0)),
         (1.5, Threshold("==", 1.5)),
+        # a plain negative number is an absolute bound; with '%' it is relative
+        ("< -5", Threshold("<", -5.0)),
+        ("== -1", Threshold("==", -1.0)),
+        (-1, Threshold("==", -1.0)),
+        (-2.5, Threshold("==", -2.5)),
     ],
 )
 def test_parse_accepts_the_grammar(text: object, expected: Threshold) -> None:
@@ -75,7 +81,7 @@ def test_parse_accepts_the_grammar(text: object, expected: Threshold) -> None:
         "< nan",
         "< 1e999",
         "< +5",
-        "< -5",
+        "< -5ms",
         "< +5ms",
         "< 5%%",
         "5 <",
@@ -195,8 +201,16 @@ _RELATIVE = st.builds(
 )
 
 
+_NEGATIVE = st.builds(
+    Threshold,
+    op=st.sampled_from(sorted(OPERATORS)),
+    value=st.floats(max_value=-1e-9, allow_nan=False, allow_infinity=False)
+    | st.integers(-(10**6), -1).map(float),
+)
+
+
 @FAST
-@given(_ABSOLUTE | _RELATIVE)
+@given(_ABSOLUTE | _RELATIVE | _NEGATIVE)
 def test_round_trip(threshold: Threshold) -> None:
     text = format_threshold(threshold)
     assert parse(text) == threshold
@@ -441,3 +455,82 @@ def test_parse_duration_any_string(text: str) -> None:
 )
 def test_format_value(key: str, value: float, text: str) -> None:
     assert format_value(key, value) == text
+
+
+# -- loosened standards ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "standard", "override", "looser"),
+    [
+        ("duration_s", "< 5m", "< 1000h", True),
+        ("duration_s", "< 5m", "< 2m", False),
+        ("duration_s", "< 5m", "< 300s", False),
+        ("duration_s", "< 5m", "<= 5m", True),
+        ("duration_s", "< 5m", "> 1m", True),
+        ("duration_s", "< 5m", "== 1m", False),
+        ("duration_s", "< 5m", "!= 1m", True),
+        ("availability_pct", ">= 99.9%", ">= 50%", True),
+        ("availability_pct", ">= 99.9%", ">= 99.99%", False),
+        ("availability_pct", ">= 99.9%", "> 99.9%", False),
+        ("success_ratio", ">= 99.9%", ">= 0.999", False),
+        ("success_ratio", ">= 99.9%", ">= 0.5", True),
+        ("lost_writes", "== 0", "<= 0", True),
+        ("lost_writes", "== 0", "== 0", False),
+        ("lost_writes", "== 0", "== 1", True),
+        ("exit_status", "!= 0", "== 1", False),
+        ("exit_status", "!= 0", "> 0", False),
+        ("exit_status", "!= 0", ">= 0", True),
+        ("p95_ms", "<= +10%", "<= +5%", False),
+        ("p95_ms", "<= +10%", "<= +20%", True),
+        ("p95_ms", "<= +10%", "< 300ms", True),
+        ("p95_ms", "< 300ms", "<= +10%", True),
+    ],
+)
+def test_loosens_examples(key: str, standard: str, override: str, looser: bool) -> None:
+    assert loosens(key, parse(standard), parse(override)) is looser
+
+
+_BOUNDS = st.sampled_from([-2.0, -1.0, 0.0, 0.5, 1.0, 2.0, 3.0])
+_ANY_ABSOLUTE = st.builds(Threshold, op=st.sampled_from(sorted(OPERATORS)), value=_BOUNDS)
+
+
+def _probes(*thresholds: Threshold) -> list[float]:
+    """Values around every bound: enough to tell two half-lines or points apart."""
+    points = {-1e9, 1e9}
+    for threshold in thresholds:
+        for delta in (-0.25, 0.0, 0.25):
+            points.add(threshold.value + delta)
+    return sorted(points)
+
+
+@FAST
+@given(_ANY_ABSOLUTE, _ANY_ABSOLUTE)
+def test_loosens_means_accepts_a_value_the_standard_fails(
+    standard: Threshold, override: Threshold
+) -> None:
+    """``loosens`` is exactly: some value passes the override and fails the standard."""
+    witnesses = [
+        x
+        for x in _probes(standard, override)
+        if override.holds("n", x) and not standard.holds("n", x)
+    ]
+    assert loosens("n", standard, override) is bool(witnesses)
+
+
+@FAST
+@given(_ABSOLUTE | _NEGATIVE | _RELATIVE)
+def test_a_threshold_never_loosens_itself(threshold: Threshold) -> None:
+    key = "duration_s" if threshold.unit in TIME_UNITS else "x_pct"
+    assert not loosens(key, threshold, threshold)
+
+
+@FAST
+@given(
+    st.sampled_from(["<", "<="]),
+    st.floats(0, 1e6, allow_nan=False),
+    st.floats(0, 1e6, allow_nan=False),
+)
+def test_a_higher_upper_bound_loosens(op: str, bound: float, other: float) -> None:
+    standard, override = Threshold(op, bound, "s"), Threshold(op, other, "s")
+    assert loosens("duration_s", standard, override) is (other > bound)

@@ -367,9 +367,13 @@ def test_broken_gate_file_is_a_one_line_collection_error(project: GateProject) -
         ["*gates/release.yaml:6: unknown check type 'comand' (did you mean 'command'?)*"]
     )
     result.stdout.no_fnmatch_line("*Traceback*")
-    result.stdout.fnmatch_lines(["overall: FAILED (no gate was decided)"])
+    result.stdout.fnmatch_lines(["release  FAILED", "overall: FAILED (1 gate: 1 failed)"])
     summary = project.summary()
-    assert (summary["verdict"], summary["gates"]) == ("FAILED", [])
+    assert summary["verdict"] == "FAILED"
+    [gate] = summary["gates"]
+    assert (gate["name"], gate["verdict"], gate["criteria"]) == ("release", "FAILED", [])
+    assert gate["reason"].startswith("gate file error: ")
+    assert "gates/release.yaml:6: unknown check type 'comand'" in gate["reason"]
     assert summary["run"]["unloadable"] == ["release"]
 
 

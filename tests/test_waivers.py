@@ -281,7 +281,10 @@ def test_human_review_on_a_failing_advisory_criterion_still_needs_review(
     assert project.gate_summary("release")["reason"] == "human review required: cost marked"
 
 
-def test_a_waiver_that_matches_nothing_is_reported(project: GateProject) -> None:
+def test_a_waiver_that_matches_nothing_is_reported(
+    project: GateProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")  # the warnings on one line each
     project.gate("release", RELEASE)
     path = project.waivers(
         waivers_file(waiver("securty-scan"), waiver("security-scan", check="scaner"))

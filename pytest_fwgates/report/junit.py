@@ -2,11 +2,14 @@
 
 One test suite per gate. Its properties hold the gate verdict, the criterion verdicts and
 the thresholds in force. A test case per check result (measured values in its system-out
-and, on failure, in the message), one per criterion verdict and one for the gate verdict,
-so a CI tool that only counts failures sees a failed gate.
+and, when it fails the gate, in the message), one per criterion verdict and one for the gate
+verdict, so a CI tool that only counts failures sees a failed gate.
 
-The document is built with junit-xml; what it emits beyond the schema (the ``disabled``
-counts, times in exponent notation) is then put right.
+Only what fails the gate is red: a failed check of an advisory criterion (WARN) or of a
+waived criterion (WAIVED) is no ``<failure>``; its outcome and message go to system-out.
+
+Built with ElementTree in one pass (the format is the one junit-xml writes, without the
+attributes JUnit 10 does not allow; see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -15,9 +18,6 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
-
-from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from ..fsutil import atomic_write
 from ..model import (
@@ -33,10 +33,11 @@ from .summary import criterion_thresholds, failing_keys, measure_text, value_tex
 __all__ = ["build_junit", "write_junit"]
 
 _FAILING_CRITERIA = (CriterionVerdict.FAIL, CriterionVerdict.NOT_EVALUATED)
-_NOT_IN_SCHEMA = ("disabled", "assertions")
+#: criterion verdicts under which a failed check does not fail the gate
+_NOT_RED = (CriterionVerdict.WARN, CriterionVerdict.WAIVED)
 _MESSAGE_MAX = 2000
 
-# characters XML 1.0 forbids or junit-xml drops; written as escapes instead
+# characters XML 1.0 forbids (and C1 controls); written as escapes instead
 _ILLEGAL = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufdd0-\ufddf\ufffe\uffff"
     + "".join(
@@ -44,17 +45,38 @@ _ILLEGAL = re.compile(
     )
     + "]"
 )
+_LINE_ENDS = re.compile("\r\n?|[\u2028\u2029\x85]")
+
+
+class _Counts:
+    __slots__ = ("errors", "failures", "skipped", "tests", "time")
+
+    def __init__(self) -> None:
+        self.tests = self.failures = self.errors = self.skipped = 0
+        self.time = 0.0
+
+    def add(self, other: _Counts) -> None:
+        self.tests += other.tests
+        self.failures += other.failures
+        self.errors += other.errors
+        self.skipped += other.skipped
+        self.time += other.time
 
 
 def build_junit(decisions: list[GateDecision]) -> str:
     """The JUnit XML document of the gate decisions."""
-    raw = to_xml_report_string([_suite(decision) for decision in decisions], prettyprint=False)
-    root = ET.fromstring(raw)
-    for element in (root, *root.iter("testsuite")):
-        for name in _NOT_IN_SCHEMA:
-            element.attrib.pop(name, None)
-        if "time" in element.attrib:
-            element.set("time", _time(float(element.get("time", "0"))))
+    root = ET.Element("testsuites")
+    total = _Counts()
+    for decision in decisions:
+        total.add(_suite(root, decision))
+    root.attrib.update(
+        {
+            "errors": str(total.errors),
+            "failures": str(total.failures),
+            "tests": str(total.tests),
+            "time": _time(total.time),
+        }
+    )
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, "unicode") + "\n"
 
@@ -64,53 +86,109 @@ def write_junit(path: Path, decisions: list[GateDecision]) -> None:
     atomic_write(path, build_junit(decisions))
 
 
-def _suite(decision: GateDecision) -> Any:
+def _suite(root: ET.Element, decision: GateDecision) -> _Counts:
     gate = decision.gate.name
-    properties = {
-        "gate.verdict": str(decision.verdict),
-        "gate.status": decision.status,
-    }
+    suite = ET.SubElement(root, "testsuite", name=_name(gate))
+    properties = ET.SubElement(suite, "properties")
+
+    def prop(name: str, value: str) -> None:
+        ET.SubElement(properties, "property", name=_x(name), value=_x(value))
+
+    prop("gate.verdict", str(decision.verdict))
+    prop("gate.status", decision.status)
     for item in decision.criteria:
-        properties[f"criterion.{item.criterion.id}.verdict"] = str(item.verdict)
+        prop(f"criterion.{item.criterion.id}.verdict", str(item.verdict))
     for item in decision.criteria:
         thresholds, overrides = criterion_thresholds(item)
         for key, text in thresholds.items():
             if key in overrides:
                 text = f"{text} (overrides standard {overrides[key][0]})"
-            properties[f"threshold.{item.criterion.id}.{key}"] = text
+            prop(f"threshold.{item.criterion.id}.{key}", text)
 
-    cases = [
-        _check_case(f"{gate}.{item.criterion.id}", result)
-        for item in decision.criteria
-        for result in item.results
-    ]
-    cases += [_criterion_case(gate, item) for item in decision.criteria]
-    cases.append(_gate_case(decision))
-    return TestSuite(_x(gate), cases, properties={_x(k): _x(v) for k, v in properties.items()})
-
-
-def _check_case(classname: str, result: CheckResult) -> Any:
-    case = TestCase(
-        _x(result.check_id or result.nodeid),
-        classname=_x(classname),
-        elapsed_sec=_seconds(result.duration) or None,
-        stdout=_x(_check_out(result)) or None,
+    counts = _Counts()
+    for item in decision.criteria:
+        classname = f"{gate}.{item.criterion.id}"
+        for result in item.results:
+            _check_case(suite, counts, classname, result, item)
+    for item in decision.criteria:
+        _criterion_case(suite, counts, gate, item)
+    _gate_case(suite, counts, decision)
+    suite.attrib.update(
+        {
+            "tests": str(counts.tests),
+            "failures": str(counts.failures),
+            "errors": str(counts.errors),
+            "skipped": str(counts.skipped),
+            "time": _time(counts.time),
+        }
     )
+    return counts
+
+
+def _case(
+    suite: ET.Element, counts: _Counts, name: str, classname: str, seconds: float = 0.0
+) -> ET.Element:
+    counts.tests += 1
+    case = ET.SubElement(suite, "testcase", name=_name(name), classname=_name(classname))
+    seconds = _seconds(seconds)
+    if seconds:
+        case.set("time", _time(seconds))
+        counts.time += seconds
+    return case
+
+
+def _outcome(
+    case: ET.Element, counts: _Counts, tag: str, kind: str, message: str, details: str | None
+) -> None:
+    element = ET.SubElement(case, tag, type=_x(kind), message=_x(message))
+    if details:
+        element.text = _x(details)
+    if tag == "failure":
+        counts.failures += 1
+    elif tag == "error":
+        counts.errors += 1
+    else:
+        counts.skipped += 1
+
+
+def _out(case: ET.Element, text: str) -> None:
+    if text:
+        ET.SubElement(case, "system-out").text = _x(text)
+
+
+def _check_case(
+    suite: ET.Element,
+    counts: _Counts,
+    classname: str,
+    result: CheckResult,
+    criterion: CriterionDecision,
+) -> None:
+    case = _case(suite, counts, result.check_id or result.nodeid, classname, result.duration)
     text = _x(result.message).strip()
     first_line = text.split("\n", 1)[0]
     # the whole message goes in the element when the attribute cannot hold it all
     details = text if "\n" in text or len(first_line) > _MESSAGE_MAX else None
     first_line = _short(first_line)
+    out = _check_out(result)
+    bad = result.outcome in (Outcome.FAILED, Outcome.ERROR)
+    if bad and criterion.verdict in _NOT_RED:
+        why = "advisory criterion" if criterion.verdict == CriterionVerdict.WARN else "waived"
+        note = [f"outcome: {result.outcome} (does not fail the gate: {why}, {criterion.verdict})"]
+        if text:
+            note.append(f"message: {text}")
+        _out(case, "\n".join([*note, out]))
+        return
     if result.outcome == Outcome.FAILED:
         parts = [measure_text(key, result) for key in failing_keys(result)]
         if first_line and first_line not in parts:
             parts.append(first_line)
-        case.add_failure_info(_short(_x("; ".join(parts))) or "check failed", details)
+        _outcome(case, counts, "failure", "failure", _short("; ".join(parts)) or "check failed",
+                 details)  # fmt: skip
     elif result.outcome == Outcome.ERROR:
-        case.add_error_info(first_line or "check errored", details)
+        _outcome(case, counts, "error", "error", first_line or "check errored", details)
     elif result.outcome == Outcome.SKIPPED:
-        case.add_skipped_info(first_line or "check skipped", details)
-    return case
+        _outcome(case, counts, "skipped", "skipped", first_line or "check skipped", details)
+    _out(case, out)
 
 
 def _check_out(result: CheckResult) -> str:
@@ -126,31 +204,30 @@ def _check_out(result: CheckResult) -> str:
                 expected += f", overrides standard {result.overrides[key][0]}"
             line += f" ({expected})"
         lines.append(line)
+    target = getattr(result, "target", "")
+    if target:
+        lines.append(f"target: {target}")
     lines.append(f"node: {result.nodeid}")
     if result.location:
         lines.append(f"location: {result.location}")
     return "\n".join(lines)
 
 
-def _criterion_case(gate: str, item: CriterionDecision) -> Any:
+def _criterion_case(suite: ET.Element, counts: _Counts, gate: str, item: CriterionDecision) -> None:
     kind = "required" if item.criterion.required else "advisory"
     out = [f"verdict: {item.verdict}", f"{kind} criterion: {item.criterion.title}"]
     if item.reason:
         out.append(f"reason: {item.reason}")
     if item.waived_by:
         out.append(f"waived by: {item.waived_by}")
-    case = TestCase(
-        _x(f"criterion:{item.criterion.id}"),
-        classname=_x(f"{gate}.criteria"),
-        stdout=_x("\n".join(out)),
-    )
+    case = _case(suite, counts, f"criterion:{item.criterion.id}", f"{gate}.criteria")
     if item.verdict in _FAILING_CRITERIA:
         message = item.reason or f"criterion {item.verdict}"
-        case.add_failure_info(_x(message), failure_type=str(item.verdict))
-    return case
+        _outcome(case, counts, "failure", str(item.verdict), _short(message), None)
+    _out(case, "\n".join(out))
 
 
-def _gate_case(decision: GateDecision) -> Any:
+def _gate_case(suite: ET.Element, counts: _Counts, decision: GateDecision) -> None:
     out = [f"verdict: {decision.verdict}"]
     if decision.status:
         out.append(f"status: {decision.status}")
@@ -158,23 +235,32 @@ def _gate_case(decision: GateDecision) -> Any:
         out.append(f"reason: {decision.reason}")
     out += [f"warning: {warning}" for warning in decision.warnings]
     name = decision.gate.name
-    case = TestCase(_x(f"gate:{name}"), classname=_x(name), stdout=_x("\n".join(out)))
+    case = _case(suite, counts, f"gate:{name}", name)
     if decision.verdict != GateVerdict.PASSED:
         if decision.verdict == GateVerdict.HUMAN_REVIEW_REQUIRED:
             lead = "human review required"
         else:
             lead = f"gate {name} {str(decision.verdict).lower()}"
-        message = f"{lead}: {decision.reason}" if decision.reason else lead
-        case.add_failure_info(_x(message), failure_type=str(decision.verdict))
-    return case
+        reason = decision.reason
+        if reason.lower().startswith(lead.lower()):
+            message = reason  # says it already: no "human review required: human review ..."
+        else:
+            message = f"{lead}: {reason}" if reason else lead
+        _outcome(case, counts, "failure", str(decision.verdict), _short(message), None)
+    _out(case, "\n".join(out))
 
 
 def _x(text: str) -> str:
     """Text XML can carry: line ends as ``\\n``, forbidden characters as escapes."""
-    text = str(text).replace("\r\n", "\n").replace("\r", "\n")
+    text = _LINE_ENDS.sub("\n", str(text))
     return _ILLEGAL.sub(
         lambda match: match[0].encode("unicode_escape", "backslashreplace").decode("ascii"), text
     )
+
+
+def _name(text: str) -> str:
+    """A name on one line (a CR or LF in a check id must not start a line of its own)."""
+    return " ".join(_x(text).split("\n"))
 
 
 def _short(text: str) -> str:

@@ -1,11 +1,19 @@
-"""The verdict table printed at the end of a gate run."""
+"""The verdict table printed at the end of a gate run.
+
+It fits the terminal: criterion ids are never cut; a measured value too long for its cell
+is cut in the row and given in full, wrapped, on the lines below; reasons wrap. When even
+the fixed columns do not fit, each criterion is printed as a short block instead of a row.
+"""
 
 from __future__ import annotations
+
+import re
+import textwrap
 
 from ..model import CriterionDecision, CriterionVerdict, GateDecision, GateVerdict, Outcome
 from .summary import criterion_thresholds, failing_keys, measure_text, overall_verdict
 
-__all__ = ["render_table", "table_lines", "verdict_color"]
+__all__ = ["clean_line", "render_table", "table_lines", "verdict_color"]
 
 _GREEN = frozenset({"PASS", "PASSED"})
 _RED = frozenset({"FAIL", "FAILED", "NOT_EVALUATED"})
@@ -14,8 +22,12 @@ _YELLOW = frozenset({"WARN", "WAIVED", "HUMAN_REVIEW_REQUIRED"})
 _INDENT = "  "
 _GAP = "  "
 _KIND_W = 8  # "required" / "advisory"
-_ID_MIN, _ID_MAX = len("criterion"), 30
-_MEASURE_MIN = 12
+_ID_MIN = len("criterion")
+_MEASURE_MIN = 16
+_MEASURE_HEADER = "measured vs threshold"
+#: a comparison stays on one line when wrapped: "expected < 30s", "(standard < 5m)"
+_COMPARISON = re.compile(r" (<=|>=|==|!=|<|>) ")
+_NBSP = "\u00a0"
 
 
 def verdict_color(word: str) -> dict[str, bool]:
@@ -31,52 +43,68 @@ def verdict_color(word: str) -> dict[str, bool]:
 
 
 def render_table(decisions: list[GateDecision], width: int = 100) -> list[str]:
-    """The table as plain text lines, none wider than ``width`` where the columns fit."""
+    """The table as plain text lines, none wider than ``width`` unless one id is."""
     return [text for text, _word in table_lines(decisions, width)]
 
 
 def table_lines(decisions: list[GateDecision], width: int = 100) -> list[tuple[str, str]]:
     """The table lines with the verdict word that colors each (``""``: no color)."""
+    width = max(width, 40)
     items = [item for decision in decisions for item in decision.criteria]
-    id_w = min(max([_ID_MIN, *(len(item.criterion.id) for item in items)]), _ID_MAX)
+    id_w = max([_ID_MIN, *(len(clean_line(item.criterion.id)) for item in items)])
     checks_w = max([len("checks"), *(2 * len(str(len(item.results))) + 1 for item in items)])
     verdict_w = max([len("verdict"), *(len(item.verdict) for item in items)])
     fixed = len(_INDENT) + id_w + _KIND_W + checks_w + verdict_w + 4 * len(_GAP)
-    measure_w = max(width - fixed, _MEASURE_MIN)
+    longest = max([len(_MEASURE_HEADER), *(len(clean_line(_measured(i))) for i in items)])
+    measure_w = min(width - fixed, longest)
     widths = (id_w, _KIND_W, checks_w, measure_w)
 
     lines: list[tuple[str, str]] = []
     for decision in decisions:
-        lines.extend(_gate_lines(decision, widths, width))
+        lines.extend(_gate_lines(decision, widths, width, stacked=measure_w < _MEASURE_MIN))
         lines.append(("", ""))
-    lines.append((_fit(_overall(decisions), width), str(overall_verdict(decisions))))
+    lines.extend(
+        (text, str(overall_verdict(decisions))) for text in _wrap(_overall(decisions), width)
+    )
     return lines
 
 
 def _gate_lines(
-    decision: GateDecision, widths: tuple[int, int, int, int], width: int
+    decision: GateDecision, widths: tuple[int, int, int, int], width: int, *, stacked: bool
 ) -> list[tuple[str, str]]:
-    header = f"{_clean(decision.gate.name)}  {decision.verdict}"
+    header = f"{clean_line(decision.gate.name)}  {decision.verdict}"
     if decision.status and decision.status != decision.verdict:
-        header += f"  ({_clean(decision.status)})"
-    lines = [(_fit(header, width), str(decision.verdict))]
-    columns = ("criterion", "kind", "checks", "measured vs threshold", "verdict")
-    lines.append((_row(columns, widths), ""))
+        header += f"  ({clean_line(decision.status)})"
+    lines = [(text, str(decision.verdict)) for text in _wrap(header, width)]
+    deeper = _INDENT * 3
+    if not stacked and decision.criteria:
+        columns = ("criterion", "kind", "checks", _MEASURE_HEADER, "verdict")
+        lines.append((_row(columns, widths)[0], ""))
     for item in decision.criteria:
         cells = _cells(item)
-        lines.append((_row(cells, widths), str(item.verdict)))
-        measured = _clean(cells[3])
+        word = str(item.verdict)
+        if stacked:
+            lines.append((f"{_INDENT}{clean_line(cells[0])}", word))
+            lines.append((f"{deeper}{cells[1]}  {cells[2]}  {cells[4]}", word))
+            if cells[3] != "-":
+                lines += [
+                    (text, "") for text in _pack_indented(clean_line(cells[3]), width, deeper)
+                ]
+        else:
+            first, *more = _row(cells, widths)
+            lines.append((first, word))
+            lines += [(text, "") for text in more]
         reason = _reason(item)
-        if len(measured) > widths[3] and reason and measured not in reason:
-            lines.append((_fit(_INDENT * 3 + measured, width), ""))  # cut in the row
         if reason:
-            lines.append((_fit(_INDENT * 3 + reason, width), ""))
-    if not decision.criteria:
-        lines.append((_fit(_INDENT + "(no criteria)", width), ""))
+            lines += [(text, "") for text in _wrap(reason, width, deeper)]
+    if not decision.criteria and not decision.reason:
+        lines += [(text, "") for text in _wrap("(no criteria)", width, _INDENT)]
     if decision.reason:
-        lines.append((_fit(_INDENT + _clean(decision.reason), width), str(decision.verdict)))
+        word = str(decision.verdict)
+        lines += [(text, word) for text in _wrap(clean_line(decision.reason), width, _INDENT)]
     for warning in decision.warnings:
-        lines.append((_fit(f"{_INDENT}warning: {_clean(warning)}", width), "WARN"))
+        text = f"warning: {clean_line(warning)}"
+        lines += [(line, "WARN") for line in _wrap(text, width, _INDENT)]
     return lines
 
 
@@ -120,9 +148,9 @@ def _measured(item: CriterionDecision) -> str:
 def _reason(item: CriterionDecision) -> str:
     if item.verdict == CriterionVerdict.PASS:
         return ""
-    reason = _clean(item.reason)
+    reason = clean_line(item.reason)
     if item.waived_by:
-        waived = f"waived by {_clean(item.waived_by)}"
+        waived = f"waived by {clean_line(item.waived_by)}"
         reason = f"{waived}: {reason}" if reason else waived
     return reason
 
@@ -144,19 +172,56 @@ def _overall(decisions: list[GateDecision]) -> str:
     return f"overall: {verdict} ({len(decisions)} {noun}: {detail})"
 
 
-def _row(cells: tuple[str, str, str, str, str], widths: tuple[int, int, int, int]) -> str:
+def _row(cells: tuple[str, str, str, str, str], widths: tuple[int, int, int, int]) -> list[str]:
+    """A table row; a measured text longer than its column wraps inside the column."""
     id_w, kind_w, checks_w, measure_w = widths
-    ident, kind, checks, measured, verdict = (_clean(cell) for cell in cells)
-    return (
-        f"{_INDENT}{_fit(ident, id_w):<{id_w}}{_GAP}{kind:<{kind_w}}{_GAP}"
-        f"{checks:>{checks_w}}{_GAP}{_fit(measured, measure_w):<{measure_w}}{_GAP}{verdict}"
-    ).rstrip()
+    ident, kind, checks, measured, verdict = (clean_line(cell) for cell in cells)
+    lead = f"{_INDENT}{ident:<{id_w}}{_GAP}{kind:<{kind_w}}{_GAP}{checks:>{checks_w}}{_GAP}"
+    parts = _pack(measured, measure_w)
+    rows = [f"{lead}{parts[0]:<{measure_w}}{_GAP}{verdict}".rstrip()]
+    rows += [f"{'':<{len(lead)}}{part}".rstrip() for part in parts[1:]]
+    return rows
 
 
-def _clean(text: str) -> str:
-    """One line without control characters (they could move the cursor or change colors)."""
+def _pack(text: str, width: int) -> list[str]:
+    """Lines of at most ``width``, broken after ", " where possible (never inside
+    ``expected < 30s``), else between words."""
+    lines: list[str] = []
+    current = ""
+    for segment in text.split(", "):
+        joined = f"{current}, {segment}" if current else segment
+        if len(joined) <= width or not current:
+            current = joined
+            continue
+        lines.append(current + ",")
+        current = segment
+    lines.append(current)
+    out: list[str] = []
+    for line in lines:
+        glued = _COMPARISON.sub(lambda m: f"{_NBSP}{m[1]}{_NBSP}", line.replace(_NBSP, " "))
+        parts = textwrap.wrap(glued, width, break_on_hyphens=False, break_long_words=False)
+        out += [part.replace(_NBSP, " ") for part in parts] or [""]
+    return out
+
+
+def _pack_indented(text: str, width: int, indent: str) -> list[str]:
+    return [indent + part for part in _pack(text, max(width - len(indent), 20))]
+
+
+def clean_line(text: str) -> str:
+    """One line without control characters (they could move the cursor or change colors,
+    or start a line of their own, like a fake ``overall: PASSED``)."""
     return " ".join("".join(c if c.isprintable() else " " for c in str(text)).split())
 
 
-def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+def _wrap(text: str, width: int, indent: str = "") -> list[str]:
+    """``text`` (one clean line) on lines of at most ``width`` columns; nothing is cut (a
+    word longer than a line, such as a path, runs over rather than being split)."""
+    return textwrap.wrap(
+        text,
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=indent + (_INDENT if indent else ""),
+        break_on_hyphens=False,
+        break_long_words=False,
+    ) or [indent.rstrip()]

@@ -1,0 +1,58 @@
+"""Check ids: one line of printable text, and the short form of a generated id.
+
+A check without ``id:`` is named ``type[target]`` after its target as written, its
+whitespace collapsed, cut to :data:`TARGET_LEN` characters (``…`` marks the cut) and
+non-printable characters written as escapes. A waiver may name a check by that id or by
+the full ``type[target]``: :func:`waiver_key` gives both the same form.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["TARGET_LEN", "default_id", "id_problem", "short_target", "waiver_key"]
+
+TARGET_LEN = 60
+_TYPED = re.compile(r"^([a-z][a-z0-9_-]*)\[(.*)\]$", re.S)
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def short_target(target: Any, mask: Callable[[str], str] | None = None) -> str:
+    """The target as an id shows it: one line, printable, at most :data:`TARGET_LEN` long;
+    ``mask`` (secrets) is applied before the text is cut."""
+    if isinstance(target, Mapping):
+        scalars = [str(v) for v in target.values() if isinstance(v, str | int | float)]
+        target = scalars[0] if scalars else ""
+    text = " ".join(str(target).split())
+    if mask is not None:
+        text = mask(text)
+    text = _printable(text)
+    return text if len(text) <= TARGET_LEN else text[: TARGET_LEN - 1] + "…"
+
+
+def default_id(type_name: str, target: Any, mask: Callable[[str], str] | None = None) -> str:
+    """``type[target]`` for a check without ``id:``."""
+    return f"{type_name}[{short_target(target, mask)}]"
+
+
+def id_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a check id (it must be one line of printable text), or None."""
+    if not text.strip():
+        return "id: must not be empty"
+    if not text.isprintable():
+        bad = next(c for c in text if not c.isprintable())
+        return f"id: must be one line of printable text (found U+{ord(bad):04X})"
+    return None
+
+
+def waiver_key(check: str) -> str:
+    """The id a waiver's ``check:`` stands for: ``type[full target]`` is cut like an id."""
+    match = _TYPED.match(check)
+    if match is None or (len(match.group(2)) <= TARGET_LEN and match.group(2).isprintable()):
+        return check
+    return default_id(match.group(1), match.group(2))

@@ -1,0 +1,23 @@
+"""Stash keys shared by the hooks, the fixtures and the engine.
+
+Kept apart so that ``plugin.py`` and the fixtures can use them without importing the engine.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from .model import CheckResult
+    from .run import GateRun
+
+__all__ = ["measures_key", "result_key", "run_key"]
+
+#: values a marked Python test recorded with ``gate_record``
+measures_key: pytest.StashKey[dict[str, float]] = pytest.StashKey()
+#: the gate run of a session started with ``--gate``
+run_key: pytest.StashKey[GateRun] = pytest.StashKey()
+#: the CheckResult of a YAML check item
+result_key: pytest.StashKey[CheckResult] = pytest.StashKey()

@@ -1,0 +1,109 @@
+"""Where the gate reports go, and the rules that keep them truthful.
+
+- A report path must be a regular file or absent: a device, a folder, a symbolic link or a
+  FIFO there is refused (a one-line usage error), never replaced.
+- The folder must be writable; that is checked when the run starts, not when it ends.
+- Reports of an earlier run are removed when a run with ``--gate`` starts, so a run that
+  ends without a verdict (usage error, crash, ``--co``) leaves no report saying PASSED.
+
+Imported by the plugin before the engine: nothing here but the standard library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import uuid
+from pathlib import Path
+
+__all__ = [
+    "SUMMARY_NAME",
+    "path_problem",
+    "remove_stale",
+    "resolve_junit",
+    "summary_path",
+]
+
+SUMMARY_NAME = "summary.json"
+
+
+def resolve_junit(given: str | None, ini_value: str, invocation_dir: Path, rootpath: Path) -> Path:
+    """The gate JUnit path: ``--gate-junit`` relative to the cwd, the ini value to rootdir."""
+    path = Path(given or ini_value)
+    if path.is_absolute():
+        return path
+    return (invocation_dir if given else rootpath) / path
+
+
+def summary_path(junit: Path) -> Path:
+    """summary.json lives beside the gate JUnit."""
+    return junit.with_name(SUMMARY_NAME)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def path_problem(path: Path) -> str | None:
+    """Why a report cannot be written at ``path`` (``None``: it can).
+
+    Refuses anything that exists and is not a regular file, a parent that is not a folder,
+    and a folder where no file can be created (checked by creating and removing one).
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        return f"cannot be used: {exc.strerror or exc}"
+    if mode is not None and not stat.S_ISREG(mode):
+        return f"exists and is {_kind(mode)}; give the path of a regular file"
+    # the nearest folder that exists must be a folder we can write in
+    folder = path.parent
+    while True:
+        try:
+            folder_mode = os.stat(folder).st_mode
+        except FileNotFoundError:
+            if folder.parent == folder:
+                return "has no existing parent folder"
+            folder = folder.parent
+            continue
+        except OSError as exc:
+            return f"cannot be used: {folder}: {exc.strerror or exc}"
+        break
+    if not stat.S_ISDIR(folder_mode):
+        return f"cannot be created: {folder} is not a folder"
+    probe = folder / f".fwgates-probe-{uuid.uuid4().hex[:12]}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        return f"cannot be written: {folder}: {exc.strerror or exc}"
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return None
+
+
+def remove_stale(paths: list[Path]) -> list[Path]:
+    """Remove the regular files among ``paths`` (reports of an earlier run); return them."""
+    removed = []
+    for path in paths:
+        try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                continue
+            os.unlink(path)
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
