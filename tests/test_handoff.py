@@ -657,3 +657,30 @@ def test_large_files_are_copied_in_blocks_with_secrets_masked(tmp_path: Path) ->
     size, digest = builder.files["evidence/big.log"]
     assert size == len(copied)
     assert digest == __import__("hashlib").sha256(copied).hexdigest()
+
+
+def test_a_package_that_cannot_be_written_fails_the_run(
+    project: GateProject, tmp_path: Path
+) -> None:
+    key = project.path / "key.pem"
+    keygen(key, project.path / "key.pub")
+    # the run itself removes the signing key before the package is written
+    project.gate(
+        "production-readiness",
+        """
+        gate: production-readiness
+        criteria:
+          infrastructure-validation: [{command: "rm key.pem"}]
+          security-compliance: [{command: "true"}]
+          performance-verification: [{command: "true"}]
+          monitoring-operational: [{command: "true"}]
+          rollback-capability: [{command: "true"}]
+        """,
+    )
+    result = project.run(
+        "--gate=production-readiness", "--handoff-package=pkg", "--handoff-sign-key=key.pem"
+    )
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["handoff package not written: *key.pem: no such private key*"])
+    assert not (project.path / "pkg").exists()
+    assert not [p for p in project.path.iterdir() if p.name.startswith(".pkg")]
