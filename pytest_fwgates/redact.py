@@ -156,7 +156,8 @@ class Redactor:
         for form in self._forms:
             if form in text:
                 text = text.replace(form, MASK)
-        folded = text.casefold().replace("\u0131", "i")  # IGNORECASE folds dotless i too
+        # ASCII text: lower() is casefold(), and fast; IGNORECASE also folds the dotless i
+        folded = text.lower() if text.isascii() else text.casefold().replace("\u0131", "i")
         if len(folded) != len(text):  # positions would not line up: the plain way
             return self.text(text)
         spans: list[tuple[int, int]] = []
