@@ -684,3 +684,46 @@ def test_a_package_that_cannot_be_written_fails_the_run(
     result.stdout.fnmatch_lines(["handoff package not written: *key.pem: no such private key*"])
     assert not (project.path / "pkg").exists()
     assert not [p for p in project.path.iterdir() if p.name.startswith(".pkg")]
+
+
+def test_waivers_with_their_expiry_reach_the_package(project: GateProject) -> None:
+    project.gate(
+        "release",
+        """
+        gate: release
+        criteria:
+          security-scanning: [{command: "false"}]
+          audit-trail: [{command: "true"}]
+        """,
+    )
+    project.waivers(
+        """
+        waivers:
+          - gate: release
+            criterion: security-scanning
+            justification: scanner outage, rescan booked for Monday
+            approved_by: Jane Doe
+            expires: "2099-01-31"
+          - gate: release
+            criterion: audit-trail
+            justification: an old exception that ran out
+            approved_by: Sam Roe
+            expires: "2020-01-01"
+        """
+    )
+    result = project.run("--gate=release", "--gate-waivers=waivers.yaml", "--handoff-package=pkg")
+    assert result.ret == 6  # human review required
+    package = project.path / "pkg"
+    manifest = json.loads((package / "MANIFEST.json").read_text())
+    assert manifest["verdict"] == "HUMAN_REVIEW_REQUIRED"
+    assert [(w["approved_by"], w["expires"], w["expired"]) for w in manifest["waivers"]] == [
+        ("Jane Doe", "2099-01-31", False),
+        ("Sam Roe", "2020-01-01", True),
+    ]
+    html = (package / "report.html").read_text()
+    assert '<tr class="waiver" data-expires="2099-01-31">' in html
+    assert "expired, ignored" in html
+    markdown = (package / "summary.md").read_text()
+    assert "| release/security-scanning | Jane Doe | 2099-01-31 | active |" in markdown
+    status, out = verify(package, "--require-verdict", "PASSED")
+    assert status == 1 and "verdict is HUMAN_REVIEW_REQUIRED, PASSED required" in out
