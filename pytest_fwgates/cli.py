@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import configparser
 import json
+import shlex
 import sys
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .checks import CheckRegistry
 from .listing import format_gate_list
 from .loader import GateLoader
 from .schema import gate_schema
+from .variables import VariableError, parse_assignment
 from .yamlsrc import SourceError
 
 __all__ = ["main"]
@@ -26,7 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("list", "list the known gates"), ("check", "load gates, report errors")):
         command = sub.add_parser(name, help=text)
         command.add_argument(
-            "--gate-dir", action="append", default=[], type=Path, help="folder of gate files"
+            "--gate-dir",
+            action="append",
+            default=[],
+            type=Path,
+            help="folder of gate files (default: gate_dirs of the pytest ini, else gates/)",
         )
         if name == "check":
             command.add_argument("gates", nargs="*", help="gates to load (default: all)")
@@ -107,6 +116,62 @@ def _verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def find_ini(start: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The pytest configuration that applies in ``start``: (its path, its pytest options).
+
+    Searched as pytest does: in ``start`` and then each parent, the first of pytest.ini,
+    .pytest.ini, pyproject.toml with ``[tool.pytest.ini_options]``, tox.ini with
+    ``[pytest]`` and setup.cfg with ``[tool:pytest]``.
+    """
+    for folder in (start, *start.parents):
+        for name in ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"):
+            path = folder / name
+            if not path.is_file():
+                continue
+            if name == "pyproject.toml":
+                try:
+                    data = tomllib.loads(path.read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                    continue
+                options = data.get("tool", {}).get("pytest", {}).get("ini_options")
+                if isinstance(options, dict):
+                    return path, options
+                continue
+            parser = configparser.ConfigParser(interpolation=None)
+            try:
+                parser.read(path, encoding="utf-8")
+            except (OSError, UnicodeDecodeError, configparser.Error):
+                continue
+            section = "tool:pytest" if name == "setup.cfg" else "pytest"
+            if parser.has_section(section):
+                return path, dict(parser.items(section))
+            if name in ("pytest.ini", ".pytest.ini"):
+                return path, {}  # pytest.ini is the configuration even when empty
+    return None
+
+
+def _ini_settings(start: Path) -> tuple[list[Path], dict[str, str]]:
+    """gate_dirs (default: gates/ beside the ini file, else in ``start``) and gate_vars."""
+    found = find_ini(start)
+    if found is None:
+        return [start / "gates"], {}
+    path, options = found
+    raw_dirs = options.get("gate_dirs", [])
+    names = shlex.split(raw_dirs) if isinstance(raw_dirs, str) else [str(d) for d in raw_dirs]
+    dirs = [path.parent / name for name in names] or [path.parent / "gates"]
+    raw_vars = options.get("gate_vars", [])
+    lines = raw_vars.splitlines() if isinstance(raw_vars, str) else [str(v) for v in raw_vars]
+    variables: dict[str, str] = {}
+    for line in (line.strip() for line in lines):
+        if line:
+            try:
+                name, value = parse_assignment(line)
+            except VariableError as exc:
+                raise SystemExit(f"fwgates: {path}: gate_vars: {exc}") from None
+            variables[name] = value
+    return dirs, variables
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "keygen":
@@ -118,7 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         json.dump(gate_schema(registry.classes()), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
         return 0
-    loader = GateLoader(args.gate_dir or [Path("gates")], registry=registry)
+    ini_dirs, ini_vars = _ini_settings(Path.cwd())
+    loader = GateLoader(args.gate_dir or ini_dirs, registry=registry, cli_vars=ini_vars)
     if args.command == "list":
         text, ok = format_gate_list(loader)
         sys.stdout.write(text)

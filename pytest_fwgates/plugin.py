@@ -8,7 +8,6 @@ bodies. ``tests/test_lazy_import.py`` keeps it that way.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Generator
 from pathlib import Path
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["gate_check", "gate_record"]
 
 DEFAULT_JUNIT = "reports/gates.xml"
-_XDIST_WORKER = "PYTEST_XDIST_WORKER"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -240,9 +238,13 @@ def _collect_args(run: GateRun, config: pytest.Config) -> list[Path]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
-    """Remove an earlier run's reports before anything (a bad option) can stop this one."""
+    """Remove an earlier run's reports before anything (a bad option) can stop this one.
+
+    (An xdist worker does it too, harmlessly: the controller writes reports only after
+    every worker has finished.)
+    """
     known = early_config.known_args_namespace
-    if not getattr(known, "fwgates_gates", None) or _XDIST_WORKER in os.environ:
+    if not getattr(known, "fwgates_gates", None):
         return
     from .report.paths import remove_stale, resolve_junit, summary_path
 

@@ -128,8 +128,9 @@ class Redactor:
 
     @property
     def longest(self) -> int:
-        """The length of the longest known secret (0 if none)."""
-        return max((len(s) for s in self._secrets), default=0)
+        """The length of the longest form of a known secret (0 if none): a cut closer than
+        this to the edge of a text may have left part of one."""
+        return max((len(form) for form in self._forms), default=0)
 
     def text(self, text: str) -> str:
         """``text`` with every form of every known secret, and secret-looking values, masked.

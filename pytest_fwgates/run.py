@@ -7,6 +7,7 @@ decides verdicts and writes reports, from the reports of all workers.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -146,6 +147,37 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise _Terminated(f"stopped by signal {signal.Signals(signum).name}")
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc; empty elsewhere)."""
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat_file:
+                stat = stat_file.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def _on_sigterm_with_workers(signum: int, frame: FrameType | None) -> None:
+    """On the xdist controller: pass SIGTERM on to the workers, which stop their commands
+    the same way (a worker killed at the end of xdist's wait could not)."""
+    for child in _children(os.getpid()):
+        with contextlib.suppress(OSError):
+            os.kill(child, signal.SIGTERM)
+    _on_sigterm(signum, frame)
+
+
 class GateRun:
     def __init__(
         self,
@@ -193,8 +225,11 @@ class GateRun:
 
     def start(self) -> None:
         """From now on SIGTERM ends the run like Ctrl-C: commands stopped, FAILED written."""
-        if threading.current_thread() is threading.main_thread():
-            self._old_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        controller = not self.is_worker and getattr(self.config.option, "dist", "no") != "no"
+        handler = _on_sigterm_with_workers if controller else _on_sigterm
+        self._old_sigterm = signal.signal(signal.SIGTERM, handler)
 
     def close(self) -> None:
         for name in _REDACTED_LOGGERS:
@@ -217,7 +252,8 @@ class GateRun:
                 # the broken file is reported at collection; the verdict fails closed
                 error = self.loader.redactor.text(str(exc))
                 self.gate_errors.setdefault(name, error)
-                self.load_errors.append(error)
+                # one line per mistake (a file's mistakes come together)
+                self.load_errors.extend(error.splitlines())
                 closure = [name]
             selected.extend(n for n in closure if n not in selected)
         self.selected = selected
@@ -248,8 +284,9 @@ class GateRun:
             except SourceError as exc:
                 error = self.loader.redactor.text(str(exc))
                 self.gate_errors.setdefault(name, error)
-                if error not in self.load_errors:
-                    self.load_errors.append(error)
+                for line in error.splitlines():
+                    if line not in self.load_errors:
+                        self.load_errors.append(line)
         return gates
 
     def memberships(self, item: pytest.Item) -> list[tuple[str, str, str]]:

@@ -6,7 +6,7 @@ import difflib
 import functools
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import jsonschema
@@ -280,26 +280,6 @@ class _Unknown(Exception):
     """A keyword or a value the fast path does not decide: jsonschema does."""
 
 
-def _is_type(value: Any, name: str) -> bool:
-    if name == "string":
-        return isinstance(value, str)
-    if name == "object":
-        return isinstance(value, dict)
-    if name == "array":
-        return isinstance(value, list)
-    if name == "boolean":
-        return isinstance(value, bool)
-    if name == "null":
-        return value is None
-    if isinstance(value, bool):
-        return False
-    if name == "number":
-        return isinstance(value, int | float)
-    if name == "integer":
-        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    raise _Unknown(name)
-
-
 def _json_equal(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
@@ -308,124 +288,171 @@ def _json_equal(a: Any, b: Any) -> bool:
     return bool(a == b) and isinstance(a, str) == isinstance(b, str)
 
 
-class _Fast:
+_Test = Callable[[Any], bool]
+
+
+def _always(value: Any) -> bool:
+    return True
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_TYPES: dict[str, _Test] = {
+    "string": lambda v: isinstance(v, str),
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "number": _number,
+    "integer": lambda v: _number(v) and (isinstance(v, int) or float(v).is_integer()),
+}
+_BOUNDS: dict[str, Callable[[Any, Any], bool]] = {
+    "minimum": lambda v, n: v >= n,
+    "maximum": lambda v, n: v <= n,
+    "exclusiveMinimum": lambda v, n: v > n,
+    "exclusiveMaximum": lambda v, n: v < n,
+}
+
+
+class _Compiler:
+    """Turns a schema into one function per keyword, once; a keyword it does not know
+    raises :class:`_Unknown` (then jsonschema decides every document)."""
+
     def __init__(self, root: dict[str, Any]) -> None:
         self.root = root
-        self.patterns: dict[str, Any] = {}
+        self.refs: dict[str, _Test] = {}
 
-    def _pattern(self, text: str) -> Any:
-        compiled = self.patterns.get(text)
-        if compiled is None:
-            compiled = self.patterns[text] = re.compile(text)
-        return compiled
-
-    def valid(self, schema: Any, value: Any) -> bool:
+    def compile(self, schema: Any) -> _Test:
         if schema is True:
-            return True
+            return _always
         if schema is False:
-            return False
+            return lambda value: False
         if not isinstance(schema, dict):
             raise _Unknown("schema")
-        for key, rule in schema.items():
-            if key in _ANNOTATIONS or key in ("then", "else"):
-                continue
-            if not self._keyword(schema, key, rule, value):
-                return False
-        return True
+        tests = tuple(
+            self._keyword(schema, key, rule)
+            for key, rule in schema.items()
+            if key not in _ANNOTATIONS and key not in ("then", "else")
+        )
+        if not tests:
+            return _always
+        if len(tests) == 1:
+            return tests[0]
 
-    def _keyword(self, schema: dict[str, Any], key: str, rule: Any, value: Any) -> bool:
+        def every(value: Any) -> bool:
+            return all(test(value) for test in tests)
+
+        return every
+
+    def _ref(self, name: str) -> _Test:
+        def ref(value: Any) -> bool:
+            test = self.refs.get(name)
+            if test is None:
+                test = self.refs[name] = self.compile(self.root["$defs"][name])
+            return test(value)
+
+        return ref
+
+    def _keyword(self, schema: dict[str, Any], key: str, rule: Any) -> _Test:
         if key == "type":
             names = rule if isinstance(rule, list) else [rule]
-            return any(_is_type(value, name) for name in names)
+            if any(name not in _TYPES for name in names):
+                raise _Unknown(str(rule))
+            kinds = tuple(_TYPES[name] for name in names)
+            return lambda value: any(kind(value) for kind in kinds)
         if key == "$ref":
             if not (isinstance(rule, str) and rule.startswith("#/$defs/")):
-                raise _Unknown(rule)
-            return self.valid(self.root["$defs"][rule[len("#/$defs/") :]], value)
+                raise _Unknown(str(rule))
+            return self._ref(rule[len("#/$defs/") :])
         if key == "anyOf":
-            return any(self.valid(sub, value) for sub in rule)
+            subs = tuple(self.compile(sub) for sub in rule)
+            return lambda value: any(sub(value) for sub in subs)
         if key == "if":
-            branch = "then" if self.valid(rule, value) else "else"
-            return branch not in schema or self.valid(schema[branch], value)
+            test = self.compile(rule)
+            then = self.compile(schema["then"]) if "then" in schema else _always
+            other = self.compile(schema["else"]) if "else" in schema else _always
+            return lambda value: then(value) if test(value) else other(value)
         if key == "enum":
-            return any(_json_equal(value, option) for option in rule)
+            options = list(rule)
+            return lambda value: any(_json_equal(value, option) for option in options)
         if key == "const":
-            return _json_equal(value, rule)
-        if isinstance(value, str):
-            if key == "minLength":
-                return bool(len(value) >= rule)
-            if key == "maxLength":
-                return bool(len(value) <= rule)
-            if key == "pattern":
-                return self._pattern(rule).search(value) is not None
-            if key == "format":
-                return True  # an annotation: jsonschema asserts no format without a checker
-            if key in _STRING_KEYS:
-                raise _Unknown(key)
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            if key == "minimum":
-                return bool(value >= rule)
-            if key == "maximum":
-                return bool(value <= rule)
-            if key == "exclusiveMinimum":
-                return bool(value > rule)
-            if key == "exclusiveMaximum":
-                return bool(value < rule)
-            if key in _NUMBER_KEYS:
-                raise _Unknown(key)
-        elif isinstance(value, dict):
-            return self._object(schema, key, rule, value)
-        elif isinstance(value, list):
-            return self._array(key, rule, value)
-        if key in _STRING_KEYS | _NUMBER_KEYS | _OBJECT_KEYS | _ARRAY_KEYS:
-            return True  # applies to another type of value only
+            return lambda value: _json_equal(value, rule)
+        if key in ("minLength", "maxLength"):
+            least = key == "minLength"
+            return lambda value: (
+                not isinstance(value, str) or (len(value) >= rule if least else len(value) <= rule)
+            )
+        if key == "pattern":
+            compiled = re.compile(rule)
+            return lambda value: not isinstance(value, str) or compiled.search(value) is not None
+        if key == "format":
+            return _always  # an annotation: jsonschema asserts no format without a checker
+        if key in _BOUNDS:
+            holds = _BOUNDS[key]
+            return lambda value: not _number(value) or holds(value, rule)
+        if key in _OBJECT_KEYS:
+            return self._object(schema, key, rule)
+        if key in _ARRAY_KEYS:
+            return self._array(key, rule)
         raise _Unknown(key)
 
-    def _object(self, schema: dict[str, Any], key: str, rule: Any, value: dict[str, Any]) -> bool:
+    def _object(self, schema: dict[str, Any], key: str, rule: Any) -> _Test:
         if key == "properties":
-            return all(self.valid(rule[k], v) for k, v in value.items() if k in rule)
+            tests = {name: self.compile(sub) for name, sub in rule.items()}
+            return lambda value: (
+                not isinstance(value, dict)
+                or all(tests[k](v) for k, v in value.items() if k in tests)
+            )
         if key == "additionalProperties":
-            known = schema.get("properties", {})
             if "patternProperties" in schema:
                 raise _Unknown("patternProperties")
-            return all(self.valid(rule, v) for k, v in value.items() if k not in known)
+            known = frozenset(schema.get("properties", {}))
+            if rule is False:
+                return lambda value: not isinstance(value, dict) or known.issuperset(value)
+            test = self.compile(rule)
+            return lambda value: (
+                not isinstance(value, dict)
+                or all(test(v) for k, v in value.items() if k not in known)
+            )
         if key == "required":
-            return all(k in value for k in rule)
-        if key == "minProperties":
-            return bool(len(value) >= rule)
-        if key == "maxProperties":
-            return bool(len(value) <= rule)
+            names = tuple(rule)
+            return lambda value: not isinstance(value, dict) or all(k in value for k in names)
+        if key in ("minProperties", "maxProperties"):
+            least = key == "minProperties"
+            return lambda value: (
+                not isinstance(value, dict) or (len(value) >= rule if least else len(value) <= rule)
+            )
         if key == "propertyNames":
-            return all(self.valid(rule, k) for k in value)
-        if key in _OBJECT_KEYS:
-            raise _Unknown(key)
-        if key in _STRING_KEYS | _NUMBER_KEYS | _ARRAY_KEYS:
-            return True
+            test = self.compile(rule)
+            return lambda value: not isinstance(value, dict) or all(test(k) for k in value)
         raise _Unknown(key)
 
-    def _array(self, key: str, rule: Any, value: list[Any]) -> bool:
+    def _array(self, key: str, rule: Any) -> _Test:
         if key == "items":
-            return all(self.valid(rule, item) for item in value)
-        if key == "minItems":
-            return bool(len(value) >= rule)
-        if key == "maxItems":
-            return bool(len(value) <= rule)
+            test = self.compile(rule)
+            return lambda value: not isinstance(value, list) or all(test(v) for v in value)
+        if key in ("minItems", "maxItems"):
+            least = key == "minItems"
+            return lambda value: (
+                not isinstance(value, list) or (len(value) >= rule if least else len(value) <= rule)
+            )
         if key == "uniqueItems":
             if not rule:
-                return True
-            if not all(isinstance(item, str) for item in value):
-                raise _Unknown("uniqueItems")
-            return len(set(value)) == len(value)
-        if key in _ARRAY_KEYS:
-            raise _Unknown(key)
-        if key in _STRING_KEYS | _NUMBER_KEYS | _OBJECT_KEYS:
-            return True
+                return _always
+
+            def unique(value: Any) -> bool:
+                if not isinstance(value, list):
+                    return True
+                if not all(isinstance(item, str) for item in value):
+                    raise _Unknown("uniqueItems")
+                return len(set(value)) == len(value)
+
+            return unique
         raise _Unknown(key)
 
 
-_STRING_KEYS = frozenset({"minLength", "maxLength", "pattern", "format"})
-_NUMBER_KEYS = frozenset(
-    {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
-)
 _OBJECT_KEYS = frozenset(
     {
         "properties",
@@ -434,27 +461,42 @@ _OBJECT_KEYS = frozenset(
         "minProperties",
         "maxProperties",
         "propertyNames",
-        "patternProperties",
-        "dependentRequired",
-        "dependentSchemas",
-        "unevaluatedProperties",
     }
 )
-_ARRAY_KEYS = frozenset({"items", "minItems", "maxItems", "uniqueItems", "prefixItems", "contains"})
+_ARRAY_KEYS = frozenset({"items", "minItems", "maxItems", "uniqueItems"})
+_FAILED = (_Unknown, KeyError, TypeError, re.error, RecursionError)
 
 
 def fast_valid(schema: dict[str, Any], document: Any) -> bool | None:
     """``True`` when ``document`` is valid by the keywords this module knows; ``None``
     when it cannot tell (jsonschema decides); never ``True`` for an invalid document."""
     try:
-        return True if _Fast(schema).valid(schema, document) else None
-    except (_Unknown, KeyError, TypeError, re.error, RecursionError):
+        return True if _Compiler(schema).compile(schema)(document) else None
+    except _FAILED:
         return None
 
 
+_COMPILED: dict[int, tuple[_Validator, _Test | None]] = {}
+
+
 def _valid_fast(validator: _Validator, document: Any) -> bool:
-    schema = validator.schema
-    return isinstance(schema, dict) and fast_valid(schema, document) is True
+    entry = _COMPILED.get(id(validator))
+    if entry is None or entry[0] is not validator:
+        schema = validator.schema
+        test: _Test | None = None
+        if isinstance(schema, dict):
+            try:
+                test = _Compiler(schema).compile(schema)
+            except _FAILED:
+                test = None
+        entry = _COMPILED[id(validator)] = (validator, test)
+    test = entry[1]
+    if test is None:
+        return False
+    try:
+        return bool(test(document))
+    except _FAILED:
+        return False
 
 
 def validate(

@@ -78,17 +78,16 @@ def _hold_to_standards(
 
 
 def _unmeasured(criterion: Criterion, results: Iterable[CheckResult]) -> list[str]:
-    measured = {
-        key
-        for result in results
-        for key, value in result.measured.items()
-        if isinstance(value, int | float) and not isinstance(value, bool)
-    }
-    return [
-        f"{key} {text}"
-        for key, text in criterion.thresholds_in_force().items()
-        if key not in measured
-    ]
+    """Standards in force that no result measured (as ``key threshold``)."""
+    remaining = criterion.thresholds_in_force()
+    for result in results:
+        if not remaining:
+            break
+        for key in [k for k in remaining if k in result.measured]:
+            value = result.measured[key]
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                del remaining[key]
+    return [f"{key} {text}" for key, text in remaining.items()]
 
 
 def _evaluate(criterion: Criterion, results: list[CheckResult]) -> tuple[CriterionVerdict, str]:

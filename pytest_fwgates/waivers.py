@@ -85,12 +85,26 @@ def load_waivers(path: Path, today: dt.date | None = None) -> WaiverSet:
                 )
             )
             continue
+        # what reports print is one line of printable text: a folded justification is joined,
+        # a line break or escape sequence in a name is an error
+        text = {key: " ".join(entry[key].split()) for key in ("justification", "approved_by")}
+        unprintable = [
+            key
+            for key, value in (*text.items(), ("check", entry.get("check") or ""))
+            if not value.isprintable()
+        ]
+        if unprintable:
+            key = unprintable[0]
+            errors.append(
+                SourceError(path, entry.line_of(key), f"{key}: must be one line of printable text")
+            )
+            continue
         waiver = Waiver(
             gate=entry["gate"],
             criterion=entry["criterion"],
             check=entry.get("check"),
-            justification=entry["justification"],
-            approved_by=entry["approved_by"],
+            justification=text["justification"],
+            approved_by=text["approved_by"],
             expires=expires,
             source=f"{path}:{line}",
         )

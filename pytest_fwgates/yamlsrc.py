@@ -41,6 +41,8 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _NON_PRINTABLE = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
+# what may start an anchor ('&name'); also matches '&&' and '&x' in text, which costs only time
+_ANCHOR = re.compile(r"&[^\s,\[\]{}]")
 FAST = bool(getattr(yaml, "__with_libyaml__", False)) and hasattr(yaml, "CSafeLoader")
 
 
@@ -293,19 +295,21 @@ def load_yaml(path: Path, *, fast: bool | None = None) -> Any:
         raise SourceError(
             path, line, f"control character U+{code:04X} is not allowed in YAML; remove it"
         )
+    # without an anchor there is no alias, and the document is no larger than the file
+    aliases = _ANCHOR.search(text) is not None
     if fast is None:
         fast = _CLoader is not None
     if fast and _CLoader is not None:
         try:
-            return _load(_CLoader(text, path), path)
+            return _load(_CLoader(text, path), path, aliases)
         except SourceError as exc:
             if not isinstance(exc.__cause__, yaml.YAMLError):
                 raise
             # libyaml words its syntax errors differently: read the file again for ours
-    return _load(_Loader(text, path), path)
+    return _load(_Loader(text, path), path, aliases)
 
 
-def _load(loader: Any, path: Path) -> Any:
+def _load(loader: Any, path: Path, aliases: bool = True) -> Any:
     # the collector finds no cycles in a document being built, only spends time looking
     collecting = gc.isenabled()
     gc.disable()
@@ -313,7 +317,8 @@ def _load(loader: Any, path: Path) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        _check_size(node, path)
+        if aliases:
+            _check_size(node, path)
         return loader.construct_document(node)
     except SourceError:
         raise

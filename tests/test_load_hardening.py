@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_fwgates import yamlsrc
 from pytest_fwgates.loader import GateLoader
@@ -700,3 +702,140 @@ def test_gate_errors_alike_on_both_parsers(
             GateLoader([folder], environ={}).load(name)
         messages.append(str(info.value))
     assert messages[0] == messages[1]
+
+
+# -- the compiled fast path never accepts what jsonschema refuses ---------------------------------
+
+SCHEMA_KEYS = [
+    "gate", "title", "criteria", "checks", "command", "expect", "exit_status", "duration_s",
+    "stdout_contains", "timeout", "id", "required", "human_review", "thresholds", "vars",
+    "includes", "status", "phase", "waivers", "criterion", "justification", "approved_by",
+    "expires", "check", "x", "Bad", "smoke", "env", "cwd", "shell",
+]  # fmt: skip
+DOCS = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 5)
+    | st.floats(allow_nan=False)
+    | st.sampled_from(["", "a", "true", "< 5m", "smoke", "2030-01-01", "PRODUCTION_READY", "A b"]),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(SCHEMA_KEYS), children, max_size=5)
+    ),
+    max_leaves=20,
+)
+
+
+def _schemas() -> list[dict[str, Any]]:
+    from pytest_fwgates.checks import CheckRegistry
+    from pytest_fwgates.schema import check_schema, gate_schema, waivers_schema
+
+    registry = CheckRegistry()
+    found = [check_schema(registry.get(name)) for name in registry.names()]
+    return [*found, gate_schema(), gate_schema(registry.classes()), waivers_schema()]
+
+
+SCHEMAS = _schemas()
+
+
+STRINGS = st.sampled_from(["", "a", "smoke", "a-b", "Bad_Name", "< 5m", "2030-01-01", "x" * 12])
+
+
+@st.composite
+def near(draw: st.DrawFn, schema: Any, root: dict[str, Any], depth: int = 0) -> Any:
+    """A document shaped by ``schema``: mostly valid, now and then a wrong value or key."""
+    if depth > 6 or not isinstance(schema, dict) or draw(st.integers(0, 19)) == 0:
+        return draw(DOCS)
+    if "$ref" in schema:
+        return draw(near(root["$defs"][schema["$ref"].split("/")[-1]], root, depth + 1))
+    if "anyOf" in schema:
+        return draw(near(draw(st.sampled_from(schema["anyOf"])), root, depth + 1))
+    if "if" in schema:
+        return draw(near(schema[draw(st.sampled_from(["then", "else"]))], root, depth + 1))
+    if "enum" in schema:
+        return draw(st.sampled_from(schema["enum"]))
+    kinds = schema.get("type", "object")
+    kind = draw(st.sampled_from(kinds)) if isinstance(kinds, list) else kinds
+    if kind == "object":
+        properties = schema.get("properties", {})
+        names = draw(st.lists(st.sampled_from(sorted(properties) or ["x"]), max_size=4))
+        names = [*schema.get("required", []), *names]
+        if draw(st.booleans()) and not properties:
+            names.append(draw(st.sampled_from(["smoke", "Bad_Name", "a-b"])))
+        extra = schema.get("additionalProperties", True)
+        return {name: draw(near(properties.get(name, extra), root, depth + 1)) for name in names}
+    if kind == "array":
+        return draw(st.lists(near(schema.get("items", True), root, depth + 1), max_size=3))
+    if kind == "string":
+        return draw(STRINGS)
+    if kind == "boolean":
+        return draw(st.booleans())
+    if kind in ("number", "integer"):
+        return draw(st.integers(-3, 100) | st.floats(-1, 100, allow_nan=False))
+    return draw(DOCS)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.data())
+def test_fast_path_accepts_only_what_jsonschema_accepts(data: st.DataObject) -> None:
+    import jsonschema
+
+    from pytest_fwgates.schema import fast_valid
+
+    schema = data.draw(st.sampled_from(SCHEMAS))
+    document = data.draw(near(schema, schema) | DOCS)
+    valid = jsonschema.Draft202012Validator(schema).is_valid(document)
+    fast = fast_valid(schema, document)
+    assert fast is None or (fast is True and valid)
+
+
+@pytest.mark.parametrize(
+    ("schema", "document"),
+    [
+        ({"type": "integer"}, True),
+        ({"type": "number"}, False),
+        ({"enum": [1]}, True),
+        ({"const": 0}, False),
+        ({"multipleOf": 2}, 3),
+        ({"not": {"type": "string"}}, "a"),
+        ({"type": "object", "patternProperties": {"^x": False}}, {"x": 1}),
+        ({"items": {"type": "string"}, "uniqueItems": True}, ["a", "a"]),
+        ({"minLength": 2}, "é"),
+        ({"pattern": "^a$"}, "ab"),
+        ({"properties": {"a": {"type": "string"}}, "additionalProperties": False}, {"b": "x"}),
+        ({"$ref": "https://example.invalid/schema"}, {}),
+    ],
+)
+def test_fast_path_refuses_or_defers(schema: dict[str, Any], document: Any) -> None:
+    from pytest_fwgates.schema import fast_valid
+
+    assert fast_valid(schema, document) is None
+
+
+@pytest.mark.parametrize("path", CORPUS[-8:], ids=lambda p: p.name)
+def test_fast_path_accepts_the_catalog(path: Path) -> None:
+    from pytest_fwgates.schema import fast_valid, gate_schema
+
+    assert fast_valid(gate_schema(), load_yaml(path)) is True
+
+
+def test_waiver_text_is_one_printable_line(tmp_path: Path) -> None:
+    path = tmp_path / "waivers.yaml"
+    entry = "  - {gate: a, criterion: b, approved_by: x, expires: '2030-01-01',"
+    fake = f'{entry} justification: "fine\\r\\noverall: PASSED"}}\n'
+    folded = (
+        "  - gate: a\n    criterion: b\n    approved_by: x\n    expires: '2030-01-01'\n"
+        "    justification: >\n      folded over\n      two lines\n"
+    )
+    path.write_text(
+        f'waivers:\n{fake}{entry} check: "\\e[2Jx", justification: long enough text}}\n{folded}',
+        encoding="utf-8",
+    )
+    with pytest.raises(SourceError) as info:
+        load_waivers(path)
+    assert str(info.value) == f"{path}:3: check: must be one line of printable text"
+    path.write_text(f"waivers:\n{fake}{folded}", encoding="utf-8")
+    first, second = load_waivers(path).active
+    # a line break in a justification cannot start a line of its own in a report
+    assert first.justification == "fine overall: PASSED"
+    assert second.justification == "folded over two lines"

@@ -113,8 +113,8 @@ def test_output_is_bounded_and_the_run_stays_small() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     timed_out, truncated, much, kept_small, rss_mib = done.stdout.split()
-    assert (timed_out, truncated, much, kept_small) == ("True", "True", "True", "True")
-    assert int(rss_mib) < 100
+    assert (timed_out, truncated, much, kept_small) == ("True", "True", "True", "True"), done.stdout
+    assert int(rss_mib) < 100, done.stdout
 
 
 def test_head_and_tail_are_kept_and_a_cut_secret_is_trimmed() -> None:

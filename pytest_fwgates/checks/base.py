@@ -144,5 +144,5 @@ def run_check(check: Check, nodeid: str) -> CheckResult:
         duration=duration,
         location=str(spec.source),
         evidence={name: str(path) for name, path in measurement.evidence.items()},
-        target=redact.target(spec.target),
+        target=redact.target(spec.display_target or spec.target),
     )

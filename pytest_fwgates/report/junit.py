@@ -46,6 +46,7 @@ _ILLEGAL = re.compile(
     + "]"
 )
 _LINE_ENDS = re.compile("\r\n?|[\u2028\u2029\x85]")
+_SPECIAL = re.compile(f"{_ILLEGAL.pattern}|[\r\u2028\u2029\x85]")
 
 
 class _Counts:
@@ -252,7 +253,14 @@ def _gate_case(suite: ET.Element, counts: _Counts, decision: GateDecision) -> No
 
 def _x(text: str) -> str:
     """Text XML can carry: line ends as ``\\n``, forbidden characters as escapes."""
-    text = _LINE_ENDS.sub("\n", str(text))
+    text = str(text)
+    if text.isascii():
+        # the common case, decided in C: printable ASCII with line feeds and tabs
+        if text.isprintable() or text.replace("\n", " ").replace("\t", " ").isprintable():
+            return text
+    elif _SPECIAL.search(text) is None:
+        return text
+    text = _LINE_ENDS.sub("\n", text)
     return _ILLEGAL.sub(
         lambda match: match[0].encode("unicode_escape", "backslashreplace").decode("ascii"), text
     )
@@ -260,6 +268,8 @@ def _x(text: str) -> str:
 
 def _name(text: str) -> str:
     """A name on one line (a CR or LF in a check id must not start a line of its own)."""
+    if text.isascii() and text.isprintable():
+        return text
     return " ".join(_x(text).split("\n"))
 
 

@@ -63,8 +63,8 @@ def path_problem(path: Path) -> str | None:
     """
     try:
         mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        mode = None
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None  # a parent that is not a folder is reported below
     except OSError as exc:
         return f"cannot be used: {exc.strerror or exc}"
     if mode is not None and not stat.S_ISREG(mode):
@@ -74,7 +74,7 @@ def path_problem(path: Path) -> str | None:
     while True:
         try:
             folder_mode = os.stat(folder).st_mode
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             if folder.parent == folder:
                 return "has no existing parent folder"
             folder = folder.parent

@@ -6,6 +6,7 @@ in force for a criterion and the "measured vs threshold" text of a value.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -38,13 +39,18 @@ _INTEGRAL_KEY = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=1024)
+def _integral_key(key: str) -> bool:
+    return _INTEGRAL_KEY.search(key) is not None
+
+
 def plain_number(key: str, value: Any) -> Any:
     """``exit_status`` 3.0 as 3: integral values of counts and statuses are integers."""
     if (
         isinstance(value, float)
         and value.is_integer()
         and abs(value) < 2**53
-        and _INTEGRAL_KEY.search(key)
+        and _integral_key(str(key))
     ):
         return int(value)
     return value
@@ -187,9 +193,15 @@ def _criterion(decision: CriterionDecision) -> dict[str, Any]:
 
 def _check(result: CheckResult) -> dict[str, Any]:
     data = result.to_json()
-    data["measured"] = {
-        str(key): _jsonable(plain_number(key, value)) for key, value in result.measured.items()
-    }
+    measured: dict[str, Any] = {}
+    for key, value in result.measured.items():
+        kind = type(value)
+        if kind is float:
+            value = _jsonable(plain_number(key, value))
+        elif not (kind is str or kind is int or kind is bool or value is None):
+            value = _jsonable(value)
+        measured[str(key)] = value
+    data["measured"] = measured
     data["duration"] = _jsonable(data["duration"])
     return data
 
