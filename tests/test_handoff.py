@@ -638,15 +638,19 @@ def test_handoff_options_need_a_gate(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*--handoff-package and --gate-progress need --gate NAME*"])
 
 
-def test_large_files_are_copied_in_blocks_with_secrets_masked(tmp_path: Path) -> None:
+def test_large_files_are_copied_in_blocks_with_secrets_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pytest_fwgates import handoff
     from pytest_fwgates.redact import Redactor
 
+    # small blocks: the same code path without raising this process's peak memory
+    monkeypatch.setattr(handoff, "_BLOCK", 256 * 1024)
     source = tmp_path / "big.log"
     line = b"GET /health 200 ok\n"
     with source.open("wb") as handle:
         for index in range(handoff._BLOCK // len(line) * 2 + 10):
-            handle.write(line if index % 50_000 else f"token={SECRET}\n".encode())
+            handle.write(line if index % 5_000 else f"token={SECRET}\n".encode())
         handle.write(b"\xff\xfe binary tail without a newline")
     builder = handoff._Builder(tmp_path / "out", Redactor([SECRET]))
     (tmp_path / "out").mkdir()
