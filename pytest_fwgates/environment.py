@@ -30,7 +30,6 @@ _TOOLS = (
     "pytest-xdist",
     "requests",
     "locust",
-    "junit-xml",
     "jsonschema",
     "PyYAML",
     "cryptography",
