@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 
-from . import idle, overhead, scale, xdist
+from . import idle, load, overhead, scale, xdist
 from .common import Row, print_table
 
 BENCHES: dict[str, ModuleType] = {
@@ -17,6 +17,7 @@ BENCHES: dict[str, ModuleType] = {
     "overhead": overhead,
     "xdist": xdist,
     "scale": scale,
+    "load": load,
 }
 
 

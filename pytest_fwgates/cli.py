@@ -1,4 +1,4 @@
-"""The ``fwgates`` command: the gate file schema, the gate list, gate file checks."""
+"""The ``fwgates`` command: the gate file schema, the gate list, gate file checks, baselines."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .baseline import DEFAULT_DIR
+from .baseline_cli import baseline_command
 from .checks import CheckRegistry
 from .listing import format_gate_list
 from .loader import GateLoader
@@ -65,6 +67,36 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--max-age", metavar="DURATION", help="the package may be at most this old (e.g. 24h)"
     )
+    listener = sub.add_parser(
+        "locust-listener", help="print the path of the Locust listener workers must run too"
+    )
+    listener.add_argument(
+        "--paths", action="store_true", help="the locustfile of paths: checks instead"
+    )
+    baseline = sub.add_parser("baseline", help="stored baseline runs: list, show, compare")
+    actions = baseline.add_subparsers(dest="action", required=True)
+    for name, text in (
+        ("list", "every check with stored runs"),
+        ("show", "the runs of matching checks, one line each"),
+        ("compare", "the newest run of matching checks against the reference before it"),
+    ):
+        action = actions.add_parser(name, help=text)
+        action.add_argument(
+            "--dir", type=Path, default=Path(DEFAULT_DIR), help=f"baseline folder ({DEFAULT_DIR})"
+        )
+        if name != "list":
+            action.add_argument(
+                "check", help="GATE::CRITERION::CHECK, or a part of it (e.g. a check id)"
+            )
+            action.add_argument(
+                "--value",
+                action="append",
+                default=[],
+                help="figures to show (repeatable; default: the main ones)",
+            )
+        if name == "compare":
+            action.add_argument("--compare", choices=["last", "median"], default="last")
+            action.add_argument("--last", type=int, default=5, help="runs in a median")
     return parser
 
 
@@ -179,6 +211,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "verify":
         return _verify(args)
     registry = CheckRegistry()
+    if args.command == "baseline":
+        return baseline_command(args)
+    if args.command == "locust-listener":
+        from .locust_run import LISTENER, PATHS_LOCUSTFILE
+
+        sys.stdout.write(f"{PATHS_LOCUSTFILE if args.paths else LISTENER}\n")
+        return 0
     if args.command == "schema":
         json.dump(gate_schema(registry.classes()), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")

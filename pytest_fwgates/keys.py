@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from .baselines_run import BaselineRecorder
     from .model import CheckResult
     from .run import GateRun
 
-__all__ = ["measures_key", "result_key", "run_key"]
+__all__ = ["measures_key", "recorder_key", "result_key", "run_key"]
 
 #: values a marked Python test recorded with ``gate_record``
 measures_key: pytest.StashKey[dict[str, float]] = pytest.StashKey()
@@ -21,3 +22,5 @@ measures_key: pytest.StashKey[dict[str, float]] = pytest.StashKey()
 run_key: pytest.StashKey[GateRun] = pytest.StashKey()
 #: the CheckResult of a YAML check item
 result_key: pytest.StashKey[CheckResult] = pytest.StashKey()
+#: the baseline store of a gate run
+recorder_key: pytest.StashKey[BaselineRecorder] = pytest.StashKey()

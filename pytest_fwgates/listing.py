@@ -35,7 +35,8 @@ def format_gate_list(loader: GateLoader) -> tuple[str, bool]:
                 kind = "includes"
             thresholds = ", ".join(f"{k} {v}" for k, v in criterion.thresholds_in_force().items())
             checks = f"{len(criterion.checks)} checks" if not criterion.include else ""
-            detail = "; ".join(x for x in (thresholds, checks) if x)
+            measures = f"measures {', '.join(criterion.measures)}" if criterion.measures else ""
+            detail = "; ".join(x for x in (thresholds, measures, checks) if x)
             suffix = f"  [{detail}]" if detail else ""
             lines.append(f"  - {criterion.id:<{width}}  {kind:<8}  {criterion.title}{suffix}")
         lines.append("")

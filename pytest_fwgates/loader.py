@@ -357,6 +357,7 @@ class GateLoader:
                 source=Source(path, line),
             )
             gate.criteria[crit_id] = criterion
+            criterion.measures = [str(m) for m in settings.get("measures") or []]
             for key, text in self._thresholds(settings, path, variables).items():
                 criterion.standards[key] = text
         else:
@@ -402,6 +403,9 @@ class GateLoader:
             )
         criterion.required = criterion.required or bool(settings.get("required", False))
         criterion.human_review = criterion.human_review or bool(settings.get("human_review", False))
+        for key in settings.get("measures") or []:
+            if str(key) not in criterion.measures:
+                criterion.measures.append(str(key))
         if "title" in settings:
             criterion.title = str(settings["title"])
         if "description" in settings:

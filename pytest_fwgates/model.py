@@ -98,6 +98,8 @@ class Criterion:
     human_review: bool = False
     #: standard thresholds of the catalog: measured value name -> threshold text
     standards: dict[str, str] = field(default_factory=dict)
+    #: values some check must measure, whatever their thresholds (``p95_ms``)
+    measures: list[str] = field(default_factory=list)
     #: thresholds the user's gate file set for the whole criterion (visible overrides)
     overrides: dict[str, tuple[str, str]] = field(default_factory=dict)
     checks: list[CheckSpec] = field(default_factory=list)

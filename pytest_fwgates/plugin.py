@@ -17,7 +17,8 @@ import pytest
 
 from . import hookspecs
 from .fixtures import gate_check, gate_record
-from .keys import measures_key, result_key, run_key
+from .keys import measures_key, recorder_key, result_key, run_key
+from .load_fixture import load_test
 
 if TYPE_CHECKING:
     from .checks import CheckRegistry
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from .run import GateRun
     from .waivers import WaiverSet
 
-__all__ = ["gate_check", "gate_record"]
+__all__ = ["gate_check", "gate_record", "load_test"]
 
 DEFAULT_JUNIT = "reports/gates.xml"
 
@@ -115,9 +116,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="update the marked block of this progress file with phase statuses and verdicts "
         "(default: .ai_context/framework_progress.md when it exists)",
     )
+    group.addoption(
+        "--gate-baseline-dir",
+        metavar="DIR",
+        dest="fwgates_baseline_dir",
+        help="folder of stored baseline runs for relative thresholds "
+        "(default: ini gate_baseline_dir, else .fwgates/baselines under rootdir)",
+    )
+    group.addoption(
+        "--gate-baseline-save",
+        action="store_true",
+        dest="fwgates_baseline_save",
+        help="store this run's measured figures as the next baseline run of each check",
+    )
     parser.addini("gate_dirs", "folders of gate files", type="paths", default=[])
     parser.addini("gate_junit", "path of the gate JUnit XML", default=DEFAULT_JUNIT)
     parser.addini("gate_waivers", "waivers file used when --gate-waivers is not given", default="")
+    parser.addini("gate_baseline_dir", "folder of stored baseline runs", default="")
     parser.addini("gate_vars", "gate file variables, one NAME=VALUE a line", type="linelist")
     parser.addini("handoff_package", "folder of the handoff package", default="")
     parser.addini("handoff_archive", "also write the package as .tar.gz", type="bool")
@@ -217,6 +232,11 @@ def pytest_configure(config: pytest.Config) -> None:
     from .handoff_run import configure as configure_handoff
 
     configure_handoff(config, run)
+    from .baselines_run import BaselineRecorder
+
+    recorder = BaselineRecorder(config, run)
+    config.stash[recorder_key] = recorder
+    config.pluginmanager.register(recorder, "fwgates-baselines")
     run.start()
     # gate files need no path argument: they join whatever pytest collects
     present = {str(Path(a).resolve()) for a in config.args}
@@ -263,6 +283,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         run.close()
         config.pluginmanager.unregister(run)
         del config.stash[run_key]
+    recorder = config.stash.get(recorder_key, None)
+    if recorder is not None:
+        config.pluginmanager.unregister(recorder)
+        del config.stash[recorder_key]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> GateFile | None:

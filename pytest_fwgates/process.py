@@ -156,7 +156,7 @@ def run_argv(
     started = time.monotonic()
     deadline = started + max(timeout, 0.0)
     out, err = _Kept(max_output), _Kept(max_output)
-    with _started(argv, environ, cwd) as proc:
+    with _started(argv, environ, cwd, token) as proc:
         status: int | None = None
         timed_out = False
         try:
@@ -186,8 +186,10 @@ def run_argv(
 
 @contextlib.contextmanager
 def _started(
-    argv: Sequence[str], environ: dict[str, str], cwd: Path | str | None
+    argv: Sequence[str], environ: dict[str, str], cwd: Path | str | None, token: str
 ) -> Iterator[subprocess.Popen[bytes]]:
+    """The started process; whatever ends the block (an interrupt arriving before the
+    caller's own guard too), a process still running is stopped as a whole."""
     proc = subprocess.Popen(
         list(argv),
         stdin=subprocess.DEVNULL,
@@ -200,12 +202,16 @@ def _started(
     try:
         yield proc
     finally:
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-        with contextlib.suppress(Exception):
-            proc.wait(timeout=KILL_GRACE + 5)
+        try:
+            if proc.poll() is None:
+                _stop(proc, token)
+        finally:
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=KILL_GRACE + 5)
 
 
 def _pump(proc: subprocess.Popen[bytes], out: _Kept, err: _Kept, deadline: float) -> int | None:

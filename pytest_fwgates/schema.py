@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
+from .baseline import BASELINE_SCHEMA
 from .checks import Check
 
 __all__ = [
@@ -55,6 +56,7 @@ def check_schema(cls: type[Check]) -> dict[str, Any]:
         "id": {"type": "string", "minLength": 1, "maxLength": 200},
         "expect": {"type": "object", "properties": expect, "additionalProperties": False},
         "timeout": _DURATION,
+        "baseline": BASELINE_SCHEMA,
     }
     properties.update(cls.options_schema)
     return {
@@ -120,6 +122,14 @@ def gate_schema(check_types: Mapping[str, type[Check]] | None = None) -> dict[st
                     "required": {"type": "boolean"},
                     "human_review": {"type": "boolean"},
                     "thresholds": {"type": "object", "additionalProperties": _THRESHOLD},
+                    "measures": {
+                        "description": "Values some check of the criterion must measure "
+                        "(e.g. p95_ms), whatever their thresholds: a check that cannot measure "
+                        "them cannot carry the criterion.",
+                        "type": "array",
+                        "items": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+                        "uniqueItems": True,
+                    },
                     "checks": {"$ref": "#/$defs/checks"},
                 },
             },

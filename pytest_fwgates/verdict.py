@@ -78,16 +78,23 @@ def _hold_to_standards(
 
 
 def _unmeasured(criterion: Criterion, results: Iterable[CheckResult]) -> list[str]:
-    """Standards in force that no result measured (as ``key threshold``)."""
+    """Standards in force, and values the criterion demands, that no result measured."""
     remaining = criterion.thresholds_in_force()
+    demanded = [key for key in criterion.measures if key not in remaining]
     for result in results:
-        if not remaining:
+        if not remaining and not demanded:
             break
-        for key in [k for k in remaining if k in result.measured]:
-            value = result.measured[key]
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                del remaining[key]
-    return [f"{key} {text}" for key, text in remaining.items()]
+        numbers = {
+            key
+            for key in [*remaining, *demanded]
+            if isinstance(result.measured.get(key), int | float)
+            and not isinstance(result.measured.get(key), bool)
+        }
+        for key in numbers:
+            remaining.pop(key, None)
+        demanded = [key for key in demanded if key not in numbers]
+    missing = [f"{key} {text}" for key, text in remaining.items()]
+    return missing + [f"{key} (measured value demanded)" for key in demanded]
 
 
 def _evaluate(criterion: Criterion, results: list[CheckResult]) -> tuple[CriterionVerdict, str]:

@@ -29,6 +29,17 @@ PRODUCTION_READY = """
         - command: "true"
 """
 
+#: the figures performance-verification demands, recorded by a marked test
+PERFORMANCE_FIGURES = """
+import pytest
+
+
+@pytest.mark.gate("production-readiness", criterion="performance-verification")
+def test_performance_figures(gate_record):
+    gate_record("p95_ms", 120.0)
+    gate_record("failure_ratio", 0.0)
+"""
+
 
 class GateProject:
     """A pytester project with gate files, run in-process unless asked otherwise."""
@@ -42,8 +53,18 @@ class GateProject:
         return self.pytester.makefile(".yaml", **{f"gates/{name}": textwrap.dedent(text)})
 
     def production_ready(self, extra: str = "") -> Path:
-        """production-readiness with a passing check in each criterion (+ ``extra`` ones)."""
+        """production-readiness with a passing check in each criterion (+ ``extra`` ones).
+
+        performance-verification demands p95_ms and failure_ratio measured: a marked Python
+        test records them (``test_performance_figures.py``, one more passing test).
+        """
+        self.performance_figures()
         return self.gate("production-readiness", PRODUCTION_READY + extra)
+
+    def performance_figures(self) -> Path:
+        """A marked test recording the p95_ms and failure_ratio performance-verification
+        demands (the catalog's ``measures:``)."""
+        return self.pytester.makepyfile(test_performance_figures=PERFORMANCE_FIGURES)
 
     def waivers(self, text: str, name: str = "waivers") -> Path:
         return self.pytester.makefile(".yaml", **{name: textwrap.dedent(text)})

@@ -25,6 +25,11 @@ def test_help_lists_the_gate_options(
             "  --gate-waivers=FILE * waivers file: signed-off exceptions with an expiry date",
             "  --gate-junit=PATH * write the gate JUnit XML here, summary.json beside it",
             "*(default: reports/gates.xml)",
+            "  --gate-baseline-dir=DIR",
+            "*folder of stored baseline runs for relative thresholds*",
+            "*(default: ini gate_baseline_dir, else .fwgates/baselines",
+            "*under rootdir)",
+            "  --gate-baseline-save *store this run's measured figures as the next baseline*",
         ]
     )
     result.stdout.fnmatch_lines(
@@ -34,6 +39,8 @@ def test_help_lists_the_gate_options(
             "  gate_junit (string): * path of the gate JUnit XML",
             "  gate_waivers (string):",
             "*waivers file used when --gate-waivers is not given",
+            "  gate_baseline_dir (string):",
+            "*folder of stored baseline runs",
             "  gate_vars (linelist): gate file variables, one NAME=VALUE a line",
         ]
     )

@@ -105,10 +105,11 @@ def test_output_is_bounded_and_the_run_stays_small() -> None:
         import sys
         from pytest_fwgates.process import run_shell
         r = run_shell("yes", timeout=3, max_output=65536)
-        # VmHWM, not ru_maxrss: Linux carries the parent's peak (this pytest worker's)
-        # into ru_maxrss across fork and exec
-        status = open("/proc/self/status").read().split("VmHWM:")[1]
-        rss = int(status.split()[0]) // 1024
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the parent, here the
+        # pytest worker, which grows with the tests it ran before this one
+        with open("/proc/self/status") as status:
+            hwm = next(line for line in status if line.startswith("VmHWM:"))
+        rss = int(hwm.split()[1]) // 1024
         print(r.timed_out, r.truncated, r.stdout_bytes > 1_000_000, len(r.stdout) < 70_000, rss)
         """
     )
@@ -170,6 +171,7 @@ GATE = """
 
 
 def rollback_checks(project: GateProject, checks: str) -> None:
+    project.performance_figures()
     project.gate("production-readiness", GATE + textwrap.indent(textwrap.dedent(checks), "  " * 4))
 
 

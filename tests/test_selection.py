@@ -77,7 +77,7 @@ def test_gate_option_is_repeatable(project: GateProject) -> None:
     project.production_ready()
     project.pytester.makepyfile(test_app=TESTS)
     result = project.run("--gate", "release", "--gate", "production-readiness", "--gate=release")
-    result.assert_outcomes(passed=8, deselected=1)
+    result.assert_outcomes(passed=9, deselected=1)
     assert result.ret == EXIT_PASSED
     assert project.verdicts() == {"release": "PASSED", "production-readiness": "PASSED"}
     result.stdout.fnmatch_lines(["overall: PASSED (2 gates: 2 passed)"])
@@ -231,7 +231,7 @@ def test_including_gate_decides_the_included_one(project: GateProject) -> None:
         """
     )
     result = project.run("--gate", "operations-handoff")
-    result.assert_outcomes(passed=13)
+    result.assert_outcomes(passed=14)
     assert result.ret == EXIT_PASSED
     assert project.verdicts() == {
         "production-readiness": "PASSED",

@@ -30,7 +30,7 @@ def test_all_checks_pass_gives_passed_and_exit_0(project: GateProject) -> None:
     project.production_ready()
     result = project.run("--gate", "production-readiness")
     assert result.ret == EXIT_PASSED
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
     summary = project.gate_summary("production-readiness")
     assert (summary["verdict"], summary["status"]) == ("PASSED", "PRODUCTION_READY")
     assert set(project.criteria("production-readiness").values()) == {"PASS"}
@@ -142,9 +142,10 @@ def test_criterion_without_checks_fails_the_gate(project: GateProject) -> None:
             - command: "true"
         """,
     )
+    project.performance_figures()
     result = project.run("--gate", "production-readiness")
     assert result.ret == EXIT_FAILED
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
     criteria = project.criteria("production-readiness")
     assert criteria.pop("rollback-capability") == "NOT_EVALUATED"
     assert set(criteria.values()) == {"PASS"}
@@ -171,7 +172,7 @@ def test_deselected_python_check_is_not_evaluated(
     )
     result = project.run("--gate", "production-readiness", *selection)
     assert result.ret == EXIT_FAILED
-    result.assert_outcomes(passed=5, deselected=1)
+    result.assert_outcomes(passed=6, deselected=1)
     rollback = project.criterion("production-readiness", "rollback-capability")
     assert rollback["verdict"] == "NOT_EVALUATED"
     assert "test_rollback.py::test_rollback: did not run: deselected" in rollback["reason"]
@@ -186,7 +187,7 @@ def test_deselected_yaml_check_is_not_evaluated(project: GateProject) -> None:
     project.production_ready()
     result = project.run("--gate", "production-readiness", "-k", "not echo")
     assert result.ret == EXIT_FAILED
-    result.assert_outcomes(passed=4, deselected=1)
+    result.assert_outcomes(passed=5, deselected=1)
     security = project.criterion("production-readiness", "security-compliance")
     assert security["verdict"] == "NOT_EVALUATED"
     [check] = security["checks"]

@@ -228,6 +228,7 @@ def test_waived_included_gate_needs_review_in_the_includer(project: GateProject)
           handoff-deliverables: [{command: "true"}]
         """,
     )
+    project.performance_figures()
     result = project.run("--gate", "operations-handoff")
     assert result.ret == EXIT_FAILED
     assert project.criteria("operations-handoff")["production-readiness"] == "FAIL"

@@ -111,6 +111,12 @@ http {{
         ssl_session_cache shared:fwgates_ssl:1m;
         add_header Strict-Transport-Security $hsts always;
 
+        # A static response served by nginx itself (no app): the load benchmark's target.
+        location = /static {{
+            default_type text/plain;
+            return 200 "static\n";
+        }}
+
         location / {{
             proxy_pass http://app;
             proxy_set_header Host $host;

@@ -24,6 +24,7 @@ BUILTIN_CHECKS: dict[str, str] = {
     "junit": "pytest_fwgates.checks.junit:JUnitCheck",
     "handoff": "pytest_fwgates.checks.handoff:HandoffCheck",
     "progress": "pytest_fwgates.checks.progress:ProgressCheck",
+    "load": "pytest_fwgates.checks.load:LoadCheck",
 }
 
 

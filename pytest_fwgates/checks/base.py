@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -44,9 +45,18 @@ class CheckContext:
 
     #: where checks keep evidence files (``<reports>/evidence``); a temporary folder if None
     evidence_root: Path | None = None
+    #: finds a baseline figure not yet in ``baselines`` (the stored runs, see baseline.py)
+    baseline_lookup: Callable[[CheckSpec, str], float | None] | None = None
+    #: shows a live progress line of a long check (None: quiet, e.g. -q or an xdist worker)
+    progress: Callable[[str], None] | None = None
 
     def baseline_for(self, spec: CheckSpec, key: str) -> float | None:
-        return self.baselines.get(f"{spec.gate}::{spec.criterion}::{spec.id}::{key}")
+        name = f"{spec.gate}::{spec.criterion}::{spec.id}::{key}"
+        if name not in self.baselines and self.baseline_lookup is not None:
+            found = self.baseline_lookup(spec, key)
+            if found is not None:
+                self.baselines[name] = found
+        return self.baselines.get(name)
 
     def evidence_dir(self, spec: CheckSpec) -> Path:
         """A folder of its own for the evidence files of one check (created on demand)."""

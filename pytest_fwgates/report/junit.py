@@ -28,6 +28,7 @@ from ..model import (
     GateVerdict,
     Outcome,
 )
+from . import gc_paused
 from .summary import criterion_thresholds, failing_keys, measure_text, value_text
 
 __all__ = ["build_junit", "write_junit"]
@@ -66,6 +67,11 @@ class _Counts:
 
 def build_junit(decisions: list[GateDecision]) -> str:
     """The JUnit XML document of the gate decisions."""
+    with gc_paused():
+        return _build(decisions)
+
+
+def _build(decisions: list[GateDecision]) -> str:
     root = ET.Element("testsuites")
     total = _Counts()
     for decision in decisions:
@@ -247,7 +253,10 @@ def _gate_case(suite: ET.Element, counts: _Counts, decision: GateDecision) -> No
             message = reason  # says it already: no "human review required: human review ..."
         else:
             message = f"{lead}: {reason}" if reason else lead
-        _outcome(case, counts, "failure", str(decision.verdict), _short(message), None)
+        # several gate file errors: the first in the message, all of them in the element
+        first, _, more = message.partition("\n")
+        details = message if more else None
+        _outcome(case, counts, "failure", str(decision.verdict), _short(first), details)
     _out(case, "\n".join(out))
 
 

@@ -95,12 +95,28 @@ def path_problem(path: Path) -> str | None:
     return None
 
 
+def _looks_like_ours(path: Path) -> bool:
+    """A gate JUnit (``<testsuites`` at its start) or a summary.json (its schema at its end:
+    keys are sorted). Anything else at a report path is left alone until it is replaced."""
+    try:
+        with open(path, "rb") as report:
+            head = report.read(512)
+            report.seek(max(os.fstat(report.fileno()).st_size - 512, 0))
+            tail = report.read(512)
+    except OSError:
+        return False
+    if path.name == SUMMARY_NAME:
+        return b'"schema": "fwgates-summary/' in tail
+    return b"<testsuites" in head
+
+
 def remove_stale(paths: list[Path]) -> list[Path]:
-    """Remove the regular files among ``paths`` (reports of an earlier run); return them."""
+    """Remove the reports of an earlier run among ``paths`` (regular files that look like
+    a gate JUnit or a summary.json); return what was removed."""
     removed = []
     for path in paths:
         try:
-            if not stat.S_ISREG(os.lstat(path).st_mode):
+            if not stat.S_ISREG(os.lstat(path).st_mode) or not _looks_like_ours(path):
                 continue
             os.unlink(path)
         except OSError:

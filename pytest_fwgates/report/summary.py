@@ -17,6 +17,7 @@ from ..fsutil import atomic_write
 from ..model import CheckResult, CriterionDecision, GateDecision
 from ..thresholds import ThresholdError, format_value, parse
 from ..verdict import overall as overall_verdict
+from . import gc_paused
 
 __all__ = [
     "SCHEMA",
@@ -153,7 +154,8 @@ def summary_bytes(decisions: list[GateDecision], run: dict[str, Any]) -> bytes:
     module fall back to its pure-Python encoder, several times slower at 10,000 results);
     ``python -m json.tool summary.json`` shows it indented.
     """
-    text = json.dumps(build_summary(decisions, run), sort_keys=True, ensure_ascii=False)
+    with gc_paused():
+        text = json.dumps(build_summary(decisions, run), sort_keys=True, ensure_ascii=False)
     # a lone surrogate (from undecodable output) is written as its JSON escape
     return (text + "\n").encode("utf-8", "backslashreplace")
 

@@ -1,0 +1,100 @@
+"""The baseline store in a gate run, and live progress lines of long checks.
+
+:class:`BaselineRecorder` is registered beside the GateRun when ``--gate`` is given. Every
+process (xdist workers too) looks baselines up on demand for relative thresholds; only the
+controller saves, at the end, when ``--gate-baseline-save`` is given, the results that
+measured (passed, failed on their figures, or left undecided for want of a baseline), never
+errors or checks that did not run.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .baseline import DEFAULT_DIR, BaselineStore, git_info, machine_info, savable
+from .keys import recorder_key
+
+if TYPE_CHECKING:
+    from .run import GateRun
+
+__all__ = ["BaselineRecorder", "baseline_dir", "progress_writer", "recorder_key"]
+
+
+def baseline_dir(config: pytest.Config) -> Path:
+    given = config.option.fwgates_baseline_dir
+    if given:
+        path = Path(given)
+        return path if path.is_absolute() else config.invocation_params.dir / path
+    text = str(config.getini("gate_baseline_dir") or DEFAULT_DIR)
+    path = Path(text)
+    return path if path.is_absolute() else config.rootpath / path
+
+
+def progress_writer(config: pytest.Config) -> Any:
+    """A function that writes a live line to the terminal; None under -q and in xdist workers."""
+    if hasattr(config, "workerinput") or config.get_verbosity() < 0:
+        return None
+
+    lock = threading.Lock()
+
+    def write(line: str) -> None:
+        # called from the thread that watches the check (the test's thread waits on Locust):
+        # output capture is suspended for the line so that it reaches the terminal or CI log
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
+            return
+        with lock:
+            if capture is not None:
+                with capture.global_and_fixture_disabled():
+                    reporter.write_line(f"[fwgates] {line}")
+            else:
+                reporter.write_line(f"[fwgates] {line}")
+
+    return write
+
+
+class BaselineRecorder:
+    def __init__(self, config: pytest.Config, run: GateRun) -> None:
+        self.config = config
+        self.run = run
+        self.store = BaselineStore(baseline_dir(config))
+        self.save = bool(config.option.fwgates_baseline_save)
+        self.saved: list[Path] = []
+        run.context.baseline_lookup = self.store.lookup
+        run.context.progress = progress_writer(config)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not self.save or hasattr(self.config, "workerinput") or not self.run.decisions:
+            return
+        targets = {
+            (spec.gate, spec.criterion, spec.id): spec.display_target or spec.target
+            for gate in self.run.gates()
+            for spec in gate.checks()
+        }
+        seen: set[tuple[str, str, str]] = set()
+        machine = machine_info()
+        commit = git_info(self.config.rootpath)
+        for decision in self.run.decisions:
+            for criterion in decision.criteria:
+                for result in criterion.results:
+                    key = (result.gate, result.criterion, result.check_id)
+                    if key in seen or not savable(result):
+                        continue
+                    seen.add(key)
+                    target = self.run.loader.redactor.text(targets.get(key, result.nodeid))
+                    self.saved.append(
+                        self.store.save(result, target=target, machine=machine, commit=commit)
+                    )
+
+    @pytest.hookimpl
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.saved:
+            terminalreporter.write_line(
+                f"gate baselines: {len(self.saved)} run(s) saved in {self.store.root}"
+            )
