@@ -35,7 +35,7 @@ from pytest_fwgates.checks import Check, Measurement
 class EvidenceCheck(Check):
     type_name = "evidence"
     summary = "Writes evidence files like a load check would."
-    threshold_keys = frozenset({{"p50_ms", "p95_ms", "p99_ms"}})
+    threshold_keys = frozenset({{"p50_ms", "p95_ms", "p99_ms", "failure_ratio"}})
 
     def measure(self):
         folder = self.context.evidence_dir(self.spec)
@@ -49,7 +49,7 @@ class EvidenceCheck(Check):
         stats.mkdir(exist_ok=True)
         (stats / "requests.csv").write_text("name,p95\\n/,412\\n")
         return Measurement(
-            values={{"p50_ms": 120.0, "p95_ms": 412.0, "p99_ms": 730.0}},
+            values={{"p50_ms": 120.0, "p95_ms": 412.0, "p99_ms": 730.0, "failure_ratio": 0.0}},
             facts={{"trend": {{"p95_ms": [380.0, 400.0, 412.0]}}}},
             evidence={{"log": log, "timeline": svg, "stats": stats}},
         )
