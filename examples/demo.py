@@ -1,17 +1,22 @@
-"""The whole story in one command: start the example stack, gate it, stop it.
+"""The whole story in one command: start the example stack, gate it, hand it off, stop it.
 
     python -m examples.demo [--dir DIR] [--timeout 600] [--reports reports]
 
-Starts the stack (nginx, TLS, Prometheus, the app in v1) on free loopback ports, runs
+1. Starts the stack (nginx, TLS, Prometheus, the app in v1) on free loopback ports and makes an
+   Ed25519 key pair (``fwgates keygen``) for the handoff package.
+2. Runs the phase-7 gates production-readiness and zero-downtime-deployment in one pytest run
+   (host and TLS checks, Locust load, http and prometheus checks, timed blue/green deploys with
+   a writer, a timed rollback), writing the signed handoff package ``reports/handoff`` (and
+   ``reports/handoff.tar.gz``), and prints the figures of every timed check.
+3. Runs the phase-8 example operations-excellence gate (reports in
+   ``reports/operations-excellence/``). Its HUMAN_REVIEW_REQUIRED (6) is the expected outcome:
+   the demo stores no performance baseline, so its gate holds p95 to an absolute bound instead
+   of the catalog's "no regression against the baseline", and a loosened standard needs a person.
+4. Stops the stack whatever happens, and ends with what the next stage of a pipeline runs:
+   ``fwgates verify reports/handoff --public-key ... --require-verdict PASSED``.
 
-    python -m pytest -p no:cacheprovider --gate=production-readiness \\
-        --gate=zero-downtime-deployment --gate-dir=examples/gates \\
-        --gate-junit=reports/gates.xml examples/gates
-
-with the stack's FWGATES_* variables in its environment (bounded in time), shows its output with
-the verdict table, prints the figures of every timed deploy and rollback (duration, downtime,
-lost writes, recovery time, and where the timeline pictures are), and stops the stack whatever
-happens. Exits with pytest's exit status.
+Every run is bounded in time and gets the stack's FWGATES_* variables in its environment.
+Exits with the phase-7 run's status, or verify's when the gates passed.
 """
 
 from __future__ import annotations
@@ -27,10 +32,14 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from pytest_fwgates.integrity import keygen
+
 from .stack import Stack, StackError
 
 ROOT = Path(__file__).resolve().parents[1]
 GATES = ("production-readiness", "zero-downtime-deployment")
+#: phase 8, measured from the stack's Prometheus, a probe window and examples/records
+OPERATIONS_GATE = "operations-excellence"
 #: figures of timed checks shown after the run, in this order
 FIGURES = (
     "duration_s",
@@ -44,28 +53,63 @@ FIGURES = (
     "success_ratio",
 )
 EXIT_INTERRUPTED = 2  # pytest's own status for a run that did not finish
+EXIT_HUMAN_REVIEW = 6
 
 
 def _plugin_installed() -> bool:
     return any(ep.name == "fwgates" for ep in metadata.entry_points(group="pytest11"))
 
 
-def gate_command(reports: Path) -> list[str]:
+def key_paths(reports: Path) -> tuple[Path, Path]:
+    return reports / "keys" / "handoff.pem", reports / "keys" / "handoff.pem.pub"
+
+
+def deliverables(stack: Stack) -> list[str]:
+    """The handoff deliverables the example has (the performance baseline is missing)."""
+    layout = stack.layout
+    given = {
+        "production-system": ROOT / "examples" / "webapp" / "app.py",
+        "infrastructure-documentation": ROOT / "examples" / "README.md",
+        "monitoring-configuration": layout.prom_dir / "prometheus.yml",
+        "security-configuration": layout.nginx_dir / "nginx.conf",
+        "operations-procedures": ROOT / "examples" / "deploy",
+        "incident-response": layout.prom_dir / "rules.yml",
+    }
+    return [f"--handoff-deliverable={name}={path}" for name, path in given.items()]
+
+
+def gate_command(
+    reports: Path, gates: tuple[str, ...], extra: list[str] | None = None
+) -> list[str]:
     command = [
         sys.executable,
         "-m",
         "pytest",
         "-p",
         "no:cacheprovider",
-        *(f"--gate={gate}" for gate in GATES),
+        *(f"--gate={gate}" for gate in gates),
         "--gate-dir=examples/gates",
         f"--gate-junit={reports / 'gates.xml'}",
-        # the gate's own folder as the path: the project's test suite is not collected
+        *(extra or []),
+        # the gates' own folder as the path: the project's test suite is not collected
         "examples/gates",
     ]
     if not _plugin_installed():  # a source checkout without `pip install -e .`
         command[3:3] = ["-p", "pytest_fwgates.plugin"]
     return command
+
+
+def run_gates(command: list[str], env_vars: dict[str, str], timeout: float, what: str) -> int:
+    print(f"\n== running the {what} (at most {timeout:.0f}s)", flush=True)
+    print(f"$ {shlex.join(command)}", flush=True)
+    try:
+        completed = subprocess.run(
+            command, cwd=ROOT, env={**os.environ, **env_vars}, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        print(f"\nerror: the {what} run did not finish within {timeout:.0f}s")
+        return EXIT_INTERRUPTED
+    return completed.returncode
 
 
 def print_figures(summary: Path) -> None:
@@ -79,13 +123,13 @@ def print_figures(summary: Path) -> None:
         for criterion in gate.get("criteria", []):
             for check in criterion.get("checks", []):
                 measured = check.get("measured") or {}
+                if "downtime_ms" not in measured:  # not a timed check
+                    continue
                 shown = [
                     f"{k} {measured[k]:g}"
                     for k in FIGURES
                     if isinstance(measured.get(k), int | float)
                 ]
-                if "downtime_ms" not in measured:  # not a timed check
-                    continue
                 lines.append(f"   {gate['name']} / {check['check']} ({check['outcome']}):")
                 lines.append("      " + ", ".join(shown))
                 svg = (check.get("evidence") or {}).get("timeline_svg")
@@ -96,10 +140,33 @@ def print_figures(summary: Path) -> None:
         print("\n".join(lines))
 
 
+def verify(package: Path, public: Path) -> int:
+    """``fwgates verify`` on the package, as the next stage of a pipeline would run it."""
+    command = [
+        sys.executable,
+        "-m",
+        "pytest_fwgates.cli",
+        "verify",
+        str(package),
+        "--public-key",
+        str(public),
+        "--require-verdict",
+        "PASSED",
+    ]
+    print(f"\n== verifying the signed handoff package\n$ {shlex.join(command)}", flush=True)
+    try:
+        done = subprocess.run(command, cwd=ROOT, timeout=120, check=False)
+    except subprocess.TimeoutExpired:
+        print("error: fwgates verify did not finish within 120s")
+        return EXIT_INTERRUPTED
+    print(f"== fwgates verify exit status: {done.returncode}")
+    return done.returncode
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m examples.demo", description=__doc__)
     parser.add_argument("--dir", help="stack directory (default: a new temporary directory)")
-    parser.add_argument("--timeout", type=float, default=600.0, help="bound of the gate run (s)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="bound of each gate run (s)")
     parser.add_argument("--reports", default="reports", help="folder of the gate reports")
     return parser
 
@@ -111,38 +178,62 @@ def main(argv: list[str] | None = None) -> int:
     if not reports.is_absolute():
         reports = ROOT / reports
     stack = Stack(stack_dir)
+    private, public = key_paths(reports)
+    handoff = reports / "handoff"
+    status = EXIT_INTERRUPTED
     try:
         print(f"== starting the example stack in {stack.dir}", flush=True)
         env_vars = stack.up()
         for key, value in env_vars.items():
             print(f"   {key}={value}")
+        if not private.exists():
+            print(f"\n== making the key pair that signs the handoff package: {private}")
+            fingerprint = keygen(private, public)
+            print(f"   public key {public} ({fingerprint})")
 
-        command = gate_command(reports)
-        print(f"\n== running the {' and '.join(GATES)} gates (at most {args.timeout:.0f}s)")
-        print(f"$ {shlex.join(command)}", flush=True)
-        try:
-            completed = subprocess.run(
-                command,
-                cwd=ROOT,
-                env={**os.environ, **env_vars},
-                timeout=args.timeout,
-                check=False,
-            )
-            status = completed.returncode
-        except subprocess.TimeoutExpired:
-            print(f"\nerror: the gate run did not finish within {args.timeout:.0f}s")
-            status = EXIT_INTERRUPTED
-
+        package = [
+            f"--handoff-package={handoff}",
+            "--handoff-archive",
+            f"--handoff-sign-key={private}",
+            *deliverables(stack),
+        ]
+        status = run_gates(
+            gate_command(reports, GATES, package), env_vars, args.timeout, " and ".join(GATES)
+        )
         print_figures(reports / "summary.json")
+
+        operations_reports = reports / OPERATIONS_GATE
+        operations = run_gates(
+            gate_command(operations_reports, (OPERATIONS_GATE,)),
+            env_vars,
+            args.timeout,
+            f"{OPERATIONS_GATE} gate",
+        )
+        if operations == EXIT_HUMAN_REVIEW:
+            print(
+                f"\n   {OPERATIONS_GATE} needs human review, as expected here: the demo stores no"
+                "\n   performance baseline, so performance-optimization holds p95 to an absolute"
+                "\n   bound instead of 'no regression against the baseline'."
+            )
+        elif status == 0:
+            status = operations
+
         print("\n== reports")
-        for path in (reports / "gates.xml", reports / "summary.json"):
+        for path in (
+            reports / "gates.xml",
+            reports / "summary.json",
+            handoff,
+            handoff / "report.html",
+            reports / "handoff.tar.gz",
+            operations_reports / "gates.xml",
+            operations_reports / "summary.json",
+        ):
             print(f"   {path}" + ("" if path.exists() else " (not written)"))
         if stack.layout.audit_log.exists():
             reports.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(stack.layout.audit_log, reports / "audit.log")
             print(f"   {reports / 'audit.log'} (deploy and rollback audit records)")
         print(f"\n== gate run exit status: {status}")
-        return status
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -156,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if not args.dir:
                 shutil.rmtree(stack_dir, ignore_errors=True)
+    verified = verify(handoff, public)
+    return status or verified
 
 
 if __name__ == "__main__":

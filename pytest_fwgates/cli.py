@@ -41,6 +41,32 @@ def _parser() -> argparse.ArgumentParser:
         )
         if name == "check":
             command.add_argument("gates", nargs="*", help="gates to load (default: all)")
+    keygen = sub.add_parser("keygen", help="make an Ed25519 key pair that signs handoff packages")
+    keygen.add_argument(
+        "private_key", type=Path, help="where the private key goes (PEM, mode 0600)"
+    )
+    keygen.add_argument(
+        "--public-key", type=Path, help="where the public key goes (default: PRIVATE_KEY.pub)"
+    )
+    keygen.add_argument("--force", action="store_true", help="overwrite existing key files")
+    verify = sub.add_parser(
+        "verify", help="verify a handoff package: hashes, no file missing or added, signature"
+    )
+    verify.add_argument("package", type=Path, help="the package folder or its .tar.gz")
+    verify.add_argument("--public-key", type=Path, help="trusted Ed25519 public key (PEM)")
+    verify.add_argument(
+        "--require-verdict",
+        choices=["PASSED", "FAILED", "HUMAN_REVIEW_REQUIRED"],
+        help="the verdict the package must record",
+    )
+    verify.add_argument(
+        "--require-deliverables",
+        action="store_true",
+        help="all seven handoff deliverables must be in the package",
+    )
+    verify.add_argument(
+        "--max-age", metavar="DURATION", help="the package may be at most this old (e.g. 24h)"
+    )
     listener = sub.add_parser(
         "locust-listener", help="print the path of the Locust listener workers must run too"
     )
@@ -72,6 +98,54 @@ def _parser() -> argparse.ArgumentParser:
             action.add_argument("--compare", choices=["last", "median"], default="last")
             action.add_argument("--last", type=int, default=5, help="runs in a median")
     return parser
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from .integrity import IntegrityError, keygen
+
+    public = args.public_key or args.private_key.with_name(args.private_key.name + ".pub")
+    try:
+        print_ = keygen(args.private_key, public, force=args.force)
+    except (IntegrityError, OSError) as exc:
+        sys.stderr.write(f"fwgates keygen: {exc}\n")
+        return 1
+    sys.stdout.write(f"private key: {args.private_key} (keep it secret)\n")
+    sys.stdout.write(f"public key:  {public}\nfingerprint: {print_}\n")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .integrity import IntegrityError, load_public_key, parse_age, verify_package
+
+    try:
+        key = load_public_key(args.public_key) if args.public_key else None
+        max_age = parse_age(args.max_age) if args.max_age else None
+    except IntegrityError as exc:
+        sys.stderr.write(f"fwgates verify: {exc}\n")
+        return 2
+    result = verify_package(
+        args.package,
+        public_key=key,
+        require_verdict=args.require_verdict,
+        require_deliverables=args.require_deliverables,
+        max_age_s=max_age,
+    )
+    for problem in result.problems:
+        sys.stdout.write(f"FAIL {problem}\n")
+    for note in result.notes:
+        sys.stdout.write(f"note {note}\n")
+    if result.manifest is not None:
+        signed = {True: "valid", False: "INVALID", None: "not checked"}[result.signed]
+        missing = ", ".join(result.missing_deliverables) or "none"
+        sys.stdout.write(
+            f"package {args.package}: {result.files} files, verdict {result.verdict}, "
+            f"signature {signed}, deliverables missing: {missing}\n"
+        )
+    if result.ok:
+        sys.stdout.write("OK: the package verifies\n")
+        return 0
+    sys.stdout.write(f"NOT OK: {len(result.problems)} problem(s)\n")
+    return 1
 
 
 def find_ini(start: Path) -> tuple[Path, dict[str, Any]] | None:
@@ -132,6 +206,10 @@ def _ini_settings(start: Path) -> tuple[list[Path], dict[str, str]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "keygen":
+        return _keygen(args)
+    if args.command == "verify":
+        return _verify(args)
     registry = CheckRegistry()
     if args.command == "baseline":
         return baseline_command(args)

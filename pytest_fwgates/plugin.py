@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .collect import GateFile
     from .hosts import HostPool
     from .loader import GateLoader
+    from .run import GateRun
     from .waivers import WaiverSet
 
 __all__ = ["deploy_monitor", "gate_check", "gate_record", "http_probe", "load_test"]
@@ -85,6 +86,41 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"write the gate JUnit XML here, summary.json beside it (default: {DEFAULT_JUNIT})",
     )
     group.addoption(
+        "--handoff-package",
+        metavar="DIR",
+        dest="fwgates_handoff",
+        help="write the handoff package (reports, evidence, environment, signed manifest) "
+        "to DIR after the run; DIR holds a whole package or nothing",
+    )
+    group.addoption(
+        "--handoff-archive",
+        action="store_true",
+        dest="fwgates_handoff_archive",
+        help="also write the package as DIR.tar.gz",
+    )
+    group.addoption(
+        "--handoff-sign-key",
+        metavar="PATH",
+        dest="fwgates_sign_key",
+        help="Ed25519 private key (PEM) that signs the package manifest (fwgates keygen)",
+    )
+    group.addoption(
+        "--handoff-deliverable",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        dest="fwgates_deliverables",
+        help="put a handoff deliverable (file or folder) into the package (repeatable); "
+        "NAME is one of the seven of operations-handoff",
+    )
+    group.addoption(
+        "--gate-progress",
+        metavar="FILE",
+        dest="fwgates_progress",
+        help="update the marked block of this progress file with phase statuses and verdicts "
+        "(default: .ai_context/framework_progress.md when it exists)",
+    )
+    group.addoption(
         "--gate-baseline-dir",
         metavar="DIR",
         dest="fwgates_baseline_dir",
@@ -121,6 +157,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "gate_prometheus_url", "Prometheus URL of prometheus checks without server:", default=""
     )
     parser.addini("gate_base_url", "base URL of http_probe's relative paths", default="")
+    parser.addini("handoff_package", "folder of the handoff package", default="")
+    parser.addini("handoff_archive", "also write the package as .tar.gz", type="bool")
+    parser.addini("handoff_sign_key", "Ed25519 private key that signs the package", default="")
+    parser.addini(
+        "handoff_deliverables", "handoff deliverables, one NAME=PATH a line", type="linelist"
+    )
+    parser.addini("gate_progress", "progress file whose fwgates block is updated", default="")
 
 
 def _positive_seconds(text: str) -> float:
@@ -212,6 +255,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     names: list[str] = config.option.fwgates_gates
     if not names:
+        if config.option.fwgates_handoff or config.option.fwgates_progress:
+            raise pytest.UsageError("--handoff-package and --gate-progress need --gate NAME")
         return
     from .checks import CheckRegistry
     from .run import GateRun, prepare_reports
@@ -234,6 +279,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[run_key] = run
     config.pluginmanager.register(run, "fwgates-run")
+    from .handoff_run import configure as configure_handoff
+
+    configure_handoff(config, run)
     from .baselines_run import BaselineRecorder
 
     recorder = BaselineRecorder(config, run)
@@ -242,7 +290,20 @@ def pytest_configure(config: pytest.Config) -> None:
     run.start()
     # gate files need no path argument: they join whatever pytest collects
     present = {str(Path(a).resolve()) for a in config.args}
-    config.args.extend(str(p) for p in run.gate_files() if str(p.resolve()) not in present)
+    config.args.extend(str(p) for p in _collect_args(run, config) if str(p) not in present)
+
+
+def _collect_args(run: GateRun, config: pytest.Config) -> list[Path]:
+    """The gate files to collect; a catalog file outside the rootdir (an installed package)
+    by its folder, so that its node ids read ``deployment-handoff-validation.yaml::...``."""
+    catalog, root = run.loader.catalog.resolve(), config.rootpath.resolve()
+    args: list[Path] = []
+    for path in (p.resolve() for p in run.gate_files()):
+        if path.parent == catalog and not path.is_relative_to(root):
+            path = catalog  # only the selected gates' files are collected from it
+        if path not in args:
+            args.append(path)
+    return args
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -305,6 +366,16 @@ def pytest_collection_modifyitems(
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """After the verdict (GateRun's own hook runs first): handoff package, progress file."""
+    run = session.config.stash.get(run_key, None)
+    if run is not None and not run.is_worker:
+        from .handoff_run import finish
+
+        finish(session, run)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -26,6 +26,14 @@ _PATTERNS = [
     re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(@)"),
 ]
 _MIN_SECRET_LEN = 4
+#: text every match of _PATTERNS contains (casefolded), and the words the value may follow.
+#: The patterns cross a line end only inside their whitespace runs, around ':' or '=' or
+#: after bearer/basic/token: text_bulk() relies on it; keep it so when adding a pattern.
+_TRIGGERS = ("authorization", "password", "passwd", "secret", "token", "api_key", "api-key",
+             "apikey", "://")  # fmt: skip
+_VALUE_AFTER = ("bearer", "basic", "token")
+_BULK_MIN = 64 * 1024
+_NON_SPACE = re.compile(r"\S")
 
 # user info in a URL: scheme://user:password@host or scheme://token@host
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s@]*)@")
@@ -140,6 +148,45 @@ class Redactor:
         """A check's target for reports: credentials removed from URLs, secrets masked."""
         return self.text(strip_credentials(str(text)))
 
+    def text_bulk(self, text: str, *, min_len: int = _BULK_MIN) -> str:
+        """The same as :meth:`text`, faster on long texts (reports of thousands of checks):
+        the patterns run only on the lines around the places where they could match.
+        Texts shorter than ``min_len`` take the plain way."""
+        if len(text) < min_len:
+            return self.text(text)
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, MASK)
+        # ASCII text: lower() is casefold(), and fast; IGNORECASE also folds the dotless i
+        folded = text.lower() if text.isascii() else text.casefold().replace("\u0131", "i")
+        if len(folded) != len(text):  # positions would not line up: the plain way
+            return self.text(text)
+        spans: list[tuple[int, int]] = []
+        for word in _TRIGGERS:
+            at = folded.find(word)
+            while at >= 0:
+                spans.append((_split_before(text, at), _split_after(text, at + len(word))))
+                at = folded.find(word, at + 1)
+        if not spans:
+            return text
+        spans.sort()
+        merged = [spans[0]]
+        for start, end in spans[1:]:
+            if start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        parts: list[str] = []
+        done = 0
+        for start, end in merged:
+            chunk = text[start:end]
+            for pattern in _PATTERNS:
+                chunk = pattern.sub(_mask_match, chunk)
+            parts += [text[done:start], chunk]
+            done = end
+        parts.append(text[done:])
+        return "".join(parts)
+
     def value(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.text(value)
@@ -148,6 +195,41 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]
         return value
+
+
+def _safe_split(text: str, newline: int) -> bool:
+    """Whether no match of _PATTERNS can span the line end at ``newline``."""
+    # a match crosses a line end only inside a whitespace run: before ':'/'=', after
+    # ':'/'=', or after bearer/basic/token
+    found = _NON_SPACE.search(text, newline)
+    if found is not None and found[0] in ":=":
+        return False
+    end = newline
+    while end > 0 and text[end - 1].isspace():
+        end -= 1
+    if end and text[end - 1] in ":=":
+        return False
+    return not text[max(0, end - 8) : end].casefold().endswith(_VALUE_AFTER)
+
+
+def _split_before(text: str, at: int) -> int:
+    """Start of the chunk around ``at``: just after a line end no match can span, or after
+    ", " (no match holds a whitespace run that follows a comma: one-line JSON is cut there)."""
+    newline = text.rfind("\n", 0, at)
+    while newline >= 0 and not _safe_split(text, newline):
+        newline = text.rfind("\n", 0, newline)
+    comma = text.rfind(", ", 0, at)
+    return max(newline + 1, comma + 2 if comma >= 0 else 0)
+
+
+def _split_after(text: str, at: int) -> int:
+    """End of the chunk around ``at``: a line end no match can span, after ", ", or the end."""
+    newline = text.find("\n", at)
+    while newline >= 0 and not _safe_split(text, newline):
+        newline = text.find("\n", newline + 1)
+    comma = text.find(", ", max(0, at - 2))
+    ends = [n for n in (newline, comma + 2 if comma >= 0 else -1) if n >= 0]
+    return min(ends) if ends else len(text)
 
 
 def _mask_match(match: re.Match[str]) -> str:

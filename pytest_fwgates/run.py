@@ -221,6 +221,8 @@ class GateRun:
         self.workers: set[str] = set()
         self.decisions: list[GateDecision] = []
         self.written: list[Path] = []
+        #: facts of the run written into summary.json (the handoff package reuses them)
+        self.run_info: dict[str, Any] = {}
         #: why the reports could not be written at the end ("" when they were)
         self.write_error = ""
         #: gate name -> why it could not be loaded
@@ -269,7 +271,17 @@ class GateRun:
         self.selected = selected
 
     def gate_files(self) -> list[Path]:
-        return [path for name in self.selected for path in self.loader.user_files(name)]
+        """The user's files of the selected gates, and catalog files that carry checks."""
+        files = [path for name in self.selected for path in self.loader.user_files(name)]
+        for name in self.selected:
+            try:
+                gate = self.loader.load(name)
+            except SourceError:
+                continue  # reported at collection
+            for spec in gate.checks():
+                if spec.source.path not in files:
+                    files.append(spec.source.path)
+        return files
 
     @functools.cached_property
     def gate_file_set(self) -> frozenset[Path]:
@@ -575,6 +587,7 @@ class GateRun:
             "rootdir": str(self.config.rootpath),
             "xdist_workers": len(self.workers),
         }
+        self.run_info = run_info
         summary = summary_path(self.junit_path)
         atomic_write_all(
             [

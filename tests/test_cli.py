@@ -43,9 +43,10 @@ def test_schema_is_a_valid_json_schema(schema: dict[str, Any]) -> None:
     assert schema["required"] == ["gate"]
 
 
-def test_catalog_has_the_seven_gates() -> None:
+def test_catalog_has_the_eight_gates() -> None:
     assert CATALOG_GATES == [
         "deployment-handoff-validation",
+        "development-handoff-validation",
         "operations-excellence",
         "operations-handoff",
         "predictive-operations",
@@ -93,7 +94,7 @@ def test_check_loads_every_gate(capsys: pytest.CaptureFixture[str], tmp_path: Pa
         capsys, "check", "--gate-dir", str(REPO / "examples" / "gates"), "--gate-dir", str(tmp_path)
     )
     assert (code, err) == (0, "")
-    assert out.splitlines()[0] == "deployment-handoff-validation: ok (4 criteria, 0 checks)"
+    assert out.splitlines()[0] == "deployment-handoff-validation: ok (4 criteria, 4 checks)"
     assert [line.split(":")[0] for line in out.splitlines()] == CATALOG_GATES
     assert any(
         line.startswith("production-readiness: ok (5 criteria, ") and "0 checks" not in line
@@ -131,9 +132,10 @@ def test_command_line_entry_point(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert [line for line in done.stdout.splitlines() if line and line[0] != " "] == [
-        f"{name}  (phase {phase}, earns {status})"
+        f"{name}  (phase {phase}, earns {status})" if status else f"{name}  (phase {phase})"
         for name, phase, status in [
             ("deployment-handoff-validation", "8", "OPERATIONS_HANDOFF_READY"),
+            ("development-handoff-validation", "7", ""),
             ("operations-excellence", "8", "EXCELLENCE_ACHIEVED"),
             ("operations-handoff", "7->8", "OPERATIONS_HANDOFF_READY"),
             ("predictive-operations", "8", "EXCELLENCE_ACHIEVED"),

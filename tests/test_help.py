@@ -67,3 +67,44 @@ def test_gate_marker_is_registered(pytester: pytest.Pytester) -> None:
         "--strict-markers", "-p", "no:cacheprovider", "-p", "no:hypothesispytest"
     )
     result.assert_outcomes(passed=1)
+
+
+def test_help_lists_the_handoff_options(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    result = pytester.runpytest("--help")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [
+            "  --handoff-package=DIR",
+            "*write the handoff package (reports, evidence,",
+            "*environment, signed manifest) to DIR after the run; DIR",
+            "*holds a whole package or nothing",
+            "  --handoff-archive * also write the package as DIR.tar.gz",
+            "  --handoff-sign-key=PATH",
+            "*Ed25519 private key (PEM) that signs the package",
+            "*manifest (fwgates keygen)",
+            "  --handoff-deliverable=NAME=PATH",
+            "*put a handoff deliverable (file or folder) into the",
+            "*package (repeatable); NAME is one of the seven of",
+            "*operations-handoff",
+            "  --gate-progress=FILE * update the marked block of this progress file with phase",
+            "*statuses and verdicts (default:",
+            "*.ai_context/framework_progress.md when it exists)",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "  handoff_package (string):",
+            "*folder of the handoff package",
+            "  handoff_archive (bool):",
+            "*also write the package as .tar.gz",
+            "  handoff_sign_key (string):",
+            "*Ed25519 private key that signs the package",
+            "  handoff_deliverables (linelist):",
+            "*handoff deliverables, one NAME=PATH a line",
+            "  gate_progress (string):",
+            "*progress file whose fwgates block is updated",
+        ]
+    )

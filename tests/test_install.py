@@ -123,4 +123,15 @@ def test_wheel_installs_and_ships_the_catalog(tmp_path: Path) -> None:
         "monitoring-operational",
         "rollback-capability",
     ]
+    # catalog gates that carry checks are collected from the installed package
+    elsewhere = tmp_path / "collect"
+    elsewhere.mkdir()
+    collected = run(
+        [str(python), "-m", "pytest", "-p", "no:cacheprovider", "--co", "-q",
+         "--gate=deployment-handoff-validation"],
+        cwd=elsewhere, env=env,
+    ).stdout  # fmt: skip
+    assert "deployment-handoff-validation.yaml::package-integrity::package intact and signed" in (
+        collected.splitlines()
+    )
     assert list(empty.iterdir()) == []

@@ -104,7 +104,8 @@ def only_check(gate: Gate) -> CheckSpec:
 
 def test_catalog_gates_and_criteria() -> None:
     loader = GateLoader([], environ={})
-    assert loader.known() == sorted([*CATALOG, "deployment-handoff-validation"])
+    handoff_gates = ["deployment-handoff-validation", "development-handoff-validation"]
+    assert loader.known() == sorted([*CATALOG, *handoff_gates])
     for name, criteria in CATALOG.items():
         gate = loader.load(name)
         assert gate.in_catalog

@@ -1,0 +1,220 @@
+"""The ``junit`` check type: JUnit XML of pytest, Node's test runner, Surefire, Jest, gotestsum."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_fwgates.checks import CheckContext, run_check
+from pytest_fwgates.checks.junit import JUnitCheck
+from pytest_fwgates.loader import GateLoader
+from pytest_fwgates.model import CheckResult, Outcome, Source
+
+DATA = Path(__file__).parent / "data" / "junit"
+
+APP_TESTS = """
+import pytest
+
+def test_one(): pass
+def test_two(): pass
+def test_three(): pass
+def test_broken(): assert 1 + 1 == 3
+@pytest.mark.skip(reason="not today")
+def test_later(): pass
+"""
+
+NODE_TESTS = """
+import test from 'node:test';
+import assert from 'node:assert';
+test('adds', () => assert.equal(1 + 1, 2));
+test('subtracts', () => assert.equal(2 - 1, 1));
+test('fails', () => assert.equal(1 + 1, 3));
+test('later', { skip: true }, () => {});
+"""
+
+
+def judge(root: Path, check: dict[str, Any]) -> CheckResult:
+    """Run one junit check, validated like a gate file's, with ``root`` as the rootdir."""
+    spec = GateLoader([], environ={}).spec_from_mapping(
+        None, None, check, Source(root / "gate.yaml", 1)
+    )
+    return run_check(JUnitCheck(spec, CheckContext(rootdir=root)), "junit")
+
+
+def pytest_junit(root: Path) -> Path:
+    """JUnit XML written by a real pytest run."""
+    (root / "app").mkdir(exist_ok=True)
+    (root / "app" / "test_app.py").write_text(textwrap.dedent(APP_TESTS))
+    out = root / "results" / "pytest.xml"
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:fwgates",
+         f"--junitxml={out}", "app/test_app.py"],
+        cwd=root, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 1, completed.stdout  # one test fails
+    return out
+
+
+def node_junit(root: Path) -> Path:
+    """JUnit XML written by Node's own test runner (node --test --test-reporter=junit)."""
+    node = shutil.which("node")
+    assert node, "Node.js is needed (installed by .ci/run and make system-deps)"
+    (root / "js").mkdir(exist_ok=True)
+    (root / "js" / "math.test.mjs").write_text(textwrap.dedent(NODE_TESTS))
+    out = root / "results" / "node.xml"
+    out.parent.mkdir(exist_ok=True)
+    subprocess.run(
+        [node, "--test", "--test-reporter=junit", f"--test-reporter-destination={out}",
+         "js/math.test.mjs"],
+        cwd=root, capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert out.is_file() and out.stat().st_size > 0
+    return out
+
+
+def test_reads_a_file_written_by_pytest(tmp_path: Path) -> None:
+    pytest_junit(tmp_path)
+    result = judge(tmp_path, {"junit": "results/pytest.xml"})
+    assert result.outcome is Outcome.FAILED
+    measured = result.measured
+    assert (measured["tests"], measured["failures"], measured["errors"]) == (5, 1, 0)
+    assert (measured["skipped"], measured["passed"]) == (1, 3)
+    assert measured["pass_ratio"] == pytest.approx(0.6)
+    assert "failures = 1, expected == 0" in result.message
+    assert measured["failing_tests"] == ["app.test_app::test_broken"]
+    assert (
+        Path(result.evidence["junit-00"]).read_bytes()
+        == (tmp_path / "results" / "pytest.xml").read_bytes()
+    )
+
+
+def test_thresholds_on_counts_and_pass_ratio(tmp_path: Path) -> None:
+    pytest_junit(tmp_path)
+    lenient = {"failures": "<= 1", "pass_ratio": ">= 60%", "tests": ">= 5", "skipped": "<= 1"}
+    assert judge(tmp_path, {"junit": "results/pytest.xml", "expect": lenient}).outcome is (
+        Outcome.PASSED
+    )
+    strict = {"failures": "<= 1", "pass_ratio": ">= 99%"}
+    result = judge(tmp_path, {"junit": "results/pytest.xml", "expect": strict})
+    assert result.outcome is Outcome.FAILED
+    assert "pass_ratio = 0.6, expected >= 99%" in result.message
+
+
+def test_reads_a_file_written_by_nodes_test_runner_and_globs_several(tmp_path: Path) -> None:
+    node_junit(tmp_path)
+    result = judge(tmp_path, {"junit": "results/node.xml", "expect": {"failures": "== 1"}})
+    assert result.outcome is Outcome.PASSED, result.message
+    assert (result.measured["tests"], result.measured["skipped"]) == (4, 1)
+    pytest_junit(tmp_path)
+    both = judge(tmp_path, {"junit": "results/*.xml", "expect": {"failures": "== 2"}})
+    assert both.outcome is Outcome.PASSED, both.message
+    assert (both.measured["tests"], both.measured["files"]) == (9, 2)
+
+
+@pytest.mark.parametrize(
+    ("name", "counts"),
+    [
+        # a flakyFailure that passed on retry counts as passed
+        ("surefire-TEST-com.example.AppTest.xml", (5, 1, 1, 1, 2)),
+        ("jest-junit.xml", (4, 0, 0, 1, 3)),
+        ("gotestsum.xml", (3, 0, 0, 0, 3)),
+    ],
+)
+def test_reads_other_tools_formats(
+    tmp_path: Path, name: str, counts: tuple[int, int, int, int, int]
+) -> None:
+    shutil.copy(DATA / name, tmp_path / name)
+    result = judge(tmp_path, {"junit": name, "expect": {"tests": ">= 1"}})
+    got = tuple(int(result.measured[k]) for k in ("tests", "failures", "errors", "skipped"))
+    assert (*got, int(result.measured["passed"])) == counts
+    # the defaults: no failure, no error
+    assert result.outcome is (Outcome.PASSED if counts[1:3] == (0, 0) else Outcome.FAILED)
+
+
+def test_suite_attributes_count_when_there_are_no_test_cases(tmp_path: Path) -> None:
+    (tmp_path / "summary.xml").write_text(
+        '<testsuites><testsuite name="a" tests="10" failures="0" errors="0" skipped="2"/>'
+        '<testsuite name="b" tests="5" failures="1" errors="0" disabled="1"/></testsuites>'
+    )
+    result = judge(tmp_path, {"junit": "summary.xml", "expect": {"failures": "<= 1"}})
+    assert result.outcome is Outcome.PASSED
+    assert (result.measured["tests"], result.measured["skipped"]) == (15, 3)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "results/missing.xml: no such JUnit XML file"),
+        (b"", "empty file, not JUnit XML"),
+        (b"<testsuite><testcase name='a'>", "malformed XML"),
+        (b"<html><body>502 Bad Gateway</body></html>", "root element <html> is not"),
+        (b'<testsuite tests="lots"/>', "attribute tests='lots' of <testsuite> is not a number"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+            b'<!ENTITY lol2 "&lol;&lol;&lol;">]><testsuite name="&lol2;"/>',
+            "refused: DTDForbidden",
+        ),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE t [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            b"<testsuite name='&x;'/>",
+            "refused: DTDForbidden",
+        ),
+    ],
+    ids=["missing", "empty", "truncated", "not-junit", "bad-count", "entity-bomb", "external"],
+)
+def test_bad_files_are_errors_naming_the_file(
+    tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    target = tmp_path / "results" / "missing.xml"
+    if content is not None:
+        target.parent.mkdir()
+        target.write_bytes(content)
+    result = judge(tmp_path, {"junit": "results/missing.xml"})
+    assert result.outcome is Outcome.ERROR
+    assert message in result.message
+    if content is not None:
+        assert str(target) in result.message
+
+
+def test_a_glob_that_matches_nothing_is_an_error(tmp_path: Path) -> None:
+    result = judge(tmp_path, {"junit": "build/**/TEST-*.xml"})
+    assert result.outcome is Outcome.ERROR
+    assert result.message == "build/**/TEST-*.xml: no JUnit XML file matches"
+
+
+def test_min_files(tmp_path: Path) -> None:
+    shutil.copy(DATA / "gotestsum.xml", tmp_path / "a.xml")
+    result = judge(tmp_path, {"junit": "*.xml", "min_files": 2})
+    assert result.outcome is Outcome.ERROR
+    assert "1 file(s) match, 2 expected" in result.message
+
+
+def test_junit_check_in_a_gate_run(pytester: pytest.Pytester) -> None:
+    """From a gate file, through collection, to the verdict."""
+    shutil.copy(DATA / "jest-junit.xml", pytester.path / "jest.xml")
+    pytester.makefile(
+        ".yaml",
+        **{
+            "gates/release": """
+            gate: release
+            criteria:
+              tests-pass:
+                - junit: jest.xml
+                  expect: {pass_ratio: ">= 75%"}
+            """.replace("\n            ", "\n")
+        },
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--gate=release")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*tests-pass*required*1/1*PASS"])
+    summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    check = summary["gates"][0]["criteria"][0]["checks"][0]
+    assert check["measured"]["pass_ratio"] == 0.75
+    assert check["thresholds"]["pass_ratio"] == ">= 75%"
