@@ -198,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
             *deliverables(stack),
         ]
         status = run_gates(
-            gate_command(reports, GATES, package), env_vars, args.timeout, " and ".join(GATES)
+            gate_command(reports, GATES, package),
+            env_vars,
+            args.timeout,
+            " and ".join(GATES) + " gates",
         )
         print_figures(reports / "summary.json")
 
