@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .keys import DEFAULT_CONNECT_TIMEOUT
+
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "LOCAL",
@@ -42,7 +44,6 @@ T = TypeVar("T")
 
 #: the id of the machine pytest runs on
 LOCAL = "local://"
-DEFAULT_CONNECT_TIMEOUT = 10.0
 _SSH_CONNECTIONS = ("ssh", "safe-ssh")
 _TIMEOUT_CONNECTIONS = ("ssh", "safe-ssh", "paramiko")
 _CONTROLPATH = re.compile(r"^\s*controlpath\b", re.IGNORECASE | re.MULTILINE)

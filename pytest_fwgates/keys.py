@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .model import CheckResult
     from .run import GateRun
 
-__all__ = ["measures_key", "recorder_key", "result_key", "run_key"]
+__all__ = ["DEFAULT_CONNECT_TIMEOUT", "measures_key", "recorder_key", "result_key", "run_key"]
 
 #: values a marked Python test recorded with ``gate_record``
 measures_key: pytest.StashKey[dict[str, float]] = pytest.StashKey()
@@ -24,3 +24,6 @@ run_key: pytest.StashKey[GateRun] = pytest.StashKey()
 result_key: pytest.StashKey[CheckResult] = pytest.StashKey()
 #: the baseline store of a gate run
 recorder_key: pytest.StashKey[BaselineRecorder] = pytest.StashKey()
+
+#: seconds a host may take to connect unless --gate-connect-timeout says otherwise
+DEFAULT_CONNECT_TIMEOUT = 10.0

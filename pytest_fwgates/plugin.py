@@ -19,7 +19,7 @@ import pytest
 from . import hookspecs
 from .fixtures import gate_check, gate_record
 from .http_probe import http_probe, mask_report
-from .keys import measures_key, recorder_key, result_key, run_key
+from .keys import DEFAULT_CONNECT_TIMEOUT, measures_key, recorder_key, result_key, run_key
 from .load_fixture import load_test
 from .monitor import deploy_monitor
 
@@ -133,8 +133,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="fwgates_baseline_save",
         help="store this run's measured figures as the next baseline run of each check",
     )
-    from .hosts import DEFAULT_CONNECT_TIMEOUT
-
     group.addoption(
         "--gate-connect-timeout",
         type=_positive_seconds,
