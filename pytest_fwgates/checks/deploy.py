@@ -228,8 +228,8 @@ class DeployCheck(TimedCheck):
                     prober.mark("stable")
                 if load is not None:
                     # the users' "after": load goes on for cooldown past the deploy's end
-                    after = max(ended, stable_at or ended) + self._load_time("cooldown")
-                    time.sleep(max(min(after - prober.now(), deadline - time.monotonic()), 0.0))
+                    until = max(ended, stable_at or ended) + self._load_time("cooldown")
+                    time.sleep(max(min(until - prober.now(), deadline - time.monotonic()), 0.0))
             finally:
                 if writer is not None:
                     writer.stop()
