@@ -16,6 +16,11 @@ the Locust process only. Stdlib and Locust only.
 - The master (or the single local process) writes the histogram file when Locust quits
   (``FWGATES_LOAD_EXACT``), after the workers' final reports, and a small progress file
   every ``FWGATES_LOAD_PROGRESS_S`` seconds (``FWGATES_LOAD_PROGRESS``).
+- With ``FWGATES_LOAD_SLOT_S`` (seconds, e.g. 0.1) it also keeps the requests, failures and
+  response times per slot of wall-clock time (when each request ended), written into the
+  histogram file as ``slots``: what users felt before, during and after a deploy.
+- With ``FWGATES_LOAD_STOP`` (a path) the run quits, as at the end of ``--run-time``, as soon
+  as that file exists: a load that lasts as long as something else does.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from locust.runners import WorkerRunner
 _EXACT = os.environ.get("FWGATES_LOAD_EXACT", "")
 _PROGRESS = os.environ.get("FWGATES_LOAD_PROGRESS", "")
 _PROGRESS_S = float(os.environ.get("FWGATES_LOAD_PROGRESS_S", "3") or 3)
+_STOP = os.environ.get("FWGATES_LOAD_STOP", "")
+_SLOT_S = float(os.environ.get("FWGATES_LOAD_SLOT_S", "0") or 0)
 _KEY = "fwgates_exact"
 #: distinct failure messages kept per endpoint
 _MAX_ERRORS = 20
@@ -44,6 +51,9 @@ _state = {"worker": False, "env": None, "started": None}
 #: exceptions raised in user code (tasks): message -> count; a worker's since its last report
 _user_errors: dict = {}
 _pending_user_errors: dict = {}
+#: slot (int(end time / _SLOT_S)) -> {n, fail, hist}; a worker's since its last report
+_slots: dict = {}
+_pending_slots: dict = {}
 
 
 def _entry(table: dict, key: str) -> dict:
@@ -81,6 +91,8 @@ def _merge(table: dict, key: str, other: dict) -> None:
 @events.request.add_listener
 def _on_request(request_type, name, response_time, exception=None, **_kwargs):
     table = _pending if _state["worker"] else _totals
+    if _SLOT_S > 0:
+        _count_slot(_pending_slots if _state["worker"] else _slots, exception, response_time)
     entry = _entry(table, f"{request_type} {name}")
     if exception is not None:
         entry["fail"] += 1
@@ -99,6 +111,32 @@ def _on_request(request_type, name, response_time, exception=None, **_kwargs):
     entry["max"] = max(entry["max"], value)
 
 
+def _count_slot(table: dict, exception, response_time) -> None:
+    slot = int(time.time() / _SLOT_S)
+    entry = table.get(slot)
+    if entry is None:
+        entry = table[slot] = {"n": 0, "fail": 0, "hist": {}}
+    entry["n"] += 1
+    if exception is not None:
+        entry["fail"] += 1
+    if response_time is not None:
+        ms = int(float(response_time) + 0.5)
+        entry["hist"][ms] = entry["hist"].get(ms, 0) + 1
+
+
+def _merge_slots(table: dict, other: dict) -> None:
+    for slot, data in other.items():
+        slot = int(slot)
+        entry = table.get(slot)
+        if entry is None:
+            entry = table[slot] = {"n": 0, "fail": 0, "hist": {}}
+        entry["n"] += int(data["n"])
+        entry["fail"] += int(data["fail"])
+        hist = entry["hist"]
+        for ms, count in data["hist"].items():
+            hist[int(ms)] = hist.get(int(ms), 0) + int(count)
+
+
 @events.user_error.add_listener
 def _on_user_error(user_instance, exception, tb=None, **_kwargs):
     table = _pending_user_errors if _state["worker"] else _user_errors
@@ -113,15 +151,19 @@ def _on_init(environment, **_kwargs):
     _state["worker"] = isinstance(environment.runner, WorkerRunner)
     if not _state["worker"] and _PROGRESS:
         gevent.spawn(_progress_loop)
+    if not _state["worker"] and _STOP:
+        gevent.spawn(_stop_loop)
 
 
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id, data, **_kwargs):
-    global _pending, _pending_user_errors
+    global _pending, _pending_user_errors, _pending_slots
     data[_KEY] = _pending
     data[_KEY + "_user_errors"] = _pending_user_errors
+    data[_KEY + "_slots"] = _pending_slots
     _pending = {}
     _pending_user_errors = {}
+    _pending_slots = {}
 
 
 @events.worker_report.add_listener
@@ -131,6 +173,7 @@ def _on_worker_report(client_id, data, **_kwargs):
     for text, count in (data.get(_KEY + "_user_errors") or {}).items():
         if text in _user_errors or len(_user_errors) < _MAX_ERRORS:
             _user_errors[text] = _user_errors.get(text, 0) + int(count)
+    _merge_slots(_slots, data.get(_KEY + "_slots") or {})
 
 
 @events.test_start.add_listener
@@ -175,6 +218,14 @@ def _progress_loop() -> None:
             )
 
 
+def _stop_loop() -> None:
+    while not os.path.exists(_STOP):
+        gevent.sleep(0.1)
+    runner = getattr(_state["env"], "runner", None)
+    if runner is not None:
+        runner.quit()
+
+
 @events.quit.add_listener
 def _on_quit(**_kwargs):
     if _state["worker"] or not _EXACT:
@@ -188,5 +239,16 @@ def _on_quit(**_kwargs):
                 key: {**entry, "hist": {str(ms): n for ms, n in sorted(entry["hist"].items())}}
                 for key, entry in _totals.items()
             },
+            **(
+                {
+                    "slot_s": _SLOT_S,
+                    "slots": {
+                        str(slot): {**data, "hist": {str(ms): n for ms, n in data["hist"].items()}}
+                        for slot, data in sorted(_slots.items())
+                    },
+                }
+                if _SLOT_S > 0
+                else {}
+            ),
         },
     )

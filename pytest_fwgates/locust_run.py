@@ -91,6 +91,10 @@ class LoadPlan:
     grace_s: float = STARTUP_GRACE
     progress_s: float = 3.0
     python: str = sys.executable
+    #: the run quits early as soon as this file exists (see the listener)
+    stop_file: Path | None = None
+    #: > 0: the listener keeps requests, failures and times per slot of this many seconds
+    slot_s: float = 0.0
 
 
 @dataclass
@@ -242,6 +246,8 @@ def run_locust(
         "FWGATES_LOAD_PATHS": json.dumps([list(p) for p in plan.paths]),
         "FWGATES_LOAD_WAIT": json.dumps(list(plan.wait_s)),
         "PYTHONUNBUFFERED": "1",
+        "FWGATES_LOAD_STOP": str(plan.stop_file) if plan.stop_file else "",
+        "FWGATES_LOAD_SLOT_S": f"{plan.slot_s:g}" if plan.slot_s > 0 else "",
     }
     argv = locust_argv(plan, prefix)
     timeout = plan.duration_s + STOP_TIMEOUT + plan.grace_s

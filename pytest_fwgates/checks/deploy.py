@@ -18,6 +18,9 @@ N times, alternating between the expected version and the one found before, or t
 ``versions:`` in turn (the command gets the version of each run in
 ``$FWGATES_DEPLOY_VERSION``): ``success_ratio`` is the share of runs that succeeded, and every
 run's figures are kept.
+
+``under_load:`` (the load check's options) runs Locust through the whole deploy and splits
+what its users felt at the deploy's start and end (see :mod:`.under_load`).
 """
 
 from __future__ import annotations
@@ -27,10 +30,21 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..probe import MIN_INTERVAL, ProbeError, Writer, _Connection, _path_of
+from ..locust_run import LoadError
+from ..probe import MIN_INTERVAL, ProbeError, Prober, Writer, _Connection, _path_of
 from ..process import ProcessResult
 from .base import CheckError, Measurement
 from .timed import DURATION, PROBE_OPTIONS, SHOWN, TimedCheck, duration, last_line
+from .under_load import (
+    DEFAULT_LOAD_S,
+    UNDER_LOAD_KEYS,
+    UNDER_LOAD_OPTION,
+    BackgroundLoad,
+    find_locustfile,
+    phase_figures,
+    plan_for,
+    write_load_timeline,
+)
 
 __all__ = ["DeployCheck"]
 
@@ -91,6 +105,7 @@ class DeployCheck(TimedCheck):
             "writes_acknowledged",
             "success_ratio",
             "p95_latency_ms",
+            *UNDER_LOAD_KEYS,
         }
     )
     options_schema: ClassVar[dict[str, dict[str, Any]]] = {
@@ -117,6 +132,7 @@ class DeployCheck(TimedCheck):
             "items": {"type": ["string", "number"]},
             "minItems": 1,
         },
+        "under_load": UNDER_LOAD_OPTION,
     }
     shell_options: ClassVar[frozenset[str]] = frozenset({"data"})
     default_timeout = 600.0
@@ -173,15 +189,20 @@ class DeployCheck(TimedCheck):
         suffix = "" if repeat == 1 else f"-{index}"
         prober = self.prober(rule, limit_s=max(deadline - time.monotonic(), 1.0) + 5.0)
         writer = self._writer(deadline)
+        load = self._load(suffix, deadline)
         result: ProcessResult | None = None
         with prober:
             good = self.wait_healthy_before(prober, deadline)
             run.facts["version_before"] = good.version
             snapshot = self._snapshot("before", deadline)
             try:
+                if load is not None:
+                    self._start_load(load, prober, deadline)
                 if writer is not None:
                     writer.__enter__()
                 started = prober.mark("deploy start")
+                # Locust's clock is the wall clock: prober time + offset
+                offset = time.time() - prober.now()
                 left = deadline - time.monotonic()
                 env = {VERSION_VAR: expected} if expected else None
                 result = self.run(self.spec.target, left, "deploy", env)
@@ -205,9 +226,15 @@ class DeployCheck(TimedCheck):
                     )
                 if stable_at is not None:
                     prober.mark("stable")
+                if load is not None:
+                    # the users' "after": load goes on for cooldown past the deploy's end
+                    until = max(ended, stable_at or ended) + self._load_time("cooldown")
+                    time.sleep(max(min(until - prober.now(), deadline - time.monotonic()), 0.0))
             finally:
                 if writer is not None:
                     writer.stop()
+                if load is not None and load.stop() is not None:
+                    prober.mark("load stop")
             stopped_at = prober.now()
         figures = prober.figures(start=started, end=stopped_at)
         run.values.update({k: v for k, v in figures.values().items() if k != "probes"})
@@ -242,6 +269,10 @@ class DeployCheck(TimedCheck):
                 )
         if writer is not None:
             self._check_writes(writer, run, deadline)
+        if load is not None:
+            self._load_figures(
+                load, run, measurement, offset + started, offset + end_of_deploy, suffix
+            )
         if snapshot is not None:
             self._compare(snapshot, run, deadline)
         self.keep_output(measurement, f"deploy{suffix}", result)
@@ -255,6 +286,71 @@ class DeployCheck(TimedCheck):
         if result is not None and (result.timed_out or result.exit_status):
             run.facts["deploy_output"] = (last_line(result) or "")[:SHOWN]
         return run
+
+    # --- under load ------------------------------------------------------------------------
+
+    def _load(self, suffix: str, deadline: float) -> BackgroundLoad | None:
+        options = self.option("under_load")
+        if not options:
+            return None
+        folder = self.context.evidence_dir(self.spec) / f"load{suffix}"
+        plan = plan_for(
+            options,
+            health=str(self.option("health")),
+            workdir=folder,
+            # Locust's own bound: the rest of the check's time; the stop file ends it sooner
+            duration_s=max(deadline - time.monotonic(), 1.0) + 10.0,
+            locustfile=lambda given: find_locustfile(
+                given, self.context.rootdir, self.spec.source.path.parent
+            ),
+        )
+        return BackgroundLoad(plan, mask=self.context.redactor.text)
+
+    def _load_time(self, key: str) -> float:
+        given = self.option("under_load").get(key)
+        return duration(given, DEFAULT_LOAD_S, f"under_load.{key}")
+
+    def _start_load(self, load: BackgroundLoad, prober: Prober, deadline: float) -> None:
+        """Locust running, its first requests answered, then the warm-up (all bounded)."""
+        warmup = self._load_time("warmup")
+        load.start()
+        prober.mark("load start")
+        load.wait_flowing(min(30.0, max(deadline - time.monotonic(), 0.1)))
+        time.sleep(max(min(warmup, deadline - time.monotonic()), 0.0))
+
+    def _load_figures(
+        self,
+        load: BackgroundLoad,
+        run: RunResult,
+        measurement: Measurement,
+        start_wall: float,
+        end_wall: float,
+        suffix: str,
+    ) -> None:
+        """What Locust's users felt before, during and after the deploy; its files as evidence."""
+        plan = load.plan
+        run.facts["load"] = f"{plan.users} users on {plan.host}"
+        done = load.run
+        if done is not None:
+            for name, path in done.evidence.items():
+                measurement.evidence[f"load{suffix}_{name.removeprefix('locust_')}"] = path
+            if done.errors:
+                run.facts["load_errors"] = done.errors[:10]
+            if done.exceptions:
+                run.failures.append(f"under_load: the locustfile raised: {done.exceptions[0]}")
+        if load.error or done is None:
+            run.failures.append(f"under_load: {load.error or 'Locust gave no figures'}")
+            return
+        try:
+            slots = load.slots()
+        except LoadError as exc:
+            run.failures.append(f"under_load: {exc}")
+            return
+        run.values.update(phase_figures(slots, start_wall, end_wall))
+        path = plan.workdir / "load-timeline.csv"
+        measurement.evidence[f"load{suffix}_timeline_csv"] = write_load_timeline(
+            path, slots, start_wall, end_wall
+        )
 
     # --- writes and data -------------------------------------------------------------------
 
@@ -339,6 +435,10 @@ class DeployCheck(TimedCheck):
             if seen:
                 pick = worst.get(key, max)
                 measurement.values[key] = pick(seen)
+        for key in UNDER_LOAD_KEYS:
+            seen = [r.values[key] for r in runs if key in r.values]
+            if seen:
+                measurement.values[key] = max(seen) if key.startswith("p95") else sum(seen)
         acked = [r.values["writes_acknowledged"] for r in runs if "writes_acknowledged" in r.values]
         if acked:
             measurement.values["writes_acknowledged"] = sum(acked)
