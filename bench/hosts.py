@@ -55,14 +55,19 @@ def test_host(host, i):
 """
 
 
-def write(folder: Path, count: int) -> None:
+def write(folder: Path, count: int) -> tuple[Path, Path]:
+    """The gate side in ``folder/gate``, the plain side in ``folder/plain`` (apart, so that
+    neither run collects the other's tests)."""
     checks = "\n".join(_CHECKS[i % len(_CHECKS)].format(i=i) for i in range(count))
-    (folder / "gates").mkdir(exist_ok=True)
-    (folder / "gates" / "bench.yaml").write_text(
+    gate_dir, plain_dir = folder / "gate", folder / "plain"
+    (gate_dir / "gates").mkdir(parents=True, exist_ok=True)
+    plain_dir.mkdir(exist_ok=True)
+    (gate_dir / "gates" / "bench.yaml").write_text(
         "gate: bench\ntitle: host check benchmark\ncriteria:\n"
         f"  hosts:\n    title: host checks\n    checks:\n{checks}\n"
     )
-    (folder / "test_testinfra.py").write_text(_PLAIN.format(count=count))
+    (plain_dir / "test_testinfra.py").write_text(_PLAIN.format(count=count))
+    return gate_dir, plain_dir
 
 
 def measure(count: int, pairs: int, ssh: bool, plain_ssh: bool = False) -> list[Row]:
@@ -71,12 +76,12 @@ def measure(count: int, pairs: int, ssh: bool, plain_ssh: bool = False) -> list[
     off = ["-p", "no:xdist"]
     with tempfile.TemporaryDirectory(prefix="fwgates-bench-hosts-") as tmp:
         folder = Path(tmp)
-        write(folder, count)
+        folder, plain_dir = write(folder, count)
         gate = [*off, "--gate=bench", "--gate-junit=out/g.xml"]
         local = ["--hosts=local://"]
         pair = interleaved(
             lambda: run_pytest(python, folder, [*gate, *local]),
-            lambda: run_pytest(python, folder, [*off, *local, "test_testinfra.py"]),
+            lambda: run_pytest(python, plain_dir, [*off, *local, "test_testinfra.py"]),
             pairs,
         )
         print(f"{count} host checks as a gate (local): {pair.a:7.2f} s (median of {pair.pairs})")
@@ -91,13 +96,16 @@ def measure(count: int, pairs: int, ssh: bool, plain_ssh: bool = False) -> list[
             )
         )
         if ssh:
-            rows.extend(_ssh(python, folder, count, max(3, pairs // 2), gate, local, plain_ssh))
+            rows.extend(
+                _ssh(python, folder, plain_dir, count, max(3, pairs // 2), gate, local, plain_ssh)
+            )
     return rows
 
 
 def _ssh(
     python: Path,
     folder: Path,
+    plain_dir: Path,
     count: int,
     pairs: int,
     gate: list[str],
@@ -132,7 +140,7 @@ def _ssh(
         print(f"speedup of -n 2 on 3 hosts: {speedup:.2f}x (2 cores, shared with the sshd)")
         if plain_ssh:  # testinfra without a ControlPath: one ssh connection per command
             plain = ["-p", "no:xdist", *remote, "test_testinfra.py"]
-            seconds = run_pytest(python, folder, plain)
+            seconds = run_pytest(python, plain_dir, plain)
             print(f"{count} pytest-testinfra tests (ssh, no ControlPath): {seconds:7.2f} s")
     return [
         Row(

@@ -16,30 +16,35 @@ from .common import Row, interleaved, minimal_venv, run_pytest
 TARGETS = {500: 1.10, 5000: 1.15}
 
 
-def write(folder: Path, count: int, command: str = "true") -> None:
+def write(folder: Path, count: int, command: str = "true") -> tuple[Path, Path]:
+    """The gate side in ``folder/gate``, the plain side in ``folder/plain`` (apart, so that
+    neither run collects the other's tests)."""
     checks = "\n".join(f'      - command: "{command}"\n        id: check-{i}' for i in range(count))
-    (folder / "gates").mkdir(exist_ok=True)
-    (folder / "gates" / "bench.yaml").write_text(
+    gate, plain = folder / "gate", folder / "plain"
+    (gate / "gates").mkdir(parents=True, exist_ok=True)
+    plain.mkdir(exist_ok=True)
+    (gate / "gates" / "bench.yaml").write_text(
         "gate: bench\ntitle: overhead benchmark\ncriteria:\n"
         f"  hosts:\n    title: host checks\n    checks:\n{checks}\n"
     )
-    (folder / "test_testinfra.py").write_text(
+    (plain / "test_testinfra.py").write_text(
         "import pytest\n\n\n"
         f"@pytest.mark.parametrize('i', range({count}))\n"
         "def test_command(host, i):\n"
         f"    assert host.run({command!r}).rc == 0\n"
     )
+    return gate, plain
 
 
 def measure(count: int, pairs: int) -> Row:
     python = minimal_venv()
     with tempfile.TemporaryDirectory(prefix="fwgates-bench-") as tmp:
         folder = Path(tmp)
-        write(folder, count)
+        gate, plain = write(folder, count)
         off = ["-p", "no:xdist"]
         pair = interleaved(
-            lambda: run_pytest(python, folder, [*off, "--gate=bench", "--gate-junit=out/g.xml"]),
-            lambda: run_pytest(python, folder, [*off, "test_testinfra.py"]),
+            lambda: run_pytest(python, gate, [*off, "--gate=bench", "--gate-junit=out/g.xml"]),
+            lambda: run_pytest(python, plain, [*off, "test_testinfra.py"]),
             pairs,
         )
     print(f"{count} command checks as a gate:        {pair.a:7.2f} s (median of {pair.pairs})")

@@ -116,6 +116,7 @@ def _worker(kind: str, count: int) -> dict[str, float]:
             if kind == "package":  # not timed: the package is whole and verifies
                 from pytest_fwgates.integrity import verify_package
 
+                assert key is not None
                 assert verify_package(Path(tmp) / "package", public_key=key.public_key()).ok
         figures["seconds"] = (decided - started) if kind == "decide" else (done - started)
     # VmHWM is this process's own peak; ru_maxrss would carry the parent's over exec

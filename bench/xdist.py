@@ -22,14 +22,16 @@ def main(argv: list[str] | None = None) -> list[Row]:
     rows = []
     for count, command, label in ((1000, "true", "short"), (200, "sleep 0.05", "50 ms")):
         with tempfile.TemporaryDirectory(prefix="fwgates-bench-") as tmp:
-            folder = Path(tmp)
-            write(folder, count, command)
+            folder, _ = write(Path(tmp), count, command)
             gate = ["--gate=bench", "--gate-junit=out/g.xml"]
-            pair = interleaved(
-                lambda f=folder, g=gate: run_pytest(python, f, [*g, "-n", "2"]),
-                lambda f=folder, g=gate: run_pytest(python, f, [*g, "-p", "no:xdist"]),
-                args.pairs,
-            )
+
+            def parallel(f: Path = folder, g: list[str] = gate) -> float:
+                return run_pytest(python, f, [*g, "-n", "2"])
+
+            def serial(f: Path = folder, g: list[str] = gate) -> float:
+                return run_pytest(python, f, [*g, "-p", "no:xdist"])
+
+            pair = interleaved(parallel, serial, args.pairs)
         speedup = pair.b / pair.a
         print(f"{count} {label} checks: -n 2 {pair.a:.2f} s, serial {pair.b:.2f} s")
         rows.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -38,8 +39,16 @@ class GateFile(pytest.File):
             gate = self.run.loader.load(self.path.stem)
         except SourceError as exc:
             raise self.CollectError(str(exc)) from None
+        own = self.path.resolve()
+        resolved: dict[Path, Path] = {}  # each source path resolved once, not once per check
+
+        def written_here(path: Path) -> bool:
+            if path not in resolved:
+                resolved[path] = path.resolve()
+            return resolved[path] == own
+
         for criterion in gate.criteria.values():
-            specs = [s for s in criterion.checks if s.source.path.resolve() == self.path.resolve()]
+            specs = [s for s in criterion.checks if written_here(s.source.path)]
             if specs:
                 node = CriterionNode.from_parent(self, name=criterion.id)
                 node.specs = specs

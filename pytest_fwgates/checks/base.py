@@ -140,7 +140,8 @@ def _judge(
             failures.append(f"{key} was not measured, expected {threshold}")
             continue
         value = measurement.values[key]
-        holds = threshold.holds(key, value, context.baseline_for(spec, key))
+        baseline = context.baseline_for(spec, key) if threshold.relative else None
+        holds = threshold.holds(key, value, baseline)
         if holds is False and key in measurement.explained and measurement.failures:
             continue  # already failed, with the reason in the host's own words
         if holds is None:
