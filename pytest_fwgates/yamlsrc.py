@@ -306,6 +306,11 @@ def load_yaml(path: Path, *, fast: bool | None = None) -> Any:
             if not isinstance(exc.__cause__, yaml.YAMLError):
                 raise
             # libyaml words its syntax errors differently: read the file again for ours
+        except Exception:
+            # libyaml raises the error classes of the yaml module it was first loaded with;
+            # where that module was imported again (pytester runs in one process), they are
+            # not ours: the pure-Python parser reads the file again and words the error
+            pass
     return _load(_Loader(text, path), path, aliases)
 
 

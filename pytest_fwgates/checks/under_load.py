@@ -42,6 +42,7 @@ from ..locust_run import (
 )
 from ..locust_run import run_locust as _run_locust
 from .base import CheckError
+from .load import LoadCheck
 
 __all__ = ["PHASES", "UNDER_LOAD_KEYS", "UNDER_LOAD_OPTION", "BackgroundLoad", "phase_figures"]
 
@@ -51,7 +52,6 @@ PHASES = ("before", "during", "after")
 UNDER_LOAD_KEYS = tuple(
     f"{stem}_{phase}" for stem in ("load_requests", "load_failures", "p95_ms") for phase in PHASES
 )
-_PATH: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 2000}
 _DURATION: dict[str, Any] = {
     "anyOf": [
         {"type": "number", "minimum": 0, "maximum": 3600},
@@ -65,25 +65,10 @@ UNDER_LOAD_OPTION: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "url": {"type": "string", "minLength": 1},
-        "locustfile": {"type": "string", "minLength": 1},
-        "paths": {
-            "anyOf": [
-                {"type": "array", "items": _PATH, "minItems": 1},
-                {
-                    "type": "object",
-                    "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 1000},
-                    "minProperties": 1,
-                },
-            ]
-        },
-        "users": {"type": "integer", "minimum": 1, "maximum": 100000},
-        "spawn_rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 100000},
-        "tags": {"type": "array", "items": {"type": "string", "minLength": 1}},
-        "wait": {
-            "type": "array",
-            "items": {"type": "number", "minimum": 0, "maximum": 3600},
-            "minItems": 2,
-            "maxItems": 2,
+        # the load check's own options, so that both accept the same
+        **{
+            key: LoadCheck.options_schema[key]
+            for key in ("locustfile", "paths", "users", "spawn_rate", "tags", "wait")
         },
         "warmup": {**_DURATION, "description": "load before the deploy starts (default 2s)"},
         "cooldown": {**_DURATION, "description": "load after the deploy's end (default 2s)"},
