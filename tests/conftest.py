@@ -122,6 +122,10 @@ class GateProject:
         """Criterion id -> criterion verdict of gate ``name``."""
         return {c["id"]: c["verdict"] for c in self.gate_summary(name, path)["criteria"]}
 
+    def checks(self, name: str, cid: str) -> dict[str, dict[str, Any]]:
+        """Check id -> summary.json entry of each check of criterion ``cid`` of gate ``name``."""
+        return {c["check"]: c for c in self.criterion(name, cid)["checks"]}
+
     def criterion(self, name: str, cid: str) -> dict[str, Any]:
         for item in self.gate_summary(name)["criteria"]:
             if item["id"] == cid:

@@ -6,6 +6,7 @@ per-session temporary directory, so each pytest-xdist worker has its own.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -37,6 +38,15 @@ def live_v1(example_stack: Stack) -> Stack:
     """The session stack with v1 serving (a no-op when it already does)."""
     example_stack.deploy("v1", "bluegreen")
     return example_stack
+
+
+@pytest.fixture
+def stack_env(live_v1: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
+    """v1 serving, and the stack's variables in the environment (as `make demo` has them)."""
+    for key, value in live_v1.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("FWGATES_PYTHON", sys.executable)
+    return live_v1
 
 
 @pytest.fixture

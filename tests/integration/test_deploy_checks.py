@@ -30,15 +30,6 @@ QUIET_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def stack_env(live_v1: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
-    """v1 serving, and the stack's variables in the environment (as `make demo` has them)."""
-    for key, value in live_v1.env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("FWGATES_PYTHON", sys.executable)
-    return live_v1
-
-
 def _check(tmp_path: Path, type_name: str, target: str, **settings: Any) -> CheckResult:
     """Run one check the way a gate file would, from the repository root."""
     registry = CheckRegistry()

@@ -8,7 +8,6 @@ thread of its own: a deadlock would hang here (bounded by the check's timeout).
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +29,6 @@ LOAD = {
     "warmup": "1s",
     "cooldown": 1,
 }
-
-
-@pytest.fixture
-def stack_env(live_v1: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
-    for key, value in live_v1.env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("FWGATES_PYTHON", sys.executable)
-    return live_v1
 
 
 def _deploy(tmp_path: Path, target: str, **settings: Any) -> CheckResult:

@@ -10,7 +10,7 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -23,18 +23,6 @@ if TYPE_CHECKING:
     from conftest import GateProject
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def stack_env(live_v1: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
-    """The session stack on v1, its FWGATES_* variables in the environment."""
-    for key, value in live_v1.env.items():
-        monkeypatch.setenv(key, value)
-    return live_v1
-
-
-def _checks(project: GateProject, gate: str, criterion: str) -> dict[str, dict[str, Any]]:
-    return {c["check"]: c for c in project.criterion(gate, criterion)["checks"]}
 
 
 HTTP_GATE = """
@@ -103,7 +91,7 @@ def test_http_checks_pass_and_fail_for_real_reasons(project: GateProject, stack_
     project.gate("production-readiness", HTTP_GATE)
     result = project.run("--gate", "production-readiness")
     result.assert_outcomes(passed=7, failed=5)
-    passed = _checks(project, "production-readiness", "infrastructure-validation")
+    passed = project.checks("production-readiness", "infrastructure-validation")
     assert {c["outcome"] for c in passed.values()} == {"passed"}, passed
     health = passed["health"]["measured"]
     assert health["status"] == 200 and health["tries"] == 1
@@ -114,7 +102,7 @@ def test_http_checks_pass_and_fail_for_real_reasons(project: GateProject, stack_
     assert passed["tls-with-ca"]["measured"]["url"].startswith("https://")
     assert Path(passed["health"]["evidence"]["response"]).read_text().startswith("GET http://")
 
-    failed = _checks(project, "production-readiness", "security-compliance")
+    failed = project.checks("production-readiness", "security-compliance")
     outcome = {name: (c["outcome"], c["message"]) for name, c in failed.items()}
     assert outcome["tls-without-ca"][0] == "error"
     assert "TLS failed: certificate verify failed" in outcome["tls-without-ca"][1]
@@ -185,7 +173,7 @@ def test_retry_waits_for_a_service_that_settles(
         )
         result = project.run("--gate", "release")
         result.assert_outcomes(passed=3, failed=1)
-        checks = _checks(project, "release", "settles")
+        checks = project.checks("release", "settles")
         assert checks[f"http[http://127.0.0.1:{port}/ready]"]["measured"]["tries"] >= 2
         assert checks["redirect-followed"]["measured"]["redirects"] == 1
         assert checks["redirect-followed"]["measured"]["url"].endswith("/docs/")
@@ -261,7 +249,7 @@ def test_prometheus_checks_against_the_real_server(project: GateProject, stack_e
     project.gate("production-readiness", PROMETHEUS_GATE)
     project.pytester.makeini(f"[pytest]\ngate_prometheus_url = {stack_env.urls['prometheus']}\n")
     result = project.run("--gate", "production-readiness")
-    good = _checks(project, "production-readiness", "monitoring-operational")
+    good = project.checks("production-readiness", "monitoring-operational")
     assert {n: c["outcome"] for n, c in good.items() if c["outcome"] != "passed"} == {}
     assert project.criteria("production-readiness")["monitoring-operational"] == "PASS"
     assert good["targets"]["measured"]["targets_up"] == 2
@@ -273,7 +261,7 @@ def test_prometheus_checks_against_the_real_server(project: GateProject, stack_e
     assert good["availability-window"]["measured"]["window"] == "5 s"
     assert good["thirty-day-window"]["measured"]["window"] == "30 d"
 
-    bad = _checks(project, "production-readiness", "broken")
+    bad = project.checks("production-readiness", "broken")
     outcome = {name: (c["outcome"], c["message"]) for name, c in bad.items()}
     assert outcome["missing-rule"] == ("failed", "rule NoSuchRule is not loaded")
     assert outcome["unknown-job"][0] == "error"
@@ -363,7 +351,7 @@ def test_an_alert_fires_after_the_500_build_is_deployed(
     with prober("/version", interval=0.05):  # user traffic that now fails
         result = project.run("--gate", "operations-handoff")
     result.assert_outcomes(passed=3)
-    checks = _checks(project, "operations-handoff", "incident-response")
+    checks = project.checks("operations-handoff", "incident-response")
     fired = checks["error-rate-alert-fires"]["measured"]
     assert fired["alerts_firing"] >= 1
     assert fired["tries"] >= 1
@@ -437,7 +425,7 @@ def test_prometheus_stopped_mid_run_makes_its_checks_error(
         result = project.run("--gate", "release")
         assert time.monotonic() - started < 60
         assert result.ret == 1
-        checks = _checks(project, "release", "monitored")
+        checks = project.checks("release", "monitored")
         assert checks["before-the-stop"]["outcome"] == "passed"
         assert checks["prometheus-stops"]["outcome"] == "passed"
         for name in ("after-the-stop", "targets-after-the-stop"):

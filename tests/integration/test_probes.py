@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,17 +18,6 @@ if TYPE_CHECKING:
     from conftest import GateProject
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def stack_env(live_v1: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
-    for key, value in live_v1.env.items():
-        monkeypatch.setenv(key, value)
-    return live_v1
-
-
-def _checks(project: GateProject, gate: str, criterion: str) -> dict[str, dict[str, Any]]:
-    return {c["check"]: c for c in project.criterion(gate, criterion)["checks"]}
 
 
 def test_availability_window_and_a_metric_over_its_timeline(
@@ -54,7 +43,7 @@ def test_availability_window_and_a_metric_over_its_timeline(
     )
     result = project.run("--gate", "operations-excellence")
     result.assert_outcomes(passed=1, failed=1)
-    checks = _checks(project, "operations-excellence", "system-availability")
+    checks = project.checks("operations-excellence", "system-availability")
     health = checks["health-window"]
     measured = health["measured"]
     assert health["thresholds"] == {"availability_pct": "> 99.9%", "p95_ms": "< 1000"}
@@ -280,7 +269,7 @@ def test_metric_from_an_http_json_endpoint(project: GateProject, stack_env: Stac
     )
     result = project.run("--gate", "release")
     result.assert_outcomes(passed=1, failed=2)
-    checks = _checks(project, "release", "errors")
+    checks = project.checks("release", "errors")
     first = checks[f"metric[{app}/items/{item}]"]
     assert first["measured"]["value"] == 3
     assert first["measured"]["source"] == f"{app}/items/{item}"
