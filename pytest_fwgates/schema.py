@@ -7,17 +7,19 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
-
-import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any
 
 from .baseline import BASELINE_SCHEMA
 from .checks import Check
 from .checks.host import HOSTS_SCHEMA
 
+if TYPE_CHECKING:  # jsonschema is imported when a document is not valid, not before
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator as _Validator
+
 __all__ = [
     "NAME_PATTERN",
+    "CompiledSchema",
     "check_schema",
     "check_validator",
     "gate_schema",
@@ -235,39 +237,76 @@ def _message(error: ValidationError) -> tuple[list[str | int], str]:
     return path, f"{prefix}{error.message}"
 
 
-_Validator = jsonschema.protocols.Validator
+class CompiledSchema:
+    """A schema, its fast-path test (compiled on first use) and its jsonschema validator
+    (built, and jsonschema imported, only when a document is not accepted by the fast path:
+    a valid gate run never imports jsonschema)."""
+
+    __slots__ = ("_test", "_validator", "schema")
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
+        self._test: _Test | bool | None = False  # False: not compiled yet
+        self._validator: _Validator | None = None
+
+    @property
+    def validator(self) -> _Validator:
+        if self._validator is None:
+            import jsonschema
+
+            self._validator = jsonschema.Draft202012Validator(self.schema)
+        return self._validator
+
+    def accepts(self, document: Any) -> bool:
+        """``True`` when the fast path finds ``document`` valid; ``False`` when it cannot
+        tell (jsonschema then decides)."""
+        test = self._test
+        if test is False:
+            try:
+                test = _Compiler(self.schema).compile(self.schema)
+            except _FAILED:
+                test = None
+            self._test = test
+        if not callable(test):
+            return False
+        try:
+            return bool(test(document))
+        except _FAILED:
+            return False
 
 
-_CHECK_VALIDATORS: dict[type[Check], _Validator] = {}
+_CHECK_VALIDATORS: dict[type[Check], CompiledSchema] = {}
 
 
-def check_validator(cls: type[Check]) -> _Validator:
-    """The compiled validator of one check type's schema, built once per type."""
-    validator = _CHECK_VALIDATORS.get(cls)
-    if validator is None:
-        validator = _CHECK_VALIDATORS[cls] = jsonschema.Draft202012Validator(check_schema(cls))
-    return validator
+def check_validator(cls: type[Check]) -> CompiledSchema:
+    """The compiled schema of one check type, built once per type."""
+    compiled = _CHECK_VALIDATORS.get(cls)
+    if compiled is None:
+        compiled = _CHECK_VALIDATORS[cls] = CompiledSchema(check_schema(cls))
+    return compiled
 
 
 @functools.cache
-def gate_validator() -> _Validator:
-    """The compiled validator of the gate file schema (without per-type check schemas)."""
-    return jsonschema.Draft202012Validator(gate_schema())
+def gate_validator() -> CompiledSchema:
+    """The compiled gate file schema (without per-type check schemas)."""
+    return CompiledSchema(gate_schema())
 
 
 @functools.cache
-def _validator_for(text: str) -> _Validator:
-    return jsonschema.Draft202012Validator(json.loads(text))
+def _compiled_for(text: str) -> CompiledSchema:
+    return CompiledSchema(json.loads(text))
 
 
-def _as_validator(schema: dict[str, Any] | _Validator) -> _Validator:
+def _as_compiled(schema: dict[str, Any] | CompiledSchema) -> CompiledSchema:
     if isinstance(schema, dict):
-        return _validator_for(json.dumps(schema, sort_keys=True))
+        return _compiled_for(json.dumps(schema, sort_keys=True))
     return schema
 
 
 def _deepest(error: ValidationError) -> ValidationError:
     # an if/then/else or anyOf error names the branch: point at the deepest real cause
+    from jsonschema.exceptions import best_match
+
     while error.context:
         deeper = best_match(error.context)
         if deeper is None:
@@ -488,51 +527,32 @@ def fast_valid(schema: dict[str, Any], document: Any) -> bool | None:
         return None
 
 
-_COMPILED: dict[int, tuple[_Validator, _Test | None]] = {}
-
-
-def _valid_fast(validator: _Validator, document: Any) -> bool:
-    entry = _COMPILED.get(id(validator))
-    if entry is None or entry[0] is not validator:
-        schema = validator.schema
-        test: _Test | None = None
-        if isinstance(schema, dict):
-            try:
-                test = _Compiler(schema).compile(schema)
-            except _FAILED:
-                test = None
-        entry = _COMPILED[id(validator)] = (validator, test)
-    test = entry[1]
-    if test is None:
-        return False
-    try:
-        return bool(test(document))
-    except _FAILED:
-        return False
-
-
 def validate(
-    document: Any, schema: dict[str, Any] | _Validator
+    document: Any, schema: dict[str, Any] | CompiledSchema
 ) -> tuple[list[str | int], str] | None:
     """The most relevant schema error as (path, message), or ``None`` when valid."""
-    validator = _as_validator(schema)
-    if _valid_fast(validator, document):
+    compiled = _as_compiled(schema)
+    if compiled.accepts(document):
         return None
-    error = best_match(validator.iter_errors(document))
+    from jsonschema.exceptions import best_match
+
+    error = best_match(compiled.validator.iter_errors(document))
     if error is None:
         return None
     return _message(_deepest(error))
 
 
 def validate_all(
-    document: Any, schema: dict[str, Any] | _Validator
+    document: Any, schema: dict[str, Any] | CompiledSchema
 ) -> list[tuple[list[str | int], str]]:
     """Every schema error as (path, message): the most relevant one per place, in order."""
-    validator = _as_validator(schema)
-    if _valid_fast(validator, document):
+    compiled = _as_compiled(schema)
+    if compiled.accepts(document):
         return []
+    from jsonschema.exceptions import best_match
+
     by_place: dict[tuple[str | int, ...], list[ValidationError]] = {}
-    for error in validator.iter_errors(document):
+    for error in compiled.validator.iter_errors(document):
         by_place.setdefault(tuple(error.absolute_path), []).append(error)
     found: list[tuple[list[str | int], str]] = []
     for errors in by_place.values():

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -84,3 +85,74 @@ def test_gate_check_without_gate_imports_the_engine_in_the_fixture(
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=120)
     result.assert_outcomes(passed=1)
+
+
+def _gate_project(pytester: pytest.Pytester, command: str = "true") -> None:
+    pytester.mkdir("gates")
+    pytester.path.joinpath("gates", "lazy.yaml").write_text(
+        "gate: lazy\ntitle: lazy\ncriteria:\n  c:\n    title: c\n    checks:\n"
+        f"      - command: {command!r}\n"
+    )
+    pytester.makeconftest(
+        f"""
+        import json, sys
+
+        def pytest_unconfigure(config):
+            heavy = {["jsonschema", "jsonschema.validators"]!r}
+            loaders = {{n: type(sys.modules[n].__loader__).__name__
+                       for n in ("pytest_fwgates", "pytest_fwgates.loader", "pytest_fwgates.run")
+                       if n in sys.modules}}
+            print("PROBE " + json.dumps({{"heavy": [m for m in heavy if m in sys.modules],
+                                          "loaders": loaders}}))
+        """
+    )
+
+
+def _probe(result: pytest.RunResult) -> dict[str, Any]:
+    line = next(x for x in result.outlines if x.startswith("PROBE "))
+    found: dict[str, Any] = json.loads(line[len("PROBE ") :])
+    return found
+
+
+def test_a_valid_gate_never_imports_jsonschema(pytester: pytest.Pytester) -> None:
+    """jsonschema is the judge of invalid documents only: a valid gate is accepted by the
+    compiled fast path, and the run does not pay for importing jsonschema."""
+    _gate_project(pytester)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gate=lazy", timeout=120)
+    assert result.ret == 0
+    assert _probe(result)["heavy"] == []
+
+
+def test_an_invalid_gate_still_gets_the_schema_message(pytester: pytest.Pytester) -> None:
+    _gate_project(pytester)
+    path = pytester.path / "gates" / "lazy.yaml"
+    path.write_text(path.read_text().replace("title: c", "title: c\n    colour: red"))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gate=lazy", timeout=120)
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*lazy.yaml:*unknown key 'colour'*"])
+    assert "jsonschema" in _probe(result)["heavy"]
+
+
+def test_the_engine_is_not_assert_rewritten(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytest marks every module of a plugin's distribution for assert rewriting; with an
+    installed wheel that is this package. The package takes the mark back: its modules load
+    through the ordinary import system (no parse and compile per run when bytecode cannot be
+    cached). ``-p mark_fwgates`` marks the package before pytest imports it, as pytest does
+    for an installed wheel (an editable install is not marked)."""
+    _gate_project(pytester)
+    pytester.makepyfile(
+        mark_fwgates="import pytest\npytest.register_assert_rewrite('pytest_fwgates')\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(pytester.path))
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "mark_fwgates", "--gate=lazy", timeout=120
+    )
+    assert result.ret == 0
+    loaders = _probe(result)["loaders"]
+    # the package itself was imported under the mark (so the mark was in place) ...
+    assert loaders["pytest_fwgates"] == "AssertionRewritingHook"
+    # ... and the engine after it was not rewritten
+    assert loaders["pytest_fwgates.loader"] != "AssertionRewritingHook"
+    assert loaders["pytest_fwgates.run"] != "AssertionRewritingHook"
