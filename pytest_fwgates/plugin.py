@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["deploy_monitor", "gate_check", "gate_record", "http_probe", "load_test"]
 
 DEFAULT_JUNIT = "reports/gates.xml"
+#: the gate data every phase report of an item carries (made once per item)
+_phase_key: pytest.StashKey[dict[str, Any]] = pytest.StashKey()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -383,19 +385,33 @@ def pytest_runtest_makereport(
     report = yield
     mask_report(item, report)
     run = item.config.stash.get(run_key, None)
-    members = run.memberships(item) if run is not None else []
-    if members:
-        from .collect import GateItem
+    if run is None:
+        return report
+    # what every phase's report carries, made once per item: pytest keeps every report to
+    # the end of the session, and a collection of its oldest objects walks all of them
+    shared = item.stash.get(_phase_key, None)
+    if shared is None:
+        members = run.memberships(item)
+        shared = {"members": [list(m) for m in members]} if members else {}
+        if members:
+            from .collect import GateItem
 
-        data: dict[str, Any] = {"members": [list(m) for m in members]}
-        if isinstance(item, GateItem):
-            data["check"] = True  # must report a CheckResult to pass
-        if call.when == "call":
-            result = item.stash.get(result_key, None)
+            if isinstance(item, GateItem):
+                shared["check"] = True  # must report a CheckResult to pass
+        item.stash[_phase_key] = shared
+    if not shared:
+        return report
+    data = shared
+    if call.when == "call":
+        # the result travels in the report (to the xdist controller too); the item lets go
+        result = item.stash.get(result_key, None)
+        measures = item.stash.get(measures_key, None)
+        if result is not None or measures:
+            data = dict(shared)
             if result is not None:
                 data["result"] = result.to_json()
-            measures = item.stash.get(measures_key, None)
+                del item.stash[result_key]
             if measures:
                 data["measured"] = dict(measures)
-        report.fwgates = data  # type: ignore[attr-defined]  # travels to the xdist controller
+    report.fwgates = data  # type: ignore[attr-defined]  # travels to the xdist controller
     return report
