@@ -42,6 +42,7 @@ __all__ = [
     "__version__",
 ]
 
+
 def _keep_asserts() -> None:
     """Leave this package's modules to the ordinary import system under pytest.
 
