@@ -655,3 +655,19 @@ def test_table_empty_run() -> None:
 )
 def test_verdict_color(word: str, markup: dict[str, bool]) -> None:
     assert verdict_color(word) == markup
+
+
+def test_criterion_thresholds_are_computed_once_and_handed_out_as_copies() -> None:
+    """Every report asks for the thresholds of every criterion: they are computed once per
+    decision, each caller gets its own copy, and a decision given more results is computed
+    again."""
+    from pytest_fwgates.report.summary import criterion_thresholds
+
+    first = result("c", "a", Outcome.PASSED, thresholds={"duration_s": "< 5s"})
+    decision = crit("c", CriterionVerdict.PASS, "", [first])
+    thresholds, overrides = criterion_thresholds(decision)
+    assert thresholds == {"duration_s": "< 5s"} and overrides == {}
+    thresholds["mutated"] = "yes"
+    assert criterion_thresholds(decision)[0] == {"duration_s": "< 5s"}
+    decision.results.append(result("c", "b", Outcome.PASSED, thresholds={"duration_s": "< 9s"}))
+    assert criterion_thresholds(decision)[0] == {"a.duration_s": "< 5s", "b.duration_s": "< 9s"}

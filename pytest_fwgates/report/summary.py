@@ -10,6 +10,8 @@ import functools
 import json
 import math
 import re
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,17 +59,40 @@ def plain_number(key: str, value: Any) -> Any:
     return value
 
 
-def criterion_thresholds(
-    decision: CriterionDecision,
-) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+_Thresholds = tuple[dict[str, str], dict[str, tuple[str, str]]]
+#: id(decision) -> (the decision, its number of results, its thresholds): every report of a
+#: run (terminal, JUnit, summary, handoff pages) asks for the same criteria
+_THRESHOLDS: dict[int, tuple[weakref.ref[CriterionDecision], int, _Thresholds]] = {}
+
+
+def criterion_thresholds(decision: CriterionDecision) -> _Thresholds:
     """The thresholds in force for a criterion and, of those, the overridden ones.
 
     Returns ``(thresholds, overrides)``: measured value name -> threshold text, and
     name -> (standard, override). The checks' thresholds come first (the results', or the
     declared ones for checks that did not run); where checks of the criterion hold the same
     value to different thresholds, each gets its own name ``<check>.<key>``. Standards of
-    the criterion that no check states complete the list.
+    the criterion that no check states complete the list. Computed once per decision (the
+    caller gets copies).
     """
+    key = id(decision)
+    known = _THRESHOLDS.get(key)
+    if known is None or known[0]() is not decision or known[1] != len(decision.results):
+        value = _criterion_thresholds(decision)
+        _THRESHOLDS[key] = (weakref.ref(decision, _forget(key)), len(decision.results), value)
+    else:
+        value = known[2]
+    return dict(value[0]), dict(value[1])
+
+
+def _forget(key: int) -> Callable[[object], None]:
+    def forget(_ref: object) -> None:
+        _THRESHOLDS.pop(key, None)
+
+    return forget
+
+
+def _criterion_thresholds(decision: CriterionDecision) -> _Thresholds:
     per_check: list[tuple[str, str, str, str | None]] = []
     ran = {result.check_id for result in decision.results}
     for result in decision.results:
