@@ -124,7 +124,14 @@ def run_shell(
     mask: Callable[[str], str] = _no_mask,
     longest_secret: int = 0,
 ) -> ProcessResult:
-    """Run ``command`` with ``/bin/sh -c``; values reach it only through ``env``."""
+    """Run ``command`` with ``/bin/sh -c``; values reach it only through ``env``.
+
+    A command without values inherits this process's environment as it is, and the shell
+    exports the marker variable before the command's first word (the marker is a constant of
+    hex digits: no value is ever put in the text). That spares ``subprocess`` encoding the whole
+    environment again for every command (about 30 µs each); the command's own text, line
+    numbers and ``$0`` are unchanged.
+    """
     return run_argv(
         ["/bin/sh", "-c", command],
         env=env,
@@ -133,6 +140,7 @@ def run_shell(
         max_output=max_output,
         mask=mask,
         longest_secret=longest_secret,
+        _shell=True,
     )
 
 
@@ -145,6 +153,7 @@ def run_argv(
     max_output: int = DEFAULT_KEPT,
     mask: Callable[[str], str] = _no_mask,
     longest_secret: int = 0,
+    _shell: bool = False,
 ) -> ProcessResult:
     """Run ``argv`` (no shell) bounded by ``timeout`` seconds; see the module docstring.
 
@@ -152,7 +161,13 @@ def run_argv(
     cannot be started (missing, not executable).
     """
     token = os.urandom(16).hex()
-    environ = _environment(env, token)
+    environ: dict[bytes, bytes] | None
+    if _shell and not env:
+        # the marker exported by the shell itself (see run_shell); the token is hex digits
+        argv = [*argv[:-1], f"export {TOKEN_VAR}={token}; {argv[-1]}"]
+        environ = None
+    else:
+        environ = _environment(env, token)
     started = time.monotonic()
     deadline = started + max(timeout, 0.0)
     out, err = _Kept(max_output), _Kept(max_output)
@@ -204,7 +219,7 @@ def _environment(extra: Mapping[str, str] | None, token: str) -> dict[bytes, byt
 
 @contextlib.contextmanager
 def _started(
-    argv: Sequence[str], environ: Mapping[bytes, bytes], cwd: Path | str | None, token: str
+    argv: Sequence[str], environ: Mapping[bytes, bytes] | None, cwd: Path | str | None, token: str
 ) -> Iterator[subprocess.Popen[bytes]]:
     """The started process; whatever ends the block (an interrupt arriving before the
     caller's own guard too), a process still running is stopped as a whole."""

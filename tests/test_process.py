@@ -74,7 +74,12 @@ def test_background_children_are_gone_when_the_command_ends(tmp_path: Path) -> N
     assert wait_gone(pids_in(tmp_path / "pid")) == []
 
 
-def test_everything_a_stopped_command_started_is_gone(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "env", [None, {"FWGATES_V1": "a value"}], ids=["marker-exported", "marker-in-environment"]
+)
+def test_everything_a_stopped_command_started_is_gone(
+    tmp_path: Path, env: dict[str, str] | None
+) -> None:
     # children in their own process group and their own session, ignoring SIGTERM
     script = textwrap.dedent(
         f"""
@@ -86,7 +91,7 @@ def test_everything_a_stopped_command_started_is_gone(tmp_path: Path) -> None:
         sleep 300
         """
     )
-    result = run_shell(script, timeout=1.5)
+    result = run_shell(script, env=env, timeout=1.5)
     assert result.timed_out
     pids = pids_in(tmp_path / "pids")
     assert len(pids) == 3
@@ -246,3 +251,17 @@ def test_ctrl_c_to_the_run_stops_its_command(project: GateProject) -> None:
             proc.wait()
     assert proc.returncode != 0
     assert wait_gone(pids_in(project.path / "pid")) == []
+
+
+def test_a_command_without_values_reads_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command without values gets its marker exported by the shell in front of it: its
+    environment is this process's as it is now, and its text, line numbers and ``$0`` are
+    its own."""
+    monkeypatch.setenv("FWGATES_TEST_LATE", "set after start")
+    script = 'echo "$0|$FWGATES_TEST_LATE"\nsh -c \'echo "${FWGATES_RUN_TOKEN:+marked}"\''
+    result = run_shell(script, timeout=10)
+    assert result.exit_status == 0
+    assert result.stdout.splitlines() == ["/bin/sh|set after start", "marked"]
+    broken = run_shell("true\nif then", timeout=10)
+    assert broken.exit_status == 2
+    assert ": 2: " in broken.stderr  # the syntax error is on the command's own line 2
