@@ -34,6 +34,7 @@ _TOOLS = (
     "PyYAML",
     "cryptography",
     "defusedxml",
+    "regex",
 )
 _CI_PREFIXES = (
     "GITHUB_",

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import re
 import socket
 import ssl
 import threading
@@ -42,6 +41,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlsplit
+
+from .patterns import PatternError, PatternTimeout, compile_pattern, search
 
 __all__ = [
     "MIN_INTERVAL",
@@ -66,6 +67,8 @@ DEFAULT_LIMIT_S = 3600.0
 _BODY_LIMIT = 64 * 1024
 #: characters of a body a version regex looks at
 _REGEX_SCAN = 4096
+#: seconds one probe's version pattern may take
+_REGEX_TIMEOUT = 0.05
 
 
 class ProbeError(ValueError):
@@ -101,8 +104,8 @@ class VersionRule:
             raise ProbeError("version: give exactly one of json, header or regex")
         if rule.regex:
             try:
-                re.compile(rule.regex)
-            except re.error as exc:
+                compile_pattern(rule.regex)
+            except PatternError as exc:
                 raise ProbeError(f"version.regex: {exc}") from None
         return rule
 
@@ -113,7 +116,14 @@ class VersionRule:
             return found.strip() if found else None
         text = body.decode("utf-8", "replace")
         if self.regex:
-            match = re.search(self.regex, text[:_REGEX_SCAN])  # bounded: a gate file's regex
+            # a gate file's pattern: bounded in text and in time (the prober probes every few
+            # milliseconds); an answer whose version cannot be read in time shows none
+            try:
+                match = search(
+                    compile_pattern(self.regex), text[:_REGEX_SCAN], timeout=_REGEX_TIMEOUT
+                )
+            except PatternTimeout:
+                return None
             if match is None:
                 return None
             return match.group(1) if match.groups() else match.group(0)

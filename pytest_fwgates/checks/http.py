@@ -13,10 +13,10 @@ Header values are secrets: they are masked in every output before the request is
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from typing import Any, ClassVar
 
+from ..patterns import PatternError, PatternTimeout, compile_pattern, search
 from ..thresholds import ThresholdError, parse, parse_duration
 from .base import Check, CheckContext, CheckError, Measurement
 
@@ -175,10 +175,14 @@ def judge_response(fetched: Any, expect: dict[str, Any]) -> list[str]:
             failures.append(f"body contains {needle!r}")
     for pattern in _as_list(expect.get("body_matches")):
         try:
-            compiled = re.compile(pattern)
-        except re.error as exc:
+            compiled = compile_pattern(pattern)
+        except PatternError as exc:
             raise CheckError(f"body_matches: bad regular expression {pattern!r}: {exc}") from None
-        if compiled.search(text[:_MATCHED]) is None:
+        try:
+            found = search(compiled, text[:_MATCHED])
+        except PatternTimeout as exc:
+            raise CheckError(f"body_matches {pattern!r}: {exc}") from None
+        if found is None:
             failures.append(f"body does not match {pattern!r}")
     if expect.get("json"):
         document = fetched.json()
