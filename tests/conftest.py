@@ -6,6 +6,8 @@ import http.server
 import json
 import textwrap
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +133,42 @@ class GateProject:
             if item["id"] == cid:
                 return dict(item)
         raise AssertionError(f"criterion {cid} is not in gate {name}")
+
+
+@contextmanager
+def _serve_body(body: bytes, path: str = "/") -> Iterator[str]:
+    """A real HTTP server on loopback answering every GET with ``body``; yields the URL
+    of ``path`` and stops the server after the block."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        wbufsize = 65536
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}{path}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def serve_body() -> Any:
+    """``with serve_body(b"text", "/path") as url:`` a real loopback server answering every GET
+    with that body, stopped after the block."""
+    return _serve_body
 
 
 _HEALTH: list[str] = []

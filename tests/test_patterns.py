@@ -4,11 +4,9 @@ exponentially (``(a|aa)+$``) ends its check with an error instead of holding the
 from __future__ import annotations
 
 import http.client
-import http.server
-import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -24,31 +22,10 @@ SLOW_PATTERN = "(a|aa)+$"
 
 
 @pytest.fixture
-def slow_body_url() -> Iterator[str]:
+def slow_body_url(serve_body: Any) -> Iterator[str]:
     """A real HTTP server on loopback whose every answer is SLOW_TEXT."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            body = SLOW_TEXT.encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_body(SLOW_TEXT.encode()) as url:
+        yield url
 
 
 def test_a_search_is_bounded_and_a_bad_pattern_is_refused() -> None:
