@@ -132,16 +132,12 @@ def run_shell(
     environment again for every command (about 30 µs each); the command's own text, line
     numbers and ``$0`` are unchanged.
     """
-    return run_argv(
-        ["/bin/sh", "-c", command],
-        env=env,
-        cwd=cwd,
-        timeout=timeout,
-        max_output=max_output,
-        mask=mask,
-        longest_secret=longest_secret,
-        _shell=True,
-    )
+    token = _token()
+    if env:
+        argv, environ = ["/bin/sh", "-c", command], _environment(env, token)
+    else:
+        argv, environ = ["/bin/sh", "-c", f"export {TOKEN_VAR}={token}; {command}"], None
+    return _run(argv, environ, token, cwd, timeout, max_output, mask, longest_secret)
 
 
 def run_argv(
@@ -153,21 +149,33 @@ def run_argv(
     max_output: int = DEFAULT_KEPT,
     mask: Callable[[str], str] = _no_mask,
     longest_secret: int = 0,
-    _shell: bool = False,
 ) -> ProcessResult:
     """Run ``argv`` (no shell) bounded by ``timeout`` seconds; see the module docstring.
 
     ``env`` is added to this process's environment. Raises :class:`OSError` when the program
     cannot be started (missing, not executable).
     """
-    token = os.urandom(16).hex()
-    environ: dict[bytes, bytes] | None
-    if _shell and not env:
-        # the marker exported by the shell itself (see run_shell); the token is hex digits
-        argv = [*argv[:-1], f"export {TOKEN_VAR}={token}; {argv[-1]}"]
-        environ = None
-    else:
-        environ = _environment(env, token)
+    token = _token()
+    environ = _environment(env, token)
+    return _run(argv, environ, token, cwd, timeout, max_output, mask, longest_secret)
+
+
+def _token() -> str:
+    """A command's marker: hex digits only, so that a shell may be given it as text."""
+    return os.urandom(16).hex()
+
+
+def _run(
+    argv: Sequence[str],
+    environ: Mapping[bytes, bytes] | None,
+    token: str,
+    cwd: Path | str | None,
+    timeout: float,
+    max_output: int,
+    mask: Callable[[str], str],
+    longest_secret: int,
+) -> ProcessResult:
+    """Run ``argv`` with ``environ`` (None: this process's, the marker already in ``argv``)."""
     started = time.monotonic()
     deadline = started + max(timeout, 0.0)
     out, err = _Kept(max_output), _Kept(max_output)

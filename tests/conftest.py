@@ -11,6 +11,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# pytester takes sys.modules back after each in-process run, and cryptography's compiled core
+# cannot be loaded twice in one process (a second ``ec`` module's curves are refused with
+# "curve must be an EllipticCurve instance"): its modules are imported once, here, before
+# any test takes a snapshot.
+import cryptography.hazmat.primitives.asymmetric.ec
+import cryptography.x509  # noqa: F401  (imported for its side: loaded once)
 import pytest
 
 #: plugins a gate run does not need; hypothesis' would be imported again by every in-process run

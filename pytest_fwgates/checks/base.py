@@ -6,16 +6,19 @@ import contextlib
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..exclusive import LockTimeout, exclusive
 from ..hosts import HostPool
 from ..model import CheckResult, CheckSpec, Outcome
 from ..redact import Redactor
 from ..thresholds import format_value
+
+if TYPE_CHECKING:
+    from ..process import ProcessResult
 
 __all__ = ["Check", "CheckContext", "CheckError", "Measurement", "run_check"]
 
@@ -128,6 +131,32 @@ class Check:
 
     def measure(self) -> Measurement:
         raise NotImplementedError
+
+    def run_local(
+        self,
+        text: str,
+        timeout: float,
+        what: str,
+        env: Mapping[str, str] | None = None,
+        max_output: int | None = None,
+    ) -> ProcessResult:
+        """Run shell text of this check on this machine, in the rootdir, bounded, its output
+        masked; ``env`` holds its values. An error when it cannot start."""
+        from ..process import DEFAULT_KEPT, run_shell
+
+        redactor = self.context.redactor
+        try:
+            return run_shell(
+                text,
+                env=env,
+                cwd=self.context.rootdir,
+                timeout=timeout,
+                max_output=DEFAULT_KEPT if max_output is None else max_output,
+                mask=redactor.text,
+                longest_secret=redactor.longest,
+            )
+        except OSError as exc:
+            raise CheckError(f"{what} could not be run: {exc.strerror or exc}") from None
 
 
 def _judge(

@@ -12,7 +12,7 @@ import time
 from typing import Any, ClassVar
 
 from ..hosts import LOCAL, HostError, bounded, one_line
-from ..process import ProcessResult, run_shell
+from ..process import ProcessResult
 from .base import Check, CheckError, Measurement
 from .host import HOSTS_SCHEMA
 
@@ -71,18 +71,7 @@ class CommandCheck(Check):
         """Run the command (bounded); an error if it cannot start or is stopped at the bound."""
         if self.spec.host not in (None, LOCAL):
             return self.execute_remote(str(self.spec.host))
-        redactor = self.context.redactor
-        try:
-            result = run_shell(
-                self.spec.target,
-                env=self.spec.env,
-                cwd=self.context.rootdir,
-                timeout=self.timeout,
-                mask=redactor.text,
-                longest_secret=redactor.longest,
-            )
-        except OSError as exc:
-            raise CheckError(f"command could not be run: {exc.strerror or exc}") from None
+        result = self.run_local(self.spec.target, self.timeout, "command", self.spec.env)
         if result.timed_out or result.exit_status is None:
             raise CheckError(
                 f"command did not finish within {self.timeout:g} s and was stopped"

@@ -34,7 +34,7 @@ from ..locust_run import LoadError
 from ..probe import MIN_INTERVAL, ProbeError, Prober, Writer, _Connection, _path_of
 from ..process import ProcessResult
 from .base import CheckError, Measurement
-from .timed import DURATION, PROBE_OPTIONS, SHOWN, TimedCheck, duration, last_line
+from .timed import DURATION, PROBE_OPTIONS, SHOWN, TimedCheck, duration, exit_value, last_line
 from .under_load import (
     DEFAULT_LOAD_S,
     UNDER_LOAD_KEYS,
@@ -207,9 +207,7 @@ class DeployCheck(TimedCheck):
                 env = {VERSION_VAR: expected} if expected else None
                 result = self.run(self.spec.target, left, "deploy", env)
                 ended = prober.mark("deploy end")
-                run.values["exit_status"] = (
-                    float(result.exit_status) if result.exit_status is not None else -1.0
-                )
+                run.values["exit_status"] = exit_value(result)
                 why = self.failed_command("deploy", result, left)
                 stable_at: float | None = None
                 if why:
@@ -217,12 +215,8 @@ class DeployCheck(TimedCheck):
                     # a short look at what users see after a failed deploy
                     prober.wait_for(lambda p: bool(p) and p[-1].start >= ended + 0.5, 1.5)
                 else:
-                    stable_at = prober.wait_stable(
-                        since=started,
-                        window_s=self.stable_s,
-                        version=expected,
-                        until=ended,
-                        timeout=min(self.settle_s, max(deadline - time.monotonic(), 0.0)),
+                    stable_at = self.wait_settled(
+                        prober, since=started, version=expected, until=ended, deadline=deadline
                     )
                 if stable_at is not None:
                     prober.mark("stable")

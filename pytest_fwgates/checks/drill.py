@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from ..probe import ProbeError, Prober, _Connection
 from ..process import ProcessResult
 from .base import CheckError, Measurement
-from .timed import DURATION, PROBE_OPTIONS, TimedCheck, duration
+from .timed import DURATION, PROBE_OPTIONS, TimedCheck, duration, exit_value
 
 __all__ = ["DrillCheck"]
 
@@ -99,9 +99,7 @@ class DrillCheck(TimedCheck):
     def _restore(self, command: str, measurement: Measurement) -> None:
         bound = duration(self.option("restore_timeout"), 120.0, "restore_timeout")
         result = self.run(command, bound, "restore")
-        measurement.values["restore_exit_status"] = (
-            float(result.exit_status) if result.exit_status is not None else -1.0
-        )
+        measurement.values["restore_exit_status"] = exit_value(result)
         self.keep_output(measurement, "restore", result)
         why = self.failed_command("restore", result, bound)
         if why:

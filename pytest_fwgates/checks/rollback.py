@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 from ..probe import ProbeError, _Connection, _path_of
 from ..process import ProcessResult
 from .base import CheckError, Measurement
-from .timed import PROBE_OPTIONS, TimedCheck
+from .timed import PROBE_OPTIONS, TimedCheck, exit_value
 
 __all__ = ["RollbackCheck"]
 
@@ -84,9 +84,7 @@ class RollbackCheck(TimedCheck):
             else:
                 result = self.run(self.spec.target, left, "rollback")
                 why = self.failed_command("rollback", result, left)
-                measurement.values["exit_status"] = (
-                    float(result.exit_status) if result.exit_status is not None else -1.0
-                )
+                measurement.values["exit_status"] = exit_value(result)
                 if automatic and why and not result.timed_out:
                     measurement.facts["deploy_failed"] = why  # expected of a bad deploy
                     why = None
@@ -96,12 +94,8 @@ class RollbackCheck(TimedCheck):
             if why:
                 measurement.failures.append(why)
             else:
-                recovered = prober.wait_stable(
-                    since=started,
-                    window_s=self.stable_s,
-                    version=expected,
-                    until=ended,
-                    timeout=min(self.settle_s, max(deadline - time.monotonic(), 0.0)),
+                recovered = self.wait_settled(
+                    prober, since=started, version=expected, until=ended, deadline=deadline
                 )
                 if recovered is not None:
                     prober.mark("healthy")

@@ -20,7 +20,6 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..process import run_shell
 from .base import Check, CheckError, Measurement
 
 __all__ = ["SEVERITIES", "ScanCheck", "findings_from_report"]
@@ -173,22 +172,12 @@ class ScanCheck(Check):
 
     def measure(self) -> Measurement:
         options = self.spec.options
-        redactor = self.context.redactor
         report_path = self._report_path()
         if report_path is not None and report_path.exists():
             report_path.unlink()  # a report left by an earlier run must not count
-        try:
-            result = run_shell(
-                self.spec.target,
-                env=self.spec.env,
-                cwd=self.context.rootdir,
-                timeout=self.timeout,
-                max_output=_REPORT_MAX,
-                mask=redactor.text,
-                longest_secret=redactor.longest,
-            )
-        except OSError as exc:
-            raise CheckError(f"scanner could not be run: {exc.strerror or exc}") from None
+        result = self.run_local(
+            self.spec.target, self.timeout, "scanner", self.spec.env, max_output=_REPORT_MAX
+        )
         last = (result.stderr or result.stdout).strip().splitlines()
         note = f": {last[-1][:300]}" if last else ""
         if result.timed_out or result.exit_status is None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..probe import DEFAULT_INTERVAL, Figures, Probe, ProbeError, Prober, VersionRule
-from ..process import ProcessResult, run_shell
+from ..process import ProcessResult
 from ..thresholds import ThresholdError, parse_duration
 from ..timeline import write_timeline
 from .base import Check, CheckError, Measurement
@@ -66,6 +66,11 @@ def duration(value: Any, default: float, name: str) -> float:
 def last_line(result: ProcessResult) -> str:
     lines = (result.stderr or result.stdout).strip().splitlines()
     return lines[-1][:200] if lines else ""
+
+
+def exit_value(result: ProcessResult) -> float:
+    """A command's exit status as a measured value: -1 when it was stopped."""
+    return float(result.exit_status) if result.exit_status is not None else -1.0
 
 
 class TimedCheck(Check):
@@ -130,21 +135,8 @@ class TimedCheck(Check):
         self, text: str, timeout: float, what: str, extra_env: Mapping[str, str] | None = None
     ) -> ProcessResult:
         """Run shell text (a value reaches it only through ``spec.env``), bounded."""
-        redactor = self.context.redactor
-        env = dict(self.spec.env)
-        if extra_env:
-            env.update(extra_env)
-        try:
-            return run_shell(
-                text,
-                env=env,
-                cwd=self.context.rootdir,
-                timeout=max(timeout, 0.1),
-                mask=redactor.text,
-                longest_secret=redactor.longest,
-            )
-        except OSError as exc:
-            raise CheckError(f"{what} command could not be run: {exc.strerror or exc}") from None
+        env = {**self.spec.env, **(extra_env or {})}
+        return self.run_local(text, max(timeout, 0.1), f"{what} command", env)
 
     def failed_command(self, what: str, result: ProcessResult, timeout: float) -> str | None:
         """Why a command counts as failed (stopped at its bound, non-zero exit), or None."""
@@ -156,6 +148,19 @@ class TimedCheck(Check):
                 f": {tail}" if tail else ""
             )
         return None
+
+    def wait_settled(
+        self, prober: Prober, *, since: float, version: str | None, until: float, deadline: float
+    ) -> float | None:
+        """When the service became stable (``stable_s`` healthy on ``version``) after
+        ``until``, or None; bounded by ``settle`` and the check's deadline."""
+        return prober.wait_stable(
+            since=since,
+            window_s=self.stable_s,
+            version=version,
+            until=until,
+            timeout=min(self.settle_s, max(deadline - time.monotonic(), 0.0)),
+        )
 
     def wait_healthy_before(self, prober: Prober, deadline: float) -> Probe:
         """The first good probe (bounded: 10 s at most); an error when the service is down."""
