@@ -9,16 +9,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from ..exclusive import LockTimeout, exclusive
 from ..hosts import HostPool
 from ..model import CheckResult, CheckSpec, Outcome
+from ..process import DEFAULT_KEPT, ProcessResult, run_shell
 from ..redact import Redactor
 from ..thresholds import format_value
-
-if TYPE_CHECKING:
-    from ..process import ProcessResult
 
 __all__ = ["Check", "CheckContext", "CheckError", "Measurement", "run_check"]
 
@@ -142,8 +140,6 @@ class Check:
     ) -> ProcessResult:
         """Run shell text of this check on this machine, in the rootdir, bounded, its output
         masked; ``env`` holds its values. An error when it cannot start."""
-        from ..process import DEFAULT_KEPT, run_shell
-
         redactor = self.context.redactor
         try:
             return run_shell(
