@@ -299,7 +299,7 @@ def start_nginx(
     (ndir / "tmp").mkdir(parents=True, exist_ok=True)
     last = ""
     for _ in range(PORT_ATTEMPTS):
-        http_port, https_port = procs.free_port(), procs.free_port()
+        http_port, https_port = procs.free_ports(2)
         (ndir / "nginx.conf").write_text(
             config.nginx_conf(
                 ndir,

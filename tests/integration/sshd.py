@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from examples.stack import procs
+
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 FLEET = ("web1", "web2", "web3")
 DOWN = "down"
@@ -42,13 +44,6 @@ class SshFleet:
 
     def args(self, scheme: str = "ssh", *aliases: str) -> list[str]:
         return [f"--hosts={self.hosts(scheme, *aliases)}", f"--ssh-config={self.config}"]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _keygen(path: Path) -> None:
@@ -84,7 +79,7 @@ def running_sshd(folder: Path) -> Iterator[SshFleet]:
     _keygen(client_key)
     authorized = folder / "authorized_keys"
     authorized.write_text((folder / "client_key.pub").read_text())
-    port, closed_port = _free_port(), _free_port()
+    port, closed_port = procs.free_ports(2)
     config = folder / "sshd_config"
     config.write_text(
         f"ListenAddress 127.0.0.1:{port}\n"

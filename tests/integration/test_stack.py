@@ -402,3 +402,11 @@ def test_missing_binary_says_how_to_install(
     monkeypatch.setenv("FWGATES_NGINX", str(tmp_path / "no-such-nginx"))
     with pytest.raises(StackError, match=r"apt-get install -y nginx prometheus"):
         Stack(tmp_path / "stack").up()
+
+
+def test_ports_taken_together_are_distinct() -> None:
+    """nginx needs two ports at once: they never collide, however often they are drawn."""
+    for _ in range(200):
+        ports = procs.free_ports(3)
+        assert len(set(ports)) == 3
+        assert all(0 < port < 65536 for port in ports)
