@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .redact import MASK, Redactor, secret_name
+from .yamlsrc import leaves
 
 __all__ = ["ci_variables", "collect_environment", "git_info", "public_url", "target_urls"]
 
@@ -79,21 +80,12 @@ def public_url(url: str) -> str:
 
 def target_urls(texts: Iterable[Any]) -> list[str]:
     """HTTP(S) URLs found in check targets and options, without credentials, each once."""
-    found: dict[str, None] = {}
-
-    def visit(value: Any) -> None:
-        if isinstance(value, str):
-            for match in _URL.findall(value):
-                found[public_url(match)] = None
-        elif isinstance(value, Mapping):
-            for item in value.values():
-                visit(item)
-        elif isinstance(value, list | tuple):
-            for item in value:
-                visit(item)
-
-    for text in texts:
-        visit(text)
+    found = {
+        public_url(match)
+        for value in leaves(list(texts))
+        if isinstance(value, str)
+        for match in _URL.findall(value)
+    }
     return sorted(found)
 
 

@@ -25,7 +25,15 @@ from .redact import Redactor, secret_name
 from .schema import check_validator, gate_validator, validate, validate_all
 from .thresholds import Threshold, ThresholdError, parse, parse_duration
 from .variables import VariableError, interpolate, interpolate_shell
-from .yamlsrc import LineDict, LineList, SourceError, SourceErrors, line_of, load_yaml
+from .yamlsrc import (
+    LineDict,
+    LineList,
+    SourceError,
+    SourceErrors,
+    leaves,
+    line_of,
+    load_yaml,
+)
 
 __all__ = ["GateLoader", "SourceError", "catalog_dir"]
 
@@ -56,19 +64,6 @@ def _gate_files(folder: Path, clashes: dict[str, SourceError] | None = None) -> 
                 clashes[path.stem] = SourceError(path, None, message)
             found.setdefault(path.stem, path)
     return found
-
-
-def _strings(value: Any) -> Any:
-    """Every string in a loaded document (keys aside)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            yield item
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
 
 
 def _kind(value: Any) -> str:
@@ -236,8 +231,8 @@ class GateLoader:
         gate.files.append(path)
         self._var_names.update(doc.get("vars") or ())
         if self.cli_vars:
-            for text in _strings(doc):
-                if "${" in text:
+            for text in leaves(doc):
+                if isinstance(text, str) and "${" in text:
                     self._var_names.update(_VAR_REFERENCE.findall(text))
         variables = self._variables(doc, path)
         errors: list[SourceError] = []

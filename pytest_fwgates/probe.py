@@ -39,7 +39,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
 from .patterns import PatternError, PatternTimeout, compile_pattern, search
@@ -334,7 +334,71 @@ def _describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-class Prober:
+class _Periodic:
+    """One step every ``interval`` seconds in a daemon thread, until stopped or ``limit_s``
+    has passed; a late step runs at once (no burst to catch up). Stopping joins the thread
+    (bounded by one request timeout and a margin) and closes the connection."""
+
+    interval: float
+    timeout: float
+    limit_s: float
+
+    def __init__(self, conn: _Connection, name: str) -> None:
+        self._conn = conn
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.t0 = time.monotonic()
+
+    def start(self) -> Self:
+        self.t0 = time.monotonic()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.timeout + 2.0)
+        self._conn.close()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _step(self) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        """Run by the thread as it ends."""
+        self._conn.close()
+
+    def _run(self) -> None:
+        ends = self.t0 + self.limit_s
+        due = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if now >= ends:
+                    break
+                if due > now and self._stop.wait(due - now):
+                    break
+                self._step()
+                due = max(due + self.interval, time.monotonic())
+        finally:
+            self._finish()
+
+
+class Prober(_Periodic):
     """Probes ``url`` in a background thread; see the module docstring."""
 
     def __init__(
@@ -359,64 +423,22 @@ class Prober:
         self.version = version
         self.ok_status = ok_status
         self.limit_s = limit_s
-        self._conn = _Connection(url, self.timeout, verify)
         self._probes: list[Probe] = []
         self._marks: list[tuple[str, float]] = []
         self._lock = threading.Lock()
         self._new_probe = threading.Condition(self._lock)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.t0 = time.monotonic()
+        super().__init__(_Connection(url, self.timeout, verify), name)
 
-    # --- life ------------------------------------------------------------------------------
+    def _step(self) -> None:
+        probe = self._probe_once()
+        with self._lock:
+            self._probes.append(probe)
+            self._new_probe.notify_all()
 
-    def start(self) -> Prober:
-        self.t0 = time.monotonic()
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop and join the thread (bounded by one probe timeout and a margin)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=self.timeout + 2.0)
-        self._conn.close()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def __enter__(self) -> Prober:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        ends = self.t0 + self.limit_s
-        due = time.monotonic()
-        try:
-            while not self._stop.is_set():
-                now = time.monotonic()
-                if now >= ends:
-                    break
-                if due > now and self._stop.wait(due - now):
-                    break
-                probe = self._probe_once()
-                with self._lock:
-                    self._probes.append(probe)
-                    self._new_probe.notify_all()
-                # the next one on the schedule; when late, at once (no burst to catch up)
-                due = max(due + self.interval, time.monotonic())
-        finally:
-            self._conn.close()
-            with self._lock:
-                self._new_probe.notify_all()
+    def _finish(self) -> None:
+        super()._finish()
+        with self._lock:
+            self._new_probe.notify_all()
 
     def _probe_once(self) -> Probe:
         started = time.monotonic()
@@ -526,7 +548,7 @@ class Write:
     item_id: str | None  # None: not acknowledged
 
 
-class Writer:
+class Writer(_Periodic):
     """POSTs a small JSON document to ``url`` every ``interval`` in a background thread and
     remembers each write the service acknowledged (2xx with an id); :meth:`read_back` then
     reads every acknowledged write back from ``read_url`` (``{id}`` replaced)."""
@@ -549,47 +571,21 @@ class Writer:
         self.url, self.read_url = url, read_url
         self.interval, self.timeout, self.id_field = interval, timeout, id_field
         self.verify, self.limit_s = verify, limit_s
-        self._conn = _Connection(url, timeout, verify)
+        conn = _Connection(url, timeout, verify)
         _Connection(read_url.replace("{id}", "0"), timeout, verify)  # the URL is valid
         self.writes: list[Write] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fwgates-writer", daemon=True)
-        self.t0 = time.monotonic()
         self._run_id = uuid.uuid4().hex[:12]
-
-    def __enter__(self) -> Writer:
-        self.t0 = time.monotonic()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=self.timeout + 2.0)
-        self._conn.close()
+        self._seq = 0
+        super().__init__(conn, "fwgates-writer")
 
     @property
     def acknowledged(self) -> list[Write]:
         return [w for w in self.writes if w.item_id is not None]
 
-    def _run(self) -> None:
-        ends = self.t0 + self.limit_s
-        seq = 0
-        due = time.monotonic()
-        try:
-            while not self._stop.is_set() and time.monotonic() < ends:
-                wait = due - time.monotonic()
-                if wait > 0 and self._stop.wait(wait):
-                    break
-                seq += 1
-                token = f"fwgates-{self._run_id}-{seq}"
-                self.writes.append(self._write(token, seq))
-                due = max(due + self.interval, time.monotonic())
-        finally:
-            self._conn.close()
+    def _step(self) -> None:
+        self._seq += 1
+        token = f"fwgates-{self._run_id}-{self._seq}"
+        self.writes.append(self._write(token, self._seq))
 
     def _write(self, token: str, seq: int) -> Write:
         started = time.monotonic() - self.t0

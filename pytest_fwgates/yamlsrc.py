@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "LineList",
     "SourceError",
     "SourceErrors",
+    "leaves",
     "line_of",
     "load_yaml",
 ]
@@ -412,3 +414,17 @@ def line_of(document: Any, path: tuple[str | int, ...] | list[str | int]) -> int
             break
         line, node = child
     return line
+
+
+def leaves(value: Any) -> Iterator[Any]:
+    """Every value in nested mappings, lists and tuples that is none of them (keys aside),
+    in no particular order."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        else:
+            yield item

@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from ..redact import Redactor
+from ..yamlsrc import leaves
 from .base import CheckContext, CheckError
 
 __all__ = [
@@ -54,23 +55,14 @@ def register_secrets(redactor: Redactor, values: Any) -> None:
     service that echoes the bare token is masked as well.
     """
     found: list[str] = []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list | tuple):
-            for item in value:
-                walk(item)
-        elif isinstance(value, str):
+    for value in leaves(values):
+        if isinstance(value, str):
             found.append(value)
             words = value.split()
             if len(words) > 1:
                 found.extend(words[1:])
         elif isinstance(value, int | float) and not isinstance(value, bool):
             found.append(str(value))
-
-    walk(values)
     redactor.add(found)
 
 

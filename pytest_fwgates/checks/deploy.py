@@ -34,7 +34,16 @@ from ..locust_run import LoadError
 from ..probe import MIN_INTERVAL, ProbeError, Prober, Writer, _Connection, _path_of
 from ..process import ProcessResult
 from .base import CheckError, Measurement
-from .timed import DURATION, PROBE_OPTIONS, SHOWN, TimedCheck, duration, exit_value, last_line
+from .timed import (
+    DURATION,
+    PROBE_KEYS,
+    PROBE_OPTIONS,
+    SHOWN,
+    TimedCheck,
+    duration,
+    exit_value,
+    last_line,
+)
 from .under_load import (
     DEFAULT_LOAD_S,
     UNDER_LOAD_KEYS,
@@ -49,16 +58,8 @@ from .under_load import (
 __all__ = ["DeployCheck"]
 
 VERSION_VAR = "FWGATES_DEPLOY_VERSION"
-_RUN_KEYS = (
-    "duration_s",
-    "downtime_ms",
-    "longest_outage_ms",
-    "outages",
-    "failed_probes",
-    "availability_pct",
-    "exit_status",
-    "lost_writes",
-)
+#: a run's figures, and how they combine over runs (the worst of each)
+_RUN_KEYS = ("duration_s", *PROBE_KEYS, "exit_status", "lost_writes")
 
 
 @dataclass
@@ -94,14 +95,7 @@ class DeployCheck(TimedCheck):
     )
     threshold_keys: ClassVar[frozenset[str]] = frozenset(
         {
-            "duration_s",
-            "downtime_ms",
-            "longest_outage_ms",
-            "outages",
-            "failed_probes",
-            "availability_pct",
-            "exit_status",
-            "lost_writes",
+            *_RUN_KEYS,
             "writes_acknowledged",
             "success_ratio",
             "p95_latency_ms",

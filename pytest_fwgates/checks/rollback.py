@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 from ..probe import ProbeError, _Connection, _path_of
 from ..process import ProcessResult
 from .base import CheckError, Measurement
-from .timed import PROBE_OPTIONS, TimedCheck, exit_value
+from .timed import PROBE_KEYS, PROBE_OPTIONS, TimedCheck, exit_value
 
 __all__ = ["RollbackCheck"]
 
@@ -44,11 +44,7 @@ class RollbackCheck(TimedCheck):
     threshold_keys: ClassVar[frozenset[str]] = frozenset(
         {
             "recovery_s",
-            "downtime_ms",
-            "longest_outage_ms",
-            "outages",
-            "failed_probes",
-            "availability_pct",
+            *PROBE_KEYS,
             "exit_status",
             "trigger_s",
         }

@@ -28,6 +28,9 @@ DURATION: dict[str, Any] = {
 }
 _URL: dict[str, Any] = {"type": "string", "minLength": 1}
 
+#: the prober's figures over a deploy or a rollback, each one a threshold key
+PROBE_KEYS = ("downtime_ms", "longest_outage_ms", "outages", "failed_probes", "availability_pct")
+
 PROBE_OPTIONS: dict[str, dict[str, Any]] = {
     "health": {**_URL, "description": "URL probed through the whole check (GET)"},
     "version": {

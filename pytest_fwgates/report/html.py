@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..model import CheckResult, GateDecision
-from .summary import criterion_thresholds, measure_text, overall_verdict, value_text
+from .summary import criterion_thresholds, measure_text, overall_verdict, value_text, waiver_scope
 
 __all__ = ["build_html"]
 
@@ -300,8 +300,7 @@ def build_html(
             "</thead><tbody>"
         )
         for waiver in listed:
-            what = "/".join(str(waiver[k]) for k in ("gate", "criterion", "check") if waiver.get(k))
-            state = "expired, ignored" if waiver.get("expired") else "active"
+            what, state = waiver_scope(waiver)
             body.append(
                 f'<tr class="waiver" data-expires="{_e(waiver.get("expires", ""))}"><td>{_e(what)}'
                 f"</td><td>{_e(waiver.get('approved_by', ''))}</td>"

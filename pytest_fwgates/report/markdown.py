@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..model import CriterionVerdict, GateDecision, Outcome
-from .summary import criterion_thresholds, failing_keys, measure_text, overall_verdict
+from .summary import criterion_thresholds, failing_keys, measure_text, overall_verdict, waiver_scope
 
 __all__ = ["build_markdown"]
 
@@ -101,8 +101,7 @@ def build_markdown(
         lines += ["", "## Waivers", "", "| waiver | approved by | expires | state |"]
         lines += ["|---|---|---|---|"]
         for waiver in listed:
-            what = "/".join(str(waiver[k]) for k in ("gate", "criterion", "check") if waiver.get(k))
-            state = "expired, ignored" if waiver.get("expired") else "active"
+            what, state = waiver_scope(waiver)
             lines.append(
                 f"| {_cell(what)} | {_cell(waiver.get('approved_by', ''))} | "
                 f"{_cell(waiver.get('expires', ''))} | {state} |"

@@ -11,7 +11,7 @@ import json
 import math
 import re
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ __all__ = [
     "plain_number",
     "summary_bytes",
     "value_text",
+    "waiver_scope",
     "write_summary",
 ]
 
@@ -160,6 +161,12 @@ def measure_text(key: str, result: CheckResult) -> str:
         if key in result.overrides:
             text += f" (standard {result.overrides[key][0]})"
     return text
+
+
+def waiver_scope(waiver: Mapping[str, Any]) -> tuple[str, str]:
+    """What a listed waiver covers (``gate/criterion/check``) and its state."""
+    what = "/".join(str(waiver[k]) for k in ("gate", "criterion", "check") if waiver.get(k))
+    return what, "expired, ignored" if waiver.get("expired") else "active"
 
 
 def build_summary(decisions: list[GateDecision], run: dict[str, Any]) -> dict[str, Any]:
