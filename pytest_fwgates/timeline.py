@@ -9,19 +9,54 @@ detection, recovery) are vertical lines with their labels.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import re
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
 from .probe import Figures, Probe
 
-__all__ = ["timeline_csv", "timeline_svg", "write_timeline"]
+__all__ = ["VERSION_PALETTE", "timeline_csv", "timeline_svg", "version_colour", "write_timeline"]
 
 _WIDTH, _LEFT, _RIGHT = 960, 70, 20
 _TOP, _STATUS_H, _GAP, _LAT_H, _BOTTOM = 44, 46, 26, 150, 64
-_VERSION_COLOURS = ("#2e7d32", "#1565c0", "#6a1b9a", "#00838f", "#ef6c00")
+#: Colours of versions, none of them the red of failures. Every picture of a run (timelines,
+#: canary figures, report.html) takes a version's colour from :func:`version_colour`.
+VERSION_PALETTE = (
+    "#2e7d32",  # green
+    "#1565c0",  # blue
+    "#6a1b9a",  # purple
+    "#00838f",  # teal
+    "#ef6c00",  # orange
+    "#5d4037",  # brown
+    "#ad1457",  # pink
+    "#455a64",  # blue grey
+)
+_NAMED = {"green": 0, "blue": 1, "purple": 2, "teal": 3, "orange": 4, "brown": 5, "pink": 6}
 _FAILED = "#c62828"
+_VERSION_NUMBER = re.compile(r"^\D*(\d+)$")
+
+
+def version_colour(version: str) -> str:
+    """The colour of ``version`` in every picture: a function of its name alone, so that the
+    same version has the same colour in every timeline and figure of a run and across runs.
+
+    Names of one number (``v1``, ``v2``, ``build-42``) take the palette in the order of the
+    number, so consecutive versions differ; the names blue, green, ... take their own colour;
+    any other name (``1.4.2``) a colour from a hash of its text (stable across processes,
+    unlike ``hash()``; two such names can share a colour, each picture has a legend).
+    """
+    name = version.strip().lower()
+    if name in _NAMED:
+        return VERSION_PALETTE[_NAMED[name]]
+    match = _VERSION_NUMBER.search(name)
+    if match:
+        index = int(match[1][-6:]) - 1
+    else:
+        index = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "big")
+    return VERSION_PALETTE[index % len(VERSION_PALETTE)]
 
 
 def timeline_csv(probes: Sequence[Probe], marks: Sequence[tuple[str, float]]) -> str:
@@ -82,7 +117,7 @@ def timeline_svg(
     for p in probes:
         if p.version and p.version not in versions:
             versions.append(p.version)
-    colour = {v: _VERSION_COLOURS[i % len(_VERSION_COLOURS)] for i, v in enumerate(versions)}
+    colour = {v: version_colour(v) for v in versions}
 
     parts: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{height}" '

@@ -28,7 +28,13 @@ from pytest_fwgates.probe import (
     Writer,
     compute_figures,
 )
-from pytest_fwgates.timeline import timeline_csv, timeline_svg, write_timeline
+from pytest_fwgates.timeline import (
+    VERSION_PALETTE,
+    timeline_csv,
+    timeline_svg,
+    version_colour,
+    write_timeline,
+)
 
 
 class _Service:
@@ -240,6 +246,20 @@ def test_timeline_svg_shows_outage_marks_and_versions(tmp_path: Path) -> None:
     rows = timeline_csv(probes, marks).splitlines()
     assert rows[0].startswith("t_s,end_s,ok,status,latency_ms,version")
     assert len(rows) == 1 + len(marks) + len(probes)
+
+
+def test_a_version_has_one_colour_in_every_picture() -> None:
+    # the same version, alone or after another, in a rollback or a deploy: the same colour
+    alone = timeline_svg([_probe(i * 0.05, True, "v2") for i in range(5)], [])
+    after = timeline_svg([_probe(i * 0.05, True, "v1" if i < 3 else "v2") for i in range(6)], [])
+    assert f'fill="{version_colour("v2")}"' in alone and f'fill="{version_colour("v2")}"' in after
+    # consecutive versions differ, names are stable, no version takes the colour of failures
+    numbered = [version_colour(f"v{n}") for n in range(1, len(VERSION_PALETTE) + 1)]
+    assert len(set(numbered)) == len(VERSION_PALETTE)
+    assert version_colour("1.4.2") != version_colour("1.5.0")
+    assert version_colour("Blue") == version_colour("blue") != version_colour("green")
+    assert version_colour("release-candidate") == version_colour("release-candidate")
+    assert "#c62828" not in VERSION_PALETTE
 
 
 # --- one state-changing check at a time ------------------------------------------------------
