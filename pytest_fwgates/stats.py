@@ -1,0 +1,226 @@
+"""The statistics a verdict rests on: how much a figure measured from a sample can prove.
+
+- Shares of counted events (``80 of 80 probes good``): a one-sided Clopper-Pearson bound,
+  exact for the binomial (never below its confidence, whatever the true share).
+- Percentiles (``p95_ms``): a distribution-free bound from an order statistic of the exact
+  histogram: the value at the rank ``r`` where ``P(Binomial(n, q) <= r - 1) >= confidence``
+  bounds the true q-quantile from above (and symmetrically from below).
+- Means of few samples (``mttr_s`` over incidents): a one-sided Student-t bound.
+- Two distributions (a latency histogram against its baseline): the Mann-Whitney U test
+  with ties, normal approximation with continuity correction, computed on the histograms;
+  failure rates of two samples: Fisher's exact test.
+
+The distributions come from scipy, imported only when a bound is computed. Each function
+takes the confidence as a fraction (``0.95``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "MannWhitney",
+    "binomial_lower",
+    "binomial_upper",
+    "fisher_greater",
+    "histogram_rank",
+    "mann_whitney",
+    "mean_bounds",
+    "quantile_bounds",
+    "quantile_ranks",
+    "trials_needed",
+]
+
+
+def _alpha(confidence: float) -> float:
+    if not 0.5 <= confidence < 1:
+        raise ValueError(f"confidence must be in [0.5, 1): {confidence!r}")
+    return 1.0 - confidence
+
+
+def _counts(successes: int, trials: int) -> None:
+    if trials < 0 or successes < 0 or successes > trials:
+        raise ValueError(f"bad counts: {successes} of {trials}")
+
+
+def binomial_lower(successes: int, trials: int, confidence: float = 0.95) -> float:
+    """The one-sided Clopper-Pearson lower bound of a share, as a fraction (0 for no trial)."""
+    alpha = _alpha(confidence)
+    _counts(successes, trials)
+    if successes == 0:
+        return 0.0
+    if successes == trials:
+        return float(alpha ** (1.0 / trials))  # exact: the solution of p^n = alpha
+    from scipy.stats import beta
+
+    return float(beta.ppf(alpha, successes, trials - successes + 1))
+
+
+def binomial_upper(successes: int, trials: int, confidence: float = 0.95) -> float:
+    """The one-sided Clopper-Pearson upper bound of a share, as a fraction (1 for no trial)."""
+    _counts(successes, trials)
+    return 1.0 - binomial_lower(trials - successes, trials, confidence)
+
+
+def trials_needed(
+    successes: int, trials: int, target: float, confidence: float = 0.95, *, lower: bool = True
+) -> int | None:
+    """How many trials in all would show the share ``>= target`` (``lower``) or ``<= target``
+    (upper bound) if every trial still to come succeeded (``lower``) or failed to count
+    (upper: no further counted event). ``None`` when it would take more than 10**9."""
+    _counts(successes, trials)
+    # further trials add to the "good" side: successes for a lower bound, non-events for an
+    # upper bound; the events that count against the target stay as they are
+    against = trials - successes if lower else successes
+
+    def shows(n: int) -> bool:
+        if lower:
+            return binomial_lower(n - against, n, confidence) >= target
+        return binomial_upper(against, n, confidence) <= target
+
+    if shows(max(trials, 1)):
+        return max(trials, 1)
+    low, high = max(trials, 1), max(trials, 1) * 2
+    while not shows(high):
+        low, high = high, high * 2
+        if high > 10**9:
+            return None
+    while high - low > 1:
+        mid = (low + high) // 2
+        if shows(mid):
+            high = mid
+        else:
+            low = mid
+    return high
+
+
+def quantile_ranks(n: int, q: float, confidence: float = 0.95) -> tuple[int | None, int | None]:
+    """1-based ranks of the order statistics that bound the ``q`` quantile from below and
+    above with ``confidence`` each; ``None`` where ``n`` samples cannot bound it."""
+    alpha = _alpha(confidence)
+    if not 0 < q < 1:
+        raise ValueError(f"quantile must be in (0, 1): {q!r}")
+    if n <= 0:
+        return None, None
+    from scipy.stats import binom
+
+    # upper: smallest r with P(Bin(n, q) <= r - 1) >= confidence
+    r = int(binom.ppf(confidence, n, q)) + 1
+    while r > 1 and binom.cdf(r - 2, n, q) >= confidence:
+        r -= 1
+    while r <= n and binom.cdf(r - 1, n, q) < confidence:
+        r += 1
+    upper = r if r <= n else None
+    # lower: largest s with P(Bin(n, q) >= s) >= confidence, i.e. cdf(s - 1) <= alpha
+    s = int(binom.ppf(alpha, n, q))
+    while s >= 1 and binom.cdf(s - 1, n, q) > alpha:
+        s -= 1
+    while s + 1 <= n and binom.cdf(s, n, q) <= alpha:
+        s += 1
+    lower = s if s >= 1 else None
+    return lower, upper
+
+
+def histogram_rank(histogram: Mapping[float, int], rank: int) -> float:
+    """The ``rank``-th smallest value (1-based) of a histogram ``{value: count}``."""
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= rank:
+            return float(value)
+    raise ValueError(f"rank {rank} beyond the {seen} values of the histogram")
+
+
+def quantile_bounds(
+    histogram: Mapping[float, int], q: float, confidence: float = 0.95
+) -> tuple[float, float]:
+    """The ``q`` quantile's distribution-free bounds from a histogram: (lower, upper), each
+    with ``confidence``; ``-inf``/``inf`` where the sample is too small to bound it."""
+    n = sum(histogram.values())
+    low_rank, high_rank = quantile_ranks(n, q, confidence)
+    low = -math.inf if low_rank is None else histogram_rank(histogram, low_rank)
+    high = math.inf if high_rank is None else histogram_rank(histogram, high_rank)
+    return low, high
+
+
+def mean_bounds(n: int, mean: float, stdev: float, confidence: float = 0.95) -> tuple[float, float]:
+    """One-sided Student-t bounds of a mean of ``n`` samples (sample standard deviation
+    ``stdev``): (lower, upper); unbounded for fewer than two samples."""
+    _alpha(confidence)
+    if n < 2 or not math.isfinite(stdev):
+        return -math.inf, math.inf
+    from scipy.stats import t
+
+    margin = float(t.ppf(confidence, n - 1)) * stdev / math.sqrt(n)
+    return mean - margin, mean + margin
+
+
+def sample_stats(values: Sequence[float]) -> tuple[int, float, float]:
+    """(n, mean, sample standard deviation) of ``values`` (the deviation NaN for n < 2)."""
+    n = len(values)
+    if n == 0:
+        return 0, math.nan, math.nan
+    mean = math.fsum(values) / n
+    if n < 2:
+        return n, mean, math.nan
+    var = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
+    return n, mean, math.sqrt(var)
+
+
+@dataclass(frozen=True)
+class MannWhitney:
+    """The U statistic of ``new`` against ``base`` and the one-sided p-value of "``new``
+    tends to be larger" (``p_greater``) and "smaller" (``p_less``)."""
+
+    u: float
+    p_greater: float
+    p_less: float
+    n_new: int
+    n_base: int
+
+
+def mann_whitney(new: Mapping[float, int], base: Mapping[float, int]) -> MannWhitney:
+    """The Mann-Whitney U test of two histograms ``{value: count}``, ties by mid-ranks,
+    normal approximation with tie and continuity correction (as scipy's asymptotic method)."""
+    n1 = sum(c for c in new.values() if c > 0)
+    n2 = sum(c for c in base.values() if c > 0)
+    if n1 == 0 or n2 == 0:
+        raise ValueError("both samples need at least one value")
+    rank_sum = 0.0
+    ties = 0.0
+    below = 0
+    for value in sorted(set(new) | set(base)):
+        a, b = max(new.get(value, 0), 0), max(base.get(value, 0), 0)
+        t = a + b
+        if t == 0:
+            continue
+        mid = below + (t + 1) / 2.0
+        rank_sum += a * mid
+        ties += t**3 - t
+        below += t
+    u = rank_sum - n1 * (n1 + 1) / 2.0
+    n = n1 + n2
+    mu = n1 * n2 / 2.0
+    var = n1 * n2 / 12.0 * ((n + 1) - ties / (n * (n - 1))) if n > 1 else 0.0
+    if var <= 0:
+        return MannWhitney(u, 1.0, 1.0, n1, n2)
+    from scipy.stats import norm
+
+    sd = math.sqrt(var)
+    p_greater = float(norm.sf((u - mu - 0.5) / sd))
+    p_less = float(norm.cdf((u - mu + 0.5) / sd))
+    return MannWhitney(u, min(p_greater, 1.0), min(p_less, 1.0), n1, n2)
+
+
+def fisher_greater(bad_new: int, n_new: int, bad_base: int, n_base: int) -> float:
+    """One-sided p-value of Fisher's exact test that ``new`` fails more often than ``base``."""
+    _counts(bad_new, n_new)
+    _counts(bad_base, n_base)
+    if n_new == 0 or n_base == 0:
+        return 1.0
+    from scipy.stats import fisher_exact
+
+    table = [[bad_new, n_new - bad_new], [bad_base, n_base - bad_base]]
+    return float(fisher_exact(table, alternative="greater").pvalue)
