@@ -244,6 +244,8 @@ def test_junit_empty_run_validates(schema: xmlschema.XMLSchema) -> None:
 
 
 def test_schema_rejects_what_jenkins_xunit_rejects(schema: xmlschema.XMLSchema) -> None:
+    """The upstream schema (tests/data/junit-10.xsd, with its licence beside it) is the one
+    the xunit plugin validates with: these are the rules a gate JUnit must keep."""
     good = (
         '<testsuites><testsuite name="g" tests="1" failures="0" errors="0" time="1,234.5">'
         "{}</testsuite></testsuites>"
@@ -254,20 +256,63 @@ def test_schema_rejects_what_jenkins_xunit_rejects(schema: xmlschema.XMLSchema) 
         '<testcase name="c" line="3"/>',
         '<testcase name="c"><properties/></testcase>',
         '<testcase classname="g"/>',
-        '<testcase name="c" time="1e-05"/>',
         '<properties><property name="a"/></properties>',
         "<properties><other/></properties>",
     ]
     for bad in bad_cases:
         assert not schema.is_valid(good.format(bad)), bad
-    assert not schema.is_valid('<testsuite name="g" tests="0" failures="0" errors="0"/>')
     suite = '<testsuites><testsuite name="g" tests="0" failures="0" errors="0"{}/></testsuites>'
     assert schema.is_valid(suite.format(' skipped="0" time="0.25"'))
+    assert schema.is_valid(suite.format(' time="0.123"'))
+    # at most three decimals, no exponent, no sign: what every gate JUnit broke before
+    for bad_time in ("0.123456", "1e-05", "-1", "0.5s"):
+        assert not schema.is_valid(suite.format(f' time="{bad_time}"')), bad_time
+        root = f'<testsuites time="{bad_time}"/>'
+        assert not schema.is_valid(root), bad_time
     assert not schema.is_valid(suite.format(' disabled="0"'))
-    assert not schema.is_valid(suite.format(' time="-1"'))
     assert not schema.is_valid(
         '<testsuites><testsuite name="g" tests="0" failures="0"/></testsuites>'
     )
+
+
+def test_every_time_in_the_gate_junit_has_at_most_three_decimals() -> None:
+    decision = zero_downtime_passed()
+    decision.criteria[0].results[0].duration = 1.23456789
+    root = ET.fromstring(build_junit([decision]))
+    times = [e.get("time") for e in root.iter() if e.get("time") is not None]
+    assert times and all(len(t.partition(".")[2]) <= 3 for t in times), times
+    assert "1.235" in times
+
+
+def test_failure_message_is_also_the_element_text() -> None:
+    suite = suites(build_junit(all_decisions()))["production-readiness"]
+    for tag in ("failure", "error", "skipped"):
+        for element in suite.iter(tag):
+            assert (element.text or "").strip(), (tag, element.get("message"))
+            first = (element.get("message") or "").split("; ")[-1][:40]
+            assert first in (element.text or "") or element.get("message") in (element.text or "")
+
+
+def test_evidence_files_are_junit_attachments(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, schema: xmlschema.XMLSchema
+) -> None:
+    decision = zero_downtime_passed()
+    evidence = tmp_path / "evidence" / "deploy" / "timeline.csv"
+    decision.criteria[0].results[0].evidence = {"timeline": str(evidence), "odd": "/x]]y"}
+    monkeypatch.delenv("CI_PROJECT_DIR", raising=False)
+    name = decision.criteria[0].results[0].check_id
+
+    def out_lines() -> list[str]:
+        text = build_junit([decision])
+        schema.validate(text)
+        suite = suites(text)[decision.gate.name]
+        return case(suite, name).findtext("system-out", "").splitlines()
+
+    assert f"[[ATTACHMENT|{evidence}]]" in out_lines()
+    assert "[[ATTACHMENT|/x] ]y]]" in out_lines()
+    # GitLab reads attachment paths relative to the project folder
+    monkeypatch.setenv("CI_PROJECT_DIR", str(tmp_path))
+    assert "[[ATTACHMENT|evidence/deploy/timeline.csv]]" in out_lines()
 
 
 def test_junit_is_valid_with_every_kind_of_case(schema: xmlschema.XMLSchema) -> None:
@@ -338,7 +383,7 @@ def test_junit_check_cases() -> None:
 
     passed = case(suite, "api-latency")
     assert passed.get("classname") == "production-readiness.performance"
-    assert passed.get("time") == "12.500000"
+    assert passed.get("time") == "12.500"
     assert list(passed) == [passed.find("system-out")]
     out = passed.findtext("system-out", "")
     assert "p95_ms = 212 ms (expected < 300ms)" in out.splitlines()
@@ -397,7 +442,7 @@ def test_junit_suite_times_have_no_exponent(schema: xmlschema.XMLSchema) -> None
     decision.criteria[0].results[0].duration = 1e-7
     root = ET.fromstring(build_junit([decision]))
     times = [root.get("time"), *(s.get("time") for s in root.iter("testsuite"))]
-    assert times == ["0.000000", "0.000000"]
+    assert times == ["0.000", "0.000"]
 
 
 def test_write_junit(tmp_path: Path, schema: xmlschema.XMLSchema) -> None:

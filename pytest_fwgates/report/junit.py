@@ -8,6 +8,12 @@ verdict, so a CI tool that only counts failures sees a failed gate.
 Only what fails the gate is red: a failed check of an advisory criterion (WARN) or of a
 waived criterion (WAIVED) is no ``<failure>``; its outcome and message go to system-out.
 
+What the consumers need: times with at most three decimals (the xunit plugin's
+``SUREFIRE_TIME``), the message of a ``<failure>``/``<error>``/``<skipped>`` also as its text
+(tools that show only the element's text), and each evidence file on a line of its own in
+system-out as ``[[ATTACHMENT|path]]`` (Jenkins' junit-attachments, GitLab): the path as the check
+wrote it, or relative to ``$CI_PROJECT_DIR`` when it lies under it (GitLab reads it so).
+
 Built with ElementTree in one pass (the format is the one junit-xml writes, without the
 attributes JUnit 10 does not allow; see docs/architecture.md).
 """
@@ -15,6 +21,7 @@ attributes JUnit 10 does not allow; see docs/architecture.md).
 from __future__ import annotations
 
 import math
+import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -148,8 +155,8 @@ def _outcome(
     case: ET.Element, counts: _Counts, tag: str, kind: str, message: str, details: str | None
 ) -> None:
     element = ET.SubElement(case, tag, type=_x(kind), message=_x(message))
-    if details:
-        element.text = _x(details)
+    # the message as text too: some consumers show only the element's text
+    element.text = _x(details or message)
     if tag == "failure":
         counts.failures += 1
     elif tag == "error":
@@ -219,7 +226,20 @@ def _check_out(result: CheckResult) -> str:
         lines.append(f"host: {result.host}")
     if result.location:
         lines.append(f"location: {result.location}")
+    lines += [f"[[ATTACHMENT|{_attachment(path)}]]" for path in result.evidence.values()]
     return "\n".join(lines)
+
+
+def _attachment(path: str) -> str:
+    """An evidence path as JUnit attachment consumers find it: relative to GitLab's
+    ``$CI_PROJECT_DIR`` when under it, else as written (absolute for Jenkins)."""
+    text = _name(str(path))
+    project = os.environ.get("CI_PROJECT_DIR")
+    if project and os.path.isabs(text) and os.path.isabs(project):
+        relative = os.path.relpath(text, project)
+        if relative != os.pardir and not relative.startswith(os.pardir + os.sep):
+            text = relative
+    return text.replace("]]", "] ]")  # the line must end where the path does
 
 
 def _criterion_case(suite: ET.Element, counts: _Counts, gate: str, item: CriterionDecision) -> None:
@@ -293,5 +313,5 @@ def _seconds(value: float) -> float:
 
 
 def _time(value: float) -> str:
-    """A time the schema accepts: digits, a point and fraction digits (no exponent)."""
-    return f"{_seconds(value):.6f}"
+    """A time the xunit schema accepts: digits, a point and at most three decimals."""
+    return f"{_seconds(value):.3f}"
