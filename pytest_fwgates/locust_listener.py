@@ -67,8 +67,18 @@ def _entry(table: dict, key: str) -> dict:
             "sum": 0.0,
             "max": 0.0,
             "errors": {},
+            # wall-clock start of the first request and end of the last (the real window)
+            "first": None,
+            "last": None,
         }
     return entry
+
+
+def _widen(entry: dict, first, last) -> None:
+    if first is not None and (entry["first"] is None or first < entry["first"]):
+        entry["first"] = first
+    if last is not None and (entry["last"] is None or last > entry["last"]):
+        entry["last"] = last
 
 
 def _merge(table: dict, key: str, other: dict) -> None:
@@ -82,6 +92,7 @@ def _merge(table: dict, key: str, other: dict) -> None:
     entry["fail"] += int(other["fail"])
     entry["sum"] += float(other["sum"])
     entry["max"] = max(entry["max"], float(other["max"]))
+    _widen(entry, other.get("first"), other.get("last"))
     errors = entry["errors"]
     for text, count in (other.get("errors") or {}).items():
         if text in errors or len(errors) < _MAX_ERRORS:
@@ -94,6 +105,10 @@ def _on_request(request_type, name, response_time, exception=None, **_kwargs):
     if _SLOT_S > 0:
         _count_slot(_pending_slots if _state["worker"] else _slots, exception, response_time)
     entry = _entry(table, f"{request_type} {name}")
+    # Locust fires the event when the request ended; it started response_time ms before
+    end = time.time()
+    elapsed = float(response_time) / 1000 if response_time is not None else 0.0
+    _widen(entry, end - elapsed, end)
     if exception is not None:
         entry["fail"] += 1
         errors = entry["errors"]

@@ -10,7 +10,9 @@ exactly. Figures come from the files Locust and the listener write, never from i
 - response times (avg, p50, p90, p95, p99, max) from the listener's histogram at 1 ms
   resolution, so a threshold decides to the millisecond where Locust's buckets are 10 or 100 ms
   wide; percentiles are nearest-rank (the smallest time at or under which p % of requests took);
-- rps over Locust's measuring window (first request to last, as Locust computes it).
+- rps over the real window: from the start of the first request to the end of the last, as
+  the listener saw them (Locust's own entries span only the first request's end to the last's,
+  so two slow requests side by side would seem to take no time at all).
 """
 
 from __future__ import annotations
@@ -304,6 +306,17 @@ def _read_json(path: Path, what: str) -> Any:
         raise LoadError(f"unreadable {what} {path.name}: {exc}") from None
 
 
+def _window(mine: Mapping[str, Any], key: str) -> tuple[float, float]:
+    """Wall-clock start of the first request of an endpoint and end of its last."""
+    try:
+        first, last = float(mine["first"]), float(mine["last"])
+    except (KeyError, TypeError, ValueError):
+        raise LoadError(f"no request window for {key} from the fwgates listener") from None
+    if not (math.isfinite(first) and math.isfinite(last)) or last < first:
+        raise LoadError(f"impossible request window for {key}: {first} to {last}")
+    return first, last
+
+
 def _entry_key(entry: Mapping[str, Any]) -> str:
     return f"{entry.get('method') or ''} {entry.get('name') or ''}".strip()
 
@@ -344,8 +357,7 @@ def _read_run(
                 f"exact response times cover {counted} of {requests} requests of {key}: "
                 "a worker did not run the fwgates listener or its reports were lost"
             )
-        start = float(entry.get("start_time") or 0.0)
-        last = float(entry.get("last_request_timestamp") or start)
+        start, last = _window(mine, key)
         starts.append(start)
         ends.append(last)
         figures: dict[str, float] = {

@@ -151,6 +151,37 @@ def test_exact_percentiles_decide_on_both_sides_of_a_locust_bucket_edge(
             assert all(int(ms) % 100 == 0 for ms in entry["response_times"]), entry["name"]
 
 
+def test_rps_is_requests_over_the_real_window_never_above_what_slow_requests_allow(
+    project: GateProject, live_v1: Stack
+) -> None:
+    """Requests that each take at least 1.5 s cannot come faster than users / 1.5 s.
+
+    The window is the start of the first request to the end of the last: every request of
+    every user lies inside it, so ``rps <= users / 1.5`` whatever the machine's speed (a
+    window between the first and the last request's end made two such requests 'thousands
+    per second').
+    """
+    _gate(
+        project,
+        """
+        - load: ${url}
+          id: slow
+          paths: ["/work?ms=1500"]
+          users: 2
+          spawn_rate: 2
+          duration: 2s
+          expect: {rps: "> 0"}
+        """,
+    )
+    _run(project, live_v1)
+    result = _result(project, "slow")
+    measured = result["measured"]
+    assert measured["requests"] >= 1, result["message"]
+    assert measured["p50_ms"] >= 1500
+    assert 0 < measured["rps"] <= 2 / 1.5, measured
+    assert 0 < measured["GET /work?ms=1500::rps"] <= 2 / 1.5, measured
+
+
 def test_the_500_build_fails_on_its_failure_ratio(project: GateProject, live_v1: Stack) -> None:
     _gate(
         project,
