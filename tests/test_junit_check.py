@@ -109,11 +109,15 @@ def test_thresholds_on_counts_and_pass_ratio(tmp_path: Path) -> None:
 
 def test_reads_a_file_written_by_nodes_test_runner_and_globs_several(tmp_path: Path) -> None:
     node_junit(tmp_path)
-    result = judge(tmp_path, {"junit": "results/node.xml", "expect": {"failures": "== 1"}})
+    result = judge(
+        tmp_path, {"junit": "results/node.xml", "expect": {"failures": "== 1", "skipped": "== 1"}}
+    )
     assert result.outcome is Outcome.PASSED, result.message
     assert (result.measured["tests"], result.measured["skipped"]) == (4, 1)
     pytest_junit(tmp_path)
-    both = judge(tmp_path, {"junit": "results/*.xml", "expect": {"failures": "== 2"}})
+    both = judge(
+        tmp_path, {"junit": "results/*.xml", "expect": {"failures": "== 2", "skipped": "== 2"}}
+    )
     assert both.outcome is Outcome.PASSED, both.message
     assert (both.measured["tests"], both.measured["files"]) == (9, 2)
 
@@ -125,6 +129,13 @@ def test_reads_a_file_written_by_nodes_test_runner_and_globs_several(tmp_path: P
         ("surefire-TEST-com.example.AppTest.xml", (5, 1, 1, 1, 2)),
         ("jest-junit.xml", (4, 0, 0, 1, 3)),
         ("gotestsum.xml", (3, 0, 0, 0, 3)),
+        # DISABLED_ (notrun/suppressed) and GTEST_SKIP (result="skipped") are not passes
+        ("googletest.xml", (5, 0, 0, 2, 3)),
+        ("googletest-all-disabled.xml", (2, 0, 0, 2, 0)),
+        # Ant's merged report: a class that failed to load is an <error> of its suite
+        ("ant-TESTS-TestSuites.xml", (3, 0, 1, 0, 2)),
+        # go-junit-report: a package that did not build
+        ("go-junit-report-build-failed.xml", (2, 0, 1, 0, 1)),
     ],
 )
 def test_reads_other_tools_formats(
@@ -134,8 +145,72 @@ def test_reads_other_tools_formats(
     result = judge(tmp_path, {"junit": name, "expect": {"tests": ">= 1"}})
     got = tuple(int(result.measured[k]) for k in ("tests", "failures", "errors", "skipped"))
     assert (*got, int(result.measured["passed"])) == counts
-    # the defaults: no failure, no error
-    assert result.outcome is (Outcome.PASSED if counts[1:3] == (0, 0) else Outcome.FAILED)
+    # the defaults: a passed test, no failure, no error
+    clean = counts[1:3] == (0, 0) and counts[4] >= 1
+    assert result.outcome is (Outcome.PASSED if clean else Outcome.FAILED), result.message
+    strict = judge(tmp_path, {"junit": name, "expect": {"skipped": "== 0"}})
+    assert strict.outcome is (Outcome.PASSED if clean and not counts[3] else Outcome.FAILED)
+
+
+CASE_SHAPES = {
+    "passed": ('<testcase name="t"/>', "passed"),
+    "failure": ('<testcase name="t"><failure message="x"/></testcase>', "failures"),
+    "error": ('<testcase name="t"><error message="x"/></testcase>', "errors"),
+    "skipped": ('<testcase name="t"><skipped/></testcase>', "skipped"),
+    "pytest-xfail": ('<testcase name="t"><skipped type="pytest.xfail" message="x"/></testcase>',
+                     "skipped"),
+    "gtest-disabled": ('<testcase name="t" status="notrun" result="suppressed"/>', "skipped"),
+    "gtest-skip": ('<testcase name="t" status="run" result="skipped"/>', "skipped"),
+    "status-skipped": ('<testcase name="t" status="skipped"/>', "skipped"),
+    "status-disabled": ('<testcase name="t" status="disabled"/>', "skipped"),
+    "flaky-then-passed": ('<testcase name="t"><flakyFailure message="x"/></testcase>', "passed"),
+    "suite-error": ('<error message="class did not load"/>', "errors"),
+    "suite-failure": ('<failure message="setUpClass failed"/>', "failures"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["testsuite", "testsuites"])
+@pytest.mark.parametrize("shape", sorted(CASE_SHAPES))
+def test_every_way_a_test_case_ends_is_counted_once_and_only_passes_pass(
+    tmp_path: Path, shape: str, wrapped: bool
+) -> None:
+    """Each shape beside one passing test, in a suite and in a merged <testsuites>: only a
+    passed case leaves a check that forbids skips passing."""
+    element, key = CASE_SHAPES[shape]
+    suite = f'<testsuite name="s"><testcase name="ok"/>{element}</testsuite>'
+    (tmp_path / "r.xml").write_text(f"<testsuites>{suite}</testsuites>" if wrapped else suite)
+    result = judge(tmp_path, {"junit": "r.xml", "expect": {"skipped": "== 0"}})
+    measured = {k: int(result.measured[k]) for k in ("failures", "errors", "skipped", "passed")}
+    expected = {"failures": 0, "errors": 0, "skipped": 0, "passed": 1}
+    expected[key] += 1
+    assert measured == expected
+    assert result.outcome is (Outcome.PASSED if key == "passed" else Outcome.FAILED)
+
+
+def test_attributes_that_say_worse_than_the_test_cases_count(tmp_path: Path) -> None:
+    (tmp_path / "r.xml").write_text(
+        '<testsuite name="s" tests="2" errors="1"><testcase name="ok"/></testsuite>'
+    )
+    result = judge(tmp_path, {"junit": "r.xml"})
+    assert (result.measured["tests"], result.measured["errors"]) == (2, 1)
+    assert result.outcome is Outcome.FAILED
+
+
+def test_a_pytest_run_whose_tests_were_all_skipped_does_not_pass(tmp_path: Path) -> None:
+    (tmp_path / "test_skipped.py").write_text(
+        "import pytest\npytestmark = pytest.mark.skip(reason='not today')\n"
+        "def test_a(): pass\ndef test_b(): pass\n"
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:fwgates",
+         "--junitxml=all-skipped.xml", "test_skipped.py"],
+        cwd=tmp_path, capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    result = judge(tmp_path, {"junit": "all-skipped.xml"})
+    assert (result.measured["tests"], result.measured["skipped"]) == (2, 2)
+    assert result.measured["passed"] == 0
+    assert result.outcome is Outcome.FAILED
+    assert "passed = 0, expected >= 1" in result.message
 
 
 def test_suite_attributes_count_when_there_are_no_test_cases(tmp_path: Path) -> None:
@@ -143,7 +218,9 @@ def test_suite_attributes_count_when_there_are_no_test_cases(tmp_path: Path) -> 
         '<testsuites><testsuite name="a" tests="10" failures="0" errors="0" skipped="2"/>'
         '<testsuite name="b" tests="5" failures="1" errors="0" disabled="1"/></testsuites>'
     )
-    result = judge(tmp_path, {"junit": "summary.xml", "expect": {"failures": "<= 1"}})
+    result = judge(
+        tmp_path, {"junit": "summary.xml", "expect": {"failures": "<= 1", "skipped": "<= 3"}}
+    )
     assert result.outcome is Outcome.PASSED
     assert (result.measured["tests"], result.measured["skipped"]) == (15, 3)
 
@@ -207,7 +284,7 @@ def test_junit_check_in_a_gate_run(pytester: pytest.Pytester) -> None:
             criteria:
               tests-pass:
                 - junit: jest.xml
-                  expect: {pass_ratio: ">= 75%"}
+                  expect: {pass_ratio: ">= 75%", skipped: "<= 1"}
             """.replace("\n            ", "\n")
         },
     )

@@ -145,7 +145,13 @@ def development_project(project: GateProject, progress: str) -> None:
     package = project.path / "development-handoff"
     (package / "tests").mkdir(parents=True)
     shutil.copy(DATA / "gotestsum.xml", package / "tests" / "go.xml")
-    shutil.copy(DATA / "jest-junit.xml", package / "tests" / "web.xml")
+    # Jest's results without their skipped test: the catalog standard allows no skip
+    jest = (DATA / "jest-junit.xml").read_text()
+    skipped = jest.index('    <testcase classname="cart applies a coupon"')
+    jest = jest[:skipped] + jest[jest.index("</testcase>", skipped) + len("</testcase>\n") :]
+    (package / "tests" / "web.xml").write_text(
+        jest.replace('skipped="1"', 'skipped="0"').replace('tests="3"', 'tests="2"')
+    )
     (package / "specification.md").write_text("# Specification\n")
     (project.path / ".ai_context").mkdir()
     (project.path / ".ai_context" / "framework_progress.md").write_text(textwrap.dedent(progress))
@@ -169,7 +175,30 @@ def test_development_handoff_passes_with_phase_6_approved(project: GateProject) 
         "deliverables-present": "PASS",
     }
     tests = project.criterion("development-handoff-validation", "tests-passed")["checks"][0]
-    assert tests["measured"]["tests"] == 7 and tests["measured"]["files"] == 2
+    assert tests["measured"]["tests"] == 6 and tests["measured"]["files"] == 2
+
+
+@pytest.mark.parametrize(
+    "results", ["googletest-all-disabled.xml", "jest-junit.xml", "ant-TESTS-TestSuites.xml"]
+)
+def test_development_handoff_fails_on_skipped_disabled_or_unloaded_tests(
+    project: GateProject, results: str
+) -> None:
+    """Test results whose tests were all disabled, one skipped, or a class that did not
+    load: tests-passed fails (its standard: passed >= 1, nothing skipped, no error)."""
+    development_project(
+        project,
+        """
+        - Phase 6: COMPLETE (approved by Jane Doe, 2026-11-20)
+        """,
+    )
+    tests = project.path / "development-handoff" / "tests"
+    for old in tests.iterdir():
+        old.unlink()
+    shutil.copy(DATA / results, tests / results)
+    result = project.run("--gate=development-handoff-validation")
+    assert result.ret == 1, result.stdout.str()
+    assert project.criteria("development-handoff-validation")["tests-passed"] == "FAIL"
 
 
 def test_development_handoff_fails_without_approval_or_completion(project: GateProject) -> None:
