@@ -1,10 +1,12 @@
-"""The ``fwgates`` command: the gate file schema, the gate list, gate file checks, baselines."""
+"""The ``fwgates`` command: starter gate files, the gate file schema, the gate list, gate file
+checks, baselines, handoff package keys and verification."""
 
 from __future__ import annotations
 
 import argparse
 import configparser
 import json
+import os
 import shlex
 import sys
 import tomllib
@@ -29,6 +31,38 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fwgates", description=__doc__)
     parser.add_argument("--version", action="version", version=f"pytest-fwgates {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    init = sub.add_parser(
+        "init",
+        help="write starter gate files from what a running service shows",
+        description="Look at a running service (its sockets, process, package, TLS, health and "
+        "metrics endpoints, Prometheus targets and rules) and write a commented starter file per "
+        "catalog gate into the gate folder, with TODO lines for what cannot be discovered.",
+    )
+    init.add_argument("--url", required=True, help="the service's base URL (http:// or https://)")
+    init.add_argument(
+        "--prometheus-url", default="", help="the Prometheus that scrapes it (targets, rules)"
+    )
+    init.add_argument(
+        "--host",
+        default="local://",
+        help="the host it runs on, as a testinfra host spec (default local://)",
+    )
+    init.add_argument("--ca", default="", help="CA certificate (PEM) its TLS certificate chains to")
+    init.add_argument(
+        "--gate", action="append", default=[], help="only this catalog gate (repeatable)"
+    )
+    init.add_argument(
+        "--gate-dir",
+        type=Path,
+        help="where the files go (default: the first gate_dirs of the pytest ini, else gates/)",
+    )
+    init.add_argument("--force", action="store_true", help="replace existing gate files")
+    init.add_argument(
+        "--timeout", type=float, default=5.0, help="bound of each request and command, seconds"
+    )
+    init.add_argument(
+        "--no-host", action="store_true", help="do not look at the host (sockets, packages)"
+    )
     sub.add_parser("schema", help="print the JSON Schema of gate files (for editors)")
     for name, text in (("list", "list the known gates"), ("check", "load gates, report errors")):
         command = sub.add_parser(name, help=text)
@@ -204,8 +238,85 @@ def _ini_settings(start: Path) -> tuple[list[Path], dict[str, str]]:
     return dirs, variables
 
 
+def _init(args: argparse.Namespace) -> int:
+    from .init import InitError, discover, write_gates
+
+    if not 0 < args.timeout <= 300:
+        sys.stderr.write("fwgates init: --timeout must be more than 0 and at most 300 s\n")
+        return 2
+    ini_dirs, _ = _ini_settings(Path.cwd())
+    folder = args.gate_dir or ini_dirs[0]
+    catalog = GateLoader([])
+    names = args.gate or [n for n in catalog.known() if catalog.in_catalog(n)]
+    for name in names:
+        if not catalog.in_catalog(name):
+            sys.stderr.write(f"fwgates init: {catalog.unknown_gate_message(name)}\n")
+            return 2
+    try:
+        found = discover(
+            args.url,
+            prometheus=args.prometheus_url,
+            host=args.host,
+            ca=args.ca,
+            timeout=args.timeout,
+            look_at_host=not args.no_host,
+        )
+    except InitError as exc:
+        sys.stderr.write(f"fwgates init: {exc}\n")
+        return 2
+    command = "fwgates init --url " + found.url
+    if found.prometheus:
+        command += " --prometheus-url " + found.prometheus
+    try:
+        written = write_gates(
+            found,
+            folder,
+            names,
+            force=args.force,
+            command=command,
+            load=lambda scratch, name: GateLoader([scratch]).load(name),
+            catalog=catalog.load,
+        )
+    except (SourceError, OSError) as exc:
+        sys.stderr.write(f"fwgates init: {exc}\n")
+        return 1
+    for note in found.notes:
+        sys.stdout.write(f"note: {note}\n")
+    skipped = 0
+    for item in written:
+        if item.skipped:
+            skipped += 1
+            sys.stdout.write(f"{item.path}: exists, left as it is (--force replaces it)\n")
+            continue
+        todo = f"; TODO: {', '.join(item.todo)}" if item.todo else ""
+        sys.stdout.write(f"{item.path}: {item.checks} checks{todo}\n")
+    if any(not item.skipped for item in written):
+        sys.stdout.write(
+            "Fill in the TODO lines, then run: pytest --gate=NAME (a criterion without checks "
+            "is NOT_EVALUATED and fails its gate)\n"
+        )
+    return 1 if skipped else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command; a reader that goes away (``fwgates schema | head``) ends it quietly."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader closed the pipe: nothing more can be shown; Python must not try again
+        # when it flushes stdout at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141  # as a shell reports a command ended by SIGPIPE
+    return code
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "init":
+        return _init(args)
     if args.command == "keygen":
         return _keygen(args)
     if args.command == "verify":

@@ -14,10 +14,12 @@ from typing import Any
 # pytester takes sys.modules back after each in-process run, and cryptography's compiled core
 # cannot be loaded twice in one process (a second ``ec`` module's curves are refused with
 # "curve must be an EllipticCurve instance"): its modules are imported once, here, before
-# any test takes a snapshot.
+# any test takes a snapshot. requests too: a test that imports it in-process (fwgates init)
+# would leave the plugin's module-level references to a requests whose http.cookiejar is gone.
 import cryptography.hazmat.primitives.asymmetric.ec
 import cryptography.x509  # noqa: F401  (imported for its side: loaded once)
 import pytest
+import requests  # noqa: F401  (imported for its side: loaded once)
 
 #: plugins a gate run does not need; hypothesis' would be imported again by every in-process run
 QUIET_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")

@@ -1,0 +1,341 @@
+"""``fwgates init``: starter gate files from a running service (real loopback servers).
+
+What it writes loads, runs, and passes nothing without evidence: a criterion it could not give
+a check ends NOT_EVALUATED. Odd services (no metrics, a self-signed certificate, Prometheus
+unreachable, credentials in the URL) end in notes and TODO lines, never in a traceback, a leaked
+secret or an invented pass.
+"""
+
+from __future__ import annotations
+
+import datetime
+import http.server
+import ipaddress
+import json
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import yaml
+
+from pytest_fwgates.cli import main
+from pytest_fwgates.init import clean_url
+
+if TYPE_CHECKING:
+    from conftest import GateProject
+
+METRICS = (
+    b"# HELP http_requests_total Requests.\n# TYPE http_requests_total counter\n"
+    b'http_requests_total{code="200"} 3\n'
+)
+
+
+def _routes(**extra: tuple[int, bytes]) -> dict[str, tuple[int, bytes]]:
+    routes = {
+        "/health": (200, b'{"status": "ok", "version": "v7"}'),
+        "/metrics": (200, METRICS),
+    }
+    routes.update(extra)
+    return routes
+
+
+@contextmanager
+def service(
+    routes: dict[str, tuple[int, bytes]], tls: ssl.SSLContext | None = None
+) -> Iterator[str]:
+    """A real HTTP(S) server on loopback answering ``routes`` (404 elsewhere)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            status, body = routes.get(self.path, (404, b"not found"))
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    scheme = "https" if tls else "http"
+    try:
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _self_signed(folder: Path) -> ssl.SSLContext:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "self-signed.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=40))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return context
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _init(
+    project: GateProject,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    *argv: str,
+) -> tuple[int, str, str]:
+    monkeypatch.chdir(project.path)
+    code = main(["init", "--timeout", "3", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _written(project: GateProject, gate: str) -> str:
+    return (project.path / "gates" / f"{gate}.yaml").read_text(encoding="utf-8")
+
+
+def test_every_catalog_gate_gets_a_file_that_loads(
+    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with service(_routes(**{"/debug": (404, b"")})) as url:
+        code, out, err = _init(project, capsys, monkeypatch, "--url", url, "--no-host")
+    assert code == 0, err
+    files = sorted(p.stem for p in (project.path / "gates").glob("*.yaml"))
+    assert len(files) == 8 and "production-readiness" in files
+    for name in files:
+        text = _written(project, name)
+        assert yaml.safe_load(text)["gate"] == name
+        assert "TODO" in text
+    monkeypatch.chdir(project.path)
+    assert main(["check"]) == 0
+    capsys.readouterr()
+    readiness = yaml.safe_load(_written(project, "production-readiness"))
+    criteria = readiness["criteria"]
+    # found: the health endpoint (production-answers elsewhere), the metrics, the load
+    assert criteria["monitoring-operational"][0]["http"] == "${url}/metrics"
+    assert criteria["monitoring-operational"][0]["expect"]["body_contains"] == [
+        "http_requests_total"
+    ]
+    assert set(criteria["performance-verification"][0]["paths"]) == {"/health"}
+    # not found, so not written as checks: no TLS, no host, no Prometheus, no rollback
+    assert set(criteria) == {"monitoring-operational", "performance-verification"}
+    assert "no TLS found" in out and "# TODO: the command that rolls the service back" in (
+        _written(project, "production-readiness")
+    )
+
+
+def test_nothing_passes_without_evidence(
+    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run the written operations-handoff and security-compliance gates: what init found
+    passes on the live service, every criterion it left as TODO is NOT_EVALUATED."""
+    with service(_routes(**{"/admin": (403, b"")})) as url:
+        code, _, err = _init(
+            project,
+            capsys,
+            monkeypatch,
+            "--url",
+            url,
+            "--no-host",
+            "--gate",
+            "security-compliance",
+            "--gate",
+            "deployment-handoff-validation",
+        )
+        assert code == 0, err
+        result = project.run("--gate=security-compliance", "--gate=deployment-handoff-validation")
+    assert result.ret == 1
+    assert project.verdicts() == {
+        "security-compliance": "FAILED",
+        "deployment-handoff-validation": "FAILED",
+    }
+    assert set(project.criteria("security-compliance").values()) == {"NOT_EVALUATED"}
+    answers = project.criteria("deployment-handoff-validation")
+    assert answers["production-answers"] == "PASS"  # the health and version checks ran
+    checks = project.checks("deployment-handoff-validation", "production-answers")
+    assert {c["outcome"] for c in checks.values()} == {"passed"}
+    assert any("/version" in c["target"] or "/health" in c["target"] for c in checks.values())
+
+
+def test_self_signed_tls_is_checked_not_trusted(
+    project: GateProject,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    context = _self_signed(tmp_path)
+    with service(_routes(), tls=context) as url:
+        code, _, err = _init(
+            project, capsys, monkeypatch, "--url", url, "--no-host", "--gate", "security-compliance"
+        )
+        assert code == 0, err
+        text = _written(project, "security-compliance")
+        assert "did not verify" in text and "self-signed.test" in text
+        result = project.run("--gate=security-compliance")
+        assert result.ret == 1
+        # the tls check ran against the real server and failed its chain: no pass
+        assert project.criteria("security-compliance")["data-protection"] == "FAIL"
+        # with the CA given, the same check passes on the same server
+        code, _, err = _init(
+            project,
+            capsys,
+            monkeypatch,
+            "--url",
+            url,
+            "--no-host",
+            "--ca",
+            str(tmp_path / "cert.pem"),
+            "--gate",
+            "security-compliance",
+            "--force",
+        )
+        assert code == 0, err
+        project.run("--gate=security-compliance")
+        assert project.criteria("security-compliance")["data-protection"] == "PASS"
+        assert project.verdicts()["security-compliance"] == "FAILED"  # the TODO criteria
+
+
+def test_odd_services_end_in_notes_and_todos(
+    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no metrics, /debug open, Prometheus unreachable, credentials in both URLs
+    routes = {"/healthz": (200, b"ok"), "/debug": (200, b"debug console")}
+    with service(routes) as url:
+        port = url.rsplit(":", 1)[1]
+        secret_url = f"http://ops:s3cr%40t-pw@127.0.0.1:{port}/?token=tok-123"
+        prometheus = f"http://admin:prom-pw@127.0.0.1:{_closed_port()}"
+        code, out, err = _init(
+            project,
+            capsys,
+            monkeypatch,
+            "--url",
+            secret_url,
+            "--prometheus-url",
+            prometheus,
+            "--gate",
+            "production-readiness",
+        )
+    assert code == 0, err
+    text = _written(project, "production-readiness")
+    for secret in ("s3cr", "prom-pw", "tok-123", "ops:", "admin:"):
+        assert secret not in text and secret not in out and secret not in err
+    assert "credentials in a URL were used to look and are not written" in text
+    assert f'url: "http://127.0.0.1:{port}"' in text
+    assert "no Prometheus metrics endpoint found" in text
+    assert "did not answer its targets API" in text
+    doc = yaml.safe_load(text)
+    # without TLS the open debug endpoint is a TODO, not a check that carries the criterion
+    assert "security-compliance" not in doc["criteria"]
+    assert "/debug answers 200" in text
+    assert "monitoring-operational" not in doc["criteria"]
+    assert doc["criteria"]["performance-verification"][0]["paths"] == {"/healthz": 1}
+
+
+def test_existing_files_are_kept_without_force(
+    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = project.gate("production-readiness", "gate: production-readiness\n# mine\n")
+    before = mine.read_text()
+    with service(_routes()) as url:
+        args = ("--url", url, "--no-host", "--gate", "production-readiness")
+        code, out, _ = _init(project, capsys, monkeypatch, *args)
+        assert code == 1 and "exists, left as it is" in out
+        assert mine.read_text() == before
+        code, out, _ = _init(project, capsys, monkeypatch, *args, "--force")
+    assert code == 0 and "# Starter gate file" in mine.read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--url", "ftp://x"], "expected an http:// or https:// URL"),
+        (["--url", "http://127.0.0.1:1/${env:HOME}"], "'$'"),
+        (["--url", "http://127.0.0.1:99999"], "--url:"),
+        (["--url", "http://127.0.0.1:1", "--gate", "prod-readiness"], "did you mean"),
+        (["--url", "http://127.0.0.1:1", "--timeout", "0"], "must be more than 0"),
+    ],
+)
+def test_usage_errors_are_one_line(
+    project: GateProject,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(project.path)
+    code = main(["init", *argv])
+    _, err = capsys.readouterr()
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (project.path / "gates").exists()
+
+
+def test_clean_url_keeps_host_port_path_only() -> None:
+    assert clean_url("https://u:p@[::1]:8443/app/?q=1#f") == ("https://[::1]:8443/app", ("u", "p"))
+    assert clean_url("http://example.test") == ("http://example.test", None)
+
+
+def test_comments_cannot_break_out_of_their_line(
+    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A value the service chose (its version) reaches the file as a quoted scalar and
+    comments as one printable line: the file still loads and holds no injected key."""
+    version = 'v1"\ncriteria: {}\n# '
+    routes = _routes(**{"/version": (200, json.dumps({"version": version}).encode())})
+    with service(routes) as url:
+        code, _, err = _init(
+            project,
+            capsys,
+            monkeypatch,
+            "--url",
+            url,
+            "--no-host",
+            "--gate",
+            "operations-handoff",
+        )
+    assert code == 0, err
+    doc = yaml.safe_load(_written(project, "operations-handoff"))
+    checks = doc["criteria"]["production-deployment"]
+    assert checks[1]["expect"]["json"] == {"version": version}
