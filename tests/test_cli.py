@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -152,3 +153,27 @@ def test_command_line_entry_point(tmp_path: Path) -> None:
         check=False,
     )
     assert (done.returncode, done.stdout.strip()) == (0, "pytest-fwgates 0.1.0")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["schema"], ["list", "--gate-dir", "examples/gates"], ["--help"], ["init", "--help"]],
+)
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(argv: list[str]) -> None:
+    """`fwgates schema | head -1`: no BrokenPipeError traceback, whatever the command."""
+    fwgates = Path(sys.executable).with_name("fwgates")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write
+    try:
+        writer = subprocess.run(
+            [str(fwgates), *argv],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            cwd=REPO,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert writer.stderr == b"", writer.stderr.decode()
+    assert writer.returncode in (0, 141)
