@@ -13,7 +13,8 @@
   browsers do. No proxy is used.
 - **Time.** Probes start on a fixed schedule of the monotonic clock (``interval``, 10 ms at the
   least); one that falls behind starts at once and the schedule does not burst to catch up.
-  Each probe is bounded by ``timeout`` (connect and every read).
+  Each probe ends within ``timeout``: connect, TLS, headers and body together (an absolute
+  deadline that shuts the socket down, :mod:`pytest_fwgates.deadline`).
 - **Verdict of a probe.** A probe is good when it answers a status in ``ok_status`` (200-399);
   with a :class:`VersionRule` the version it shows is kept (None when it shows none).
   Everything else (refused, reset, timeout, 5xx) is a failure.
@@ -42,6 +43,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
+from .deadline import Deadline
 from .patterns import PatternError, PatternTimeout, compile_pattern, search
 
 __all__ = [
@@ -278,12 +280,22 @@ class _Connection:
                 self.context = ssl.create_default_context(cafile=cafile)
         self.conn: http.client.HTTPConnection | None = None
 
-    def _open(self) -> http.client.HTTPConnection:
+    def _open(self, deadline: Deadline) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection
         if self.context is not None:
-            return http.client.HTTPSConnection(
+            conn = http.client.HTTPSConnection(
                 self.host, self.port, timeout=self.timeout, context=self.context
             )
-        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        else:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
+        def connect(address: tuple[str, int], timeout: Any = None, source: Any = None) -> Any:
+            # the connection's socket, made and watched by the deadline of the request that
+            # opens it (TLS handshake included); later requests watch it again
+            return deadline.connect(address)
+
+        conn._create_connection = connect  # type: ignore[attr-defined]
+        return conn
 
     def request(
         self,
@@ -291,23 +303,49 @@ class _Connection:
         path: str | None = None,
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> tuple[int, http.client.HTTPMessage, bytes]:
-        """One request; a connection the server closed while idle is reopened and tried again."""
+        """One request, ended by an absolute deadline (``timeout``, the connection's by
+        default): connect, TLS, headers and body together, however slowly the server sends.
+        A connection the server closed while idle is reopened and tried again (within the
+        same deadline). A request cut by its deadline raises :class:`TimeoutError`."""
         sent = {"Host": self.host_header, "User-Agent": "pytest-fwgates-prober", **(headers or {})}
+        with Deadline(self.timeout if timeout is None else timeout) as deadline:
+            try:
+                return self._request(deadline, method, path or self.path, body, sent)
+            except (OSError, http.client.HTTPException) as exc:
+                if deadline.expired:
+                    raise TimeoutError(f"no complete answer within {deadline.seconds:g} s") from exc
+                raise
+
+    def _request(
+        self,
+        deadline: Deadline,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: dict[str, str],
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
         for attempt in (0, 1):
             reused = self.conn is not None and self.conn.sock is not None
             if self.conn is None:
-                self.conn = self._open()
+                self.conn = self._open(deadline)
             try:
-                self.conn.request(method, path or self.path, body=body, headers=sent)
+                if self.conn.sock is not None:
+                    deadline.watch(self.conn.sock)
+                    self.conn.sock.settimeout(deadline.remaining())
+                self.conn.request(method, path, body=body, headers=headers)
                 response = self.conn.getresponse()
                 data = response.read(_BODY_LIMIT)
                 if response.will_close or not response.isclosed():
                     self.close()  # the server closes it, or an unread rest is left
+                if deadline.expired:  # a body cut short can look whole
+                    self.close()
+                    raise TimeoutError(f"no complete answer within {deadline.seconds:g} s")
                 return response.status, response.headers, data
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self.close()
-                if reused and attempt == 0:
+                if reused and attempt == 0 and not deadline.expired:
                     continue  # stale keep-alive connection: once more on a new one
                 raise
             except BaseException:
@@ -621,8 +659,9 @@ class Writer(_Periodic):
                     lost.append(write)
                     continue
                 url = self.read_url.replace("{id}", quote(str(write.item_id), safe=""))
+                left = min(self.timeout, deadline - time.monotonic())
                 try:
-                    status, _, data = conn.request("GET", path=_path_of(url))
+                    status, _, data = conn.request("GET", path=_path_of(url), timeout=left)
                 except (OSError, http.client.HTTPException):
                     status, data = 0, b""
                 if status != 200 or write.token.encode() not in data:

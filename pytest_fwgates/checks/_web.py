@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3.connection
+import urllib3.connectionpool
+from requests.adapters import HTTPAdapter
 
+from ..deadline import Deadline, current
 from ..redact import Redactor
 from ..yamlsrc import leaves
 from .base import CheckContext, CheckError
@@ -37,6 +41,60 @@ _MAX_REDIRECTS = 10
 _CHUNK = 64 * 1024
 
 
+# -- connections that end by the deadline of the fetch they serve ------------------------------
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    """Registers its socket with the thread's :class:`Deadline` (new or reused)."""
+
+    def _new_conn(self) -> Any:
+        sock = super()._new_conn()
+        deadline = current()
+        return deadline.watch(sock) if deadline is not None else sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        deadline = current()
+        if deadline is not None and self.sock is not None:
+            deadline.watch(self.sock)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def _new_conn(self) -> Any:
+        sock = super()._new_conn()
+        deadline = current()
+        return deadline.watch(sock) if deadline is not None else sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        deadline = current()
+        if deadline is not None and self.sock is not None:
+            deadline.watch(self.sock)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter whose connections (direct or through an HTTP proxy) are watched."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = dict(_POOLS)
+        return manager
+
+
 def session_for(context: CheckContext) -> requests.Session:
     """The run's one HTTP session (connection pool and cookies shared by its checks)."""
     session = context.resources.get(_SESSION_KEY)
@@ -44,6 +102,9 @@ def session_for(context: CheckContext) -> requests.Session:
         session = requests.Session()
         session.max_redirects = _MAX_REDIRECTS
         session.headers["User-Agent"] = "pytest-fwgates"
+        adapter = _WatchedAdapter()
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
         context.resources[_SESSION_KEY] = session
     return session
 
@@ -134,49 +195,41 @@ def fetch(
     verify: bool | str = True,
     allow_redirects: bool = True,
 ) -> Fetched:
-    """One request, bounded: connect and each read within ``timeout``, the whole body too."""
+    """One request, bounded as a whole: connect, TLS, headers, redirects and the whole body
+    end within ``timeout`` (an absolute :class:`Deadline`: its sockets are shut down when it
+    passes, however slowly a server sends)."""
     started = time.monotonic()
-    deadline = started + timeout
-    try:
-        response = session.request(
-            method,
-            url,
-            headers=headers,
-            params=params,
-            json=json_body,
-            data=data,
-            timeout=(min(timeout, 10.0), timeout),
-            verify=verify,
-            allow_redirects=allow_redirects,
-            stream=True,
-        )
-    except requests.exceptions.SSLError as exc:
-        raise FetchError(f"{method} {url}: TLS failed: {_reason(exc)}") from None
-    except requests.exceptions.Timeout:
-        raise FetchError(f"{method} {url}: no answer within {timeout:g} s") from None
-    except requests.exceptions.TooManyRedirects:
-        raise FetchError(f"{method} {url}: more than {_MAX_REDIRECTS} redirects") from None
-    except requests.exceptions.InvalidURL as exc:
-        raise FetchError(f"{method} {url}: invalid URL ({exc})") from None
-    except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
-        raise FetchError(f"{url!r} is not an http:// or https:// URL") from None
-    except requests.exceptions.RequestException as exc:
-        raise FetchError(f"{method} {url}: connection failed: {_reason(exc)}") from None
-    chunks: list[bytes] = []
-    size = 0
-    truncated = False
-    try:
-        with response:
-            for chunk in response.iter_content(_CHUNK):
-                chunks.append(chunk)
-                size += len(chunk)
-                if size >= MAX_BODY:
-                    truncated = True
-                    break
-                if time.monotonic() > deadline:
-                    raise FetchError(f"{method} {url}: body not read within {timeout:g} s")
-    except requests.exceptions.RequestException as exc:
-        raise FetchError(f"{method} {url}: reading the body failed: {_reason(exc)}") from None
+    late = f"{method} {url}: no complete answer within {timeout:g} s"
+    with Deadline(timeout) as deadline:
+        try:
+            response, chunks, truncated = _fetch(
+                session,
+                deadline,
+                method,
+                url,
+                headers=headers,
+                params=params,
+                json=json_body,
+                data=data,
+                verify=verify,
+                allow_redirects=allow_redirects,
+            )
+        except (requests.exceptions.Timeout, TimeoutError):
+            raise FetchError(late) from None
+        except requests.exceptions.TooManyRedirects:
+            raise FetchError(f"{method} {url}: more than {_MAX_REDIRECTS} redirects") from None
+        except requests.exceptions.InvalidURL as exc:
+            raise FetchError(f"{method} {url}: invalid URL ({exc})") from None
+        except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
+            raise FetchError(f"{url!r} is not an http:// or https:// URL") from None
+        except (requests.exceptions.RequestException, OSError) as exc:
+            if deadline.expired:  # the deadline shut the socket down
+                raise FetchError(late) from None
+            if isinstance(exc, requests.exceptions.SSLError):
+                raise FetchError(f"{method} {url}: TLS failed: {_reason(exc)}") from None
+            raise FetchError(f"{method} {url}: connection failed: {_reason(exc)}") from None
+        if deadline.expired:  # the body may look complete: the socket was shut down
+            raise FetchError(late)
     latency_ms = (time.monotonic() - started) * 1000.0
     body = b"".join(chunks)[:MAX_BODY]
     return Fetched(
@@ -190,6 +243,26 @@ def fetch(
         truncated=truncated,
         redirects=[r.url for r in response.history],
     )
+
+
+def _fetch(
+    session: requests.Session, deadline: Deadline, method: str, url: str, **options: Any
+) -> tuple[requests.Response, list[bytes], bool]:
+    """The request and its body (at most :data:`MAX_BODY`), within ``deadline``."""
+    left = deadline.remaining()
+    response = session.request(method, url, timeout=(min(left, 10.0), left), stream=True, **options)
+    chunks: list[bytes] = []
+    size = 0
+    truncated = False
+    with response:
+        for chunk in response.iter_content(_CHUNK):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= MAX_BODY:
+                truncated = True
+                break
+            deadline.remaining()
+    return response, chunks, truncated
 
 
 def resolve_path(context: CheckContext, path: str) -> Path:

@@ -4,7 +4,9 @@ The endpoint is probed from the machine pytest runs on, with Python's ``ssl`` an
 certificate read by ``cryptography``: one handshake without verification reads the
 certificate, one verifies its chain against ``ca`` (or the system's trust store), and one
 handshake per protocol version (TLSv1 to TLSv1.3) finds which versions the server accepts.
-Every connection is bounded by the check's timeout.
+All connections of a check end within its timeout together (one absolute deadline that
+shuts their sockets down, :mod:`pytest_fwgates.deadline`); a handshake cut by it is an error,
+never a refused protocol.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import datetime as dt
 import ipaddress
 import socket
 import ssl
-import time
 import urllib.parse
 import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..deadline import Deadline
 from .base import Check, CheckError, Measurement
 
 __all__ = ["TlsCheck", "hostname_matches"]
@@ -98,8 +100,6 @@ class TlsCheck(Check):
     default_timeout = 30.0
 
     def measure(self) -> Measurement:
-        from cryptography import x509
-
         host, port = _endpoint(self.spec.target)
         name = str(self.spec.options.get("server_name") or host)
         ca = self.spec.options.get("ca")
@@ -112,7 +112,27 @@ class TlsCheck(Check):
             ca = str(ca_path)
         expect = {"legacy_refused": True, "hostname_match": True, "chain_valid": True}
         expect.update(self.spec.expect)
-        deadline = time.monotonic() + self.timeout
+        with Deadline(self.timeout) as deadline:
+            try:
+                measurement = self._measure(host, port, name, ca, expect, deadline)
+            except CheckError:
+                if deadline.expired:
+                    raise CheckError(f"tls: no answer within {self.timeout:g} s") from None
+                raise
+            if deadline.expired:  # a handshake cut by the deadline is no refusal
+                raise CheckError(f"tls: no answer within {self.timeout:g} s")
+            return measurement
+
+    def _measure(
+        self,
+        host: str,
+        port: int,
+        name: str,
+        ca: Any,
+        expect: dict[str, Any],
+        deadline: Deadline,
+    ) -> Measurement:
+        from cryptography import x509
 
         der, negotiated = self._handshake(host, port, name, deadline, self._plain())
         cert = x509.load_der_x509_certificate(der)
@@ -173,17 +193,18 @@ class TlsCheck(Check):
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
 
-    def _remaining(self, deadline: float) -> float:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise CheckError(f"tls: no answer within {self.timeout:g} s")
-        return min(left, 10.0)
+    def _connect(self, host: str, port: int, deadline: Deadline) -> socket.socket:
+        """A connection within the check's deadline (which also ends its handshake)."""
+        try:
+            return deadline.connect((host, port))
+        except TimeoutError:
+            raise CheckError(f"tls: no answer within {self.timeout:g} s") from None
 
     def _handshake(
-        self, host: str, port: int, name: str, deadline: float, ctx: ssl.SSLContext
+        self, host: str, port: int, name: str, deadline: Deadline, ctx: ssl.SSLContext
     ) -> tuple[bytes, str]:
         try:
-            with socket.create_connection((host, port), timeout=self._remaining(deadline)) as raw:
+            with self._connect(host, port, deadline) as raw:
                 sni = None if _is_ip(name) else name
                 with ctx.wrap_socket(raw, server_hostname=sni) as tls:
                     der = tls.getpeercert(binary_form=True)
@@ -193,7 +214,7 @@ class TlsCheck(Check):
         except (ssl.SSLError, OSError) as exc:
             raise CheckError(f"tls: no TLS handshake with {host}:{port}: {exc}") from None
 
-    def _verify(self, host: str, port: int, name: str, deadline: float, ca: Any) -> str | None:
+    def _verify(self, host: str, port: int, name: str, deadline: Deadline, ca: Any) -> str | None:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False  # the hostname is judged on its own
         if ca:
@@ -209,7 +230,7 @@ class TlsCheck(Check):
             raise
         return None
 
-    def _accepts(self, host: str, port: int, name: str, deadline: float, version: str) -> bool:
+    def _accepts(self, host: str, port: int, name: str, deadline: Deadline, version: str) -> bool:
         ctx = self._plain()
         try:
             with warnings.catch_warnings():
@@ -220,7 +241,7 @@ class TlsCheck(Check):
         except (ValueError, ssl.SSLError) as exc:
             raise CheckError(f"tls: this machine cannot offer {version}: {exc}") from None
         try:
-            with socket.create_connection((host, port), timeout=self._remaining(deadline)) as raw:
+            with self._connect(host, port, deadline) as raw:
                 sni = None if _is_ip(name) else name
                 with ctx.wrap_socket(raw, server_hostname=sni):
                     return True

@@ -1,0 +1,208 @@
+"""Every network read ends by its deadline, however slowly a server sends: real loopback
+servers that trickle the headers or the body one byte at a time (one byte every 0.5 s, so a
+timeout per read never fires), against every HTTP-based check, the prober, the writer, the
+``http_probe`` fixture and the tls check. Each ends within its bound plus a generous slack,
+and is an error (a failed probe for the prober and the availability check), never a pass."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_fwgates.checks import CheckContext, CheckRegistry, run_check
+from pytest_fwgates.deadline import Deadline
+from pytest_fwgates.loader import GateLoader
+from pytest_fwgates.model import CheckResult, Outcome, Source
+from pytest_fwgates.probe import Prober, Writer
+
+#: a busy machine may be slow to start and join threads: generous, never tight
+SLACK = 4.0
+BYTE_EVERY = 0.5
+BODY = b'{"status": "success", "data": {"resultType": "vector", "result": []}}'
+
+#: what each kind of slow server sends, the part before ``|`` at once, the rest trickled
+MODES = {
+    "slow-headers": b"|HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+    "slow-body": b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n|" + BODY * 2000,
+    # no length: the end of the stream ends the body, so a cut body looks complete
+    "slow-body-until-close": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n|" + BODY * 2000,
+    "slow-chunks": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n|"
+    + b"".join(b"1\r\n" + bytes([c]) + b"\r\n" for c in BODY * 100),
+    "silent": b"|",
+    # a TLS record header announcing 16 KiB, then its bytes one by one
+    "slow-tls": b"|\x16\x03\x03\x40\x00" + b"\x00" * 20000,
+}
+
+
+@contextlib.contextmanager
+def trickling(mode: str) -> Iterator[str]:
+    """A loopback server that reads the request, sends the part of ``MODES[mode]`` before
+    ``|`` at once and the rest one byte every 0.5 s; yields its base URL."""
+    head, _, rest = MODES[mode].partition(b"|")
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(1.0)
+            with contextlib.suppress(OSError):
+                conn.recv(65536)
+                conn.sendall(head)
+                for byte in rest:
+                    if stop.wait(BYTE_EVERY):
+                        return
+                    conn.sendall(bytes([byte]))
+                stop.wait(30)
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def _run(tmp_path: Path, mapping: dict[str, Any]) -> tuple[CheckResult, float]:
+    loader = GateLoader([], registry=CheckRegistry(), environ={})
+    spec = loader.spec_from_mapping(None, None, mapping, Source(tmp_path / "t.py", 1))
+    context = CheckContext(rootdir=tmp_path, evidence_root=tmp_path / "evidence")
+    started = time.monotonic()
+    result = run_check(CheckRegistry().get(spec.type)(spec, context), "t")
+    return result, time.monotonic() - started
+
+
+HTTP_MODES = ["slow-headers", "slow-body", "slow-body-until-close", "slow-chunks", "silent"]
+
+
+@pytest.mark.parametrize("mode", HTTP_MODES)
+def test_an_http_check_ends_by_its_timeout(tmp_path: Path, mode: str) -> None:
+    with trickling(mode) as base:
+        result, took = _run(tmp_path, {"http": f"{base}/", "timeout": "1.5s"})
+    assert result.outcome is Outcome.ERROR, result.message
+    assert "within 1.5 s" in result.message
+    assert took < 1.5 + SLACK
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        pytest.param({"prometheus": "up", "server": "{base}", "timeout": "1.5s"}, id="prometheus"),
+        pytest.param(
+            {"metric": "{base}/m.json", "path": "value", "timeout": "1.5s"},
+            id="metric",
+        ),
+    ],
+)
+@pytest.mark.parametrize("mode", ["slow-headers", "slow-body-until-close"])
+def test_prometheus_and_metric_checks_end_by_their_timeout(
+    tmp_path: Path, mode: str, mapping: dict[str, Any]
+) -> None:
+    with trickling(mode) as base:
+        filled = {
+            k: v.replace("{base}", base) if isinstance(v, str) else v for k, v in mapping.items()
+        }
+        result, took = _run(tmp_path, filled)
+    assert result.outcome is Outcome.ERROR, result.message
+    assert "within 1.5 s" in result.message
+    assert took < 1.5 + SLACK
+
+
+def test_an_availability_check_counts_a_slow_answer_as_down(tmp_path: Path) -> None:
+    with trickling("slow-body-until-close") as base:
+        result, took = _run(
+            tmp_path,
+            {
+                "availability": f"{base}/",
+                "window": "2s",
+                "interval": "1s",
+                "probe_timeout": "0.5s",
+                "expect": {"availability_pct": ">= 50%"},
+            },
+        )
+    assert result.outcome is Outcome.FAILED, result.message
+    assert result.measured["availability_pct"] == 0
+    assert took < 2 + 0.5 + SLACK
+
+
+@pytest.mark.parametrize("mode", ["slow-headers", "slow-body-until-close"])
+def test_the_prober_and_the_writer_end_each_request_by_their_timeout(mode: str) -> None:
+    with trickling(mode) as base:
+        started = time.monotonic()
+        with Prober(f"{base}/health", interval=0.1, timeout=1.0) as prober:
+            time.sleep(2.2)
+        took_prober = time.monotonic() - started
+        probes = prober.probes
+        started = time.monotonic()
+        with Writer(f"{base}/w", f"{base}/w/{{id}}", interval=0.1, timeout=1.0) as writer:
+            time.sleep(1.2)
+        took_writer = time.monotonic() - started
+    assert probes and not any(p.ok for p in probes)
+    assert all(p.end - p.start < 1.0 + SLACK for p in probes)
+    assert {p.error for p in probes} == {"timeout"}
+    assert len(probes) >= 2  # each ended by its timeout, so the next could start
+    assert took_prober < 2.2 + 1.0 + SLACK
+    assert writer.writes and not writer.acknowledged
+    assert took_writer < 1.2 + 1.0 + SLACK
+
+
+def test_a_tls_check_ends_by_its_timeout_when_the_handshake_trickles(tmp_path: Path) -> None:
+    with trickling("slow-tls") as base:
+        target = base.replace("http://", "https://")
+        result, took = _run(tmp_path, {"tls": target, "timeout": "1.5s"})
+    assert result.outcome is Outcome.ERROR, result.message
+    assert "within 1.5 s" in result.message
+    assert took < 1.5 + SLACK
+
+
+def test_the_http_probe_fixture_ends_by_its_timeout(pytester: pytest.Pytester) -> None:
+    with trickling("slow-body-until-close") as base:
+        pytester.makepyfile(
+            f"""
+            import time
+            import pytest
+
+            @pytest.mark.gate("production-readiness", criterion="security-compliance")
+            def test_slow(http_probe):
+                started = time.monotonic()
+                with pytest.raises(pytest.fail.Exception, match="within 1.5 s"):
+                    http_probe.get("{base}/", timeout=1.5)
+                assert time.monotonic() - started < 1.5 + {SLACK}
+            """
+        )
+        result = pytester.runpytest_inprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_deadline_shuts_a_blocked_read_down_and_nests() -> None:
+    with trickling("silent") as base:
+        port = int(base.rsplit(":", 1)[1])
+        with Deadline(10.0) as outer:
+            with Deadline(0.5) as inner:
+                sock = inner.connect(("127.0.0.1", port))
+                sock.settimeout(30)  # a read timeout far beyond the deadline
+                started = time.monotonic()
+                assert sock.recv(10) == b""  # shut down: end of stream
+                assert time.monotonic() - started < 0.5 + SLACK
+                sock.close()
+            assert inner.expired and not outer.expired
+            assert Deadline(60.0).at <= outer.at  # an inner one never ends later
