@@ -97,6 +97,7 @@ class GateLoader:
         self.environ = _EnvReads(os.environ if environ is None else environ)
         self.redactor = Redactor.from_environ(self.environ)
         self.redactor.add(v for k, v in self.cli_vars.items() if secret_name(k))
+        self.redactor.add_credentials(self.cli_vars.values())
         self.catalog = catalog_dir() if catalog is None else catalog
         self._catalog_files = _gate_files(self.catalog)
         self._clashes: dict[str, SourceError] = {}
@@ -293,6 +294,7 @@ class GateLoader:
                 continue
             if secret_name(name):
                 self.redactor.add([variables[name]])
+            self.redactor.add_credentials([variables[name]])
         if errors:
             # later references to these would only repeat them
             raise SourceErrors.of(errors)
@@ -523,7 +525,7 @@ class GateLoader:
             raise SourceError(path, raw.line_of("id"), why)
         self.environ.reads.clear()
         try:
-            # values reach shell text only as environment variables (FWGATES_V1, ...)
+            # values reach shell text only as environment variables (FWGATES_VAR_name, ...)
             env: dict[str, str] = {}
             target = self._expand(raw[type_name], variables, env if cls.shell_target else None)
             display = self._expand(raw[type_name], variables) if cls.shell_target else target
@@ -534,6 +536,8 @@ class GateLoader:
             }
         except VariableError as exc:
             raise SourceError(path, line, str(exc)) from None
+        # the password of a URL is masked in every form, not only inside the URL
+        self.redactor.add_credentials(leaves([display, options]))
         spec = CheckSpec(
             type=type_name,
             target=target,

@@ -70,7 +70,7 @@ class CheckSpec:
     options: dict[str, Any] = field(default_factory=dict)
     timeout: float | None = None
     #: values of gate-file variables used in shell text, by the environment variable that
-    #: carries each (``FWGATES_V1`` -> value); the text holds only references to them
+    #: carries each (``FWGATES_VAR_url`` -> value); the text holds only references to them
     env: dict[str, str] = field(default_factory=dict)
     #: the target with every value resolved, for reports (secrets are masked when shown)
     display_target: str = ""

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .collect import GateFile
     from .hosts import HostPool
     from .loader import GateLoader
+    from .redact import Redactor
     from .run import GateRun
     from .waivers import WaiverSet
 
@@ -237,6 +238,14 @@ def _waivers(config: pytest.Config) -> WaiverSet:
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if config.option.debug:
+        from .debuglog import mask_debug_log
+
+        def current() -> Redactor | None:
+            run = config.stash.get(run_key, None)
+            return run.loader.redactor if run is not None else None
+
+        mask_debug_log(config, current)
     if not config.option.fwgates_list:
         return None
     from .checks import CheckRegistry

@@ -11,7 +11,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-__all__ = ["Redactor", "secret_name", "strip_credentials"]
+__all__ = ["Redactor", "secret_name", "strip_credentials", "url_credentials"]
 
 MASK = "***"
 _SECRET_NAME = re.compile(r"(pass(word|wd)?|secret|token|api[_-]?key|credential|auth)", re.I)
@@ -24,13 +24,17 @@ _PATTERNS = [
     ),
     # user:password@host in URLs
     re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(@)"),
+    # a bearer token wherever it stands (a header echoed back, a repr in a debug log)
+    re.compile(r"(?i)(\bbearer[ \t]+)[A-Za-z0-9._~+/=-]{8,}"),
 ]
+#: Basic credentials: base64 of "user:password" (masked only when it decodes to one)
+_BASIC = re.compile(r"(?i)(\bbasic[ \t]+)([A-Za-z0-9+/]{6,}={0,2})")
 _MIN_SECRET_LEN = 4
 #: text every match of _PATTERNS contains (casefolded), and the words the value may follow.
 #: The patterns cross a line end only inside their whitespace runs, around ':' or '=' or
 #: after bearer/basic/token: text_bulk() relies on it; keep it so when adding a pattern.
 _TRIGGERS = ("authorization", "password", "passwd", "secret", "token", "api_key", "api-key",
-             "apikey", "://")  # fmt: skip
+             "apikey", "://", "bearer", "basic")  # fmt: skip
 _VALUE_AFTER = ("bearer", "basic", "token")
 _BULK_MIN = 64 * 1024
 _NON_SPACE = re.compile(r"\S")
@@ -77,6 +81,7 @@ def secret_forms(secret: str) -> set[str]:
     """The ways a secret value shows up in output: as is, shell-quoted (whole or the part
     between quotes), JSON-escaped, as a Python (bytes) repr, URL-encoded, and in base64."""
     forms = {escape(quote(secret)) for quote in _QUOTINGS for escape in _ESCAPINGS}
+    forms.add(_json_inner(_json_inner(secret)))  # JSON inside a JSON string
     raw = secret.encode("utf-8", "surrogatepass")
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
         encoded = encode(raw).decode("ascii")
@@ -99,6 +104,22 @@ def strip_credentials(text: str) -> str:
     return _USERINFO.sub(replace, text)
 
 
+def url_credentials(text: str) -> set[str]:
+    """The secrets a URL's user info holds, in every form a service may give them back: the
+    password as written and percent-decoded, and ``user:password`` both ways (whose base64 is
+    what ``Authorization: Basic`` carries)."""
+    found: set[str] = set()
+    for match in _USERINFO.finditer(text):
+        user, sep, password = match.group(2).partition(":")
+        if not sep or not password:
+            continue
+        plain_user, plain_password = urllib.parse.unquote(user), urllib.parse.unquote(password)
+        found.update(
+            (password, plain_password, f"{user}:{password}", f"{plain_user}:{plain_password}")
+        )
+    return found
+
+
 def secret_name(name: str) -> bool:
     """Whether a variable's name says it holds a secret."""
     return bool(_SECRET_NAME.search(name))
@@ -115,10 +136,24 @@ class Redactor:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Redactor:
         env = os.environ if environ is None else environ
-        return cls(value for name, value in env.items() if secret_name(name))
+        redactor = cls(value for name, value in env.items() if secret_name(name))
+        redactor.add_credentials(env.values())
+        return redactor
+
+    def add_credentials(self, texts: Iterable[Any]) -> None:
+        """Register the credentials of every URL in ``texts`` (strings; others are skipped)."""
+        found: set[str] = set()
+        for text in texts:
+            if isinstance(text, str) and "@" in text:
+                found |= url_credentials(text)
+        self.add(found)
 
     def add(self, secrets: Iterable[str]) -> None:
-        new = {s for s in secrets if s and len(s) >= _MIN_SECRET_LEN} - self._secrets
+        given = set(secrets)
+        # a secret also shows percent-decoded (a service echoing a query or a form back)
+        given |= {urllib.parse.unquote(s) for s in given if s and "%" in s}
+        given |= {urllib.parse.unquote_plus(s) for s in given if s and "+" in s}
+        new = {s for s in given if s and len(s) >= _MIN_SECRET_LEN} - self._secrets
         if not new:
             return
         self._secrets.update(new)
@@ -142,7 +177,7 @@ class Redactor:
                 text = text.replace(form, MASK)
         for pattern in _PATTERNS:
             text = pattern.sub(_mask_match, text)
-        return text
+        return _BASIC.sub(_mask_basic, text)
 
     def target(self, text: str) -> str:
         """A check's target for reports: credentials removed from URLs, secrets masked."""
@@ -182,16 +217,18 @@ class Redactor:
             chunk = text[start:end]
             for pattern in _PATTERNS:
                 chunk = pattern.sub(_mask_match, chunk)
-            parts += [text[done:start], chunk]
+            parts += [text[done:start], _BASIC.sub(_mask_basic, chunk)]
             done = end
         parts.append(text[done:])
         return "".join(parts)
 
     def value(self, value: Any) -> Any:
+        """``value`` with every string in it masked: keys of mappings too (a token can be a
+        label of a Prometheus series, a header name, a JSON key)."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {k: self.value(v) for k, v in value.items()}
+            return {self.value(k): self.value(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]
         return value
@@ -230,6 +267,17 @@ def _split_after(text: str, at: int) -> int:
     comma = text.find(", ", max(0, at - 2))
     ends = [n for n in (newline, comma + 2 if comma >= 0 else -1) if n >= 0]
     return min(ends) if ends else len(text)
+
+
+def _mask_basic(match: re.Match[str]) -> str:
+    """``Basic <base64>`` masked when the base64 decodes to ``user:password``."""
+    try:
+        decoded = base64.b64decode(match.group(2) + "=" * (-len(match.group(2)) % 4), validate=True)
+    except ValueError:
+        return match.group(0)
+    if b":" not in decoded:
+        return match.group(0)
+    return f"{match.group(1)}{MASK}"
 
 
 def _mask_match(match: re.Match[str]) -> str:

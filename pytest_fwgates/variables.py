@@ -3,14 +3,12 @@
 Substitution is one pass of plain text replacement: a value is never evaluated and never
 expanded again. ``$${`` stands for a literal ``${``.
 
-In a shell command a value is never put into the text at all. Each reference becomes a
-reference to an environment variable (``"${FWGATES_V1}"``) and the value travels in the
-command's environment, so the shell never parses it, whatever the context: a comment, a
-here-document, quotes of any kind. The text around the reference is read with the shell's
-quoting rules only to choose the form of the reference: one quoted word outside quotes,
-``${FWGATES_V1}`` inside ``"..."``, and the single quotes closed around it inside ``'...'``.
-Where a reference cannot stand as one (inside ``$((...))``, a shell ``${...}``, ``$'...'`` or
-after a backslash) it is an error.
+In shell text a value is never put into the text at all. Each reference is renamed, as
+plain text, to the environment variable that carries its value (``${url}`` becomes
+``${FWGATES_VAR_url}``), and the value travels in the command's environment; the shell
+expands it by its own rules, as any variable of its environment. The shell grammar is never
+read, so no misreading of it can turn a value into code: the shell never parses a value as
+text (it splits and globs an unquoted expansion, as it does every variable).
 """
 
 from __future__ import annotations
@@ -19,10 +17,15 @@ import difflib
 import re
 from collections.abc import Mapping
 
-__all__ = ["ENV_PREFIX", "VariableError", "interpolate", "interpolate_shell", "parse_assignment"]
-
-#: names of the environment variables that carry values into shell commands
-ENV_PREFIX = "FWGATES_V"
+__all__ = [
+    "ENV_VAR_PREFIX",
+    "VAR_PREFIX",
+    "VariableError",
+    "env_name",
+    "interpolate",
+    "interpolate_shell",
+    "parse_assignment",
+]
 
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -65,15 +68,19 @@ def _check_references(text: str) -> None:
         start = text.find("${", start + 2)
 
 
-# quoting contexts of a shell command
-_CODE, _SUBST, _COMMENT, _SQ, _DQ, _BACKQUOTE, _ARITH, _PARAM, _ANSI = range(9)
-_CODE_LIKE = (_CODE, _SUBST)
-_WORD_START = frozenset(" \t\n;&|()<>")
-_REFUSED = {
-    _ARITH: "inside $((...))",
-    _PARAM: "inside a shell ${...} expansion",
-    _ANSI: "inside $'...'",
-}
+#: prefixes of the environment variables that carry values into shell text
+VAR_PREFIX = "FWGATES_VAR_"
+ENV_VAR_PREFIX = "FWGATES_ENV_"
+
+
+def env_name(reference: str) -> str:
+    """The environment variable that carries the value of ``reference`` (``name`` or
+    ``env:NAME[:-default]``) into shell text: ``FWGATES_VAR_name``, ``FWGATES_ENV_NAME``
+    (``.`` and ``-`` in a name become ``_``)."""
+    env = _ENV.match(reference)
+    if env is not None:
+        return ENV_VAR_PREFIX + env.group(1)
+    return VAR_PREFIX + re.sub(r"[.-]", "_", reference)
 
 
 def interpolate_shell(
@@ -82,135 +89,41 @@ def interpolate_shell(
     environ: Mapping[str, str],
     env: dict[str, str],
 ) -> str:
-    """``text`` with each reference replaced by a reference to an environment variable.
+    """``text`` with each reference renamed to the environment variable that carries its value.
 
-    The values are added to ``env`` (``FWGATES_V1``, ``FWGATES_V2``, ...; one name per distinct
-    reference, numbered on from what ``env`` already holds), to be given to the command's
-    environment. No value is ever part of the returned text.
+    A pure renaming of the text: ``${name}`` becomes ``${FWGATES_VAR_name}`` and
+    ``${env:NAME}`` becomes ``${FWGATES_ENV_NAME}`` wherever they stand, and ``$${`` becomes
+    ``${``. No value is ever part of the returned text, and the shell grammar is not read:
+    the shell expands each variable itself, by its own rules, from the command's environment.
+    The values are added to ``env``.
     """
     _check_references(text)
-    out: list[str] = []
-    # (context, open parentheses) from the outermost to the innermost
-    stack: list[list[int]] = [[_CODE, 0]]
-    i = 0
-    while i < len(text):
-        ctx = stack[-1][0]
-        ref = _REFERENCE.match(text, i)
-        if ref is not None:
-            if ref.group(0) == "$${":
-                out.append("${")
-                if ctx in (*_CODE_LIKE, _DQ, _PARAM, _ARITH):
-                    stack.append([_PARAM, 0])
-            else:
-                reference = ref.group(1).strip()
-                value = resolve(reference, variables, environ)
-                if "\0" in value:
-                    raise VariableError(f"{ref.group(0)} holds a NUL character")
-                out.append(_reference_in(ctx, _env_name(env, value), ref.group(0)))
-            i = ref.end()
-            continue
-        char = text[i]
-        if ctx == _SQ:
-            if char == "'":
-                stack.pop()
-            out.append(char)
-            i += 1
-            continue
-        if ctx == _COMMENT:
-            if char == "\n":
-                stack.pop()
-            out.append(char)
-            i += 1
-            continue
-        if char == "\\":
-            escaped = _REFERENCE.match(text, i + 1)
-            if escaped is not None:
-                if escaped.group(0) != "$${":
-                    raise VariableError(
-                        f"{escaped.group(0)} follows a backslash in a shell command; "
-                        "remove the backslash"
-                    )
-                out.append("\\${")
-                i = escaped.end()
-                continue
-            out.append(text[i : i + 2])
-            i += 2
-            continue
-        if ctx in (_BACKQUOTE, _ANSI):
-            if char == ("`" if ctx == _BACKQUOTE else "'"):
-                stack.pop()
-            out.append(char)
-            i += 1
-            continue
-        step = 1
-        if char == "`":
-            stack.append([_BACKQUOTE, 0])
-        elif text.startswith("$((", i):
-            stack.append([_ARITH, 2])
-            step = 3
-        elif text.startswith("$(", i):
-            stack.append([_SUBST, 1])
-            step = 2
-        elif text.startswith("${", i):
-            stack.append([_PARAM, 0])
-            step = 2
-        elif ctx == _DQ:
-            if char == '"':
-                stack.pop()
-        elif ctx == _PARAM:
-            if char == "}":
-                stack.pop()
-        elif char == "(":
-            stack[-1][1] += 1
-        elif char == ")":
-            stack[-1][1] -= 1
-            if stack[-1][1] == 0 and ctx in (_SUBST, _ARITH):
-                stack.pop()
-        elif ctx == _ARITH:
-            pass
-        elif char == '"':
-            stack.append([_DQ, 0])
-        elif char == "'":
-            stack.append([_SQ, 0])
-        elif text.startswith("$'", i):
-            stack.append([_ANSI, 0])
-            step = 2
-        elif char == "#" and (i == 0 or text[i - 1] in _WORD_START):
-            stack.append([_COMMENT, 0])
-        elif text.startswith("<<<", i):
-            step = 3
-        elif text.startswith("<<", i):
-            step = 2
-        out.append(text[i : i + step])
-        i += step
-    return "".join(out)
+    # the original reference of each environment name, to tell two that share one apart
+    owners: dict[str, str] = {}
 
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$${":
+            return "${"
+        reference = match.group(1).strip()
+        value = resolve(reference, variables, environ)
+        if "\0" in value:
+            raise VariableError(f"{match.group(0)} holds a NUL character")
+        name = env_name(reference)
+        if env.get(name, value) != value:
+            if reference.startswith("env:"):
+                raise VariableError(
+                    f"{match.group(0)} and another reference to the same environment variable "
+                    "give different values (different defaults); give them one default"
+                )
+            raise VariableError(
+                f"variables '{reference}' and '{owners.get(name, '?')}' share the "
+                f"environment name {name}; rename one"
+            )
+        env[name] = value
+        owners.setdefault(name, reference)
+        return "${" + name + "}"
 
-def _env_name(env: dict[str, str], value: str) -> str:
-    """The variable of ``env`` that carries ``value`` (a new one if none does yet)."""
-    for name, existing in env.items():
-        if existing == value and name.startswith(ENV_PREFIX):
-            return name
-    name = f"{ENV_PREFIX}{len(env) + 1}"
-    while name in env:
-        name += "_"
-    env[name] = value
-    return name
-
-
-def _reference_in(context: int, name: str, reference: str) -> str:
-    """Shell text that expands to the variable ``name`` as one word where ``context`` is open."""
-    where = _REFUSED.get(context)
-    if where:
-        raise VariableError(
-            f"{reference} stands {where} in a shell command, where it cannot stand as one "
-            "word; move it outside"
-        )
-    if context == _SQ:
-        return f"'\"${{{name}}}\"'"
-    if context in (_DQ, _COMMENT):
-        return f"${{{name}}}"
-    return f'"${{{name}}}"'
+    return _REFERENCE.sub(replace, text)
 
 
 def resolve(reference: str, variables: Mapping[str, str], environ: Mapping[str, str]) -> str:

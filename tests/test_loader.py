@@ -557,8 +557,8 @@ def test_check_id_is_from_the_raw_target(tmp_path: Path) -> None:
     )
     ids = [c.id for c in gate.checks()]
     assert ids[0] == "command[echo ${name}]"
-    assert gate.checks()[0].target == 'echo "${FWGATES_V1}"'
-    assert gate.checks()[0].env == {"FWGATES_V1": "x; touch PWNED"}
+    assert gate.checks()[0].target == "echo ${FWGATES_VAR_name}"
+    assert gate.checks()[0].env == {"FWGATES_VAR_name": "x; touch PWNED"}
     assert gate.checks()[0].display_target == "echo x; touch PWNED"
     assert ids[1] == "command[echo a b]"
     assert ids[2] == f"command[{long[:59]}…]"
@@ -580,8 +580,8 @@ def test_expect_values_are_not_shell_quoted(tmp_path: Path) -> None:
             """,
         )
     )
-    assert spec.target == 'echo "${FWGATES_V1}"'
-    assert spec.env == {"FWGATES_V1": "a b; c"}
+    assert spec.target == "echo ${FWGATES_VAR_word}"
+    assert spec.env == {"FWGATES_VAR_word": "a b; c"}
     assert spec.expect == {"stdout_contains": "a b; c"}
 
 
@@ -895,12 +895,12 @@ def test_variable_cannot_add_commands(pytester: pytest.Pytester, value: str) -> 
                       expect: {{stdout_contains: {quoted}}}
                     - command: echo "quoted ${{v}}"
                       expect: {{stdout_contains: {json.dumps("quoted " + value)}}}
-                    - command: echo 'single ${{v}}'
+                    - command: sh -c 'echo "single ${{v}}"'
                       expect: {{stdout_contains: {json.dumps("single " + value)}}}
-                    - command: echo "$(echo ${{v}})"
+                    - command: echo "$(echo "${{v}}")"
                       expect: {{stdout_contains: {quoted}}}
                   rollback-capability:
-                    - command: echo ${{v}}; exit 3
+                    - command: echo "${{v}}"; exit 3
             """,
         },
     )

@@ -94,3 +94,29 @@ def test_a_check_spec_repr_holds_no_target_options_or_values() -> None:
         "CheckSpec(type='http', id='health', gate='release', criterion='smoke', "
         "source='gates/release.yaml:4')"
     )
+
+
+def test_keys_of_mappings_are_masked() -> None:
+    redactor = Redactor(["tok-SECRET-1"])
+    masked = redactor.value({'{tok="tok-SECRET-1"}': 1.0, "n": {"tok-SECRET-1": ["tok-SECRET-1"]}})
+    assert "tok-SECRET-1" not in repr(masked)
+
+
+def test_url_password_in_every_derived_form() -> None:
+    import base64
+
+    redactor = Redactor()
+    redactor.add_credentials(["see https://deployer:p%40ss%20w0rd@db.example/x", 5])
+    basic = base64.b64encode(b"deployer:p@ss w0rd").decode()
+    for text in ["p@ss w0rd", "p%40ss%20w0rd", basic, f"Authorization: Basic {basic}"]:
+        assert "w0rd" not in redactor.text(text) and basic not in redactor.text(text), text
+
+
+def test_bearer_and_basic_anywhere() -> None:
+    import base64
+
+    basic = base64.b64encode(b"someone:pw123456").decode()
+    text = Redactor().text(f"{{'h': 'Bearer abcdef0123456789', 'b': 'Basic {basic}'}}")
+    assert "abcdef0123456789" not in text and basic not in text
+    # prose stays
+    assert Redactor().text("Basic authentication") == "Basic authentication"
