@@ -1,9 +1,10 @@
 """Check ids: one line of printable text, and the short form of a generated id.
 
-A check without ``id:`` is named ``type[target]`` after its target as written, its
-whitespace collapsed, cut to :data:`TARGET_LEN` characters (``…`` marks the cut) and
-non-printable characters written as escapes. A waiver may name a check by that id or by
-the full ``type[target]``: :func:`waiver_key` gives both the same form.
+A check without ``id:`` is named ``type[target]`` after its target with its variables
+resolved and secrets masked (``http[https://shop.example/health]``, not ``http[${url}/health]``),
+lists written ``a, b``, its whitespace collapsed, cut to :data:`TARGET_LEN` characters (``…``
+marks the cut) and non-printable characters written as escapes. A waiver may name a check by
+that id or by the full ``type[target]``: :func:`waiver_key` gives both the same form.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["TARGET_LEN", "default_id", "id_problem", "short_target", "waiver_key"]
+__all__ = ["TARGET_LEN", "default_id", "id_problem", "readable", "short_target", "waiver_key"]
 
 TARGET_LEN = 60
 _TYPED = re.compile(r"^([a-z][a-z0-9_-]*)\[(.*)\]$", re.S)
@@ -22,17 +23,24 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def readable(value: Any) -> str:
+    """A target or value as people write it: lists ``a, b``, mappings ``key: value; ...``
+    (never Python's ``['a']`` or ``{'targets': ...}``)."""
+    if isinstance(value, Mapping):
+        return "; ".join(f"{key}: {readable(item)}" for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(readable(item) for item in value)
+    return str(value)
+
+
 def short_target(target: Any, mask: Callable[[str], str] | None = None) -> str:
     """The target as an id shows it: one line, printable, at most :data:`TARGET_LEN` long;
-    ``mask`` (secrets) is applied before the text is cut."""
+    ``mask`` (secrets) is applied before the text is cut. Of a mapping target
+    (``{targets: [app, node]}``) its first value is shown (``app, node``)."""
     if isinstance(target, Mapping):
-        scalars = [
-            ",".join(map(str, v)) if isinstance(v, list) else str(v)
-            for v in target.values()
-            if isinstance(v, str | int | float | list)
-        ]
+        scalars = [readable(v) for v in target.values() if isinstance(v, str | int | float | list)]
         target = scalars[0] if scalars else ""
-    text = " ".join(str(target).split())
+    text = " ".join(readable(target).split())
     if mask is not None:
         text = mask(text)
     text = _printable(text)

@@ -19,7 +19,7 @@ from typing import Any
 
 from .checks import Check, CheckRegistry
 from .hosts import LOCAL, HostError, HostPool, spec_password, split_hosts
-from .ids import default_id, id_problem
+from .ids import default_id, id_problem, readable
 from .model import CheckSpec, Criterion, Gate, Source
 from .redact import Redactor, secret_name
 from .schema import check_validator, gate_validator, validate, validate_all
@@ -541,13 +541,13 @@ class GateLoader:
         spec = CheckSpec(
             type=type_name,
             target=target,
-            id=self._check_id(type_name, raw),
+            id="",
             gate=gate.name,
             criterion=criterion.id,
             source=Source(path, line),
             options=options,
             env=env,
-            display_target=display if isinstance(display, str) else str(display),
+            display_target=readable(display),
         )
         if "timeout" in raw:
             try:
@@ -559,13 +559,15 @@ class GateLoader:
         # their name (a command's output is compared with its expectations unmasked)
         if cls.mask_env:
             self.redactor.add(self.environ.reads)
+        spec.id = self._check_id(type_name, raw, display)
         return spec
 
-    def _check_id(self, type_name: str, raw: LineDict) -> str:
-        """The given id, or ``type[target]`` from the target as written; secrets masked."""
+    def _check_id(self, type_name: str, raw: LineDict, resolved: Any) -> str:
+        """The given id, or ``type[target]`` from the target with its variables resolved;
+        credentials in URLs removed and secrets masked (as every output shows a target)."""
         if raw.get("id"):
             return self.redactor.text(str(raw["id"]))
-        return default_id(type_name, raw[type_name], self.redactor.text)
+        return default_id(type_name, resolved, self.redactor.target)
 
     def _expectations(
         self,

@@ -303,14 +303,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _collect_args(run: GateRun, config: pytest.Config) -> list[Path]:
-    """The gate files to collect; a catalog file outside the rootdir (an installed package)
-    by its folder, so that its node ids read ``deployment-handoff-validation.yaml::...``."""
-    catalog, root = run.loader.catalog.resolve(), config.rootpath.resolve()
+    """The user's gate files to collect; the catalog's own files join the session's
+    collectors in ``GateRun.pytest_make_collect_report`` (named by the gate's file)."""
+    catalog = run.loader.catalog.resolve()
     args: list[Path] = []
     for path in (p.resolve() for p in run.gate_files()):
-        if path.parent == catalog and not path.is_relative_to(root):
-            path = catalog  # only the selected gates' files are collected from it
-        if path not in args:
+        if path.parent != catalog and path not in args:
             args.append(path)
     return args
 
@@ -356,6 +354,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> GateFile |
         return None
     from .collect import GateFile
 
+    if file_path.resolve().parent == run.loader.catalog.resolve():
+        return None  # the session collects the catalog's files itself (GateRun)
     node: GateFile = GateFile.from_parent(parent, path=file_path)
     node.run = run
     return node

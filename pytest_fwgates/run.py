@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from .checks import CheckContext, CheckRegistry
-from .collect import GateItem
+from .collect import GateFile, GateItem
 from .fsutil import atomic_write_all
 from .keys import measures_key, run_key
 from .loader import GateLoader
@@ -364,8 +364,15 @@ class GateRun:
     def pytest_make_collect_report(
         self, collector: pytest.Collector
     ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
-        """A wrong ``gate`` marker is a collection error of its file (also under xdist)."""
+        """A wrong ``gate`` marker is a collection error of its file (also under xdist).
+
+        The catalog's files that carry checks join the session's own collectors here, named
+        by the gate's file (``deployment-handoff-validation.yaml::...``), wherever the package
+        is installed: a catalog inside a virtual environment under the rootdir is one pytest
+        would not collect from a path (and would name by its site-packages path)."""
         report = yield
+        if report.passed and isinstance(collector, pytest.Session):
+            report.result.extend(self.catalog_files(collector))
         if report.passed:
             for node in report.result:
                 if isinstance(node, pytest.Item) and not isinstance(node, GateItem):
@@ -375,6 +382,17 @@ class GateRun:
                             report.nodeid, "failed", error, [], sections=report.sections
                         )
         return report
+
+    def catalog_files(self, session: pytest.Session) -> list[GateFile]:
+        """A collector per catalog file that carries checks of the selected gates."""
+        catalog = self.loader.catalog.resolve()
+        nodes = []
+        for path in dict.fromkeys(p.resolve() for p in self.gate_files()):
+            if path.parent == catalog:
+                node: GateFile = GateFile.from_parent(session, path=path, nodeid=path.name)
+                node.run = self
+                nodes.append(node)
+        return nodes
 
     def _expect(self, items: list[pytest.Item], why: str) -> None:
         for item in items:

@@ -134,4 +134,15 @@ def test_wheel_installs_and_ships_the_catalog(tmp_path: Path) -> None:
     assert "deployment-handoff-validation.yaml::package-integrity::package intact and signed" in (
         collected.splitlines()
     )
+    # a project whose venv is inside it: catalog checks are named by the gate's file
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    inside = run(
+        [str(python), "-m", "pytest", "-p", "no:cacheprovider", "--co", "-q",
+         "--gate=deployment-handoff-validation", "--gate-dir=empty"],
+        cwd=tmp_path, env=env,
+    ).stdout  # fmt: skip
+    assert "deployment-handoff-validation.yaml::package-integrity::package intact and signed" in (
+        inside.splitlines()
+    )
+    assert "site-packages" not in inside and "_catalog" not in inside
     assert list(empty.iterdir()) == []

@@ -539,7 +539,7 @@ def test_command_check_settings(tmp_path: Path) -> None:
     assert spec.expect == {"stdout_contains": ["rolled back", "v1"], "stderr_contains": "warning"}
 
 
-def test_check_id_is_from_the_raw_target(tmp_path: Path) -> None:
+def test_check_id_is_from_the_resolved_target(tmp_path: Path) -> None:
     long = "echo " + "x" * 100
     gate = load(
         tmp_path,
@@ -556,7 +556,7 @@ def test_check_id_is_from_the_raw_target(tmp_path: Path) -> None:
         """,
     )
     ids = [c.id for c in gate.checks()]
-    assert ids[0] == "command[echo ${name}]"
+    assert ids[0] == "command[echo x; touch PWNED]"  # what runs, not the variable's name
     assert gate.checks()[0].target == "echo ${FWGATES_VAR_name}"
     assert gate.checks()[0].env == {"FWGATES_VAR_name": "x; touch PWNED"}
     assert gate.checks()[0].display_target == "echo x; touch PWNED"
@@ -564,6 +564,44 @@ def test_check_id_is_from_the_raw_target(tmp_path: Path) -> None:
     assert ids[2] == f"command[{long[:59]}…]"
     assert len(ids[2]) == len("command[]") + 60
     assert ids[3] == f"command[{'y' * 60}]"
+
+
+def test_ids_are_readable_and_hold_no_secret(tmp_path: Path) -> None:
+    """Variables resolved, secrets masked, credentials removed, lists written ``a, b``."""
+    environ = {
+        "SHOP_API_TOKEN": "tok-0123456789abcdef",
+        "SHOP_URL": "https://ops:pa55w0rd-xyz@shop.test:8443",
+    }
+    gate = load(
+        tmp_path,
+        """
+        gate: production-readiness
+        vars:
+          url: ${env:SHOP_URL}
+          token: ${env:SHOP_API_TOKEN}
+        criteria:
+          security-compliance:
+            - http: ${url}/health?token=${token}
+            - tls: ${url}
+            - private_keys: [/etc/ssl/private, /srv]
+          monitoring-operational:
+            - prometheus: {targets: [app, node]}
+              server: http://127.0.0.1:9
+            - prometheus: {rules: [AppDown]}
+              server: http://127.0.0.1:9
+        """,
+        environ=environ,
+    )
+    ids = [c.id for c in gate.checks()]
+    assert ids[0].startswith("http[https://shop.test:8443/health?token=")
+    assert ids[1] == "tls[https://shop.test:8443]"
+    assert ids[2].startswith("private_keys[/etc/ssl/private, /srv]")
+    assert ids[3:] == ["prometheus[app, node]", "prometheus[AppDown]"]
+    for text in ids:
+        assert "tok-0123456789abcdef" not in text and "pa55w0rd" not in text
+    for text in (*ids, *(c.display_target for c in gate.checks())):
+        assert "['" not in text and "${" not in text
+    assert gate.checks()[3].display_target == "targets: app, node"
 
 
 def test_expect_values_are_not_shell_quoted(tmp_path: Path) -> None:

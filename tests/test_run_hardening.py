@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -611,10 +612,20 @@ def test_stack_env_is_loadable_with_set_a(tmp_path: Path) -> None:
         assert exported[key] == value
 
 
-def test_readme_does_not_promise_a_pypi_install() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert "pip install pytest-fwgates" not in readme
-    assert "pip install ./pytest-fwgates" in readme
+def test_every_install_line_installs_the_way_getting_started_says() -> None:
+    """README and every doc (CI recipes too): never from PyPI (it is not published there),
+    always with the load extra that load checks need."""
+    repo = Path(__file__).parent.parent
+    found = 0
+    for path in [repo / "README.md", *sorted((repo / "docs").glob("*.md"))]:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if "pip install" not in line or not re.search(r"pytest[-_]fwgates", line):
+                continue
+            found += 1
+            where = f"{path.name}:{number}: {line.strip()}"
+            assert not re.search(r"pip install\s+['\"]?pytest-fwgates\b", line), where
+            assert "[load" in line, where
+    assert found >= 8
 
 
 def test_junit_names_are_one_line_whatever_the_check_id() -> None:
