@@ -101,6 +101,13 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--max-age", metavar="DURATION", help="the package may be at most this old (e.g. 24h)"
     )
+    verify.add_argument(
+        "--require-run-id",
+        metavar="RUN_ID",
+        help="the package must have been made in this CI run: $BUILD_TAG (Jenkins), "
+        "$GITHUB_RUN_ID-$GITHUB_RUN_ATTEMPT (GitHub), $CI_PIPELINE_ID or "
+        "$CI_PIPELINE_ID-$CI_JOB_ID (GitLab), $FWGATES_RUN_ID",
+    )
     listener = sub.add_parser(
         "locust-listener", help="print the path of the Locust listener workers must run too"
     )
@@ -154,6 +161,8 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         key = load_public_key(args.public_key) if args.public_key else None
         max_age = parse_age(args.max_age) if args.max_age else None
+        if args.require_run_id is not None and not args.require_run_id.strip():
+            raise IntegrityError("--require-run-id is empty (is the CI variable set?)")
     except IntegrityError as exc:
         sys.stderr.write(f"fwgates verify: {exc}\n")
         return 2
@@ -163,6 +172,7 @@ def _verify(args: argparse.Namespace) -> int:
         require_verdict=args.require_verdict,
         require_deliverables=args.require_deliverables,
         max_age_s=max_age,
+        require_run_id=args.require_run_id.strip() if args.require_run_id else None,
     )
     for problem in result.problems:
         sys.stdout.write(f"FAIL {problem}\n")

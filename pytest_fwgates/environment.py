@@ -21,7 +21,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from .redact import MASK, Redactor, secret_name
 from .yamlsrc import leaves
 
-__all__ = ["ci_variables", "collect_environment", "git_info", "public_url", "target_urls"]
+__all__ = [
+    "ci_variables",
+    "collect_environment",
+    "git_info",
+    "public_url",
+    "run_ids",
+    "target_urls",
+]
 
 _TOOLS = (
     "pytest-fwgates",
@@ -142,6 +149,30 @@ def _versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+def run_ids(environ: Mapping[str, str]) -> dict[str, str]:
+    """The identifiers of the CI run (job) a package is made in, by the variables they are
+    made of: ``fwgates verify --require-run-id`` accepts a package whose ids include the one
+    given. ``FWGATES_RUN_ID`` (any CI, or by hand), Jenkins' ``BUILD_TAG``, GitHub's
+    ``GITHUB_RUN_ID-GITHUB_RUN_ATTEMPT``, GitLab's ``CI_PIPELINE_ID`` and
+    ``CI_PIPELINE_ID-CI_JOB_ID``."""
+
+    def get(name: str) -> str:
+        value = environ.get(name, "").strip()
+        return value if len(value) <= _MAX_VALUE else ""
+
+    ids: dict[str, str] = {}
+    for name in ("FWGATES_RUN_ID", "BUILD_TAG", "CI_PIPELINE_ID"):
+        if get(name):
+            ids[name] = get(name)
+    if get("GITHUB_RUN_ID") and get("GITHUB_RUN_ATTEMPT"):
+        ids["GITHUB_RUN_ID-GITHUB_RUN_ATTEMPT"] = (
+            f"{get('GITHUB_RUN_ID')}-{get('GITHUB_RUN_ATTEMPT')}"
+        )
+    if get("CI_PIPELINE_ID") and get("CI_JOB_ID"):
+        ids["CI_PIPELINE_ID-CI_JOB_ID"] = f"{get('CI_PIPELINE_ID')}-{get('CI_JOB_ID')}"
+    return ids
 
 
 def collect_environment(

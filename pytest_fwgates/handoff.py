@@ -365,10 +365,12 @@ def _manifest(
     absent: list[str],
     waivers: list[dict[str, Any]],
     placed: Mapping[tuple[str, str, str, str], str],
+    run_ids: dict[str, str],
 ) -> bytes:
     document = {
         "format": FORMAT,
         "created": created,
+        "run_ids": run_ids,
         "tool": f"pytest-fwgates {__version__}",
         "verdict": str(overall_verdict(decisions)),
         "gates": [
@@ -432,6 +434,7 @@ def write_package(
     waivers: Iterable[dict[str, Any]] = (),
     key: Ed25519PrivateKey | None = None,
     reports: Mapping[str, str] | None = None,
+    run_ids: Mapping[str, str] | None = None,
 ) -> PackageWritten:
     """Build the package beside ``options.target`` and rename it into place.
 
@@ -481,7 +484,15 @@ def write_package(
         )
         created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         manifest = _manifest(
-            builder, packaged, deliverables, created, signer, absent, waiver_list, placed
+            builder,
+            packaged,
+            deliverables,
+            created,
+            signer,
+            absent,
+            waiver_list,
+            placed,
+            dict(run_ids or {}),
         )
         builder.write(MANIFEST, manifest)
         if key is not None:

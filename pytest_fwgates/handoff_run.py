@@ -9,6 +9,7 @@ updates the progress file after the verdict.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,7 +85,7 @@ def configure(config: pytest.Config, run: GateRun) -> None:
     elif given and progress.is_dir():
         raise pytest.UsageError(f"--gate-progress {option.fwgates_progress}: is a folder")
     settings.progress = progress
-    if settings.package is not None and not run.is_worker and not option.collectonly:
+    if settings.package is not None and not run.is_worker:
         from .handoff import HandoffError, discard_previous
 
         try:
@@ -114,7 +115,7 @@ def finish(session: pytest.Session, run: GateRun) -> None:
     package_path: str | None = None
     failed = False
     if settings.package is not None:
-        from .environment import collect_environment
+        from .environment import collect_environment, run_ids
         from .handoff import HandoffError, waiver_records, write_package
         from .integrity import IntegrityError
 
@@ -151,6 +152,7 @@ def finish(session: pytest.Session, run: GateRun) -> None:
                 rootdir=config.rootpath,
                 waivers=waiver_records(run.waivers, run.decisions),
                 reports=reports,
+                run_ids=run_ids(os.environ),
             )
         except (HandoffError, IntegrityError, OSError) as exc:
             failed = True

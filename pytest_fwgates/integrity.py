@@ -385,6 +385,22 @@ def _check_signature(
     result.signed = True
 
 
+def _check_run_id(manifest: dict[str, Any], wanted: str, result: Verification) -> None:
+    """The package must have been made in the CI run ``wanted`` names (one of its run ids)."""
+    ids = manifest.get("run_ids")
+    if not isinstance(ids, dict) or not ids:
+        result.problems.append(
+            f"run id: the package records no CI run id, {wanted!r} required "
+            "(made outside CI, or by an older version)"
+        )
+        return
+    if wanted not in {str(v) for v in ids.values()}:
+        made = ", ".join(f"{k}={v}" for k, v in sorted(ids.items()))
+        result.problems.append(
+            f"run id: the package was made by another run ({made}), {wanted!r} required"
+        )
+
+
 def _parse_time(text: Any) -> dt.datetime | None:
     if not isinstance(text, str):
         return None
@@ -403,6 +419,7 @@ def verify_package(
     require_deliverables: bool = False,
     max_age_s: float | None = None,
     now: dt.datetime | None = None,
+    require_run_id: str | None = None,
 ) -> Verification:
     """Verify the package folder or ``.tar.gz`` at ``path``; every problem is named."""
     result = Verification(source=str(path))
@@ -471,6 +488,9 @@ def verify_package(
             )
     if require_verdict is not None and result.verdict != require_verdict:
         result.problems.append(f"verdict is {result.verdict}, {require_verdict} required")
+
+    if require_run_id is not None:
+        _check_run_id(manifest, require_run_id, result)
 
     missing = manifest.get("missing_deliverables")
     result.missing_deliverables = [str(m) for m in missing] if isinstance(missing, list) else []

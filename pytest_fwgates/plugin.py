@@ -315,15 +315,16 @@ def _collect_args(run: GateRun, config: pytest.Config) -> list[Path]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
-    """Remove an earlier run's reports before anything (a bad option) can stop this one.
+    """Remove an earlier run's reports and handoff package before anything (a bad option, a
+    conftest that fails to import, ``--co``, ``--help``) can stop this one.
 
-    (An xdist worker does it too, harmlessly: the controller writes reports only after
-    every worker has finished.)
+    (An xdist worker does it too, harmlessly: the controller writes reports and the package
+    only after every worker has finished.)
     """
     known = early_config.known_args_namespace
     if not getattr(known, "fwgates_gates", None):
         return
-    from .report.paths import remove_stale, resolve_junit, summary_path
+    from .report.paths import remove_stale, remove_stale_package, resolve_junit, summary_path
 
     junit = resolve_junit(
         getattr(known, "fwgates_junit", None),
@@ -332,6 +333,14 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
         early_config.rootpath,
     )
     remove_stale([junit, summary_path(junit)])
+    given = getattr(known, "fwgates_handoff", None)
+    ini = str(early_config.getini("handoff_package") or "").strip()
+    if given or ini:
+        target = Path(given or ini)
+        if not target.is_absolute():
+            base = early_config.invocation_params.dir if given else early_config.rootpath
+            target = base / target
+        remove_stale_package(target)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -4,7 +4,8 @@
   FIFO there is refused (a one-line usage error), never replaced.
 - The folder must be writable; that is checked when the run starts, not when it ends.
 - Reports of an earlier run are removed when a run with ``--gate`` starts, so a run that
-  ends without a verdict (usage error, crash, ``--co``) leaves no report saying PASSED.
+  ends without a verdict (usage error, crash, ``--co``) leaves no report saying PASSED; so is
+  an earlier handoff package and its archive (:func:`remove_stale_package`).
 
 Imported by the plugin before the engine: nothing here but the standard library.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 import uuid
 from pathlib import Path
@@ -21,6 +23,7 @@ __all__ = [
     "SUMMARY_NAME",
     "path_problem",
     "remove_stale",
+    "remove_stale_package",
     "resolve_junit",
     "summary_path",
 ]
@@ -122,4 +125,24 @@ def remove_stale(paths: list[Path]) -> list[Path]:
         except OSError:
             continue
         removed.append(path)
+    return removed
+
+
+def remove_stale_package(target: Path) -> list[Path]:
+    """Remove an earlier handoff package at ``target`` (a real folder holding a
+    ``MANIFEST.json``) and its archive ``target.tar.gz`` (a regular file); return what was
+    removed. Anything else is left for the run's own checks to refuse."""
+    removed: list[Path] = []
+    archive = target.with_name(target.name + ".tar.gz")
+    with contextlib.suppress(OSError):
+        if stat.S_ISREG(os.lstat(archive).st_mode):
+            os.unlink(archive)
+            removed.append(archive)
+    with contextlib.suppress(OSError):
+        if stat.S_ISDIR(os.lstat(target).st_mode) and os.path.lexists(target / "MANIFEST.json"):
+            # renamed aside at once (the name the package writer also cleans up), then deleted
+            aside = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+            os.rename(target, aside)
+            removed.append(target)
+            shutil.rmtree(aside, ignore_errors=True)
     return removed
