@@ -67,7 +67,14 @@ def baseline_command(args: argparse.Namespace) -> int:
                 out.write(f"  {run.number:<5} {run.saved:<26} {_commit(run):<10} {shown}\n")
             continue
         newest, before = runs[-1], runs[:-1]
-        how = "the run before" if args.compare == "last" else f"median of {args.last} before"
+        if args.compare == "last":
+            how = "the run before"
+        else:
+            used = min(args.last, len(before))
+            how = f"the median of the {used} run(s) before"
+            if used < args.last:
+                # say what the reference really is: fewer runs than asked for exist
+                how += f" (--last {args.last} asked for more; only {len(before)} earlier)"
         out.write(f"  newest #{newest.number} ({newest.saved}) against {how}\n")
         if not before:
             out.write("  no earlier run to compare with\n")

@@ -68,8 +68,9 @@ class BaselineRecorder:
         run.context.baseline_lookup = self.store.lookup
         run.context.progress = progress_writer(config)
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def save_runs(self) -> None:
+        """Store the run's figures (``--gate-baseline-save``): called after the verdict and
+        before the handoff package is written, so that the package holds this run's baseline."""
         if not self.save or hasattr(self.config, "workerinput") or not self.run.decisions:
             return
         targets = {

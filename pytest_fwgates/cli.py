@@ -137,8 +137,20 @@ def _parser() -> argparse.ArgumentParser:
             )
         if name == "compare":
             action.add_argument("--compare", choices=["last", "median"], default="last")
-            action.add_argument("--last", type=int, default=5, help="runs in a median")
+            action.add_argument(
+                "--last", type=_positive_int, default=5, help="runs in a median (at least 1)"
+            )
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
+    return value
 
 
 def _keygen(args: argparse.Namespace) -> int:

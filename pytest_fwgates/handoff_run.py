@@ -163,7 +163,19 @@ def finish(session: pytest.Session, run: GateRun) -> None:
             if written.archive is not None:
                 run.written.append(written.archive)
             handoff = any(d.gate.name == "operations-handoff" for d in run.decisions)
-            if written.missing_deliverables and (handoff or settings.package.deliverables):
+            given = settings.package.deliverables
+            lost = [name for name in written.missing_deliverables if name in given]
+            if lost:
+                # a deliverable named on the command line that is not there: the handoff the
+                # user asked for cannot be complete, whatever the gates decided
+                failed = True
+                _say(
+                    config,
+                    "handoff package: deliverables given but not found or empty: "
+                    + ", ".join(f"{name}={given[name]}" for name in lost),
+                    red=True,
+                )
+            elif written.missing_deliverables and (handoff or given):
                 _say(
                     config,
                     "handoff package: deliverables missing: "

@@ -388,9 +388,13 @@ def pytest_collection_modifyitems(
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """After the verdict (GateRun's own hook runs first): handoff package, progress file."""
+    """After the verdict (GateRun's own hook runs first): baselines saved, then the handoff
+    package (which holds them), then the progress file."""
     run = session.config.stash.get(run_key, None)
     if run is not None and not run.is_worker:
+        recorder = session.config.stash.get(recorder_key, None)
+        if recorder is not None:
+            recorder.save_runs()
         from .handoff_run import finish
 
         finish(session, run)

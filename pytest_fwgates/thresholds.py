@@ -270,8 +270,12 @@ def parse_duration(value: object) -> float:
         seconds = float(match.group(1)) * TIME_UNITS[match.group(2) or "s"]
     else:
         raise ThresholdError(f"not a duration: {value!r} (expected e.g. 30, '90s', '2m')")
-    if not math.isfinite(seconds) or seconds <= 0 or seconds > 86400:
-        raise ThresholdError(f"duration out of range (0 to 24h): {_shown(value)}")
+    if not math.isfinite(seconds):
+        raise ThresholdError(f"not a finite duration: {_shown(value)}")
+    if seconds <= 0:
+        raise ThresholdError(f"must be more than 0, got {_shown(value)}")
+    if seconds > 86400:
+        raise ThresholdError(f"must be at most 24h, got {_shown(value)}")
     return seconds
 
 

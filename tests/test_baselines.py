@@ -104,7 +104,17 @@ def test_cli_lists_shows_and_compares(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "p95_ms: 110 ms -> 150 ms (+36.4%)" in capsys.readouterr().out
     args = ["baseline", "compare", "g::c::load[x]", "--compare", "median", "--last", "2"]
     assert cli.main([*args, "--dir", str(tmp_path)]) == 0
-    assert "p95_ms: 105 ms -> 150 ms (+42.9%)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "p95_ms: 105 ms -> 150 ms (+42.9%)" in out
+    assert "against the median of the 2 run(s) before\n" in out
+    # more runs asked for than there are: the reference says what it is made of
+    args[-1] = "5"
+    assert cli.main([*args, "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "the median of the 2 run(s) before (--last 5 asked for more; only 2 earlier)" in out
+    with pytest.raises(SystemExit):
+        cli.main([*args[:-1], "0", "--dir", str(tmp_path)])
+    assert "must be more than 0" in capsys.readouterr().err
     assert cli.main(["baseline", "show", "nothing", "--dir", str(tmp_path)]) == 1
     assert "no baseline runs match 'nothing'" in capsys.readouterr().err
 

@@ -470,6 +470,42 @@ def test_bad_sign_key_is_a_usage_error(project: GateProject) -> None:
     result.stderr.fnmatch_lines(["*--handoff-sign-key: *key.pem: not a usable PEM private key*"])
 
 
+@pytest.mark.parametrize("given", ["nowhere/runbook.md", "empty-folder"])
+def test_a_deliverable_given_but_not_there_fails_the_run(project: GateProject, given: str) -> None:
+    project.production_ready()
+    (project.path / "empty-folder").mkdir()
+    result = project.run(
+        "--gate=production-readiness",
+        "--handoff-package=pkg",
+        f"--handoff-deliverable=operations-procedures={given}",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        ["*deliverables given but not found or empty: operations-procedures=*" + given]
+    )
+    manifest = json.loads((project.path / "pkg" / "MANIFEST.json").read_text())
+    assert "operations-procedures" in manifest["missing_deliverables"]
+
+
+def test_baselines_saved_by_the_run_are_in_its_package(project: GateProject) -> None:
+    """--gate-baseline-save writes the run's baseline before the package is made, so the
+    performance-baseline deliverable pointing at the store is present in the same run."""
+    project.production_ready()
+    result = project.run(
+        "--gate=production-readiness",
+        "--gate-baseline-save",
+        "--gate-baseline-dir=store",
+        "--handoff-package=pkg",
+        "--handoff-deliverable=performance-baseline=store",
+    )
+    assert result.ret == 0, result.stdout.str()
+    manifest = json.loads((project.path / "pkg" / "MANIFEST.json").read_text())
+    assert manifest["deliverables"]["performance-baseline"]["present"] is True
+    assert "performance-baseline" not in manifest["missing_deliverables"]
+    stored = list((project.path / "pkg" / "deliverables" / "performance-baseline").rglob("*.json"))
+    assert stored
+
+
 def test_package_written_by_the_controller_under_xdist(project: GateProject) -> None:
     project.production_ready()
     result = project.run_subprocess(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from typing import Any
 
 import pytest
@@ -534,3 +535,19 @@ def test_a_threshold_never_loosens_itself(threshold: Threshold) -> None:
 def test_a_higher_upper_bound_loosens(op: str, bound: float, other: float) -> None:
     standard, override = Threshold(op, bound, "s"), Threshold(op, other, "s")
     assert loosens("duration_s", standard, override) is (other > bound)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0, "must be more than 0, got 0"),
+        ("0s", "must be more than 0, got '0s'"),
+        ("0ms", "must be more than 0, got '0ms'"),
+        (0.0, "must be more than 0, got 0.0"),
+        ("25h", "must be at most 24h, got '25h'"),
+        (float("inf"), "not a finite duration"),
+    ],
+)
+def test_a_duration_out_of_bounds_says_which_bound(value: object, message: str) -> None:
+    with pytest.raises(ThresholdError, match=re.escape(message)):
+        parse_duration(value)

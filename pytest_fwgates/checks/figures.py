@@ -32,8 +32,12 @@ def parse_span(value: object) -> float:
         seconds = float(match.group(1)) * _SECONDS[match.group(2) or "s"]
     else:
         raise SpanError(f"not a time span: {value!r} (expected e.g. 90s, 5m, 24h, 30d)")
-    if not math.isfinite(seconds) or seconds <= 0 or seconds > MAX_SPAN:
-        raise SpanError(f"time span out of range (0 to 400d): {value!r}")
+    if not math.isfinite(seconds):
+        raise SpanError(f"not a finite time span: {value!r}")
+    if seconds <= 0:
+        raise SpanError(f"must be more than 0, got {value!r}")
+    if seconds > MAX_SPAN:
+        raise SpanError(f"must be at most 400d, got {value!r}")
     return seconds
 
 
