@@ -2,10 +2,15 @@
 
     python -m examples.stack up       [--dir DIR] [--version v1]
     python -m examples.stack status   [--dir DIR] [--json]
-    python -m examples.stack deploy   [--dir DIR] --version v2 [--strategy bluegreen|naive]
-                                      [--fault 500|slow|crash] [--timeout S] [--json]
+    python -m examples.stack deploy   [--dir DIR] --version v2 [--strategy bluegreen|naive|canary]
+                                      [--weight PERCENT] [--fault FAULT] [--timeout S] [--json]
     python -m examples.stack rollback [--dir DIR] [--timeout S] [--json]
     python -m examples.stack down     [--dir DIR]
+
+FAULT: 500, slow, crash, or measured faults joined by commas: errors=5% (a share of requests
+answers 500), delay=20ms (each request slower), crash-after=N (the instance exits after N
+requests). ``--strategy canary --weight W`` sends W % of the requests to the new version
+(100 promotes it, 0 takes it out).
 
 DIR defaults to $FWGATES_STACK_DIR, else ./.fwgates-stack. Exit status: 0 done (or nothing to do),
 1 failed (the message says why), 2 bad usage.
@@ -18,7 +23,7 @@ import json
 import sys
 from typing import Any
 
-from ..webapp import FAULTS, VERSIONS
+from ..webapp import VERSIONS, fault_env
 from .core import Stack, default_dir
 from .deploy import STRATEGIES, DeployError, DeployResult
 from .procs import StackError
@@ -39,7 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     deploy = sub.add_parser("deploy", parents=[common], help="deploy a version")
     deploy.add_argument("--version", choices=VERSIONS, required=True)
     deploy.add_argument("--strategy", choices=STRATEGIES, default="bluegreen")
-    deploy.add_argument("--fault", choices=FAULTS, default=None, help="deploy a broken build")
+    deploy.add_argument("--fault", type=_fault, default=None, help="deploy a broken build")
+    deploy.add_argument(
+        "--weight", type=_weight, default=None, help="canary: percent of requests (0-100)"
+    )
     deploy.add_argument("--timeout", type=float, default=120.0, help="time budget in seconds")
     deploy.add_argument("--json", action="store_true")
     rollback = sub.add_parser("rollback", parents=[common], help="back to the previous version")
@@ -47,6 +55,24 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--json", action="store_true")
     sub.add_parser("down", parents=[common], help="stop everything the stack started")
     return parser
+
+
+def _fault(text: str) -> str:
+    try:
+        fault_env(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _weight(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{value:g} is not within 0-100")
+    return value
 
 
 def _print_result(result: DeployResult, as_json: bool) -> None:
@@ -87,9 +113,16 @@ def main(argv: list[str] | None = None) -> int:
                 _print_status(report)
             return 0 if report["healthy"] else 1
         elif args.command == "deploy":
-            result = stack.deploy(
-                args.version, args.strategy, fault=args.fault, timeout=args.timeout
-            )
+            if args.weight is not None and args.strategy != "canary":
+                print("error: --weight is for --strategy canary", file=sys.stderr)
+                return 2
+            if args.strategy == "canary":
+                weight = 100.0 if args.weight is None else args.weight
+                result = stack.canary(args.version, weight, fault=args.fault, timeout=args.timeout)
+            else:
+                result = stack.deploy(
+                    args.version, args.strategy, fault=args.fault, timeout=args.timeout
+                )
             _print_result(result, args.json)
         elif args.command == "rollback":
             _print_result(stack.rollback(timeout=args.timeout), args.json)

@@ -5,6 +5,7 @@ Each start is bounded and retried on a fresh port if another process took the on
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..webapp import fault_env
 from . import config, procs
 from .procs import LOOPBACK, ProcRecord, StackError
 
@@ -119,10 +121,15 @@ def start_colour(
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir()
     (cdir / "draining").unlink(missing_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "PROMETHEUS_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("APP_", "PROMETHEUS_", "FAULT_"))
+    }
+    try:
+        env.update(fault_env(fault))
+    except ValueError as exc:
+        raise StackError(str(exc)) from None
     env.update(
         APP_VERSION=version,
-        APP_FAULT=fault or "",
         APP_COLOUR=colour,
         FWGATES_DB=str(layout.db),
         FWGATES_DRAIN_FILE=str(cdir / "draining"),
@@ -239,6 +246,23 @@ def colour_ready(entry: dict[str, Any], timeout: float) -> str | None:
     return f"not ready within {timeout:.0f}s: {reason}"
 
 
+def warm_up(entry: dict[str, Any], requests: int = 16, timeout: float = 10.0) -> None:
+    """A few rounds of the app's own requests on every worker thread before it takes traffic
+    (first requests of a fresh process are slower: imports, metric files, thread start)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    base = f"http://{LOOPBACK}:{entry['port']}"
+    deadline = time.monotonic() + timeout
+
+    def one(i: int) -> None:
+        if time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                procs.http(f"{base}/work?ms={i % 3}" if i % 2 else f"{base}/", timeout=2.0)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(one, range(requests)))
+
+
 def stop_colour(entry: dict[str, Any] | None, *, drain_s: float, quick: bool = False) -> str:
     """SIGTERM: the app drains (``/health`` 503) for drain_s, then stops gracefully.
 
@@ -284,11 +308,63 @@ def nginx_test(nginx: str, layout: Layout) -> None:
         raise StackError(f"nginx rejects its generated configuration: {detail}")
 
 
-def write_upstream(layout: Layout, entry: dict[str, Any]) -> None:
-    path = layout.nginx_dir / "upstream.conf"
+def _write(path: Path, text: str) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(config.upstream_conf(entry["colour"], entry["port"], entry["version"]))
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_upstream(layout: Layout, entry: dict[str, Any]) -> None:
+    """Every request to ``entry`` (a blue/green switch; no canary share left)."""
+    _write(
+        layout.nginx_dir / "upstream.conf",
+        config.upstream_conf(entry["colour"], entry["port"], entry["version"]),
+    )
+    write_routing(layout, entry)
+
+
+def write_routing(
+    layout: Layout, live: dict[str, Any], canary: dict[str, Any] | None = None, weight: float = 0
+) -> str:
+    """``weight`` % of the requests to ``canary``, the rest to the live colour."""
+    share = (canary["port"], canary["version"], weight) if canary else None
+    generation = f"{time.time_ns()}"
+    _write(
+        layout.nginx_dir / "routing.conf", config.routing_conf(live["version"], share, generation)
+    )
+    return generation
+
+
+def reload_routing(
+    layout: Layout, nginx: str, nginx_entry: dict[str, Any], generation: str, timeout: float
+) -> None:
+    """Reload nginx with the routing written (``generation``), and wait (bounded) until it
+    serves with it and its workers of the previous configuration are gone: every new request
+    is routed the new way."""
+    nginx_test(nginx, layout)
+    rec = signal_reload(nginx_entry)
+    url = f"http://{LOOPBACK}:{nginx_entry['http_port']}/fwgates-routing"
+    seen = 0
+
+    def reloaded() -> str | None:
+        nonlocal seen
+        status, body = procs.http(url, timeout=2.0)
+        if status == 200 and body.decode(errors="replace").strip() == generation:
+            seen += 1
+            return None if seen >= 3 else "reloading"
+        seen = 0
+        return "nginx still routes the previous way"
+
+    try:
+        procs.wait_for("nginx reload", reloaded, timeout, every=0.02)
+        procs.wait_for(
+            "nginx old workers",
+            lambda: f"{n} old workers" if (n := len(nginx_old_workers(rec.pid))) else None,
+            timeout,
+            every=0.05,
+        )
+    except TimeoutError as exc:
+        raise StackError(str(exc)) from exc
 
 
 def start_nginx(

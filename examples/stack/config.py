@@ -95,6 +95,10 @@ http {{
         include {_q(nginx_dir / "upstream.conf")};
     }}
 
+    # Which pool a request goes to ($app_pool: app, or app_canary for a canary's share of
+    # requests) and the version that pool runs: rewritten by a canary deploy, then reloaded.
+    include {_q(nginx_dir / "routing.conf")};
+
     map $scheme $hsts {{
         https "max-age=86400";
         default "";
@@ -117,8 +121,22 @@ http {{
             return 200 "static\n";
         }}
 
+        # The generation of the routing nginx serves with (a reload waits for the new one).
+        location = /fwgates-routing {{
+            default_type text/plain;
+            return 200 "$routing_generation\n";
+        }}
+
+        # An instance that is down still answers as its version: the share of users a crashed
+        # canary fails is seen as that version's failures.
+        location @upstream_down {{
+            default_type application/json;
+            return 502 '{{"error":"upstream down","version":"$app_pool_version"}}\n';
+        }}
+
         location / {{
-            proxy_pass http://app;
+            proxy_pass http://$app_pool;
+            error_page 502 504 = @upstream_down;
             proxy_set_header Host $host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
@@ -133,6 +151,29 @@ http {{
 
 def upstream_conf(colour: str, port: int, version: str) -> str:
     return f"# live: {colour} ({version})\nserver 127.0.0.1:{port};\n"
+
+
+def routing_conf(
+    stable_version: str, canary: tuple[int, str, float] | None = None, generation: str = "0"
+) -> str:
+    """Where requests go: all to ``app``, or ``weight`` % of them (by request) to the canary
+    at ``port``, which runs ``version``."""
+    marker = f'map "" $routing_generation {{\n    default "{generation}";\n}}\n'
+    if canary is None or canary[2] <= 0:
+        return (
+            marker + f"# no canary: every request to the live colour ({stable_version})\n"
+            'map "" $app_pool {\n    default app;\n}\n'
+            f'map "" $app_pool_version {{\n    default "{stable_version}";\n}}\n'
+        )
+    port, version, weight = canary
+    return (
+        marker + f"# canary: {weight:g}% of requests to {version}, the rest to {stable_version}\n"
+        f"upstream app_canary {{\n    server 127.0.0.1:{port};\n}}\n"
+        'split_clients "${request_id}" $app_pool {\n'
+        f"    {weight:.2f}% app_canary;\n    * app;\n}}\n"
+        "map $app_pool $app_pool_version {\n"
+        f'    app_canary "{version}";\n    default "{stable_version}";\n}}\n'
+    )
 
 
 def prometheus_yml(*, app_target: str, self_target: str, rules: Path) -> str:

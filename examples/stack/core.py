@@ -327,8 +327,19 @@ class Stack:
         with self.locked():
             return deploy.deploy(self, version, strategy, fault=fault, timeout=timeout)
 
+    def canary(
+        self, version: str, weight: float, *, fault: str | None = None, timeout: float = 120.0
+    ) -> Any:
+        """Send ``weight`` % of the requests to ``version`` (100 promotes it, 0 takes it out);
+        returns a DeployResult, raises DeployError when it fails."""
+        from . import deploy
+
+        with self.locked():
+            return deploy.canary(self, version, weight, fault=fault, timeout=timeout)
+
     def rollback(self, *, timeout: float = 120.0) -> Any:
-        """Go back to the version the last deploy replaced; returns a DeployResult."""
+        """Take a canary out, else go back to the version the last deploy replaced; returns a
+        DeployResult."""
         from . import deploy
 
         with self.locked():

@@ -6,8 +6,13 @@
   checks is stopped and nginx is never switched: the old version keeps serving.
 - ``naive``: stop the live version, then start the new one in its place (the same colour and
   port): the service is down in between, and stays down if the new version is broken.
-- ``rollback``: go back to the version the last deploy replaced (the last one that passed its
-  readiness checks), blue/green style.
+- ``canary``: start the new version on the idle colour beside the live one, wait until it is
+  ready, then send ``weight`` % of the requests to it (nginx ``split_clients`` by request,
+  changed by reload). Run again with a larger weight to shift more; weight 100 promotes it
+  (blue/green switch to it, the old colour stopped); weight 0 takes it out.
+- ``rollback``: take a canary out (every request back to the live colour, the canary stopped);
+  without a canary, go back to the version the last deploy replaced (the last one that passed
+  its readiness checks), blue/green style.
 
 Each one is idempotent (asking for what already serves is a no-op) and bounded by a time budget.
 """
@@ -21,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..webapp import FAULTS, VERSIONS
+from ..webapp import VERSIONS, fault_env
 from . import components as comp
 from . import procs
 from .components import COLOURS
@@ -30,7 +35,7 @@ from .procs import LOOPBACK, StackError
 if TYPE_CHECKING:
     from .core import Stack
 
-STRATEGIES = ("bluegreen", "naive")
+STRATEGIES = ("bluegreen", "naive", "canary")
 
 
 @dataclass
@@ -145,15 +150,56 @@ def deploy(
         raise StackError(f"unknown version {version!r}: expected one of {', '.join(VERSIONS)}")
     if strategy not in STRATEGIES:
         raise StackError(f"unknown strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
-    if fault is not None and fault not in FAULTS:
-        raise StackError(f"unknown fault {fault!r}: expected one of {', '.join(FAULTS)}")
+    try:
+        fault_env(fault)
+    except ValueError as exc:
+        raise StackError(str(exc)) from None
     _require_up(stack)
     target = {"version": version, "fault": fault}
     return _run(stack, "deploy", strategy, target, timeout)
 
 
+def canary(
+    stack: Stack, version: str, weight: float, *, fault: str | None, timeout: float
+) -> DeployResult:
+    """Send ``weight`` % of the requests to ``version`` (100 promotes it, 0 takes it out)."""
+    if not 0 <= weight <= 100:
+        raise StackError(f"canary weight {weight:g} is not within 0-100")
+    if weight >= 100:
+        return deploy(stack, version, "canary", fault=fault, timeout=timeout)
+    if version not in VERSIONS:
+        raise StackError(f"unknown version {version!r}: expected one of {', '.join(VERSIONS)}")
+    try:
+        fault_env(fault)
+    except ValueError as exc:
+        raise StackError(str(exc)) from None
+    state = _require_up(stack)
+    target = {"version": version, "fault": fault, "weight": weight}
+    if weight <= 0:
+        if not state.get("canary"):
+            live = state["colours"].get(state["live"])
+            done = DeployResult(
+                "deploy",
+                "canary",
+                live and live["version"],
+                version,
+                state["live"],
+                "noop",
+                0.0,
+                "no canary to take out",
+            )
+            audit(stack, done)
+            return done
+        return _run(stack, "rollback", "canary", target, timeout)
+    return _run(stack, "deploy", "canary", target, timeout)
+
+
 def rollback(stack: Stack, *, timeout: float) -> DeployResult:
     state = _require_up(stack)
+    if state.get("canary"):
+        live = state["colours"][state["live"]]
+        target = {"version": live["version"], "fault": live["fault"], "weight": 0}
+        return _run(stack, "rollback", "canary", target, timeout)
     target = state.get("rollback_to")
     if not target:
         live = state["colours"].get(state["live"])
@@ -195,14 +241,18 @@ def _run(
             phases={k: round(v, 3) for k, v in phases.items()},
         )
 
-    if _serving(live, target):
+    if _serving(live, target) and not state.get("canary"):
         done = result("noop", live_colour, f"{label(target)} already serves on {live_colour}")
         audit(stack, done)
         return done
     budget = _Budget(timeout)
     try:
-        if strategy == "bluegreen":
-            colour = _bluegreen(stack, target, budget, phases, action)
+        if strategy == "canary" and action == "rollback":
+            colour = _canary_out(stack, budget, phases)
+        elif strategy == "canary" and target.get("weight") is not None:
+            colour = _canary(stack, target, budget, phases)
+        elif strategy in ("bluegreen", "canary"):
+            colour = _promote(stack, target, budget, phases, action)
         else:
             colour = _naive(stack, target, budget, phases)
     except _Failed as exc:
@@ -213,10 +263,12 @@ def _run(
         failed = result("failed", state["live"], f"{action} {strategy} failed: {exc}")
         audit(stack, failed)
         raise DeployError(failed) from exc
+    weight = target.get("weight")
+    share = f" ({weight:g}% of requests)" if weight and action == "deploy" else ""
     done = result(
         "success",
         colour,
-        f"{action} {strategy}: {label(live)} -> {label(target)} on {colour} "
+        f"{action} {strategy}: {label(live)} -> {label(target)}{share} on {colour} "
         f"in {time.monotonic() - started:.1f}s",
     )
     audit(stack, done)
@@ -228,6 +280,118 @@ def _mark_good(state: dict[str, Any], target: dict[str, Any], action: str) -> No
     if action == "deploy" and state.get("last_good") and state["last_good"] != target:
         state["rollback_to"] = state["last_good"]
     state["last_good"] = dict(target)
+
+
+def _canary_entry(state: dict[str, Any], target: dict[str, Any]) -> dict[str, Any] | None:
+    """The running canary when it runs exactly ``target``."""
+    current = state.get("canary")
+    entry = state["colours"].get(current["colour"]) if current else None
+    if not entry or entry["version"] != target["version"] or entry["fault"] != target["fault"]:
+        return None
+    return entry if comp.colour_running(entry) else None
+
+
+def _canary(stack: Stack, target: dict[str, Any], budget: _Budget, phases: dict[str, float]) -> str:
+    """The canary on the idle colour (started and ready first), ``weight`` % routed to it."""
+    state, layout = stack.state, stack.layout
+    live = state["colours"][state["live"]]
+    idle = COLOURS[1 - COLOURS.index(state["live"])]
+    drain_s = float(state.get("drain_s", 1.0))
+    clock = time.monotonic()
+    entry = _canary_entry(state, target)
+    if entry is None:
+        if state.get("canary"):
+            _canary_out(stack, budget, phases)
+        leftover = state["colours"].get(idle)
+        if leftover:
+            comp.stop_colour(leftover, drain_s=drain_s, quick=True)
+            state["colours"][idle] = None
+            stack.save()
+        entry = comp.start_colour(
+            layout,
+            idle,
+            target["version"],
+            target["fault"],
+            python=state["python"],
+            drain_s=drain_s,
+            timeout=budget.bound(20.0),
+        )
+        state["colours"][idle] = entry
+        stack.save()
+        reason = comp.colour_ready(entry, timeout=budget.bound(30.0))
+        phases["start_s"] = time.monotonic() - clock
+        if reason:
+            comp.stop_colour(entry, drain_s=drain_s, quick=True)
+            state["colours"][idle] = None
+            stack.save()
+            raise _Failed(
+                f"no canary: {label(target)} on {idle} failed its readiness checks "
+                f"({reason}); {label(live)} keeps serving every request",
+                idle,
+            )
+        comp.warm_up(entry, timeout=budget.bound(10.0))
+    clock = time.monotonic()
+    state["canary"] = {"colour": idle, "weight": target["weight"]}
+    stack.save()
+    generation = comp.write_routing(layout, live, entry, target["weight"])
+    comp.reload_routing(
+        layout, state["nginx_bin"], state["nginx"], generation, timeout=budget.bound(15.0)
+    )
+    phases["shift_s"] = time.monotonic() - clock
+    return idle
+
+
+def _canary_out(stack: Stack, budget: _Budget, phases: dict[str, float]) -> str:
+    """Every request back to the live colour, then the canary stopped."""
+    state, layout = stack.state, stack.layout
+    live = state["colours"][state["live"]]
+    current = state.get("canary")
+    clock = time.monotonic()
+    generation = comp.write_routing(layout, live)
+    comp.reload_routing(
+        layout, state["nginx_bin"], state["nginx"], generation, timeout=budget.bound(15.0)
+    )
+    phases["shift_s"] = time.monotonic() - clock
+    if current:
+        clock = time.monotonic()
+        # nginx's old workers are gone: no request is in flight to the canary any more
+        comp.stop_colour(state["colours"].get(current["colour"]), drain_s=0.0, quick=True)
+        state["colours"][current["colour"]] = None
+        state["canary"] = None
+        stack.save()
+        phases["stop_s"] = time.monotonic() - clock
+    return str(state["live"])
+
+
+def _promote(
+    stack: Stack,
+    target: dict[str, Any],
+    budget: _Budget,
+    phases: dict[str, float],
+    action: str,
+) -> str:
+    """Blue/green to ``target``: a running canary of it becomes the live colour as it is."""
+    state, layout = stack.state, stack.layout
+    entry = _canary_entry(state, target)
+    if entry is None:
+        if state.get("canary"):
+            _canary_out(stack, budget, phases)
+        return _bluegreen(stack, target, budget, phases, action)
+    live_colour = state["live"]
+    live = state["colours"][live_colour]
+    clock = time.monotonic()
+    comp.reload_nginx(layout, state["nginx_bin"], state["nginx"], entry, timeout=budget.bound(15.0))
+    state["live"] = entry["colour"]
+    state["canary"] = None
+    _mark_good(state, {"version": target["version"], "fault": target["fault"]}, action)
+    stack.save()
+    phases["switch_s"] = time.monotonic() - clock
+    clock = time.monotonic()
+    comp.stop_colour(live, drain_s=float(state.get("drain_s", 1.0)))
+    state["colours"][live_colour] = None
+    stack.save()
+    phases["drain_s"] = time.monotonic() - clock
+    return str(entry["colour"])
 
 
 def _bluegreen(

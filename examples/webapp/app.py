@@ -7,6 +7,11 @@ Configured from the environment at start (gunicorn passes it on to each worker):
   (every application request takes 1.5 s longer), ``crash`` (the process exits soon after start
   and its health never becomes ready). ``/health`` and ``/metrics`` are not application requests:
   a broken build still answers its probes and its exporter, as real ones do.
+- ``FAULT_ERROR_RATE`` (0-1), ``FAULT_DELAY_MS``, ``FAULT_CRASH_AFTER``: measured faults of a
+  build deployed as a canary or in a rolling deploy: that share of application requests answers
+  500, each one takes that many milliseconds longer, the instance exits after that many of
+  them (counted in each worker). Their answers carry the version as every other one does;
+  ``/version`` (the readiness smoke check), ``/health`` and ``/metrics`` are left alone.
 - ``APP_COLOUR``: the deployment slot (``blue``/``green``), reported by ``/version``.
 - ``FWGATES_DB``: the SQLite file shared by both versions (default ``app.db``).
 - ``FWGATES_DRAIN_FILE``: while this file exists, ``/health`` answers 503 ``draining``
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import sqlite3
 import threading
@@ -48,6 +54,9 @@ MAX_WORK_MS = 5000
 MAX_BODY_BYTES = 64 * 1024
 # Endpoints a deliberate fault leaves alone: the probes and the exporter.
 FAULT_EXEMPT = frozenset({"/health", "/metrics"})
+# The measured faults leave the readiness smoke check (/version) alone too: such a build is
+# deployed and then fails its users, as the ones a canary is for do.
+MEASURED_EXEMPT = FAULT_EXEMPT | {"/version"}
 FEATURES = {"v1": ["items", "work"], "v2": ["items", "work", "item-version"]}
 
 StartResponse = Callable[..., Any]
@@ -75,6 +84,24 @@ def _env_choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
 VERSION = _env_choice("APP_VERSION", "v1", VERSIONS)
 FAULT = _env_choice("APP_FAULT", "", ("", *FAULTS)) or None
 COLOUR = os.environ.get("APP_COLOUR", "")
+
+
+def _env_number(name: str) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else 0.0
+    except ValueError:
+        raise RuntimeError(f"{name}={raw!r}: expected a number") from None
+    if value < 0:
+        raise RuntimeError(f"{name}={raw!r}: expected a number >= 0")
+    return value
+
+
+ERROR_RATE = min(_env_number("FAULT_ERROR_RATE"), 1.0)
+DELAY_S = _env_number("FAULT_DELAY_MS") / 1000
+CRASH_AFTER = int(_env_number("FAULT_CRASH_AFTER"))
+_served = 0
+_served_lock = threading.Lock()
 DB_PATH = os.environ.get("FWGATES_DB", "app.db")
 DRAIN_FILE = os.environ.get("FWGATES_DRAIN_FILE", "")
 WARMUP_S = float(os.environ.get("APP_WARMUP_S", "0.3"))
@@ -275,7 +302,11 @@ def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[byte
         else:
             if FAULT == "slow" and endpoint not in FAULT_EXEMPT:
                 time.sleep(SLOW_FAULT_S)
-            if FAULT == "500" and endpoint not in FAULT_EXEMPT:
+            measured = endpoint not in MEASURED_EXEMPT
+            if measured and (ERROR_RATE or DELAY_S or CRASH_AFTER):
+                _measured_faults()
+            broken = FAULT == "500" and endpoint not in FAULT_EXEMPT
+            if broken or (measured and ERROR_RATE and random.random() < ERROR_RATE):
                 response = _json(500, {"error": "deliberate fault", "version": VERSION})
             else:
                 response = target(environ, *args)
@@ -287,6 +318,18 @@ def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[byte
         time.perf_counter() - started
     )
     return _send(start_response, method, response)
+
+
+def _measured_faults() -> None:
+    """The delay of a slower build; the exit of a build that crashes after some requests."""
+    global _served
+    if DELAY_S:
+        time.sleep(DELAY_S)
+    if CRASH_AFTER:
+        with _served_lock:
+            _served += 1
+            if _served > CRASH_AFTER:
+                os._exit(3)  # the request is cut; gunicorn's master stops the instance
 
 
 def _crash_soon() -> None:

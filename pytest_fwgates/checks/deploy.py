@@ -21,6 +21,10 @@ run's figures are kept.
 
 ``under_load:`` (the load check's options) runs Locust through the whole deploy and splits
 what its users felt at the deploy's start and end (see :mod:`.under_load`).
+
+``steps:`` deploys in steps (a canary's traffic weights, a rolling deploy's instances), judged
+canary against stable during each pause by ``analysis:`` and stopped with ``on_abort`` when
+the new version is worse (see :mod:`.progressive`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from ..locust_run import LoadError
 from ..probe import MIN_INTERVAL, ProbeError, Prober, Writer, _Connection, _path_of
 from ..process import ProcessResult
 from .base import CheckError, Measurement
+from .progressive import STEP_KEYS, STEP_OPTIONS, run_steps
 from .timed import (
     DURATION,
     PROBE_KEYS,
@@ -100,6 +105,8 @@ class DeployCheck(TimedCheck):
             "success_ratio",
             "p95_latency_ms",
             *UNDER_LOAD_KEYS,
+            *STEP_KEYS,
+            "on_abort_exit_status",
         }
     )
     options_schema: ClassVar[dict[str, dict[str, Any]]] = {
@@ -127,12 +134,25 @@ class DeployCheck(TimedCheck):
             "minItems": 1,
         },
         "under_load": UNDER_LOAD_OPTION,
+        **STEP_OPTIONS,
     }
-    shell_options: ClassVar[frozenset[str]] = frozenset({"data"})
+    shell_options: ClassVar[frozenset[str]] = frozenset({"data", "on_abort"})
     default_timeout = 600.0
 
     def measure(self) -> Measurement:
         deadline = time.monotonic() + self.timeout
+        if self.option("steps"):
+            together = [
+                k
+                for k in ("repeat", "versions", "writes", "under_load", "data", "data_url")
+                if self.option(k)
+            ]
+            if together:
+                raise CheckError(f"steps: not supported together with {', '.join(together)}")
+            return run_steps(self, Measurement(), deadline)
+        for key in ("analysis", "on_abort"):
+            if self.option(key):
+                raise CheckError(f"{key}: only with steps (the pauses it is judged in)")
         repeat = int(self.option("repeat", 1))
         versions = [str(v) for v in self.option("versions") or []]
         rule = self.version_rule()

@@ -1,0 +1,480 @@
+"""``deploy`` in steps (canary, rolling), judged canary against stable during each pause.
+
+    - deploy: examples/deploy/deploy-canary v2
+      health: ${url}/
+      version: {json: version, expect: v2}
+      steps: [{weight: 10, pause: 20s}, {weight: 50, pause: 20s}, {weight: 100}]
+      analysis:
+        failure_rate: {max_increase: "0.5%"}
+        p95_ms: {max_increase: "+20%"}
+      on_abort: examples/deploy/rollback
+      expect: {aborted: "== 0", duration_s: "< 5m"}
+
+Each step runs the command with ``$FWGATES_STEP_WEIGHT`` (``$FWGATES_STEP``,
+``$FWGATES_STEPS``, and ``$FWGATES_STEP_INSTANCE`` when the step names an instance), then
+pauses while the prober keeps probing. During the pause the analysis compares what the prober
+saw of the new version (``version.expect``) with what it saw of the version that served
+before, over the same window (from the step's command end on), every ``analysis.every``
+(see :mod:`pytest_fwgates.canary_judge`); each look spends its share of ``1 - confidence``
+(Bonferroni over every look of the deploy), so looking often does not raise the chance of a
+false abort. At the pause's end a step the analysis could not judge (too few answers of
+either version) is **inconclusive**: the deploy stops, and the check fails whatever its
+``expect`` says.
+
+When a look fails, the deploy stops at once: ``on_abort`` runs (bounded by
+``on_abort_timeout``), and the check waits for the service to be stable on the old version.
+Figures: ``aborted``, ``aborted_at_step``, ``detect_s`` (first bad answer of the new version
+-> abort), ``rollback_s`` (abort -> the first answer of a stable run on the old version),
+``bad_answers`` (failed answers of the new version: the blast radius), ``canary_answers``,
+``analysis_looks``, ``capacity_pct`` (share of probes answered by any version, not a 5xx or
+no answer), with the deploy's ``duration_s`` and probe figures. An interrupt (Ctrl-C) during
+the steps runs ``on_abort`` too before it goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..canary_judge import Increase, JudgeError, Sample, Verdict, judge, parse_increase
+from ..probe import Probe, Prober
+from ..process import ProcessResult
+from .base import CheckError, Measurement
+from .timed import DURATION, SHOWN, duration, exit_value, last_line
+
+if TYPE_CHECKING:
+    from .deploy import DeployCheck
+
+__all__ = ["STEP_KEYS", "STEP_OPTIONS", "run_steps"]
+
+WEIGHT_VAR = "FWGATES_STEP_WEIGHT"
+#: the figures of a deploy in steps, each one a threshold key
+STEP_KEYS = (
+    "aborted",
+    "aborted_at_step",
+    "detect_s",
+    "rollback_s",
+    "bad_answers",
+    "canary_answers",
+    "analysis_looks",
+    "capacity_pct",
+    "steps_done",
+)
+_INCREASE_RULE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["max_increase"],
+    "properties": {"max_increase": {"type": ["string", "number"]}},
+}
+STEP_OPTIONS: dict[str, dict[str, Any]] = {
+    "steps": {
+        "description": "deploy in steps: the command runs once per step with "
+        "$FWGATES_STEP_WEIGHT (and $FWGATES_STEP_INSTANCE), then pauses",
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 100,
+        "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "weight": {"type": "number", "minimum": 0, "maximum": 100},
+                "instance": {"type": "integer", "minimum": 0},
+                "pause": DURATION,
+            },
+            "anyOf": [{"required": ["weight"]}, {"required": ["instance"]}],
+        },
+    },
+    "analysis": {
+        "description": "judged during every pause: the new version against the stable one",
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "failure_rate": _INCREASE_RULE,
+            "p95_ms": _INCREASE_RULE,
+            "min_answers": {"type": "integer", "minimum": 5, "maximum": 100000},
+            "every": DURATION,
+            "confidence": {"type": "number", "minimum": 0.5, "maximum": 0.9999},
+        },
+        "anyOf": [{"required": ["failure_rate"]}, {"required": ["p95_ms"]}],
+    },
+    "on_abort": {"type": "string", "minLength": 1, "description": "run at once on an abort"},
+    "on_abort_timeout": DURATION,
+}
+
+
+@dataclass
+class Step:
+    index: int
+    weight: float | None
+    instance: int | None
+    pause_s: float
+
+    @property
+    def label(self) -> str:
+        what = []
+        if self.weight is not None:
+            what.append(f"{self.weight:g}%")
+        if self.instance is not None:
+            what.append(f"instance {self.instance}")
+        return f"step {self.index}: " + ", ".join(what)
+
+
+@dataclass
+class Analysis:
+    failure_rate: Increase | None
+    p95: Increase | None
+    min_answers: int
+    every_s: float
+    confidence: float
+    looks_planned: int = 1
+
+    @property
+    def alpha(self) -> float:
+        return (1 - self.confidence) / max(self.looks_planned, 1)
+
+
+@dataclass
+class Abort:
+    at: float
+    step: int
+    reason: str
+    verdict: Verdict | None = None
+    first_bad: float | None = None
+
+
+@dataclass
+class StepRecord:
+    step: Step
+    started: float
+    judged_from: float | None = None
+    ended: float | None = None
+    looks: int = 0
+    last: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self, origin: float) -> dict[str, Any]:
+        found: dict[str, Any] = {"step": self.step.index, "looks": self.looks}
+        if self.step.weight is not None:
+            found["weight"] = self.step.weight
+        if self.step.instance is not None:
+            found["instance"] = self.step.instance
+        found["at_s"] = round(self.started - origin, 3)
+        if self.judged_from is not None and self.ended is not None:
+            found["window_s"] = round(self.ended - self.judged_from, 3)
+        found.update(self.last)
+        return found
+
+
+def parse_steps(raw: list[dict[str, Any]]) -> list[Step]:
+    steps = []
+    for index, item in enumerate(raw, 1):
+        weight = item.get("weight")
+        instance = item.get("instance")
+        steps.append(
+            Step(
+                index,
+                None if weight is None else float(weight),
+                None if instance is None else int(instance),
+                duration(item.get("pause"), 0.0, f"steps[{index}].pause"),
+            )
+        )
+    return steps
+
+
+def parse_analysis(raw: dict[str, Any] | None, steps: list[Step]) -> Analysis | None:
+    if not raw:
+        return None
+    try:
+        rate = raw.get("failure_rate")
+        p95 = raw.get("p95_ms")
+        analysis = Analysis(
+            failure_rate=parse_increase(rate["max_increase"], rate=True) if rate else None,
+            p95=parse_increase(p95["max_increase"], rate=False) if p95 else None,
+            min_answers=int(raw.get("min_answers", 20)),
+            every_s=max(duration(raw.get("every"), 1.0, "analysis.every"), 0.1),
+            confidence=float(raw.get("confidence", 0.95)),
+        )
+    except JudgeError as exc:
+        raise CheckError(f"analysis: {exc}") from None
+    pauses = [s.pause_s for s in steps if s.pause_s > 0]
+    if not pauses:
+        raise CheckError("analysis: no step pauses, so nothing could ever be judged")
+    analysis.looks_planned = sum(max(math.ceil(p / analysis.every_s), 1) for p in pauses)
+    return analysis
+
+
+def _samples(
+    probes: list[Probe], start: float, end: float, new: str, old: str
+) -> tuple[Sample, Sample, int]:
+    """What each version answered in ``[start, end]``; and the answers of neither."""
+    canary, stable, neither = Sample(), Sample(), 0
+    for probe in probes:
+        if probe.start < start or probe.start > end:
+            continue
+        sample = canary if probe.version == new else stable if probe.version == old else None
+        if sample is None:
+            neither += 1
+            continue
+        sample.answers += 1
+        if probe.ok:
+            sample.latencies_ms.append(probe.latency_ms)
+        else:
+            sample.failed += 1
+    return canary, stable, neither
+
+
+class _Steps:
+    def __init__(self, check: DeployCheck, measurement: Measurement, deadline: float) -> None:
+        self.check = check
+        self.measurement = measurement
+        self.deadline = deadline
+        self.steps = parse_steps(list(check.option("steps")))
+        self.analysis = parse_analysis(check.option("analysis"), self.steps)
+        rule = check.version_rule()
+        self.new = rule.expect if rule else None
+        if self.analysis is not None and (rule is None or self.new is None):
+            raise CheckError("analysis: needs version: {..., expect: <the new version>}")
+        self.rule = rule
+        self.records: list[StepRecord] = []
+        self.abort: Abort | None = None
+        self.failures: list[str] = []
+        self.outputs: list[tuple[str, ProcessResult]] = []
+
+    # --- the whole deploy --------------------------------------------------------------------
+
+    def run(self) -> None:
+        check, measurement = self.check, self.measurement
+        prober = check.prober(self.rule, limit_s=max(self.deadline - time.monotonic(), 1.0) + 5.0)
+        with prober:
+            good = check.wait_healthy_before(prober, self.deadline)
+            old = good.version
+            measurement.facts["version_before"] = old
+            if self.analysis is not None and (old is None or old == self.new):
+                raise CheckError(
+                    f"the service answers on version {old!r} before the deploy: there is no "
+                    f"stable version to judge {self.new} against"
+                )
+            self.old = old or ""
+            started = prober.mark("deploy start")
+            try:
+                for step in self.steps:
+                    if not self._step(prober, step, started):
+                        break
+            except BaseException:
+                # an interrupt (or a bug) mid-deploy: take the new version out before going on
+                if self.abort is None and check.option("on_abort"):
+                    self.abort = Abort(
+                        prober.mark("abort: interrupted"), self._at_step(), "interrupted"
+                    )
+                    self._on_abort(prober)
+                raise
+            settled = self._settle(prober, started)
+            stopped = prober.now()
+        self._figures(prober, started, settled, stopped)
+
+    def _at_step(self) -> int:
+        return self.records[-1].step.index if self.records else 0
+
+    def _step(self, prober: Prober, step: Step, origin: float) -> bool:
+        """Run one step and its pause; False when the deploy stops here."""
+        check = self.check
+        record = StepRecord(step, prober.mark(step.label))
+        self.records.append(record)
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            return self._stop(prober, step, "no time left in the check's bound", fail=True)
+        env: dict[str, str] = {
+            "FWGATES_STEP": str(step.index),
+            "FWGATES_STEPS": str(len(self.steps)),
+        }
+        if self.new:
+            env["FWGATES_DEPLOY_VERSION"] = self.new
+        if step.weight is not None:
+            env[WEIGHT_VAR] = f"{step.weight:g}"
+        if step.instance is not None:
+            env["FWGATES_STEP_INSTANCE"] = str(step.instance)
+        result = check.run(check.spec.target, left, "deploy", env)
+        self.outputs.append((f"deploy-step{step.index}", result))
+        self.measurement.values["exit_status"] = exit_value(result)
+        why = check.failed_command(f"step {step.index}: deploy", result, left)
+        if why:
+            self.measurement.facts["deploy_output"] = (last_line(result) or "")[:SHOWN]
+            return self._stop(prober, step, why, fail=True)
+        record.judged_from = prober.now()
+        pause_end = record.judged_from + step.pause_s
+        if step.pause_s <= 0:
+            record.ended = record.judged_from
+            return True
+        analysis = self.analysis
+        next_look = record.judged_from + (analysis.every_s if analysis else step.pause_s)
+        verdict: Verdict | None = None
+        while True:
+            now = prober.now()
+            if time.monotonic() >= self.deadline:
+                record.ended = now
+                return self._stop(prober, step, "no time left in the check's bound", fail=True)
+            if analysis is not None and now >= min(next_look, pause_end):
+                verdict = self._look(prober, record, now)
+                next_look = now + analysis.every_s
+                if verdict.outcome == "fail":
+                    record.ended = now
+                    return self._stop(prober, step, "; ".join(verdict.reasons), verdict=verdict)
+            if now >= pause_end:
+                break
+            time.sleep(max(min(next_look, pause_end) - prober.now(), 0.01))
+        record.ended = prober.now()
+        if verdict is not None and verdict.outcome == "inconclusive":
+            why = f"step {step.index}: the analysis could not judge the new version: " + "; ".join(
+                verdict.reasons
+            )
+            return self._stop(prober, step, why, fail=True, verdict=verdict)
+        return True
+
+    def _look(self, prober: Prober, record: StepRecord, now: float) -> Verdict:
+        analysis = self.analysis
+        assert analysis is not None and self.new is not None and record.judged_from is not None
+        canary, stable, neither = _samples(
+            prober.probes, record.judged_from, now, self.new, self.old
+        )
+        verdict = judge(
+            canary,
+            stable,
+            failure_rate=analysis.failure_rate,
+            p95=analysis.p95,
+            alpha=analysis.alpha,
+            min_answers=analysis.min_answers,
+        )
+        record.looks += 1
+        record.last = {
+            "canary": {"version": self.new, **canary.to_json()},
+            "stable": {"version": self.old, **stable.to_json()},
+            "unattributed": neither,
+            "alpha": round(analysis.alpha, 6),
+            **verdict.to_json(),
+        }
+        if verdict.outcome == "fail":
+            first_bad = None
+            for probe in prober.probes:
+                if probe.start < record.judged_from or probe.version != self.new:
+                    continue
+                slow = verdict.slow_ms is not None and probe.latency_ms > verdict.slow_ms
+                rate_bad = "failure_rate" in verdict.failed_rules and not probe.ok
+                lat_bad = "p95_ms" in verdict.failed_rules and probe.ok and slow
+                if rate_bad or lat_bad:
+                    first_bad = probe.start
+                    break
+            self._first_bad = first_bad
+        return verdict
+
+    def _stop(
+        self,
+        prober: Prober,
+        step: Step,
+        reason: str,
+        *,
+        fail: bool = False,
+        verdict: Verdict | None = None,
+    ) -> bool:
+        """Stop the deploy here: the abort, ``on_abort`` at once; ``fail``: the check fails
+        whatever its thresholds say (the deploy broke or was never judged)."""
+        if fail:
+            self.failures.append(reason)
+        label = "abort" if verdict is not None and verdict.outcome == "fail" else "stopped"
+        at = prober.mark(f"{label}: step {step.index}")
+        first_bad = getattr(self, "_first_bad", None) if label == "abort" else None
+        self.abort = Abort(at, step.index, reason, verdict, first_bad)
+        self._on_abort(prober)
+        return False
+
+    def _on_abort(self, prober: Prober) -> None:
+        check = self.check
+        command = check.option("on_abort")
+        if not command:
+            return
+        bound = duration(check.option("on_abort_timeout"), 120.0, "on_abort_timeout")
+        bound = min(bound, max(self.deadline - time.monotonic(), 1.0) + 30.0)
+        result = check.run(str(command), bound, "on_abort")
+        prober.mark("on_abort end")
+        self.outputs.append(("on_abort", result))
+        self.measurement.values["on_abort_exit_status"] = exit_value(result)
+        why = check.failed_command("on_abort", result, bound)
+        if why:
+            self.failures.append(why)
+
+    def _settle(self, prober: Prober, started: float) -> float | None:
+        """When the service became stable: on the old version after an abort, else the new."""
+        check = self.check
+        since = self.abort.at if self.abort else started
+        version = (self.old or None) if self.abort else self.new
+        settled = check.wait_settled(
+            prober, since=since, version=version, until=prober.now(), deadline=self.deadline
+        )
+        if settled is not None:
+            prober.mark(f"stable on {version}" if version else "stable")
+        return settled
+
+    # --- figures -----------------------------------------------------------------------------
+
+    def _figures(
+        self, prober: Prober, started: float, settled: float | None, stopped: float
+    ) -> None:
+        check, m = self.check, self.measurement
+        figures = prober.figures(start=started, end=stopped)
+        m.values.update({k: v for k, v in figures.values().items() if k != "probes"})
+        end = settled if settled is not None else stopped
+        m.values["duration_s"] = round(end - started, 3)
+        probes = [p for p in prober.probes if started <= p.start <= stopped]
+        answered = sum(1 for p in probes if p.ok)
+        m.values["capacity_pct"] = round(100.0 * answered / len(probes), 3) if probes else 0.0
+        if self.new is not None:
+            until = settled if settled is not None else stopped
+            canary = [p for p in probes if p.version == self.new and p.start <= until]
+            m.values["canary_answers"] = float(len(canary))
+            m.values["bad_answers"] = float(sum(1 for p in canary if not p.ok))
+        abort = self.abort
+        m.values["aborted"] = float(abort is not None)
+        m.values["steps_done"] = float(
+            sum(
+                1
+                for r in self.records
+                if r.ended is not None and not (abort and abort.step == r.step.index)
+            )
+        )
+        m.values["analysis_looks"] = float(sum(r.looks for r in self.records))
+        m.facts["steps"] = [r.to_json(started) for r in self.records]
+        m.facts["versions_seen"] = figures.versions
+        m.facts["probes"] = figures.probes
+        m.facts["interval_ms"] = round(check.interval * 1000, 1)
+        after = prober.last_good()
+        m.facts["version_after"] = after.version if after else None
+        if abort is not None:
+            m.values["aborted_at_step"] = float(abort.step)
+            m.facts["abort_reason"] = abort.reason[:SHOWN]
+            if abort.first_bad is not None:
+                m.values["detect_s"] = round(max(abort.at - abort.first_bad, 0.0), 3)
+                prober.mark("first bad answer", at=abort.first_bad)
+            if settled is not None:
+                m.values["rollback_s"] = round(max(settled - abort.at, 0.0), 3)
+            else:
+                old = self.old or "the old version"
+                m.failures.append(
+                    f"after the abort the service was not stable on {old} for "
+                    f"{check.stable_s:g} s within {check.settle_s:g} s"
+                )
+        elif settled is None:
+            m.failures.append(
+                f"the service was not stable{f' on {self.new}' if self.new else ''} for "
+                f"{check.stable_s:g} s within {check.settle_s:g} s after the last step"
+            )
+        m.failures.extend(self.failures)
+        for name, result in self.outputs:
+            check.keep_output(m, name, result)
+        check.keep_timeline(m, prober, figures, title=f"deploy {check.spec.id} (in steps)")
+
+
+def run_steps(check: DeployCheck, measurement: Measurement, deadline: float) -> Measurement:
+    """A deploy in steps; see the module docstring."""
+    _Steps(check, measurement, deadline).run()
+    return measurement

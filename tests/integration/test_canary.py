@@ -1,0 +1,205 @@
+"""Canary deploys of the real example stack (gunicorn, nginx split_clients by reload), judged
+canary against stable by the prober, aborted and rolled back when the new build is faulty.
+
+Pauses are short (a few seconds) and the canary's share large enough to judge in them; the
+allowed latency increase is generous (the machine is shared), the faulty builds far beyond it.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from examples.stack import Stack
+from pytest_fwgates.model import CheckResult, Outcome
+
+from .test_deploy_checks import _check
+from .traffic import ROOT
+
+pytestmark = pytest.mark.integration
+
+ANALYSIS = {
+    "failure_rate": {"max_increase": "0.5%"},
+    "p95_ms": {"max_increase": "+50%"},
+    "min_answers": 20,
+}
+
+
+def _canary(stack: Stack, tmp_path: Path, fault: str = "", **settings: Any) -> CheckResult:
+    target = "examples/deploy/deploy-canary v2" + (f" --fault {fault}" if fault else "")
+    options: dict[str, Any] = {
+        "health": stack.urls["app"] + "/work?ms=10",
+        "version": {"json": "version", "expect": "v2"},
+        "interval": "10ms",
+        "steps": [{"weight": 40, "pause": "4s"}, {"weight": 100}],
+        "analysis": ANALYSIS,
+        "on_abort": "examples/deploy/rollback",
+        "timeout": 90,
+    }
+    options.update(settings)
+    result = _check(tmp_path, "deploy", target, **options)
+    numbers = {k: v for k, v in result.measured.items() if isinstance(v, int | float)}
+    print(f"\n[figures] canary {fault or 'good'}: {result.outcome.name} {numbers}")
+    return result
+
+
+def _routing(stack: Stack) -> str:
+    return (stack.layout.nginx_dir / "routing.conf").read_text()
+
+
+def test_good_canary_is_judged_and_promoted(stack_env: Stack, tmp_path: Path) -> None:
+    result = _canary(stack_env, tmp_path, expect={"aborted": "== 0", "duration_s": "< 5m"})
+    assert result.outcome is Outcome.PASSED, result.message
+    measured = result.measured
+    assert measured["aborted"] == 0
+    assert measured["version_before"] == "v1" and measured["version_after"] == "v2"
+    assert measured["canary_answers"] >= 20
+    assert measured["bad_answers"] == 0
+    assert measured["analysis_looks"] >= 1
+    step = measured["steps"][0]
+    assert step["verdict"] == "pass" and step["weight"] == 40
+    assert step["canary"]["answers"] >= 20 and step["stable"]["answers"] >= 20
+    assert "app_canary" not in _routing(stack_env)
+    svg = Path(result.evidence["timeline_svg"]).read_text()
+    assert "step 1: 40%" in svg and "v2" in svg
+
+
+@pytest.mark.parametrize(
+    ("fault", "rule"),
+    [("errors=50%", "failure_rate"), ("delay=40ms", "p95_ms"), ("crash-after=30", "failure_rate")],
+)
+def test_faulty_canary_is_aborted_and_rolled_back(
+    stack_env: Stack, tmp_path: Path, fault: str, rule: str
+) -> None:
+    result = _canary(stack_env, tmp_path, fault, expect={"aborted": "== 1", "rollback_s": "< 2m"})
+    assert result.outcome is Outcome.PASSED, result.message
+    measured = result.measured
+    assert measured["aborted"] == 1 and measured["aborted_at_step"] == 1
+    assert 0 <= measured["rollback_s"] < 120
+    assert 0 <= measured["detect_s"] < 10
+    assert measured["version_after"] == "v1"
+    assert measured["on_abort_exit_status"] == 0
+    assert rule in measured["abort_reason"].replace("failure rate", "failure_rate").replace(
+        "p95 latency", "p95_ms"
+    )
+    if rule == "failure_rate":
+        assert measured["bad_answers"] > 0
+    assert measured["steps"][0]["verdict"] == "fail"
+    assert "app_canary" not in _routing(stack_env)  # every request back on v1
+    assert stack_env.status()["version"] == "v1"
+    svg = Path(result.evidence["timeline_svg"]).read_text()
+    assert "abort: step 1" in svg and "stable on v1" in svg
+
+
+def test_crash_before_any_analysis_is_caught(stack_env: Stack, tmp_path: Path) -> None:
+    # the build dies during its warm-up: every answer of its share is nginx's 502 as v2
+    result = _canary(stack_env, tmp_path, "crash-after=2", expect={"aborted": "== 1"})
+    assert result.outcome is Outcome.PASSED, result.message
+    assert result.measured["bad_answers"] > 0
+    assert result.measured["version_after"] == "v1"
+
+
+def test_canary_without_traffic_is_never_a_pass(stack_env: Stack, tmp_path: Path) -> None:
+    # a deploy command that sends nothing to the new version: nothing to judge it by
+    result = _check(
+        tmp_path,
+        "deploy",
+        "true",
+        health=stack_env.urls["app"] + "/",
+        version={"json": "version", "expect": "v2"},
+        interval="20ms",
+        steps=[{"weight": 10, "pause": "1s"}, {"weight": 100}],
+        analysis=ANALYSIS,
+        expect={"aborted": "== 1"},  # even an expected abort does not pass an unjudged canary
+    )
+    assert result.outcome is Outcome.FAILED
+    assert "could not judge the new version" in result.message
+    assert "the canary answered 0 times" in result.message
+
+
+def test_unreadable_version_label_is_an_error(stack_env: Stack, tmp_path: Path) -> None:
+    result = _check(
+        tmp_path,
+        "deploy",
+        "examples/deploy/deploy-canary v2",
+        health=stack_env.urls["app"] + "/",
+        version={"json": "no.such.field", "expect": "v2"},
+        steps=[{"weight": 10, "pause": "1s"}],
+        analysis=ANALYSIS,
+    )
+    assert result.outcome is Outcome.ERROR
+    assert "no stable version to judge v2 against" in result.message
+    assert "app_canary" not in _routing(stack_env)  # nothing was deployed
+
+
+@pytest.mark.parametrize(
+    ("on_abort", "why"),
+    [("exit 3", "on_abort command failed (exit 3)"), ("sleep 30", "did not finish within 1 s")],
+)
+def test_failing_on_abort_fails_the_check(
+    stack_env: Stack, tmp_path: Path, on_abort: str, why: str
+) -> None:
+    try:
+        result = _canary(
+            stack_env,
+            tmp_path,
+            "errors=50%",
+            on_abort=on_abort,
+            on_abort_timeout="1s",
+            settle_timeout="2s",
+            expect={"aborted": "== 1"},
+        )
+    finally:
+        stack_env.rollback()
+    assert result.outcome is Outcome.FAILED
+    assert why in result.message
+    assert "not stable on v1" in result.message  # the canary still had its share
+
+
+def test_interrupted_canary_takes_the_new_version_out(stack_env: Stack, tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        sys.path.insert(0, {str(ROOT)!r})
+        from tests.integration.test_deploy_checks import _check
+        _check(
+            Path({str(tmp_path)!r}),
+            "deploy",
+            "examples/deploy/deploy-canary v2",
+            health={stack_env.urls["app"] + "/"!r},
+            version={{"json": "version", "expect": "v2"}},
+            steps=[{{"weight": 30, "pause": "60s"}}, {{"weight": 100}}],
+            on_abort="examples/deploy/rollback",
+            timeout=120,
+        )
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if "app_canary" in _routing(stack_env):
+                break
+            time.sleep(0.1)
+        assert "app_canary" in _routing(stack_env), "the canary took its share"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C during the pause
+        status = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert status != 0
+    assert "app_canary" not in _routing(stack_env)
+    state = json.loads(stack_env.layout.state_file.read_text())
+    assert not state.get("canary")
+    assert stack_env.status()["version"] == "v1"

@@ -1,0 +1,115 @@
+"""The canary judge: exact tests against scipy's, and verdicts that never pass without
+evidence."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_fwgates.canary_judge import (
+    Increase,
+    JudgeError,
+    Sample,
+    fisher_greater,
+    judge,
+    mann_whitney_greater,
+    parse_increase,
+    percentile,
+)
+
+RATE = Increase(0.005, relative=False)
+P95 = Increase(0.2, relative=True)
+
+
+def _sample(answers: int, failed: int, latency: float = 10.0, spread: float = 1.0) -> Sample:
+    rng = random.Random(answers * 7 + failed)
+    good = [latency + rng.uniform(-spread, spread) for _ in range(answers - failed)]
+    return Sample(answers=answers, failed=failed, latencies_ms=good)
+
+
+def test_fisher_and_mann_whitney_agree_with_scipy() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    rng = random.Random(7)
+    for _ in range(200):
+        a, b, c, d = (rng.randint(0, 40) for _ in range(4))
+        expected = stats.fisher_exact([[a, b], [c, d]], alternative="greater")[1]
+        assert fisher_greater(a, b, c, d) == pytest.approx(expected, abs=1e-9)
+    for _ in range(100):
+        x = [round(rng.gauss(10, 3), 1) for _ in range(rng.randint(8, 60))]
+        y = [round(rng.gauss(10.4, 3), 1) for _ in range(rng.randint(8, 200))]
+        expected = stats.mannwhitneyu(x, y, alternative="greater", method="asymptotic").pvalue
+        assert mann_whitney_greater(x, y) == pytest.approx(expected, abs=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 30), min_size=4, max_size=4))
+def test_fisher_is_a_probability_that_falls_as_the_canary_fails_more(cells: list[int]) -> None:
+    a, b, c, d = cells
+    p = fisher_greater(a, b, c, d)
+    assert 0.0 <= p <= 1.0
+    if b > 0:  # one more failure instead of a success: never less evidence
+        assert fisher_greater(a + 1, b - 1, c, d) <= p + 1e-12
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 400), st.integers(0, 400), st.integers(0, 400), st.integers(1, 10_000))
+def test_too_few_answers_is_never_a_pass(canary: int, stable: int, failed: int, need: int) -> None:
+    c = _sample(canary, min(failed, canary))
+    s = _sample(stable, 0)
+    verdict = judge(c, s, failure_rate=RATE, p95=P95, alpha=0.05, min_answers=need)
+    if canary < need or stable < need:
+        assert verdict.outcome != "pass"
+
+
+@pytest.mark.parametrize(
+    ("canary", "stable", "outcome", "rule"),
+    [
+        (_sample(200, 0), _sample(2000, 0), "pass", None),
+        (_sample(200, 100), _sample(2000, 0), "fail", "failure_rate"),
+        (_sample(200, 10), _sample(2000, 0), "fail", "failure_rate"),
+        (_sample(200, 0, latency=15), _sample(2000, 0), "fail", "p95_ms"),
+        (_sample(10, 0), _sample(2000, 0), "inconclusive", None),
+        (_sample(0, 0), _sample(2000, 0), "inconclusive", None),
+        # a failure shows at any size when it is significant
+        (_sample(10, 8), _sample(2000, 0), "fail", "failure_rate"),
+        # the stable version fails as often: no regression of the canary
+        (_sample(200, 10), _sample(2000, 100), "pass", None),
+        # an increase below the allowed one is no failure, however significant
+        (_sample(2000, 6), _sample(20000, 0), "pass", None),
+    ],
+)
+def test_verdicts(canary: Sample, stable: Sample, outcome: str, rule: str | None) -> None:
+    verdict = judge(canary, stable, failure_rate=RATE, p95=P95, alpha=0.05, min_answers=20)
+    assert verdict.outcome == outcome, verdict.reasons
+    if rule:
+        assert rule in verdict.failed_rules
+
+
+@pytest.mark.parametrize(
+    ("text", "rate", "expected"),
+    [
+        ("0.5%", True, Increase(0.005, False)),
+        ("+20%", False, Increase(0.2, True)),
+        ("+50ms", False, Increase(50.0, False)),
+        (50, False, Increase(50.0, False)),
+        ("1s", False, Increase(1000.0, False)),
+    ],
+)
+def test_increases(text: object, rate: bool, expected: Increase) -> None:
+    assert parse_increase(text, rate=rate) == expected
+
+
+@pytest.mark.parametrize(("text", "rate"), [("-5%", True), ("lots", False), ("5ms", True)])
+def test_bad_increases(text: str, rate: bool) -> None:
+    with pytest.raises(JudgeError):
+        parse_increase(text, rate=rate)
+
+
+def test_percentile_is_a_seen_value() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 0.95) == 95.0
+    assert percentile([3.0], 0.95) == 3.0
+    assert percentile([], 0.95) == 0.0
