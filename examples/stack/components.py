@@ -6,6 +6,7 @@ Each start is bounded and retried on a fresh port if another process took the on
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import shutil
 import signal
@@ -256,7 +257,7 @@ def warm_up(entry: dict[str, Any], requests: int = 16, timeout: float = 10.0) ->
 
     def one(i: int) -> None:
         if time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, http.client.HTTPException):
                 procs.http(f"{base}/work?ms={i % 3}" if i % 2 else f"{base}/", timeout=2.0)
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -306,7 +306,10 @@ def _canary(stack: Stack, target: dict[str, Any], budget: _Budget, phases: dict[
         if leftover:
             comp.stop_colour(leftover, drain_s=drain_s, quick=True)
             state["colours"][idle] = None
-            stack.save()
+        # on record before it starts: a rollback after any failure from here on takes the
+        # canary out (and never goes back to an older version instead)
+        state["canary"] = {"colour": idle, "weight": 0}
+        stack.save()
         entry = comp.start_colour(
             layout,
             idle,
@@ -355,11 +358,12 @@ def _canary_out(stack: Stack, budget: _Budget, phases: dict[str, float]) -> str:
     if current:
         clock = time.monotonic()
         # nginx's old workers are gone: no request is in flight to the canary any more
-        comp.stop_colour(state["colours"].get(current["colour"]), drain_s=0.0, quick=True)
-        state["colours"][current["colour"]] = None
-        state["canary"] = None
-        stack.save()
+        if current["colour"] != state["live"]:
+            comp.stop_colour(state["colours"].get(current["colour"]), drain_s=0.0, quick=True)
+            state["colours"][current["colour"]] = None
         phases["stop_s"] = time.monotonic() - clock
+    state["canary"] = None
+    stack.save()
     return str(state["live"])
 
 

@@ -203,3 +203,19 @@ def test_interrupted_canary_takes_the_new_version_out(stack_env: Stack, tmp_path
     state = json.loads(stack_env.layout.state_file.read_text())
     assert not state.get("canary")
     assert stack_env.status()["version"] == "v1"
+
+
+def test_canary_that_is_never_ready_fails_and_keeps_the_stable_version(
+    stack_env: Stack, tmp_path: Path
+) -> None:
+    stack_env.deploy("v2", "bluegreen")
+    stack_env.deploy("v1", "bluegreen")  # an older version is on record to roll back to
+    result = _canary(stack_env, tmp_path, "crash", expect={"aborted": "== 1"})
+    assert result.outcome is Outcome.FAILED
+    assert "step 1: deploy command failed" in result.message
+    assert "failed its readiness checks" in result.message
+    # on_abort took the (never routed) canary out, and did not go back to another version
+    assert result.measured["on_abort_exit_status"] == 0
+    assert result.measured["version_after"] == "v1"
+    assert stack_env.status()["version"] == "v1"
+    assert "app_canary" not in _routing(stack_env)
