@@ -18,11 +18,10 @@ import json
 import os
 import re
 import stat
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from .fsutil import atomic_write
 
@@ -229,75 +228,36 @@ def _read_folder(root: Path) -> _Contents:
     return contents
 
 
-def _hash_stream(handle: IO[bytes], limit: int) -> tuple[int, str, bytes | None, bool]:
-    """Size, SHA-256, the bytes when small, and whether ``limit`` was passed."""
-    digest = hashlib.sha256()
-    size = 0
-    kept: list[bytes] | None = []
-    while chunk := handle.read(_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            return size, "", None, True
-        digest.update(chunk)
-        if kept is not None:
-            if size <= MAX_MANIFEST_BYTES:
-                kept.append(chunk)
-            else:
-                kept = None
-    return size, digest.hexdigest(), b"".join(kept) if kept is not None else None, False
-
-
 def _read_archive(path: Path) -> _Contents:
+    """The files of a ``.tar.gz`` package as an unpacker would produce them (one folder
+    holding them all); any form unpackers could read differently is a problem and stops
+    the reading (see :mod:`pytest_fwgates.archive`)."""
+    from .archive import ArchiveError, read_members
+
     contents = _Contents()
-    total = 0
-    count = 0
     top: str | None = None
     try:
-        # stream mode: members are read once, in order, never extracted to disk
-        with tarfile.open(path, mode="r|gz") as archive:
-            for member in archive:
-                count += 1
-                if count > MAX_MEMBERS:
-                    contents.problems.append(f"more than {MAX_MEMBERS} members: not read further")
-                    break
-                name = _safe_relpath(member.name)
-                if name is None:
-                    contents.problems.append(f"unsafe path in the archive: {member.name!r}")
-                    continue
-                first, _, rest = name.partition("/")
+        with open(path, "rb") as raw:
+            for member in read_members(
+                raw,
+                max_members=MAX_MEMBERS,
+                max_bytes=MAX_TOTAL_BYTES,
+                keep=lambda name: name.partition("/")[2] in _SMALL_FILES,
+                keep_limit=MAX_MANIFEST_BYTES,
+            ):
+                first, _, rest = member.name.partition("/")
                 if top is None:
                     top = first
-                if first != top:
-                    contents.problems.append(f"member outside the package folder: {name}")
+                if first != top or not rest:
+                    contents.problems.append(f"file outside the package folder: {member.name}")
                     continue
-                if member.isdir():
-                    continue
-                if not member.isfile():
-                    kind = "link" if member.issym() or member.islnk() else "special file"
-                    contents.problems.append(f"unexpected {kind} in the archive: {name}")
-                    continue
-                if not rest:
-                    contents.problems.append(f"file outside the package folder: {name}")
-                    continue
-                handle = archive.extractfile(member)
-                if handle is None:
-                    contents.problems.append(f"cannot read {rest} from the archive")
-                    continue
-                size, digest, data, over = _hash_stream(handle, MAX_TOTAL_BYTES - total)
-                total += size
-                if over:
-                    contents.problems.append(
-                        f"the archive unpacks to more than {MAX_TOTAL_BYTES // 2**30} GiB: "
-                        "not read further"
-                    )
-                    break
-                if rest in contents.files:
-                    contents.problems.append(f"file twice in the archive: {rest}")
-                contents.files[rest] = (size, digest)
-                if rest in _SMALL_FILES and data is not None:
-                    contents.small[rest] = data
-    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
-        contents.problems.append(f"{path}: not a readable .tar.gz ({exc})")
+                contents.files[rest] = (member.size, member.sha256)
+                if rest in _SMALL_FILES and member.data is not None:
+                    contents.small[rest] = member.data
+    except ArchiveError as exc:
+        contents.problems.append(f"{path}: {exc}")
+    except OSError as exc:
+        contents.problems.append(f"{path}: cannot be read ({exc.strerror or exc})")
     return contents
 
 
@@ -361,10 +321,15 @@ def _check_signature(
         result.problems.append(f"{SIGNATURE} is missing: the package is not signed")
         return
     try:
-        signature = base64.b64decode(raw.strip(), validate=True)
+        signature = base64.b64decode(raw.removesuffix(b"\n"), validate=True)
     except ValueError:
+        signature = b""
+    # exactly what sign() writes: canonical base64 of 64 bytes and one line end
+    if len(signature) != 64 or base64.b64encode(signature) + b"\n" != raw:
         result.signed = False
-        result.problems.append(f"{SIGNATURE} is not a base64 signature")
+        result.problems.append(
+            f"{SIGNATURE} is not one line of canonical base64 of an Ed25519 signature"
+        )
         return
     try:
         public_key.verify(signature, contents.small[MANIFEST])

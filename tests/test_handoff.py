@@ -426,11 +426,14 @@ def test_archive_with_path_traversal_or_links_is_refused(
         if p.is_file()
     }
     evil = tmp_path / "evil.tar.gz"
-    _tar(evil, {**members, "package/../../escape.txt": b"x"}, {"package/link": "/etc/passwd"})
+    _tar(evil, {**members, "package/../../escape.txt": b"x"})
     status, out = verify(evil, "--public-key", made["public"])
     assert status == 1
     assert "unsafe path in the archive: 'package/../../escape.txt'" in out
-    assert "unexpected link in the archive: package/link" in out
+    _tar(evil, members, {"package/link": "/etc/passwd"})
+    status, out = verify(evil, "--public-key", made["public"])
+    assert status == 1
+    assert "a symbolic link in the archive: packages hold files and folders only" in out
     assert not (tmp_path.parent / "escape.txt").exists()
 
 
@@ -438,7 +441,7 @@ def test_garbage_archive_is_an_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.tar.gz"
     bad.write_bytes(b"\x1f\x8b not really gzip")
     status, out = verify(bad)
-    assert status == 1 and "not a readable .tar.gz" in out
+    assert status == 1 and "not a valid gzip stream" in out
 
 
 def test_keygen_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
