@@ -44,7 +44,7 @@ from .redact import Redactor
 from .report.junit import build_junit
 from .report.paths import SUMMARY_NAME, path_problem, remove_stale, resolve_junit, summary_path
 from .report.summary import summary_bytes
-from .report.terminal import clean_line, table_lines, verdict_color
+from .report.terminal import clean_line, table_lines, table_width, verdict_color
 from .thresholds import ThresholdError, format_value, parse
 from .verdict import decide_all, overall
 from .waivers import WaiverSet
@@ -621,7 +621,7 @@ class GateRun:
             return
         tr = terminalreporter
         tr.write_sep("=", "gate verdicts")
-        width = self.config.get_terminal_writer().fullwidth
+        width = table_width(self.config.get_terminal_writer(), os.environ)
         # an unloadable gate's error is printed in full below the table, once
         shown = [
             dataclasses.replace(d, reason="its gate file could not be loaded (error below)")

@@ -207,6 +207,31 @@ def format_threshold(threshold: Threshold) -> str:
     return f"{threshold.op} {number}{threshold.unit or ''}"
 
 
+#: the measured value a check records beside ``key`` when a relative threshold used a baseline
+BASELINE_PREFIX = "baseline_"
+_RELATIVE_TEXT = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*[+-]")
+
+
+def describe_threshold(key: str, threshold: Threshold | str, baseline: float | None) -> str:
+    """A threshold as a reader needs it: a relative one with the baseline it was held to and
+    the bound that made (``<= +25% of baseline 100 ms (<= 125 ms)``); others as written."""
+    text = str(threshold)
+    if baseline is None or not _RELATIVE_TEXT.match(text):
+        return text
+    if isinstance(threshold, str):
+        try:
+            threshold = parse(threshold)
+        except ThresholdError:
+            return text
+    bound = threshold.limit(key, baseline)
+    if bound is None:
+        return text
+    return (
+        f"{text} of baseline {format_value(key, baseline)} "
+        f"({threshold.op} {format_value(key, bound)})"
+    )
+
+
 def key_unit(key: str) -> str | None:
     """The unit a measured value's name implies: ``p95_ms`` -> ``ms``; ``None`` if none."""
     suffix = key.rsplit("_", 1)[-1] if "_" in key else ""

@@ -186,6 +186,39 @@ def test_relative_threshold_of_any_check_type_uses_the_store(project: GateProjec
     assert "duration_s = " in project.criterion("release", "speed")["reason"]
 
 
+def test_a_relative_threshold_names_its_baseline_and_bound(project: GateProject) -> None:
+    """``p95_ms = 133 ms, expected <= +25% of baseline 100 ms (<= 125 ms)``: in the check's
+    message, the terminal table and summary.json; the baseline is not stored as a figure."""
+    project.gate(
+        "release",
+        """
+        gate: release
+        criteria:
+          speed:
+            title: Speed
+            checks:
+              - command: "sleep 0.05"
+                id: quick
+                expect: {duration_s: "<= +25%"}
+        """,
+    )
+    folder = project.path / "store" / "release" / "speed" / "quick"
+    folder.mkdir(parents=True)
+    run = {"number": 1, "gate": "release", "criterion": "speed", "check": "quick"}
+    (folder / "0001_x_nogit.json").write_text(json.dumps({**run, "values": {"duration_s": 0.02}}))
+    result = project.run(
+        "--gate=release", "--gate-baseline-dir=store", "--gate-baseline-save", "-p", "no:xdist"
+    )
+    assert result.ret == 1
+    expected = "expected <= +25% of baseline 0.02 s (<= 0.025 s)"
+    check = project.checks("release", "speed")["quick"]
+    assert expected in check["message"]
+    assert check["measured"]["baseline_duration_s"] == 0.02
+    assert expected.replace(" ", "") in result.stdout.str().replace(" ", "").replace("\n", "")
+    saved = sorted(folder.glob("*.json"))[-1]
+    assert "baseline_duration_s" not in json.loads(saved.read_text())["values"]
+
+
 @pytest.mark.parametrize(
     ("option", "message"),
     [

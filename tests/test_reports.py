@@ -716,3 +716,74 @@ def test_criterion_thresholds_are_computed_once_and_handed_out_as_copies() -> No
     assert criterion_thresholds(decision)[0] == {"duration_s": "< 5s"}
     decision.results.append(result("c", "b", Outcome.PASSED, thresholds={"duration_s": "< 9s"}))
     assert criterion_thresholds(decision)[0] == {"a.duration_s": "< 5s", "b.duration_s": "< 9s"}
+
+
+def _figures_decision() -> GateDecision:
+    figures = result(
+        "real-time-validation",
+        "availability-during-deploy",
+        Outcome.FAILED,
+        measured={"availability_pct": 99.5, "p95_ms": 133.0, "baseline_p95_ms": 100.0},
+        thresholds={"availability_pct": ">= 99.9%", "p95_ms": "<= +25%"},
+        message="availability_pct = 99.5 %, expected >= 99.9%",
+    )
+    item = crit("real-time-validation", CriterionVerdict.FAIL, "failed", [figures])
+    return GateDecision(
+        Gate(name="zero-downtime-deployment", title="z"), GateVerdict.FAILED, "", [item]
+    )
+
+
+@pytest.mark.parametrize("width", range(40, 161, 9))
+def test_table_never_breaks_inside_a_value(width: int) -> None:
+    lines = render_table([_figures_decision()], width=width)
+    text = "\n".join(lines)
+    # each figure and each comparison stays on one line, whatever the width
+    for phrase in ("availability_pct = 99.5 %", "expected >= 99.9%"):
+        assert any(phrase in line for line in lines), text
+
+
+def test_relative_thresholds_show_their_baseline_and_bound() -> None:
+    from pytest_fwgates.report.summary import measure_text
+
+    shown = measure_text("p95_ms", _figures_decision().criteria[0].results[0])
+    assert shown == "p95_ms = 133 ms, expected <= +25% of baseline 100 ms (<= 125 ms)"
+
+
+class _Writer:
+    def __init__(self, tty: bool, fullwidth: int = 80) -> None:
+        self._file = self
+        self.tty = tty
+        self.fullwidth = fullwidth
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_table_width_without_a_terminal_is_120_unless_columns_says() -> None:
+    from pytest_fwgates.report.terminal import NO_TERMINAL_WIDTH, table_width
+
+    assert NO_TERMINAL_WIDTH == 120
+    assert table_width(_Writer(tty=False), {}) == 120  # a CI log
+    assert (
+        table_width(
+            _Writer(tty=False),
+            {"COLUMNS": "90"},
+        )
+        == 80
+    )  # the writer read it
+    assert table_width(_Writer(tty=True, fullwidth=70), {}) == 70
+    assert table_width(object(), {}) == 120
+
+
+def test_ci_log_table_has_one_line_per_criterion(project: Any) -> None:
+    """Output to a pipe (a CI log): laid out at 120 columns, no row wrapped at 80."""
+    project.production_ready()
+    result = project.run_subprocess("--gate=production-readiness", timeout=120)
+    lines = result.stdout.lines
+    start = lines.index(next(line for line in lines if "gate verdicts" in line))
+    table = lines[start + 1 : lines.index(next(l for l in lines if l.startswith("overall:")))]
+    assert all(len(line) <= 120 for line in table)
+    rows = [line for line in table if line.startswith("  ") and line.rstrip().endswith("PASS")]
+    assert len(rows) == 5 and max(map(len, rows)) > 80
+    # no continuation lines under the rows: every measured text fit beside its criterion
+    assert not [line for line in table if line.startswith(" " * 20)]

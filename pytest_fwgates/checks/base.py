@@ -16,7 +16,7 @@ from ..hosts import HostPool
 from ..model import CheckResult, CheckSpec, Outcome
 from ..process import DEFAULT_KEPT, ProcessResult, run_shell
 from ..redact import Redactor
-from ..thresholds import format_value
+from ..thresholds import BASELINE_PREFIX, describe_threshold, format_value
 
 __all__ = ["Check", "CheckContext", "CheckError", "Measurement", "run_check"]
 
@@ -166,13 +166,17 @@ def _judge(
             continue
         value = measurement.values[key]
         baseline = context.baseline_for(spec, key) if threshold.relative else None
+        if baseline is not None:
+            # kept with the result: reports show the bound the baseline made
+            measurement.facts[BASELINE_PREFIX + key] = baseline
         holds = threshold.holds(key, value, baseline)
         if holds is False and key in measurement.explained and measurement.failures:
             continue  # already failed, with the reason in the host's own words
         if holds is None:
             undecided.append(f"{key} = {format_value(key, value)}: {threshold} needs a baseline")
         elif not holds:
-            failures.append(f"{key} = {format_value(key, value)}, expected {threshold}")
+            expected = describe_threshold(key, threshold, baseline)
+            failures.append(f"{key} = {format_value(key, value)}, expected {expected}")
     if failures:
         return Outcome.FAILED, failures
     if undecided:

@@ -17,7 +17,13 @@ from typing import Any
 
 from ..fsutil import atomic_write
 from ..model import CheckResult, CriterionDecision, GateDecision
-from ..thresholds import ThresholdError, format_value, parse
+from ..thresholds import (
+    BASELINE_PREFIX,
+    ThresholdError,
+    describe_threshold,
+    format_value,
+    parse,
+)
 from ..verdict import overall as overall_verdict
 from . import gc_paused
 
@@ -141,12 +147,17 @@ def failing_keys(result: CheckResult) -> list[str]:
         if text is None or isinstance(value, bool) or not isinstance(value, int | float):
             continue
         try:
-            holds = parse(text).holds(key, float(value))
+            holds = parse(text).holds(key, float(value), _baseline(key, result))
         except ThresholdError:
             continue
         if holds is False:
             failing.append(key)
     return failing
+
+
+def _baseline(key: str, result: CheckResult) -> float | None:
+    value = result.measured.get(BASELINE_PREFIX + key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def measure_text(key: str, result: CheckResult) -> str:
@@ -157,7 +168,7 @@ def measure_text(key: str, result: CheckResult) -> str:
         text = f"{key} not measured"
     threshold = result.thresholds.get(key)
     if threshold is not None:
-        text += f", expected {threshold}"
+        text += f", expected {describe_threshold(key, threshold, _baseline(key, result))}"
         if key in result.overrides:
             text += f" (standard {result.overrides[key][0]})"
     return text

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Mapping
 
 from ..model import CriterionDecision, CriterionVerdict, GateDecision, GateVerdict, Outcome
 from .summary import criterion_thresholds, failing_keys, measure_text, overall_verdict
 
-__all__ = ["clean_line", "render_table", "table_lines", "verdict_color"]
+__all__ = [
+    "NO_TERMINAL_WIDTH",
+    "clean_line",
+    "render_table",
+    "table_lines",
+    "table_width",
+    "verdict_color",
+]
 
 _GREEN = frozenset({"PASS", "PASSED"})
 _RED = frozenset({"FAIL", "FAILED", "NOT_EVALUATED"})
@@ -25,9 +33,13 @@ _KIND_W = 8  # "required" / "advisory"
 _ID_MIN = len("criterion")
 _MEASURE_MIN = 16
 _MEASURE_HEADER = "measured vs threshold"
-#: a comparison stays on one line when wrapped: "expected < 30s", "(standard < 5m)"
-_COMPARISON = re.compile(r" (<=|>=|==|!=|<|>) ")
+#: where a measured text may wrap: before "expected", "of baseline" and "(standard ..."
+#: (after the ", " between figures); never inside "p95_ms = 412 ms" or "expected < 30s"
+_BREAK = re.compile("\u00a0(?=expected\u00a0|of\u00a0baseline\u00a0|\\()")
 _NBSP = "\u00a0"
+#: the width of the table where there is no terminal (CI logs): wide enough for one line per
+#: criterion in most runs, and a line CI log viewers show without wrapping
+NO_TERMINAL_WIDTH = 120
 
 
 def verdict_color(word: str) -> dict[str, bool]:
@@ -40,6 +52,19 @@ def verdict_color(word: str) -> dict[str, bool]:
     if word in _YELLOW:
         return {"yellow": True}
     return {}
+
+
+def table_width(writer: object, environ: Mapping[str, str]) -> int:
+    """The width to lay the table out for: the terminal's; without a terminal (output to a
+    file or a CI log) :data:`NO_TERMINAL_WIDTH` unless ``COLUMNS`` says otherwise."""
+    file = getattr(writer, "_file", None)
+    try:
+        tty = bool(file is not None and file.isatty())
+    except (AttributeError, ValueError, OSError):
+        tty = False
+    if not tty and not environ.get("COLUMNS", "").strip().isdigit():
+        return NO_TERMINAL_WIDTH
+    return int(getattr(writer, "fullwidth", NO_TERMINAL_WIDTH))
 
 
 def render_table(decisions: list[GateDecision], width: int = 100) -> list[str]:
@@ -198,7 +223,7 @@ def _pack(text: str, width: int) -> list[str]:
     lines.append(current)
     out: list[str] = []
     for line in lines:
-        glued = _COMPARISON.sub(lambda m: f"{_NBSP}{m[1]}{_NBSP}", line.replace(_NBSP, " "))
+        glued = _BREAK.sub(" ", line.replace(" ", _NBSP))
         parts = textwrap.wrap(glued, width, break_on_hyphens=False, break_long_words=False)
         out += [part.replace(_NBSP, " ") for part in parts] or [""]
     return out
