@@ -775,13 +775,16 @@ def test_table_width_without_a_terminal_is_120_unless_columns_says() -> None:
     assert table_width(object(), {}) == 120
 
 
-def test_ci_log_table_has_one_line_per_criterion(project: Any) -> None:
+def test_ci_log_table_has_one_line_per_criterion(
+    project: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Output to a pipe (a CI log): laid out at 120 columns, no row wrapped at 80."""
+    monkeypatch.delenv("COLUMNS", raising=False)  # (pytest-xdist workers set it)
     project.production_ready()
     result = project.run_subprocess("--gate=production-readiness", timeout=120)
     lines = result.stdout.lines
     start = lines.index(next(line for line in lines if "gate verdicts" in line))
-    table = lines[start + 1 : lines.index(next(l for l in lines if l.startswith("overall:")))]
+    table = lines[start + 1 : lines.index(next(x for x in lines if x.startswith("overall:")))]
     assert all(len(line) <= 120 for line in table)
     rows = [line for line in table if line.startswith("  ") and line.rstrip().endswith("PASS")]
     assert len(rows) == 5 and max(map(len, rows)) > 80
