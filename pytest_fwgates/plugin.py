@@ -270,6 +270,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from .checks import CheckRegistry
     from .run import GateRun, prepare_reports
     from .variables import VariableError, parse_assignment
+    from .watchdog import ensure_watchdog
+
+    # before anything is started: all the run starts carries its mark
+    ensure_watchdog()
 
     # first, so that no usage error below leaves an earlier run's reports in place
     junit_path = prepare_reports(config)

@@ -19,6 +19,8 @@ or the bound passes.
 - **Output.** Read incrementally; a bounded head and tail of each stream are kept, the middle
   is counted and dropped. Known secrets are masked before the text is cut, and a partial
   secret at a cut edge is trimmed away.
+- **A killed run.** Should pytest itself be killed (SIGKILL), a watchdog process stops every
+  process the run started (:mod:`pytest_fwgates.watchdog`).
 - **Pipes held by children.** Once the command has ended, the pipes are drained for a short
   moment only: a child that keeps them open cannot stretch the bound.
 """
@@ -34,6 +36,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from .watchdog import ensure_watchdog
 
 __all__ = [
     "DEFAULT_KEPT",
@@ -231,6 +235,7 @@ def _started(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """The started process; whatever ends the block (an interrupt arriving before the
     caller's own guard too), a process still running is stopped as a whole."""
+    ensure_watchdog()  # marks it, and what it starts, for a sweep should pytest be killed
     proc = subprocess.Popen(
         list(argv),
         stdin=subprocess.DEVNULL,

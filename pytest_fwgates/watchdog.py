@@ -1,0 +1,149 @@
+"""Nothing a run started outlives it: a watchdog process that outlives pytest for a moment.
+
+pytest marks its environment with ``FWGATES_RUNS=<id>`` (appended to the ids it inherited:
+an xdist worker carries its controller's id and its own), so every process it starts from
+then on, and every process those start, carries the mark, whatever group or session it
+moves to. The watchdog is started once per pytest process, in a process group of its own
+(Ctrl-C and a kill of pytest's group do not reach it), with the read end of a pipe whose
+write end only pytest holds.
+
+- pytest ends normally (also by Ctrl-C, SIGTERM turned into an interrupt, an error): it writes
+  one byte before it exits, and the watchdog exits without doing anything. Commands were
+  stopped by their own bounds; a daemon a command detached on purpose stays.
+- pytest is killed (SIGKILL, the OOM killer, a signal it does not handle): the kernel closes
+  the pipe, the watchdog reads its end, and it stops every process carrying the run's id:
+  SIGTERM, SIGKILL a second later, again until none is left (at most a few seconds).
+
+Chosen over ``PR_SET_PDEATHSIG`` (it needs code between fork and exec, which rules out the
+``vfork`` that keeps starting a command cheap, and it reaches only direct children) and a
+cgroup (not writable in most containers and CI runners). Processes that clear their
+environment (``env -i``, ``sudo``) carry no mark and are not found.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+
+__all__ = ["RUNS_VAR", "ensure_watchdog", "release_watchdog"]
+
+#: the variable whose comma-separated ids mark the processes of runs
+RUNS_VAR = "FWGATES_RUNS"
+
+# the watchdog itself: stdlib only, no site (it starts in some 15 ms)
+_CODE = r"""
+import os, signal, sys, time
+for s in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+    signal.signal(s, signal.SIG_IGN)
+mark = sys.argv[1].encode()
+while True:
+    try:
+        data = os.read(0, 64)
+    except InterruptedError:
+        continue
+    break
+if data:
+    sys.exit(0)  # the run ended normally
+me = os.getpid()
+prefix = b"FWGATES_RUNS="
+
+def marked():
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open("/proc/" + name + "/environ", "rb") as f:
+                env = f.read()
+        except OSError:
+            continue
+        for entry in env.split(b"\0"):
+            if entry.startswith(prefix) and mark in entry[len(prefix):].split(b","):
+                found.append(int(name))
+                break
+    return found
+
+start = time.monotonic()
+while True:
+    pids = marked()
+    if not pids:
+        break
+    late = time.monotonic() - start
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL if late > 1.0 else signal.SIGTERM)
+        except OSError:
+            pass
+    if late > 10.0:
+        break
+    time.sleep(0.05)
+"""
+
+_lock = threading.Lock()
+#: (pid of the pytest process that started it, the write end of its pipe, the watchdog, the
+#: run's id)
+_state: tuple[int, int, subprocess.Popen[bytes], str] | None = None
+
+
+def ensure_watchdog() -> None:
+    """Start this process's watchdog and mark its environment, once (cheap after that)."""
+    state = _state
+    if state is not None and state[0] == os.getpid():
+        if not os.environ.get(RUNS_VAR, "").endswith(state[3]):
+            _mark(state[3])  # someone replaced the environment (a test's patch.dict)
+        return
+    with _lock:
+        _start()
+
+
+def _mark(run_id: str) -> None:
+    inherited = [i for i in os.environ.get(RUNS_VAR, "").split(",") if i and i != run_id]
+    os.environ[RUNS_VAR] = ",".join([*inherited, run_id])
+
+
+def _start() -> None:
+    global _state
+    state = _state
+    if state is not None and state[0] == os.getpid():
+        return
+    run_id = os.urandom(8).hex()
+    read_end, write_end = os.pipe()  # not inherited by commands (close_fds, O_CLOEXEC)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _CODE, run_id],
+            stdin=read_end,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            process_group=0,
+        )
+    except OSError:
+        os.close(write_end)
+        return  # no watchdog: commands are still bounded and stopped as they run
+    finally:
+        os.close(read_end)
+    _mark(run_id)  # only now: the watchdog does not carry its own run's id
+    _state = (os.getpid(), write_end, proc, run_id)
+    atexit.register(release_watchdog)
+
+
+def release_watchdog() -> None:
+    """Tell the watchdog that the run ended normally, and let it go."""
+    global _state
+    with _lock:
+        state = _state
+        if state is None or state[0] != os.getpid():
+            return
+        _state = None
+        _, write_end, proc, _ = state
+        with contextlib.suppress(OSError):
+            os.write(write_end, b"x")
+        os.close(write_end)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        # the id stays in the environment: what was started under it is known by it
