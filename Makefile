@@ -12,7 +12,7 @@ all: test
 # Debian packages the example stack and the integration tests run for real.
 system-deps:
 	@missing=""; \
-	for b in nginx:nginx prometheus:prometheus sshd:openssh-server wrk:wrk chromium:chromium chromedriver:chromium-driver node:nodejs; do \
+	for b in nginx:nginx prometheus:prometheus sshd:openssh-server wrk:wrk chromium:chromium chromedriver:chromium-driver node:nodejs openssl:openssl jq:jq; do \
 	  cmd=$${b%%:*}; pkg=$${b#*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || missing="$$missing $$pkg"; \
 	done; \

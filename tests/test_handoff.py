@@ -801,3 +801,60 @@ def test_waivers_with_their_expiry_reach_the_package(project: GateProject) -> No
     assert "| release/security-scanning | Jane Doe | 2099-01-31 | active |" in markdown
     status, out = verify(package, "--require-verdict", "PASSED")
     assert status == 1 and "verdict is HUMAN_REVIEW_REQUIRED, PASSED required" in out
+
+
+OPENSSL_VERIFY = r"""
+set -eu
+key="$1"
+test "SHA256:$(openssl pkey -pubin -in "$key" -outform DER | tail -c 32 | sha256sum | cut -c1-32)" \
+  = "$(jq -r .signing_key MANIFEST.json)"
+base64 -d MANIFEST.sig > "$2/manifest.sig"
+test "$(wc -c < "$2/manifest.sig")" -eq 64
+openssl pkeyutl -verify -pubin -inkey "$key" -rawin -in MANIFEST.json -sigfile "$2/manifest.sig"
+jq -r '.files[] | "\(.sha256)  \(.path)"' MANIFEST.json | sha256sum --check --strict --quiet
+diff <(jq -r '.files[].path' MANIFEST.json | sort) \
+     <(find . -type f ! -name MANIFEST.json ! -name MANIFEST.sig | sed 's|^\./||' | sort)
+"""
+
+
+def _openssl_verify(package: Path, public: Path, scratch: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", OPENSSL_VERIFY, "verify", str(public), str(scratch)],
+        cwd=package,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_openssl_alone_verifies_a_package(
+    made: dict[str, Path], package: Path, tmp_path: Path
+) -> None:
+    """The commands of docs/handoff.md, with the real openssl, sha256sum and jq: what the
+    docs say about the manifest, the key and the fingerprint is all a third party needs."""
+    done = _openssl_verify(package, made["public"], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Signature Verified Successfully" in done.stdout
+    docs = (Path(__file__).parent.parent / "docs" / "handoff.md").read_text()
+    for command in (
+        "-outform DER | tail -c 32 | sha256sum | cut -c1-32",
+        "base64 -d MANIFEST.sig",
+        "openssl pkeyutl -verify -pubin -inkey",
+        "-rawin",
+        "-in MANIFEST.json -sigfile",
+        """jq -r '.files[] | "\\(.sha256)  \\(.path)"' MANIFEST.json | sha256sum --check --strict""",
+        "find . -type f ! -name MANIFEST.json ! -name MANIFEST.sig",
+    ):
+        assert command in docs and command in OPENSSL_VERIFY.replace("\\\n     ", ""), command
+    # a changed file, an added file, a changed manifest: each command that should, fails
+    (package / "summary.md").write_text("changed")
+    assert _openssl_verify(package, made["public"], tmp_path).returncode != 0
+    shutil.copytree(made["package"], tmp_path / "added")
+    (tmp_path / "added" / "extra.txt").write_text("x")
+    assert _openssl_verify(tmp_path / "added", made["public"], tmp_path).returncode != 0
+    shutil.copytree(made["package"], tmp_path / "edited")
+    manifest = tmp_path / "edited" / "MANIFEST.json"
+    manifest.write_text(manifest.read_text().replace('"PASSED"', '"FAILED"', 1))
+    done = _openssl_verify(tmp_path / "edited", made["public"], tmp_path)
+    assert done.returncode != 0 and "Signature Verified Successfully" not in done.stdout
