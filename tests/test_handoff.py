@@ -843,7 +843,8 @@ def test_openssl_alone_verifies_a_package(
         "openssl pkeyutl -verify -pubin -inkey",
         "-rawin",
         "-in MANIFEST.json -sigfile",
-        """jq -r '.files[] | "\\(.sha256)  \\(.path)"' MANIFEST.json | sha256sum --check --strict""",
+        """jq -r '.files[] | "\\(.sha256)  \\(.path)"' MANIFEST.json""",
+        "| sha256sum --check --strict",
         "find . -type f ! -name MANIFEST.json ! -name MANIFEST.sig",
     ):
         assert command in docs and command in OPENSSL_VERIFY.replace("\\\n     ", ""), command
