@@ -101,10 +101,13 @@ def timeline_svg(
     t_max = max(times, default=1.0)
     span = max(t_max - t_min, 0.001)
     plot_w = _WIDTH - _LEFT - _RIGHT
-    height = _TOP + _STATUS_H + _GAP + _LAT_H + _BOTTOM
 
     def x(t: float) -> float:
         return _LEFT + (t - t_min) / span * plot_w
+
+    placed = _place_labels([(label, x(at)) for label, at in marks])
+    rows = max((row for _, _, row, _ in placed), default=-1) + 1
+    height = _TOP + _STATUS_H + _GAP + _LAT_H + _BOTTOM + max(rows - 2, 0) * _ROW_H
 
     lat_max = max((p.latency_ms for p in probes), default=1.0)
     lat_max = max(lat_max, 1.0) * 1.1
@@ -122,6 +125,7 @@ def timeline_svg(
     parts: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{height}" '
         f'viewBox="0 0 {_WIDTH} {height}" font-family="sans-serif" font-size="11">',
+        f"<title>{escape(_describe(probes, marks, figures, title, versions, span))}</title>",
         f'<rect width="{_WIDTH}" height="{height}" fill="#ffffff"/>',
         f'<text x="{_LEFT}" y="18" font-size="14" font-weight="bold">{escape(title)}</text>',
     ]
@@ -180,22 +184,28 @@ def timeline_svg(
     axis_y = lat_top + _LAT_H
     step = _ticks(span)
     tick = (int(t_min / step) + 1) * step if t_min % step else t_min
+    last_end = -1.0
     while tick <= t_max + 1e-9:
+        text = f"{tick:g} s"
+        tx, anchor = _anchored(x(tick), _text_w(text))
+        left_edge = tx - (_text_w(text) if anchor == "end" else _text_w(text) / 2)
         parts.append(
             f'<line x1="{x(tick):.1f}" y1="{axis_y}" x2="{x(tick):.1f}" y2="{axis_y + 4}" '
             'stroke="#555"/>'
-            f'<text x="{x(tick):.1f}" y="{axis_y + 16}" text-anchor="middle">{tick:g} s</text>'
         )
+        if left_edge > last_end + 4:  # a label that would touch the one before is left out
+            parts.append(
+                f'<text x="{tx:.1f}" y="{axis_y + 16}" text-anchor="{anchor}">{text}</text>'
+            )
+            last_end = left_edge + _text_w(text)
         tick += step
-    # marks
-    for n, (label, at) in enumerate(marks):
-        mx = x(at)
-        label_y = axis_y + 30 + (n % 2) * 14
-        anchor = "end" if mx > _WIDTH - 90 else "start" if mx < _LEFT + 40 else "middle"
+    # marks: each label in the first row below the axis where it touches no other label
+    for label, mx, row, (lx, anchor) in placed:
+        label_y = axis_y + 30 + row * _ROW_H
         parts.append(
             f'<line x1="{mx:.1f}" y1="{_TOP - 4}" x2="{mx:.1f}" y2="{label_y - 10}" '
             'stroke="#000" stroke-dasharray="4 3"/>'
-            f'<text x="{mx:.1f}" y="{label_y}" text-anchor="{anchor}">{escape(label)}</text>'
+            f'<text x="{lx:.1f}" y="{label_y}" text-anchor="{anchor}">{escape(label)}</text>'
         )
     # legend
     legend_x = _LEFT
@@ -213,6 +223,71 @@ def timeline_svg(
     )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+_ROW_H = 14
+#: width of a character of the 11 px sans-serif labels, generously (no font metrics here)
+_CHAR_W = 6.6
+
+
+def _text_w(text: str) -> float:
+    return len(text) * _CHAR_W
+
+
+def _anchored(at: float, width: float) -> tuple[float, str]:
+    """Where a label of ``width`` at ``at`` is drawn so that it stays inside the picture."""
+    if at + width / 2 > _WIDTH - 4:
+        return min(at, _WIDTH - 4), "end"
+    if at - width / 2 < 4:
+        return max(at, 4), "start"
+    return at, "middle"
+
+
+def _place_labels(
+    marks: Sequence[tuple[str, float]],
+) -> list[tuple[str, float, int, tuple[float, str]]]:
+    """(label, x of its mark, row, (x of its text, anchor)) for each mark, in the first row
+    where the label overlaps no label placed before it (at most 8 rows)."""
+    rows: list[list[tuple[float, float]]] = []
+    placed = []
+    for label, mx in marks:
+        width = _text_w(label)
+        lx, anchor = _anchored(mx, width)
+        start = lx - (width if anchor == "end" else 0 if anchor == "start" else width / 2)
+        span = (start - 3, start + width + 3)
+        free = (
+            i for i, taken in enumerate(rows) if all(span[1] <= a or span[0] >= b for a, b in taken)
+        )
+        row = next(free, min(len(rows), 7))
+        if row == len(rows):
+            rows.append([])
+        rows[row].append(span)
+        placed.append((label, mx, row, (lx, anchor)))
+    return placed
+
+
+def _describe(
+    probes: Sequence[Probe],
+    marks: Sequence[tuple[str, float]],
+    figures: Figures | None,
+    title: str,
+    versions: Sequence[str],
+    span: float,
+) -> str:
+    """What the picture shows, in words (its <title>, the alt text of report.html)."""
+    failed = sum(1 for p in probes if not p.ok)
+    text = f"{title or 'Timeline'}: {len(probes)} probes over {span:.1f} s"
+    if versions:
+        text += f", answered by {' then '.join(versions)}"
+    text += f", {failed} failed"
+    if figures is not None:
+        text += (
+            f"; downtime {figures.downtime_ms:.0f} ms in {len(figures.outages)} outage(s), "
+            f"availability {figures.availability_pct:.2f} %"
+        )
+    if marks:
+        text += "; marks: " + ", ".join(f"{label} at {at:.2f} s" for label, at in marks)
+    return text
 
 
 def write_timeline(

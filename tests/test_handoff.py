@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -694,6 +695,21 @@ def test_report_html_renders_in_headless_chromium(made: dict[str, Path], tmp_pat
     assert any(src.startswith("data:image/svg+xml;base64,") for src in reader.images)
     assert "Baseline trend of p95_ms" in dom
     assert 'data-deliverable="incident-response" data-present="true"' in dom
+    # it opens with one line per gate and per criterion, before the tables
+    assert dom.index('id="overview"') < dom.index('class="gate"')
+    overview = dom[dom.index('id="overview"') : dom.index("</section>", dom.index('id="overview"'))]
+    assert overview.count('class="gate-line"') == 1
+    assert overview.count('class="criterion-line"') == 5
+    assert 'data-criterion="performance-verification" data-verdict="PASS"' in overview
+    assert "p95_ms = 412 ms, expected &lt; 500" in overview
+    # the threshold marks carry their bound as a label
+    assert "".join(reader.texts.get("data-threshold=p95_ms", [])) == ""  # (a label, not a key)
+    assert 'class="threshold-label" data-threshold="p95_ms">&lt; 500 ms</text>' in dom
+    assert 'class="threshold-label" data-threshold="p99_ms">&lt; 1000 ms</text>' in dom
+    # pictures are described in words, not named by their file
+    alts = re.findall(r'<img alt="([^"]*)"', dom)
+    assert alts and all(not alt.startswith("evidence/") and len(alt.split()) >= 4 for alt in alts)
+    assert 'aria-label="Latency percentiles of evidence[load]: p50_ms 120 ms' in dom
     # self-contained: nothing to fetch
     source = (made["package"] / "report.html").read_text()
     for reference in ('src="http', "src='http", 'href="http', "url(", "@import", "<script"):

@@ -253,6 +253,45 @@ def test_timeline_svg_shows_outage_marks_and_versions(tmp_path: Path) -> None:
     assert len(rows) == 1 + len(marks) + len(probes)
 
 
+def test_timeline_labels_never_overlap_and_stay_inside() -> None:
+    """Marks close together (a deploy's end, stable, the switch) and near the right edge:
+    every label inside the picture, none touching another on its row, the tick labels too."""
+    from pytest_fwgates.timeline import _CHAR_W, _WIDTH
+
+    probes = [_probe(i * 0.05, True, "v1" if i < 60 else "v2") for i in range(80)]
+    marks = [
+        ("deploy start", 0.1),
+        ("v2 answers", 2.99),
+        ("deploy end", 3.9),
+        ("stable", 3.93),
+        ("trigger end", 3.94),
+        ("healthy", 3.95),
+    ]
+    svg = timeline_svg(probes, marks, compute_figures(probes, new_version="v2"), title="t")
+    root = ET.fromstring(svg)
+    boxes: dict[str, list[tuple[float, float]]] = {}
+    for text in root.iter("{http://www.w3.org/2000/svg}text"):
+        if text.get("transform"):
+            continue  # the rotated axis title
+        label = text.text or ""
+        width = len(label) * _CHAR_W
+        at = float(text.get("x", 0))
+        anchor = text.get("text-anchor", "start")
+        start = at - (width if anchor == "end" else width / 2 if anchor == "middle" else 0)
+        assert start >= 0 and start + width <= _WIDTH, label
+        boxes.setdefault(text.get("y", ""), []).append((start, start + width))
+    for row in boxes.values():
+        row.sort()
+        for (_, end), (start, _) in zip(row, row[1:], strict=False):
+            assert start >= end, row
+    # the picture says what it shows
+    title = root.find("{http://www.w3.org/2000/svg}title")
+    assert title is not None and "80 probes" in (title.text or "")
+    assert "answered by v1 then v2" in (title.text or "") and "stable at 3.93 s" in (
+        title.text or ""
+    )
+
+
 def test_a_version_has_one_colour_in_every_picture() -> None:
     # the same version, alone or after another, in a rollback or a deploy: the same colour
     alone = timeline_svg([_probe(i * 0.05, True, "v2") for i in range(5)], [])

@@ -790,3 +790,37 @@ def test_ci_log_table_has_one_line_per_criterion(
     assert len(rows) == 5 and max(map(len, rows)) > 80
     # no continuation lines under the rows: every measured text fit beside its criterion
     assert not [line for line in table if line.startswith(" " * 20)]
+
+
+def test_report_html_shows_key_figures_first_and_folds_the_rest() -> None:
+    from pytest_fwgates.report.html import build_html
+
+    measured: dict[str, Any] = {"p95_ms": 40.0, "failure_ratio": 0.0, "rps": 210.0}
+    for path in ("/a", "/b", "/c"):
+        for key in ("p50_ms", "p95_ms", "p99_ms", "requests"):
+            measured[f"GET {path}::{key}"] = 5.0
+    load = result(
+        "performance-verification",
+        "mixed-traffic",
+        Outcome.PASSED,
+        measured=measured,
+        thresholds={"p95_ms": "< 300ms", "failure_ratio": "< 1%"},
+    )
+    item = crit("performance-verification", CriterionVerdict.PASS, "", [load])
+    decision = GateDecision(
+        Gate(name="production-readiness", title="P"), GateVerdict.PASSED, "", [item]
+    )
+    page = build_html([decision])
+    row = page[page.index('data-check="mixed-traffic"') :]
+    row = row[: row.index("</tr>")]
+    folded = row[row.index("<details>") :]
+    assert row.index("p95_ms = 40 ms, expected &lt; 300ms") < row.index("<details>")
+    assert "failure_ratio = 0, expected &lt; 1%" in row[: row.index("<details>")]
+    assert "<summary>13 more figures</summary>" in folded
+    assert "GET /b::p99_ms = 5 ms" in folded and "rps = 210" in folded
+    # the first lines: one per gate and per criterion
+    assert (
+        page.index('class="gate-line"')
+        < page.index('class="criterion-line"')
+        < page.index('<section class="gate"')
+    )

@@ -1,9 +1,12 @@
 """report.html: one self-contained page (inline CSS and SVG, no network) of a gate run.
 
-The verdict at the top, a table per gate of its criteria and checks with measured values
-against thresholds, waivers with their expiry, the deliverables, load percentiles and
-baseline trends as inline SVG, and the timeline pictures of the evidence (SVG files shown
-as ``data:`` images, so that a picture cannot run script or load anything).
+The verdict at the top, then one line per gate and criterion (what a release manager reads
+first), a table per gate of its criteria and checks: each check's key figures (those held to a
+threshold) first, the rest (per-endpoint figures, ...) folded in ``<details>``; waivers with
+their expiry, the deliverables, load percentiles with labelled threshold marks and baseline
+trends as inline SVG, and the timeline pictures of the evidence (SVG files shown as ``data:``
+images, so that a picture cannot run script or load anything), each with an alt text that
+says what it shows.
 """
 
 from __future__ import annotations
@@ -15,8 +18,17 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..model import CheckResult, GateDecision
-from .summary import criterion_thresholds, measure_text, overall_verdict, value_text, waiver_scope
+from ..model import CheckResult, CriterionDecision, GateDecision, Outcome
+from ..thresholds import BASELINE_PREFIX, ThresholdError, describe_threshold, format_value, parse
+from .summary import (
+    criterion_thresholds,
+    failing_keys,
+    measure_text,
+    overall_verdict,
+    value_text,
+    waiver_scope,
+)
+from .terminal import _measured as criterion_figure
 
 __all__ = ["build_html"]
 
@@ -37,6 +49,15 @@ td.mono,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:
 figure{margin:1rem 0;padding:.5rem;border:1px solid #d0d7de;border-radius:6px}
 figure img{max-width:100%}figcaption{font-size:.85rem;color:#57606a}
 .muted{color:#57606a}ul.warnings{color:#9a6700}
+ul.overview{list-style:none;padding:0;margin:.5rem 0 1rem}
+ul.overview ul{list-style:none;padding-left:1.5rem}
+ul.overview li{margin:.15rem 0;line-height:1.6}
+span.word{display:inline-block;min-width:7.5rem;text-align:center;color:#fff;font-weight:600;
+border-radius:4px;padding:0 .4rem;margin-right:.5rem;font-size:.85rem}
+li.gate-line>a{font-weight:600}
+details{margin-top:.3rem}
+details summary{cursor:pointer;color:#0969da;font-family:system-ui,sans-serif}
+.key-figures div{white-space:nowrap}
 """
 
 
@@ -52,12 +73,35 @@ def _word_cell(word: str) -> str:
     return f'<td class="word v-{_e(word)}" data-verdict="{_e(word)}">{_e(word)}</td>'
 
 
+#: at most this many figures of a check are shown before the fold
+_KEY_FIGURES = 4
+
+
+def _figure_keys(result: CheckResult) -> tuple[list[str], list[str]]:
+    """(key figures, the rest): failing and thresholded figures first, then the check's own
+    totals; per-endpoint figures (``GET /x::p95_ms``) and the baselines behind relative
+    thresholds go to the rest unless a threshold holds them."""
+    numeric = _numeric(result.measured)
+    keys = list(dict.fromkeys([*failing_keys(result), *result.thresholds, *numeric]))
+    keys = [k for k in keys if not k.startswith(BASELINE_PREFIX)]
+    held = [k for k in keys if k in result.thresholds]
+    free = [k for k in keys if k not in result.thresholds and "::" not in k]
+    key = held or free[:_KEY_FIGURES]
+    rest = [k for k in keys if k not in key]
+    return key, rest
+
+
 def _check_rows(results: Iterable[CheckResult]) -> list[str]:
     rows = []
     for result in results:
-        keys = dict.fromkeys(result.thresholds)
-        keys.update(dict.fromkeys(_numeric(result.measured)))
-        measured = "<br>".join(_e(measure_text(key, result)) for key in keys)
+        key, rest = _figure_keys(result)
+        measured = "".join(f"<div>{_e(measure_text(k, result))}</div>" for k in key)
+        if rest:
+            more = "".join(f"<div>{_e(measure_text(k, result))}</div>" for k in rest)
+            measured += (
+                f"<details><summary>{len(rest)} more figure{'s' if len(rest) != 1 else ''}"
+                f"</summary>{more}</details>"
+            )
         outcome = str(result.outcome)
         check = _e(result.check_id)
         criterion = _e(result.criterion)
@@ -65,7 +109,8 @@ def _check_rows(results: Iterable[CheckResult]) -> list[str]:
             f'<tr data-check="{check}" data-criterion="{criterion}" data-outcome="{outcome}">'
             f'<td class="mono">{check}</td><td>{criterion}</td>'
             f'<td class="o-{outcome}">{outcome}</td>'
-            f'<td class="measured mono">{measured}</td><td>{_e(result.message)}</td></tr>'
+            f'<td class="measured key-figures mono">{measured}</td>'
+            f"<td>{_e(result.message)}</td></tr>"
         )
     return rows
 
@@ -78,8 +123,33 @@ def _numeric(measured: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
+def _limits(result: CheckResult, keys: Iterable[str]) -> dict[str, tuple[float, str]]:
+    """The bound of each percentile's threshold in ms and its label (a relative one through
+    the baseline it was held to: ``<= 125 ms (+25% of 100 ms)``)."""
+    limits: dict[str, tuple[float, str]] = {}
+    for key in keys:
+        text = result.thresholds.get(key)
+        if text is None:
+            continue
+        try:
+            threshold = parse(text)
+        except ThresholdError:
+            continue
+        baseline = result.measured.get(BASELINE_PREFIX + key)
+        base = float(baseline) if isinstance(baseline, int | float) else None
+        bound = threshold.limit(key, base)
+        if bound is None or not math.isfinite(bound):
+            continue
+        label = f"{threshold.op} {format_value(key, bound)}"
+        if threshold.relative:
+            label += f" ({describe_threshold(key, threshold, base).split(' (')[0]})"
+        limits[key] = (bound, label)
+    return limits
+
+
 def _percentile_svg(result: CheckResult) -> str | None:
-    """A horizontal bar per latency percentile, the threshold as a red mark."""
+    """A horizontal bar per latency percentile; each threshold a red mark labelled with its
+    bound, in a column of its own so that no label covers a bar or a value."""
     if not any(key[:1] == "p" and key.endswith("_ms") for key in result.measured):
         return None
     values = sorted(
@@ -89,21 +159,25 @@ def _percentile_svg(result: CheckResult) -> str | None:
     )
     if not values:
         return None
-    limits: dict[str, float] = {}
-    for key in result.thresholds:
-        match = re.search(r"(\d+(?:\.\d+)?)\s*(ms|s)?\s*$", result.thresholds[key])
-        if _PERCENTILE.match(key) and match and result.thresholds[key].strip()[-1:] != "%":
-            number = float(match[1])
-            limits[key] = number * 1000 if match[2] == "s" else number
-    top = max([v for _, _, v in values] + list(limits.values()) + [1.0])
-    width, left, bar_h, gap = 560, 70, 18, 8
-    height = len(values) * (bar_h + gap) + gap
+    limits = _limits(result, [key for _, key, _ in values])
+    top = max([v for _, _, v in values] + [b for b, _ in limits.values()] + [1.0]) * 1.08
+    width, left, bar_h, gap, head = 520, 70, 18, 10, 18
+    label_x = left + width + 80
+    height = head + len(values) * (bar_h + gap) + gap
+    total = label_x + (200 if limits else 0)
+    shown = ", ".join(f"{key} {value_text(key, value)}" for _, key, value in values)
+    limit_text = "; ".join(f"{key} threshold {label}" for key, (_, label) in limits.items())
+    described = f"Latency percentiles of {result.check_id}: {shown}" + (
+        f"; {limit_text}" if limit_text else ""
+    )
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + 120}" height="{height}" '
-        f'role="img" aria-label="latency percentiles of {_e(result.check_id)}">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{total}" height="{height}" '
+        f'role="img" aria-label="{_e(described)}"><title>{_e(described)}</title>'
     ]
+    if limits:
+        parts.append(f'<text x="{label_x}" y="12" font-size="11" fill="#cf222e">threshold</text>')
     for index, (_, key, value) in enumerate(values):
-        y = gap + index * (bar_h + gap)
+        y = head + gap + index * (bar_h + gap)
         length = max(1.0, width * value / top)
         parts.append(
             f'<text x="0" y="{y + bar_h - 4}" font-size="12">{_e(key)}</text>'
@@ -112,11 +186,15 @@ def _percentile_svg(result: CheckResult) -> str | None:
             f'class="figure" data-key="{_e(key)}">{_e(value_text(key, value))}</text>'
         )
         if key in limits:
-            x = left + width * limits[key] / top
+            bound, label = limits[key]
+            x = left + width * bound / top
             parts.append(
-                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y - 2}" y2="{y + bar_h + 2}" '
-                f'stroke="#cf222e" stroke-width="2"><title>{_e(key)} '
-                f"{_e(result.thresholds[key])}</title></line>"
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y - 3}" y2="{y + bar_h + 3}" '
+                f'stroke="#cf222e" stroke-width="2" class="threshold-mark" '
+                f'data-threshold="{_e(key)}">'
+                f"<title>{_e(key)} {_e(label)}</title></line>"
+                f'<text x="{label_x}" y="{y + bar_h - 4}" font-size="12" fill="#cf222e" '
+                f'class="threshold-label" data-threshold="{_e(key)}">{_e(label)}</text>'
             )
     parts.append("</svg>")
     return "".join(parts)
@@ -157,9 +235,14 @@ def _trend_svg(name: str, series: list[float]) -> str:
         for i, v in enumerate(series)
     )
     last = value_text(name, series[-1])
+    described = (
+        f"Baseline trend of {name} over {len(series)} runs, oldest first: from "
+        f"{value_text(name, series[0])} to {last}, lowest {value_text(name, low)}, highest "
+        f"{value_text(name, high)}"
+    )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + 140}" height="{height}" '
-        f'role="img" aria-label="trend of {_e(name)}">'
+        f'role="img" aria-label="{_e(described)}"><title>{_e(described)}</title>'
         f'<polyline points="{points}" fill="none" stroke="#0969da" stroke-width="2"/>'
         f'<text x="{width + 4}" y="{height / 2:.0f}" font-size="12" class="figure" '
         f'data-key="{_e(name)}">{_e(name)}: {_e(last)}</text></svg>'
@@ -185,6 +268,68 @@ def _figures(decisions: list[GateDecision]) -> list[str]:
                         f"({len(series)} runs): {_e(result.check_id)}</figcaption></figure>"
                     )
     return out
+
+
+def _anchor(gate: str, criterion: str) -> str:
+    return f"crit-{gate}-{criterion}"
+
+
+def _criterion_line(gate: str, item: CriterionDecision) -> str:
+    verdict = str(item.verdict)
+    passed = sum(result.outcome == Outcome.PASSED for result in item.results)
+    figure = criterion_figure(item)
+    kind = "required" if item.criterion.required else "advisory"
+    reason = ""
+    if str(item.verdict) != "PASS" and item.reason:
+        reason = f" — {_e(item.reason)}" + (
+            f" (waived: {_e(item.waived_by)})" if item.waived_by else ""
+        )
+    return (
+        f'<li class="criterion-line" data-criterion="{_e(item.criterion.id)}" '
+        f'data-verdict="{_e(verdict)}"><span class="word v-{_e(verdict)}">{_e(verdict)}</span>'
+        f'<a href="#{_e(_anchor(gate, item.criterion.id))}">{_e(item.criterion.id)}</a> '
+        + (f'<span class="mono figure-line">{_e(figure)}</span> ' if figure != "-" else "")
+        + f'<span class="muted">({kind}, {passed}/{len(item.results)} checks passed)</span>'
+        f"{reason}</li>"
+    )
+
+
+def _overview(decisions: list[GateDecision]) -> list[str]:
+    """One line per gate and per criterion: its verdict, its key figure, why it did not pass."""
+    lines = ['<section id="overview"><ul class="overview">']
+    for decision in decisions:
+        name = decision.gate.name
+        verdict = str(decision.verdict)
+        extra = " · ".join(_e(x) for x in (decision.status, decision.reason) if x)
+        lines.append(
+            f'<li class="gate-line" data-gate="{_e(name)}" data-verdict="{_e(verdict)}">'
+            f'<span class="word v-{_e(verdict)}">{_e(verdict)}</span>'
+            f'<a href="#gate-{_e(name)}">{_e(name)}</a>'
+            + (f' <span class="muted">{extra}</span>' if extra else "")
+            + "<ul>"
+        )
+        lines.extend(_criterion_line(name, item) for item in decision.criteria)
+        lines.append("</ul></li>")
+    lines.append("</ul></section>")
+    return lines
+
+
+_SVG_TITLE = re.compile(rb"<title>([^<]{1,2000})</title>")
+_SVG_HEADING = re.compile(rb'<text[^>]*font-weight="bold"[^>]*>([^<]{1,500})</text>')
+
+
+def _picture_alt(name: str, data: bytes) -> str:
+    """What a picture shows, from its own ``<title>`` (the timeline writes one), else from
+    its heading; never only a file name."""
+    head = data[:200_000]
+    for pattern in (_SVG_TITLE, _SVG_HEADING):
+        found = pattern.search(head)
+        if found:
+            text = html.unescape(found[1].decode("utf-8", "replace")).strip()
+            if text:
+                return " ".join(text.split())
+    stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0].replace("-", " ").replace("_", " ")
+    return f"Picture {stem} from the evidence of {name.split('/')[1] if '/' in name else name}"
 
 
 def _gate_section(decision: GateDecision) -> str:
@@ -217,7 +362,8 @@ def _gate_section(decision: GateDecision) -> str:
         kind = "required" if item.criterion.required else "advisory"
         reason = item.reason + (f" (waived: {item.waived_by})" if item.waived_by else "")
         parts.append(
-            f'<tr data-criterion="{_e(item.criterion.id)}"><td>{_e(item.criterion.id)}<br>'
+            f'<tr data-criterion="{_e(item.criterion.id)}" '
+            f'id="{_e(_anchor(name, item.criterion.id))}"><td>{_e(item.criterion.id)}<br>'
             f'<span class="muted">{_e(item.criterion.title)}</span></td><td>{kind}</td>'
             f'{_word_cell(str(item.verdict))}<td class="mono">{shown}</td>'
             f"<td>{len(item.results)}</td><td>{_e(reason)}</td></tr>"
@@ -242,10 +388,11 @@ def _pictures(pictures: Mapping[str, bytes]) -> list[str]:
             out.append(f'<p class="muted">{_e(name)}: too large to show here</p>')
             continue
         encoded = base64.b64encode(data).decode("ascii")
+        alt = _picture_alt(name, data)
         out.append(
             f'<figure class="timeline" data-file="{_e(name)}">'
-            f'<img alt="{_e(name)}" src="data:image/svg+xml;base64,{encoded}">'
-            f"<figcaption>{_e(name)}</figcaption></figure>"
+            f'<img alt="{_e(alt)}" src="data:image/svg+xml;base64,{encoded}">'
+            f'<figcaption>{_e(alt)}<br><span class="mono">{_e(name)}</span></figcaption></figure>'
         )
     return out
 
@@ -270,17 +417,8 @@ def build_html(
         + (f" · finished {_e(run['finished'])}" if run.get("finished") else "")
         + (f" · host {_e(run['host'])}" if run.get("host") else "")
         + "</p></header>",
-        '<table id="gates"><thead><tr><th>gate</th><th>verdict</th><th>status</th>'
-        "<th>reason</th></tr></thead><tbody>",
     ]
-    for decision in decisions:
-        body.append(
-            f'<tr data-gate="{_e(decision.gate.name)}">'
-            f'<td><a href="#gate-{_e(decision.gate.name)}">{_e(decision.gate.name)}</a></td>'
-            f"{_word_cell(str(decision.verdict))}"
-            f"<td>{_e(decision.status)}</td><td>{_e(decision.reason)}</td></tr>"
-        )
-    body.append("</tbody></table>")
+    body.extend(_overview(decisions))
     body.extend(_gate_section(decision) for decision in decisions)
 
     figures = _figures(decisions)
