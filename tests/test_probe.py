@@ -282,7 +282,7 @@ def test_timeline_labels_never_overlap_and_stay_inside() -> None:
         boxes.setdefault(text.get("y", ""), []).append((start, start + width))
     for row in boxes.values():
         row.sort()
-        for (_, end), (start, _) in zip(row, row[1:], strict=False):
+        for (_, end), (start, _) in itertools.pairwise(row):
             assert start >= end, row
     # the picture says what it shows
     title = root.find("{http://www.w3.org/2000/svg}title")
