@@ -194,7 +194,9 @@ def _json(text: str) -> dict[str, Any]:
 def _probe_http(found: Discovery, web: _Web) -> None:
     root = web.get(found.url + "/")
     if root is None:
+        # every other path would wait as long: one bound for a service that does not answer
         found.notes.append(f"{found.url}/ did not answer within {web.timeout:g} s")
+        return
     for path in HEALTH_PATHS:
         answer = web.get(found.url + path)
         if answer is not None and 200 <= answer[0] < 300:
@@ -332,7 +334,8 @@ def _probe_host(found: Discovery, port: int, timeout: float) -> None:
         behind = {lst.pid for lst in listeners if lst.port == port}
         if not behind:
             found.notes.append(
-                f"nothing on {found.host} listens on port {port} as a process this user can see"
+                f"nothing on {_host_shown(found.host)} listens on port {port} as a process this"
+                " user can see"
                 " (run as the service's user or root, or give --host)"
             )
             return
@@ -357,11 +360,19 @@ def _probe_host(found: Discovery, port: int, timeout: float) -> None:
         if not found.services:
             found.notes.append(f"{', '.join(found.processes)} is not run by a systemd service")
     except HostError as exc:
-        found.notes.append(f"host {found.host}: {_oneline(exc)}")
+        found.notes.append(f"host {_host_shown(found.host)}: {_oneline(exc)}")
     except Exception as exc:  # a backend's own error: a note, never a traceback
-        found.notes.append(f"host {found.host}: {_oneline(exc)}")
+        found.notes.append(f"host {_host_shown(found.host)}: {_oneline(exc)}")
     finally:
         pool.close()
+
+
+def _host_shown(spec: str) -> str:
+    """A host spec as written into a file or a note: without its password."""
+    from .hosts import spec_password
+
+    password = spec_password(spec)
+    return spec.replace(f":{password}@", "@", 1) if password else spec
 
 
 def _probe_prometheus(found: Discovery, url: str, auth: Any, timeout: float) -> None:
@@ -371,27 +382,35 @@ def _probe_prometheus(found: Discovery, url: str, auth: Any, timeout: float) -> 
         if answer is None or answer[0] != 200:
             found.notes.append(f"Prometheus at {found.prometheus} did not answer its targets API")
             return
-        targets = _json(answer[1]).get("data", {}).get("activeTargets", [])
+        targets = _dig(_json(answer[1]), "data", "activeTargets")
         service = urllib.parse.urlsplit(found.url)
         wanted = {_endpoint(service.hostname or "", service.port)}
         jobs: list[str] = []
         everything: list[str] = []
         for target in targets if isinstance(targets, list) else []:
-            job = str(target.get("labels", {}).get("job", ""))
-            scrape = urllib.parse.urlsplit(str(target.get("scrapeUrl", "")))
+            if not isinstance(target, dict):
+                continue
+            job = _dig(target, "labels", "job")
+            job = job if isinstance(job, str) else ""
+            try:
+                scrape = urllib.parse.urlsplit(str(target.get("scrapeUrl", "")))
+                scrape_port = scrape.port
+            except ValueError:
+                continue
             if job and job not in everything:
                 everything.append(job)
-            if job and _endpoint(scrape.hostname or "", scrape.port) in wanted:
+            if job and _endpoint(scrape.hostname or "", scrape_port) in wanted:
                 jobs.append(job)
         found.jobs = list(dict.fromkeys(jobs))
         found.other_jobs = [job for job in everything if job not in found.jobs]
         answer = web.get(url + "/api/v1/rules?type=alert")
-        groups = _json(answer[1]).get("data", {}).get("groups", []) if answer else []
+        groups = _dig(_json(answer[1]), "data", "groups") if answer else []
         alerts: list[tuple[str, str]] = [
             (str(rule.get("name", "")), str(rule.get("query", "")))
             for group in (groups if isinstance(groups, list) else [])
-            for rule in group.get("rules", [])
-            if rule.get("type") == "alerting" and rule.get("name")
+            if isinstance(group, dict) and isinstance(group.get("rules"), list)
+            for rule in group["rules"]
+            if isinstance(rule, dict) and rule.get("type") == "alerting" and rule.get("name")
         ]
         of_jobs = [
             name for name, query in alerts if any(f'job="{job}"' in query for job in found.jobs)
@@ -400,6 +419,15 @@ def _probe_prometheus(found: Discovery, url: str, auth: Any, timeout: float) -> 
         found.rules = list(dict.fromkeys(of_jobs or [name for name, _ in alerts]))[:10]
     finally:
         web.close()
+
+
+def _dig(value: Any, *keys: str) -> Any:
+    """``value[k1][k2]...``, or None where a level is not a mapping (an answer of any shape)."""
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
 
 
 def _endpoint(host: str, port: int | None) -> tuple[str, int | None]:
@@ -419,6 +447,8 @@ def discover(
     """Look at a running service; every call bounded by ``timeout`` seconds."""
     shown, auth = clean_url(url)
     found = Discovery(url=shown, host=host, ca=ca, credentials_dropped=auth is not None)
+    if _host_shown(host) != host:
+        found.credentials_dropped = True
     prom_auth = None
     if prometheus:
         found.prometheus, prom_auth = clean_url(prometheus, "--prometheus-url")
@@ -848,7 +878,11 @@ def render_gate(gate: Gate, found: Discovery, command: str) -> tuple[str, list[s
     if found.notes:
         head.append("# What fwgates init could not find:")
         head += [f"#   - {_oneline(note)}" for note in found.notes]
-    text = [*head, f"gate: {gate.name}", "vars:"]
+    text = [*head, f"gate: {gate.name}"]
+    if found.host not in ("", "local://") and found.listeners:
+        # the host checks run where the service was found, not where pytest runs
+        text.append(f"hosts: [{_q(_host_shown(found.host))}]")
+    text.append("vars:")
     text.append(f"  url: {_q(found.url)}")
     if found.tls is not None:
         text.append(f"  tls_url: {_q(found.tls.url)}")

@@ -339,3 +339,75 @@ def test_comments_cannot_break_out_of_their_line(
     doc = yaml.safe_load(_written(project, "operations-handoff"))
     checks = doc["criteria"]["production-deployment"]
     assert checks[1]["expect"]["json"] == {"version": version}
+
+
+def test_a_service_that_never_answers_costs_one_bound(
+    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        monkeypatch.chdir(project.path)
+        code = main(
+            ["init", "--url", url, "--no-host", "--timeout", "1", "--gate", "production-readiness"]
+        )
+        elapsed = time.monotonic() - started
+    out, _ = capsys.readouterr()
+    assert code == 0 and "did not answer within 1 s" in out
+    assert elapsed < 15  # one bound for the service, not one per path
+    doc = yaml.safe_load(_written(project, "production-readiness"))
+    # nothing found, so only the load check against "/" is written (it fails without answers)
+    assert set(doc["criteria"]) == {"performance-verification"}
+
+
+def test_an_answer_of_any_shape_from_prometheus_is_a_note(
+    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shapes = {
+        "/api/v1/targets?state=active": (200, b'{"data": [1, 2]}'),
+        "/api/v1/rules?type=alert": (200, b'{"data": {"groups": [1, {"rules": "x"}]}}'),
+    }
+    with service(_routes()) as url, service(shapes) as prometheus:
+        code, _, err = _init(
+            project,
+            capsys,
+            monkeypatch,
+            "--url",
+            url,
+            "--no-host",
+            "--prometheus-url",
+            prometheus,
+            "--gate",
+            "production-readiness",
+            "--host",
+            "ssh://deploy:hunter2-ssh@127.0.0.1:1",
+        )
+    assert code == 0, err
+    text = _written(project, "production-readiness")
+    assert "no active target scrapes" in text and "Prometheus has none loaded" in text
+    assert "hunter2-ssh" not in text
+
+
+def test_a_remote_host_is_named_without_its_password(
+    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with service(_routes()) as url:
+        code, out, err = _init(
+            project,
+            capsys,
+            monkeypatch,
+            "--url",
+            url,
+            "--host",
+            f"ssh://deploy:hunter2-ssh@127.0.0.1:{_closed_port()}",
+            "--gate",
+            "production-readiness",
+        )
+    assert code == 0, err
+    text = _written(project, "production-readiness")
+    assert "hunter2-ssh" not in text + out + err
+    assert "host ssh://deploy@127.0.0.1:" in text  # the note names the host it could not reach
