@@ -1,14 +1,134 @@
-"""Writing files so that a killed run never leaves a half-written one."""
+"""Writing files so that a killed run never leaves a half-written one, and so that nothing
+planted where they go (a symbolic link, a hard link) makes a run write anywhere else.
+
+Evidence and other files checks write go through :func:`real_folder` and :func:`write_file`:
+folders are made and opened one level at a time relative to their parent's descriptor with
+``O_NOFOLLOW`` (a link there is refused), and a file is written to a new temporary name
+(``O_CREAT | O_EXCL | O_NOFOLLOW``) and renamed over its name, which replaces a link or a
+hard link planted there instead of writing through it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
-__all__ = ["atomic_write", "atomic_write_all"]
+__all__ = [
+    "UnsafePathError",
+    "atomic_write",
+    "atomic_write_all",
+    "copy_file",
+    "real_folder",
+    "write_file",
+]
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class UnsafePathError(OSError):
+    """A link or another kind of file where a folder or file of ours must go: refused."""
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISREG(mode):
+        return "a file"
+    return "a special file"
+
+
+def _open_folder(path: Path) -> int:
+    """A descriptor of the folder ``path``, refused when its last part is a link."""
+    try:
+        return os.open(path, _DIR_FLAGS)
+    except OSError as exc:
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            raise exc from None
+        if not stat.S_ISDIR(mode):
+            raise UnsafePathError(f"{path}: is {_kind(mode)}, not a folder: refused") from None
+        raise
+
+
+def real_folder(base: Path, name: str, *, fresh: bool = False) -> Path:
+    """``base/name`` as a real folder inside the real folder ``base`` (created if missing).
+
+    Anything else at ``base/name`` (a symbolic link, a file) is refused with
+    :class:`UnsafePathError`, never followed or replaced. ``fresh``: an earlier folder there
+    is removed first (without following the links it may hold), so the folder holds only
+    what is written now.
+    """
+    if not name or "/" in name or name in (".", ".."):
+        raise UnsafePathError(f"{base}: {name!r} is not the name of a folder")
+    fd = _open_folder(base)
+    try:
+        try:
+            mode: int | None = os.lstat(name, dir_fd=fd).st_mode
+        except FileNotFoundError:
+            mode = None
+        if mode is not None and not stat.S_ISDIR(mode):
+            raise UnsafePathError(f"{base / name}: is {_kind(mode)}, not a folder: refused")
+        if mode is not None and fresh:
+            aside = f".{name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(name, aside, src_dir_fd=fd, dst_dir_fd=fd)
+            shutil.rmtree(aside, dir_fd=fd, ignore_errors=True)
+            mode = None
+        if mode is None:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o777, dir_fd=fd)
+        try:
+            os.close(os.open(name, _DIR_FLAGS, dir_fd=fd))
+        except OSError:
+            mode = os.lstat(name, dir_fd=fd).st_mode
+            raise UnsafePathError(
+                f"{base / name}: is {_kind(mode)}, not a folder: refused"
+            ) from None
+    finally:
+        os.close(fd)
+    return base / name
+
+
+def _replace_in(path: Path, fill: Callable[[IO[bytes]], object]) -> None:
+    fd = _open_folder(path.parent)
+    tmp = f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        handle = os.fdopen(os.open(tmp, _NEW_FILE, 0o666, dir_fd=fd), "wb")
+        try:
+            with handle:
+                fill(handle)
+            os.replace(tmp, path.name, src_dir_fd=fd, dst_dir_fd=fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=fd)
+            raise
+    finally:
+        os.close(fd)
+
+
+def write_file(path: Path, data: str | bytes, *, errors: str = "strict") -> Path:
+    """Write ``data`` (text as UTF-8, with ``errors``) to ``path`` in a real folder: a new
+    temporary file renamed over ``path``, so a link or hard link there is replaced, never
+    written through. Returns ``path``."""
+    payload = data.encode("utf-8", errors) if isinstance(data, str) else bytes(data)
+    _replace_in(Path(path), lambda handle: handle.write(payload))
+    return Path(path)
+
+
+def copy_file(source: Path, path: Path) -> Path:
+    """Copy the file ``source`` to ``path`` as :func:`write_file` writes."""
+    with open(source, "rb") as reader:
+        _replace_in(Path(path), lambda handle: shutil.copyfileobj(reader, handle, 1 << 20))
+    return Path(path)
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -22,8 +142,7 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(tmp, flags, 0o666)
+    fd = os.open(tmp, _NEW_FILE, 0o666)
     try:
         try:
             _write_all(fd, payload)
@@ -55,8 +174,7 @@ def atomic_write_all(files: list[tuple[Path, str | bytes]]) -> None:
             payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-            fd = os.open(tmp, flags, 0o666)
+            fd = os.open(tmp, _NEW_FILE, 0o666)
             staged.append((tmp, path))
             try:
                 _write_all(fd, payload)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .ids import evidence_folder
 from .integrity import (
     DELIVERABLES,
     FORMAT,
@@ -258,7 +259,9 @@ def _copy_evidence(
     for decision in decisions:
         for item in decision.criteria:
             for result in item.results:
-                folder = "evidence/" + _safe(f"{result.gate}.{result.criterion}.{result.check_id}")
+                folder = "evidence/" + evidence_folder(
+                    result.gate, result.criterion, result.check_id, result.host
+                )
                 for name, raw_path in result.evidence.items():
                     source = Path(raw_path)
                     source = source if source.is_absolute() else rootdir / source
@@ -270,6 +273,9 @@ def _copy_evidence(
                     )
                     if not source.exists() or not sources:
                         absent.append(f"{result.check_id}: {name} ({raw_path})")
+                        continue
+                    if source.is_symlink():  # what it points to is no evidence of the run
+                        absent.append(f"{result.check_id}: {name} ({raw_path}: a symbolic link)")
                         continue
                     first = ""
                     for path in sources:

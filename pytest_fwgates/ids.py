@@ -9,11 +9,20 @@ that id or by the full ``type[target]``: :func:`waiver_key` gives both the same 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["TARGET_LEN", "default_id", "id_problem", "readable", "short_target", "waiver_key"]
+__all__ = [
+    "TARGET_LEN",
+    "default_id",
+    "evidence_folder",
+    "id_problem",
+    "readable",
+    "short_target",
+    "waiver_key",
+]
 
 TARGET_LEN = 60
 _TYPED = re.compile(r"^([a-z][a-z0-9_-]*)\[(.*)\]$", re.S)
@@ -68,3 +77,18 @@ def waiver_key(check: str) -> str:
     if match is None or (len(match.group(2)) <= TARGET_LEN and match.group(2).isprintable()):
         return check
     return default_id(match.group(1), match.group(2))
+
+
+_FOLDER_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def evidence_folder(gate: str, criterion: str, check_id: str, host: str = "") -> str:
+    """The name of a check's evidence folder (in ``reports/evidence`` and in a handoff
+    package): readable (gate, criterion, id and host as a slug) and injective: a short hash of
+    the full identity tells apart ids that differ only in characters the slug drops
+    (``p95 < 300ms``, ``p95 <= 300ms``)."""
+    identity = "\0".join((gate, criterion, check_id, host))
+    digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    text = f"{gate}.{criterion}.{check_id}" + (f".{host}" if host else "")
+    slug = _FOLDER_CHARS.sub("_", text).strip("._")
+    return f"{slug[:100] or 'check'}-{digest}"

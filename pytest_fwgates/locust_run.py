@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .fsutil import write_file
 from .process import ProcessResult, run_argv
 
 __all__ = [
@@ -264,10 +265,9 @@ def run_locust(
     finally:
         if watcher:
             watcher.stop()
-    log = plan.workdir / "locust.log"
-    log.write_text(
+    log = write_file(
+        plan.workdir / "locust.log",
         f"$ {mask(shlex.join(argv))}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}\n",
-        encoding="utf-8",
         errors="backslashreplace",
     )
     _check_ended(result, timeout)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
+from .fsutil import write_file
 from .probe import Figures, Probe
 
 __all__ = ["VERSION_PALETTE", "timeline_csv", "timeline_svg", "version_colour", "write_timeline"]
@@ -299,8 +300,6 @@ def write_timeline(
     title: str,
 ) -> dict[str, Path]:
     """Write ``<stem>.csv`` and ``<stem>.svg`` into ``folder``; returns them by evidence name."""
-    csv_path = folder / f"{stem}.csv"
-    svg_path = folder / f"{stem}.svg"
-    csv_path.write_text(timeline_csv(probes, marks), encoding="utf-8")
-    svg_path.write_text(timeline_svg(probes, marks, figures, title=title), encoding="utf-8")
+    csv_path = write_file(folder / f"{stem}.csv", timeline_csv(probes, marks))
+    svg_path = write_file(folder / f"{stem}.svg", timeline_svg(probes, marks, figures, title=title))
     return {f"{stem}_csv": csv_path, f"{stem}_svg": svg_path}

@@ -18,6 +18,7 @@ import math
 import time
 from typing import Any, ClassVar
 
+from ..fsutil import write_file
 from .base import Check, CheckError, Measurement
 from .figures import SpanError, parse_span
 from .http import REQUEST_OPTIONS, HttpCheck, HttpRequest, judge_response
@@ -123,13 +124,15 @@ class AvailabilityCheck(Check):
         }
         if failed:
             facts["first_error"] = failed[0]
-        path = self.context.evidence_dir(self.spec) / "timeline.csv"
         rows = ["at_s,ok,latency_ms,detail"]
         for at, ok, ms, detail in timeline:
             shown = "" if math.isnan(ms) else f"{ms:.3f}"
             text = " ".join(detail.split()).replace('"', "'")
             rows.append(f'{at:.3f},{int(ok)},{shown},"{text}"')
-        path.write_text(self.context.redactor.text("\n".join(rows)) + "\n", encoding="utf-8")
+        path = write_file(
+            self.context.evidence_dir(self.spec) / "timeline.csv",
+            self.context.redactor.text("\n".join(rows)) + "\n",
+        )
         return Measurement(values=values, facts=facts, evidence={"timeline": path})
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -12,15 +11,22 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..exclusive import LockTimeout, exclusive
+from ..fsutil import real_folder
 from ..hosts import HostPool
+from ..ids import evidence_folder
 from ..model import CheckResult, CheckSpec, Outcome
 from ..process import DEFAULT_KEPT, ProcessResult, run_shell
 from ..redact import Redactor
 from ..thresholds import BASELINE_PREFIX, describe_threshold, format_value
 
-__all__ = ["Check", "CheckContext", "CheckError", "Measurement", "run_check"]
-
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+__all__ = [
+    "Check",
+    "CheckContext",
+    "CheckError",
+    "Measurement",
+    "evidence_folder_name",
+    "run_check",
+]
 
 
 class CheckError(Exception):
@@ -62,6 +68,8 @@ class CheckContext:
     progress: Callable[[str], None] | None = None
     #: the testinfra hosts of the run (host checks connect through it, once per host)
     host_pool: HostPool = field(default_factory=HostPool)
+    #: evidence folders made (emptied) by this run, by name
+    evidence_made: set[str] = field(default_factory=set)
 
     def baseline_for(self, spec: CheckSpec, key: str) -> float | None:
         name = f"{spec.gate}::{spec.criterion}::{spec.id}::{key}"
@@ -72,13 +80,27 @@ class CheckContext:
         return self.baselines.get(name)
 
     def evidence_dir(self, spec: CheckSpec) -> Path:
-        """A folder of its own for the evidence files of one check (created on demand)."""
+        """A folder of its own for the evidence files of one check: ``evidence_root/<name>``,
+        a real folder (a link planted there or at the root is refused: :class:`CheckError`),
+        emptied of an earlier run's files the first time this run asks for it. Write into it
+        with :func:`pytest_fwgates.fsutil.write_file`."""
         if self.evidence_root is None:
             self.evidence_root = Path(tempfile.mkdtemp(prefix="fwgates-evidence-"))
-        name = _SAFE_NAME.sub("_", f"{spec.gate}.{spec.criterion}.{spec.id}").strip("._")
-        folder = self.evidence_root / (name[:120] or "check")
-        folder.mkdir(parents=True, exist_ok=True)
+        name = evidence_folder_name(spec)
+        root = self.evidence_root
+        try:
+            root.parent.mkdir(parents=True, exist_ok=True)
+            real_folder(root.parent, root.name)
+            folder = real_folder(root, name, fresh=name not in self.evidence_made)
+        except OSError as exc:
+            raise CheckError(f"evidence folder: {exc}") from None
+        self.evidence_made.add(name)
         return folder
+
+
+def evidence_folder_name(spec: CheckSpec) -> str:
+    """The evidence folder of a check (see :func:`pytest_fwgates.ids.evidence_folder`)."""
+    return evidence_folder(spec.gate, spec.criterion, spec.id, spec.host or "")
 
 
 class Check:

@@ -11,6 +11,7 @@ import shlex
 import time
 from typing import Any, ClassVar
 
+from ..fsutil import write_file
 from ..hosts import LOCAL, HostError, bounded, one_line
 from ..process import ProcessResult
 from .base import Check, CheckError, Measurement
@@ -153,7 +154,6 @@ class CommandCheck(Check):
             folder = self.context.evidence_dir(self.spec)
             for name, text in (("stdout", stdout), ("stderr", stderr)):
                 if text:
-                    path = folder / f"{name}.txt"
-                    path.write_text(text, encoding="utf-8", errors="backslashreplace")
+                    path = write_file(folder / f"{name}.txt", text, errors="backslashreplace")
                     measurement.evidence[name] = path
         return measurement

@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ..fsutil import real_folder
 from ..locust_run import LoadError
 from ..probe import MIN_INTERVAL, ProbeError, Prober, Writer, _Connection, _path_of
 from ..process import ProcessResult
@@ -301,7 +302,10 @@ class DeployCheck(TimedCheck):
         options = self.option("under_load")
         if not options:
             return None
-        folder = self.context.evidence_dir(self.spec) / f"load{suffix}"
+        try:
+            folder = real_folder(self.context.evidence_dir(self.spec), f"load{suffix}", fresh=True)
+        except OSError as exc:
+            raise CheckError(f"evidence folder: {exc}") from None
         plan = plan_for(
             options,
             health=str(self.option("health")),

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..fsutil import write_file
 from .base import Check, CheckError, Measurement
 
 _VERDICTS = ["PASSED", "FAILED", "HUMAN_REVIEW_REQUIRED"]
@@ -107,7 +108,7 @@ class HandoffCheck(Check):
         report = self.context.evidence_dir(self.spec) / "verification.txt"
         lines = [f"package: {package}", f"verdict: {result.verdict}", f"signed: {result.signed}"]
         lines += [f"FAIL {p}" for p in result.problems] + [f"note {n}" for n in result.notes]
-        report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_file(report, "\n".join(lines) + "\n")
         return Measurement(
             values=values, facts=facts, failures=failures, evidence={"verification": report}
         )

@@ -16,6 +16,7 @@ import contextlib
 import time
 from typing import Any, ClassVar
 
+from ..fsutil import write_file
 from ..patterns import PatternError, PatternTimeout, compile_pattern, search
 from ..thresholds import ThresholdError, parse, parse_duration
 from .base import Check, CheckContext, CheckError, Measurement
@@ -326,12 +327,12 @@ class HttpCheck(Check):
             lines = [f"{request.method} {fetched.url}", f"{fetched.status} {fetched.reason}"]
             lines += [f"{k}: {v}" for k, v in fetched.headers.items()]
             body = fetched.text[:_EVIDENCE_BODY]
-            path = folder / "response.txt"
-            path.write_text(redact("\n".join([*lines, "", body])) + "\n", encoding="utf-8")
+            path = write_file(folder / "response.txt", redact("\n".join([*lines, "", body])) + "\n")
             written["response"] = path
         if len(attempts) > 1:
-            path = folder / "tries.csv"
-            path.write_text(redact("\n".join(["try,elapsed_s,outcome", *attempts])) + "\n")
+            path = write_file(
+                folder / "tries.csv", redact("\n".join(["try,elapsed_s,outcome", *attempts])) + "\n"
+            )
             written["tries"] = path
         return written
 

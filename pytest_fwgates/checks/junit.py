@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import glob
 import math
-import shutil
 from pathlib import Path
 from typing import Any, ClassVar
 from xml.etree.ElementTree import Element
 
+from ..fsutil import copy_file
 from .base import Check, CheckError, Measurement
 
 _MAX_FILES = 1000
@@ -212,7 +212,6 @@ class JUnitCheck(Check):
         folder = self.context.evidence_dir(self.spec)
         kept: dict[str, Path] = {}
         for index, path in enumerate(paths):
-            copy = folder / f"{index:02d}-{path.name}"
-            shutil.copyfile(path, copy)
+            copy = copy_file(path, folder / f"{index:02d}-{path.name}")
             kept[f"junit-{index:02d}"] = copy
         return kept

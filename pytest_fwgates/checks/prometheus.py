@@ -24,6 +24,7 @@ import math
 import time
 from typing import Any, ClassVar
 
+from ..deadline import Deadline
 from ..thresholds import ThresholdError, parse_duration
 from .base import Check, CheckError, Measurement
 from .figures import FIGURES, SpanError, as_schema, format_span, parse_span
@@ -205,6 +206,12 @@ class PrometheusCheck(Check):
         return True
 
     def _measure_once(self) -> Measurement:
+        # all the API calls of one attempt (a rule's state, then the alerts) end within the
+        # timeout together: each fetch's own deadline ends no later than this one
+        with Deadline(self.timeout):
+            return self._measure_attempt()
+
+    def _measure_attempt(self) -> Measurement:
         target: Any = self.spec.target
         if isinstance(target, dict):
             if "targets" in target:

@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..fsutil import write_file
 from .base import Check, CheckError, Measurement
 
 __all__ = ["SEVERITIES", "ScanCheck", "findings_from_report"]
@@ -239,8 +240,11 @@ class ScanCheck(Check):
             facts["not_audited"] = unaudited[:50]
         measurement = Measurement(values=values, facts=facts)
         if report_path is None:
-            path = self.context.evidence_dir(self.spec) / "scan-report.json"
-            path.write_text(text, encoding="utf-8", errors="backslashreplace")
+            path = write_file(
+                self.context.evidence_dir(self.spec) / "scan-report.json",
+                text,
+                errors="backslashreplace",
+            )
             measurement.evidence["report"] = path
         else:
             measurement.evidence["report"] = report_path

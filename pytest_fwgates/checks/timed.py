@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..fsutil import write_file
 from ..probe import DEFAULT_INTERVAL, Figures, Probe, ProbeError, Prober, VersionRule
 from ..process import ProcessResult
 from ..thresholds import ThresholdError, parse_duration
@@ -194,8 +195,11 @@ class TimedCheck(Check):
                 continue
             shown = text if len(text) <= SHOWN else "…" + text[-SHOWN:][max(longest - 1, 0) :]
             measurement.facts[f"{name}_{stream}"] = shown
-            path = self.context.evidence_dir(self.spec) / f"{name}-{stream}.txt"
-            path.write_text(text + "\n", encoding="utf-8", errors="backslashreplace")
+            path = write_file(
+                self.context.evidence_dir(self.spec) / f"{name}-{stream}.txt",
+                text + "\n",
+                errors="backslashreplace",
+            )
             measurement.evidence[f"{name}_{stream}"] = path
 
     def keep_timeline(

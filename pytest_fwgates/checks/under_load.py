@@ -23,6 +23,7 @@ for it.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import threading
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..fsutil import write_file
 from ..locust_run import (
     STARTUP_GRACE,
     STOP_TIMEOUT,
@@ -202,23 +204,23 @@ def write_load_timeline(
     path: Path, slots: Mapping[int, Mapping[str, Any]], start_wall: float, end_wall: float
 ) -> Path:
     """One row per 0.1 s: time from the deploy's start, phase, requests, failures, p95."""
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        out = csv.writer(handle)
-        out.writerow(["t_s", "phase", "requests", "failures", "p95_ms"])
-        for slot in sorted(slots):
-            entry = slots[slot]
-            hist = entry["hist"]
-            p95 = percentile(hist, sum(hist.values()), 95)
-            out.writerow(
-                [
-                    f"{slot * SLOT_S - start_wall:.1f}",
-                    phase_of(slot, start_wall, end_wall),
-                    entry["n"],
-                    entry["fail"],
-                    "" if math.isnan(p95) else f"{p95:g}",
-                ]
-            )
-    return path
+    handle = io.StringIO(newline="")
+    out = csv.writer(handle)
+    out.writerow(["t_s", "phase", "requests", "failures", "p95_ms"])
+    for slot in sorted(slots):
+        entry = slots[slot]
+        hist = entry["hist"]
+        p95 = percentile(hist, sum(hist.values()), 95)
+        out.writerow(
+            [
+                f"{slot * SLOT_S - start_wall:.1f}",
+                phase_of(slot, start_wall, end_wall),
+                entry["n"],
+                entry["fail"],
+                "" if math.isnan(p95) else f"{p95:g}",
+            ]
+        )
+    return write_file(path, handle.getvalue())
 
 
 def find_locustfile(given: str, rootdir: Path, gate_dir: Path) -> Path:
