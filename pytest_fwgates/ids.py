@@ -44,10 +44,15 @@ def readable(value: Any) -> str:
 
 def short_target(target: Any, mask: Callable[[str], str] | None = None) -> str:
     """The target as an id shows it: one line, printable, at most :data:`TARGET_LEN` long;
-    ``mask`` (secrets) is applied before the text is cut. Of a mapping target
-    (``{targets: [app, node]}``) its first value is shown (``app, node``)."""
+    ``mask`` (secrets) is applied before the text is cut. Of a mapping target its first
+    value with its key is shown (``{targets: [app, node]}``: ``targets: app, node``), so that
+    ``{targets: [app]}`` and ``{rules: [app]}`` are two ids."""
     if isinstance(target, Mapping):
-        scalars = [readable(v) for v in target.values() if isinstance(v, str | int | float | list)]
+        scalars = [
+            f"{key}: {readable(v)}"
+            for key, v in target.items()
+            if isinstance(v, str | int | float | list)
+        ]
         target = scalars[0] if scalars else ""
     text = " ".join(readable(target).split())
     if mask is not None:

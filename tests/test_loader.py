@@ -596,7 +596,7 @@ def test_ids_are_readable_and_hold_no_secret(tmp_path: Path) -> None:
     assert ids[0].startswith("http[https://shop.test:8443/health?token=")
     assert ids[1] == "tls[https://shop.test:8443]"
     assert ids[2].startswith("private_keys[/etc/ssl/private, /srv]")
-    assert ids[3:] == ["prometheus[app, node]", "prometheus[AppDown]"]
+    assert ids[3:] == ["prometheus[targets: app, node]", "prometheus[rules: AppDown]"]
     for text in ids:
         assert "tok-0123456789abcdef" not in text and "pa55w0rd" not in text
     for text in (*ids, *(c.display_target for c in gate.checks())):
