@@ -94,9 +94,11 @@ def _run(tmp_path: Path, mapping: dict[str, Any]) -> tuple[CheckResult, float]:
 HTTP_MODES = ["slow-headers", "slow-body", "slow-body-until-close", "slow-chunks", "silent"]
 
 
-@pytest.mark.parametrize("mode", HTTP_MODES)
+@pytest.mark.parametrize("mode", [*HTTP_MODES, "slow-tls"])
 def test_an_http_check_ends_by_its_timeout(tmp_path: Path, mode: str) -> None:
     with trickling(mode) as base:
+        if mode == "slow-tls":  # an https URL whose handshake trickles
+            base = base.replace("http://", "https://")
         result, took = _run(tmp_path, {"http": f"{base}/", "timeout": "1.5s"})
     assert result.outcome is Outcome.ERROR, result.message
     assert "within 1.5 s" in result.message
@@ -144,9 +146,11 @@ def test_an_availability_check_counts_a_slow_answer_as_down(tmp_path: Path) -> N
     assert took < 2 + 0.5 + SLACK
 
 
-@pytest.mark.parametrize("mode", ["slow-headers", "slow-body-until-close"])
+@pytest.mark.parametrize("mode", ["slow-headers", "slow-body-until-close", "slow-tls"])
 def test_the_prober_and_the_writer_end_each_request_by_their_timeout(mode: str) -> None:
     with trickling(mode) as base:
+        if mode == "slow-tls":  # an https URL whose handshake trickles
+            base = base.replace("http://", "https://")
         started = time.monotonic()
         with Prober(f"{base}/health", interval=0.1, timeout=1.0) as prober:
             time.sleep(2.2)

@@ -85,6 +85,8 @@ def test_a_package_is_bound_to_its_run(earlier: dict[str, Path]) -> None:
         pytest.param(["--help"], id="help"),
         pytest.param(["--gate=no-such-gate"], id="unknown-gate"),
         pytest.param(["CRASH"], id="conftest-crash"),
+        pytest.param(["-n", "2", "--gate-var=no_such_var=1"], id="xdist-usage-error"),
+        pytest.param(["INTERRUPT"], id="ctrl-c-in-collection"),
     ],
 )
 def test_a_run_that_does_not_finish_leaves_no_earlier_package(
@@ -93,6 +95,11 @@ def test_a_run_that_does_not_finish_leaves_no_earlier_package(
     if args == ["CRASH"]:
         with (project / "conftest.py").open("a") as handle:
             handle.write("\nraise RuntimeError('conftest fails')\n")
+        args = []
+    interrupted = args == ["INTERRUPT"]
+    if interrupted:
+        with (project / "conftest.py").open("a") as handle:
+            handle.write("\ndef pytest_collection_finish(session):\n    raise KeyboardInterrupt\n")
         args = []
     argv = gate_argv(project / "out" / "package", project / "keys" / "handoff.pem")
     completed = subprocess.run(
@@ -105,6 +112,13 @@ def test_a_run_that_does_not_finish_leaves_no_earlier_package(
         check=False,
     )
     assert completed.returncode != 0 or args in (["--co"], ["--help"]), completed.stdout
+    if interrupted:  # decided FAILED: a package of this run may say so, never PASSED
+        package = project / "out" / "package"
+        for candidate in (package, package.with_name("package.tar.gz")):
+            if candidate.exists():
+                result = verify_package(candidate, require_verdict="PASSED")
+                assert "verdict is FAILED, PASSED required" in result.problems
+        return
     _gone(project)
 
 
