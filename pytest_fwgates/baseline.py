@@ -27,7 +27,7 @@ from typing import Any
 
 from .fsutil import atomic_write
 from .model import CheckResult, CheckSpec, Outcome
-from .thresholds import BASELINE_PREFIX
+from .thresholds import BASELINE_PREFIX, number
 
 __all__ = [
     "BASELINE_SCHEMA",
@@ -122,12 +122,12 @@ def numeric_values(measured: Mapping[str, Any]) -> dict[str, float]:
     """The finite numbers among ``measured`` (text facts, NaN and the baselines a relative
     threshold was held to are left out)."""
     return {
-        key: float(value)
+        key: number(value)
         for key, value in measured.items()
         if not key.startswith(BASELINE_PREFIX)
         and isinstance(value, int | float)
         and not isinstance(value, bool)
-        and math.isfinite(float(value))
+        and math.isfinite(number(value))
     }
 
 

@@ -21,7 +21,13 @@ from .keys import recorder_key
 if TYPE_CHECKING:
     from .run import GateRun
 
-__all__ = ["BaselineRecorder", "baseline_dir", "progress_writer", "recorder_key"]
+__all__ = [
+    "BaselineRecorder",
+    "baseline_dir",
+    "check_baseline_dir",
+    "progress_writer",
+    "recorder_key",
+]
 
 
 def baseline_dir(config: pytest.Config) -> Path:
@@ -58,6 +64,21 @@ def progress_writer(config: pytest.Config) -> Any:
     return write
 
 
+def check_baseline_dir(config: pytest.Config) -> None:
+    """A usage error, before the run, when baselines are to be saved where no folder can be:
+    the folder (or the nearest part of its path that exists) is not a folder."""
+    if not config.option.fwgates_baseline_save:
+        return
+    path = baseline_dir(config)
+    given = config.option.fwgates_baseline_dir or config.getini("gate_baseline_dir") or path
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                what = "is not a folder" if part == path else f"{part} is not a folder"
+                raise pytest.UsageError(f"--gate-baseline-dir {given}: {what}")
+            return
+
+
 class BaselineRecorder:
     def __init__(self, config: pytest.Config, run: GateRun) -> None:
         self.config = config
@@ -68,11 +89,12 @@ class BaselineRecorder:
         run.context.baseline_lookup = self.store.lookup
         run.context.progress = progress_writer(config)
 
-    def save_runs(self) -> None:
+    def save_runs(self) -> str | None:
         """Store the run's figures (``--gate-baseline-save``): called after the verdict and
-        before the handoff package is written, so that the package holds this run's baseline."""
+        before the handoff package is written, so that the package holds this run's baseline.
+        What went wrong (the run then fails), or None."""
         if not self.save or hasattr(self.config, "workerinput") or not self.run.decisions:
-            return
+            return None
         targets = {
             (spec.gate, spec.criterion, spec.id): spec.display_target or spec.target
             for gate in self.run.gates()
@@ -89,9 +111,14 @@ class BaselineRecorder:
                         continue
                     seen.add(key)
                     target = self.run.loader.redactor.text(targets.get(key, result.nodeid))
-                    self.saved.append(
-                        self.store.save(result, target=target, machine=machine, commit=commit)
-                    )
+                    try:
+                        saved = self.store.save(
+                            result, target=target, machine=machine, commit=commit
+                        )
+                    except OSError as exc:
+                        return f"gate baselines not saved: {exc.strerror or exc}: {exc.filename}"
+                    self.saved.append(saved)
+        return None
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -33,12 +33,15 @@ def gate_record(request: pytest.FixtureRequest) -> Callable[[str, float], None]:
 
     def record(key: str, value: float) -> None:
         __tracebackhide__ = True
+        from .thresholds import number
+
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
-            or not math.isfinite(value)
+            or not math.isfinite(number(value))
         ):
-            raise TypeError(f"gate_record({key!r}, ...) needs a finite number, got {value!r}")
+            shown = "an int too large" if isinstance(value, int) else repr(value)
+            raise TypeError(f"gate_record({key!r}, ...) needs a finite number, got {shown}")
         measures[key] = float(value)
         if run is not None:
             # a value that misses its standard fails the test itself, not only the gate

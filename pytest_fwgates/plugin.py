@@ -267,16 +267,17 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.option.fwgates_handoff or config.option.fwgates_progress:
             raise pytest.UsageError("--handoff-package and --gate-progress need --gate NAME")
         return
+    from .baselines_run import check_baseline_dir
     from .checks import CheckRegistry
     from .run import GateRun, prepare_reports
     from .variables import VariableError, parse_assignment
     from .watchdog import ensure_watchdog
 
-    # before anything is started: all the run starts carries its mark
-    ensure_watchdog()
-
     # first, so that no usage error below leaves an earlier run's reports in place
     junit_path = prepare_reports(config)
+    check_baseline_dir(config)
+    # before anything is started: all the run starts carries its mark
+    ensure_watchdog()
     registry = CheckRegistry.from_hook(config.hook)
     loader = _loader(config, registry)
     unknown = [name for name in names if name not in loader.known()]
@@ -398,7 +399,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if run is not None and not run.is_worker:
         recorder = session.config.stash.get(recorder_key, None)
         if recorder is not None:
-            recorder.save_runs()
+            problem = recorder.save_runs()
+            if problem is not None:
+                from .model import EXIT_FAILED, EXIT_PASSED
+
+                reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+                if reporter is not None:
+                    reporter.ensure_newline()
+                    reporter.line("")
+                    reporter.line(run.loader.redactor.text(problem), red=True)
+                if session.exitstatus == EXIT_PASSED:
+                    session.exitstatus = EXIT_FAILED
         from .handoff_run import finish
 
         finish(session, run)

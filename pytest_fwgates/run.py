@@ -553,7 +553,11 @@ class GateRun:
             }
             return
         if not self.decides():
-            return  # --co, --fixtures, --setup-plan: nothing was decided, nothing is written
+            # --co, --fixtures, --setup-plan: nothing was decided, nothing is written, and
+            # the run exits 0 (not 5) also when the selection is empty
+            if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+                session.exitstatus = pytest.ExitCode.OK
+            return
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             self.interrupted = True
         gates = self.gates()

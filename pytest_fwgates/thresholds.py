@@ -86,6 +86,7 @@ class Threshold:
         or a measured value that is not a number (NaN).
         """
         bound = self.limit(key, baseline)
+        measured = number(measured)
         if bound is None or math.isnan(measured):
             return None
         return OPERATORS[self.op](measured, bound)
@@ -272,7 +273,8 @@ def _exact(number: float) -> Decimal:
 def format_value(key: str, value: float) -> str:
     """A measured value with the unit its name implies: ``412 ms``, ``99.95 %``."""
     unit = key_unit(key)
-    if float(value).is_integer() and abs(value) < 1e15:
+    value = number(value)
+    if value.is_integer() and abs(value) < 1e15:
         text = str(int(value))
     else:
         text = f"{value:.6g}"
@@ -304,13 +306,26 @@ def parse_duration(value: object) -> float:
     return seconds
 
 
-def _finite(number: float) -> float | None:
-    """``number`` as a finite float, ``None`` for NaN, infinities and ints too large."""
+def number(value: object) -> float:
+    """A measured value as a float, whatever number it is: an int too large for a float is an
+    infinity of its sign, a bool 0 or 1, and anything that is no number NaN (never decided)."""
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
     try:
-        value = float(number)
-    except OverflowError:
-        return None
-    return value if math.isfinite(value) else None
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+
+
+def _finite(value: object) -> float | None:
+    """``value`` as a finite float, ``None`` for NaN, infinities and ints too large."""
+    result = number(value)
+    return result if math.isfinite(result) else None
 
 
 def _shown(value: object) -> str:

@@ -30,7 +30,7 @@ from .model import (
     GateVerdict,
     Outcome,
 )
-from .thresholds import ThresholdError, format_value, loosens, parse
+from .thresholds import ThresholdError, format_value, loosens, number, parse
 from .waivers import WaiverSet
 
 __all__ = ["decide_all", "decide_gate", "overall"]
@@ -63,12 +63,12 @@ def _hold_to_standards(
             continue
         thresholds[key] = text
         try:
-            holds = parse(text).holds(key, float(value))
+            holds = parse(text).holds(key, number(value))
         except ThresholdError as exc:
             failures.append(f"{key}: {exc}")
             continue
         if holds is False:
-            failures.append(f"{key} = {format_value(key, float(value))}, expected {text}")
+            failures.append(f"{key} = {format_value(key, number(value))}, expected {text}")
     if not failures:
         result.thresholds = thresholds
         return result

@@ -305,9 +305,10 @@ def load_yaml(path: Path, *, fast: bool | None = None) -> Any:
         try:
             return _load(_CLoader(text, path), path, aliases)
         except SourceError as exc:
-            if not isinstance(exc.__cause__, yaml.YAMLError):
+            if not isinstance(exc.__cause__, yaml.YAMLError | RecursionError):
                 raise
-            # libyaml words its syntax errors differently: read the file again for ours
+            # libyaml words its syntax errors differently, and does not say where a
+            # document nests too deeply: read the file again for ours
         except Exception:
             # libyaml raises the error classes of the yaml module it was first loaded with;
             # where that module was imported again (pytester runs in one process), they are
@@ -341,8 +342,11 @@ def _load(loader: Any, path: Path, aliases: bool = True) -> Any:
         raise SourceError(path, line, f"YAML syntax error: {what}") from exc
     except yaml.YAMLError as exc:
         raise SourceError(path, None, f"YAML error: {exc}") from exc
-    except RecursionError:
-        raise SourceError(path, None, "YAML nested too deeply") from None
+    except RecursionError as exc:
+        # the pure-Python reader knows how far it got: the line where the nesting is too deep
+        get_mark = getattr(loader, "get_mark", None)
+        line = get_mark().line + 1 if get_mark is not None else None
+        raise SourceError(path, line, "YAML nested too deeply") from exc
     finally:
         loader.dispose()
         if collecting:

@@ -17,7 +17,7 @@ from ..ids import evidence_folder
 from ..model import CheckResult, CheckSpec, Outcome
 from ..process import DEFAULT_KEPT, ProcessResult, run_shell
 from ..redact import Redactor
-from ..thresholds import BASELINE_PREFIX, describe_threshold, format_value
+from ..thresholds import BASELINE_PREFIX, describe_threshold, format_value, number
 
 __all__ = [
     "Check",
@@ -224,7 +224,12 @@ def run_check(check: Check, nodeid: str) -> CheckResult:
         outcome = Outcome.ERROR
         messages, measurement = [f"{type(exc).__name__}: {exc}"], Measurement()
     else:
-        outcome, messages = _judge(spec, measurement, check.context)
+        # every measured number as a float: an int too large for one is an infinity
+        measurement.values = {k: number(v) for k, v in measurement.values.items()}
+        try:
+            outcome, messages = _judge(spec, measurement, check.context)
+        except Exception as exc:  # never a pass for want of a verdict
+            outcome, messages = Outcome.ERROR, [f"{type(exc).__name__}: {exc}"]
     duration = time.monotonic() - started
     measured: dict[str, Any] = dict(measurement.values)
     measured.update(measurement.facts)

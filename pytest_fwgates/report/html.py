@@ -19,7 +19,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..model import CheckResult, CriterionDecision, GateDecision, Outcome
-from ..thresholds import BASELINE_PREFIX, ThresholdError, describe_threshold, format_value, parse
+from ..thresholds import (
+    BASELINE_PREFIX,
+    ThresholdError,
+    describe_threshold,
+    format_value,
+    number,
+    parse,
+)
 from .summary import (
     criterion_thresholds,
     failing_keys,
@@ -117,7 +124,7 @@ def _check_rows(results: Iterable[CheckResult]) -> list[str]:
 
 def _numeric(measured: Mapping[str, Any]) -> dict[str, float]:
     return {
-        key: float(value)
+        key: number(value)
         for key, value in measured.items()
         if isinstance(value, int | float) and not isinstance(value, bool)
     }

@@ -22,6 +22,7 @@ from ..thresholds import (
     ThresholdError,
     describe_threshold,
     format_value,
+    number,
     parse,
 )
 from ..verdict import overall as overall_verdict
@@ -135,7 +136,7 @@ def value_text(key: str, value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, int | float):
-        return format_value(key, float(value))
+        return format_value(key, number(value))
     return str(value)
 
 
@@ -147,7 +148,7 @@ def failing_keys(result: CheckResult) -> list[str]:
         if text is None or isinstance(value, bool) or not isinstance(value, int | float):
             continue
         try:
-            holds = parse(text).holds(key, float(value), _baseline(key, result))
+            holds = parse(text).holds(key, number(value), _baseline(key, result))
         except ThresholdError:
             continue
         if holds is False:
@@ -157,7 +158,7 @@ def failing_keys(result: CheckResult) -> list[str]:
 
 def _baseline(key: str, result: CheckResult) -> float | None:
     value = result.measured.get(BASELINE_PREFIX + key)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return number(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def measure_text(key: str, result: CheckResult) -> str:
