@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 
-from . import downtime_fidelity, hosts, idle, load, overhead, scale, xdist
+from . import canary, downtime_fidelity, hosts, idle, load, overhead, scale, xdist
 from .common import Row, print_table
 
 BENCHES: dict[str, ModuleType] = {
@@ -20,6 +20,7 @@ BENCHES: dict[str, ModuleType] = {
     "scale": scale,
     "load": load,
     "downtime": downtime_fidelity,
+    "canary": canary,
 }
 
 

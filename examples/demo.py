@@ -6,7 +6,9 @@
    Ed25519 key pair (``fwgates keygen``) for the handoff package.
 2. Runs the phase-7 gates production-readiness and zero-downtime-deployment in one pytest run
    (host and TLS checks, Locust load, http and prometheus checks, timed blue/green deploys with
-   a writer, a timed rollback), writing the signed handoff package ``reports/handoff`` (and
+   a writer, a timed rollback, a faulty canary caught by the analysis and rolled back
+   automatically, a good canary judged and promoted), writing the signed handoff package
+   ``reports/handoff`` (and
    ``reports/handoff.tar.gz``), and prints the figures of every timed check.
 3. Runs the phase-8 example operations-excellence gate (reports in
    ``reports/operations-excellence/``). Its HUMAN_REVIEW_REQUIRED (6) is the expected outcome:
@@ -51,6 +53,12 @@ FIGURES = (
     "writes_acknowledged",
     "recovery_s",
     "success_ratio",
+    "aborted",
+    "aborted_at_step",
+    "detect_s",
+    "rollback_s",
+    "bad_answers",
+    "canary_answers",
 )
 EXIT_INTERRUPTED = 2  # pytest's own status for a run that did not finish
 EXIT_HUMAN_REVIEW = 6

@@ -2,15 +2,18 @@
 
     python -m examples.stack up       [--dir DIR] [--version v1]
     python -m examples.stack status   [--dir DIR] [--json]
-    python -m examples.stack deploy   [--dir DIR] --version v2 [--strategy bluegreen|naive|canary]
-                                      [--weight PERCENT] [--fault FAULT] [--timeout S] [--json]
+    python -m examples.stack deploy   [--dir DIR] --version v2
+                                      [--strategy bluegreen|naive|canary|rolling]
+                                      [--weight PERCENT] [--instance N] [--instances 3]
+                                      [--fault FAULT] [--timeout S] [--json]
     python -m examples.stack rollback [--dir DIR] [--timeout S] [--json]
     python -m examples.stack down     [--dir DIR]
 
 FAULT: 500, slow, crash, or measured faults joined by commas: errors=5% (a share of requests
 answers 500), delay=20ms (each request slower), crash-after=N (the instance exits after N
 requests). ``--strategy canary --weight W`` sends W % of the requests to the new version
-(100 promotes it, 0 takes it out).
+(100 promotes it, 0 takes it out). ``--strategy rolling [--instance N] [--instances 3]``
+replaces instance N (every one in turn without it) of a pool of instances behind nginx.
 
 DIR defaults to $FWGATES_STACK_DIR, else ./.fwgates-stack. Exit status: 0 done (or nothing to do),
 1 failed (the message says why), 2 bad usage.
@@ -47,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     deploy.add_argument("--fault", type=_fault, default=None, help="deploy a broken build")
     deploy.add_argument(
         "--weight", type=_weight, default=None, help="canary: percent of requests (0-100)"
+    )
+    deploy.add_argument(
+        "--instance", type=int, default=None, help="rolling: replace only this instance (1-N)"
+    )
+    deploy.add_argument(
+        "--instances", type=int, default=3, help="rolling: instances in the pool (default 3)"
     )
     deploy.add_argument("--timeout", type=float, default=120.0, help="time budget in seconds")
     deploy.add_argument("--json", action="store_true")
@@ -116,7 +125,15 @@ def main(argv: list[str] | None = None) -> int:
             if args.weight is not None and args.strategy != "canary":
                 print("error: --weight is for --strategy canary", file=sys.stderr)
                 return 2
-            if args.strategy == "canary":
+            if args.strategy == "rolling":
+                result = stack.rolling(
+                    args.version,
+                    args.instance or None,
+                    instances=args.instances,
+                    fault=args.fault,
+                    timeout=args.timeout,
+                )
+            elif args.strategy == "canary":
                 weight = 100.0 if args.weight is None else args.weight
                 result = stack.canary(args.version, weight, fault=args.fault, timeout=args.timeout)
             else:

@@ -82,6 +82,7 @@ class Layout:
             self.nginx_dir,
             self.prom_dir,
             *(self.colour_dir(c) for c in COLOURS),
+            *sorted(p for p in self.root.glob("r[0-9]*") if p.is_dir()),
         ]
 
 
@@ -313,6 +314,16 @@ def _write(path: Path, text: str) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_pool(layout: Layout, entries: list[dict[str, Any]]) -> str:
+    """Every request to the pool of ``entries`` (round robin); returns the routing's
+    generation. An answer nginx makes for an instance that is down names its version."""
+    servers = "".join(f"server 127.0.0.1:{e['port']};\n" for e in entries)
+    _write(layout.nginx_dir / "upstream.conf", f"# pool of {len(entries)} instances\n{servers}")
+    generation = f"{time.time_ns()}"
+    _write(layout.nginx_dir / "routing.conf", config.pool_routing_conf(entries, generation))
+    return generation
 
 
 def write_upstream(layout: Layout, entry: dict[str, Any]) -> None:

@@ -136,8 +136,8 @@ class Stack:
         """Every process the stack started and still has on record, by name."""
         state = self._state or self.load()
         found: dict[str, ProcRecord] = {}
-        for colour in COLOURS:
-            rec = comp.colour_proc(state.get("colours", {}).get(colour))
+        for entry in state.get("colours", {}).values():
+            rec = comp.colour_proc(entry)
             if rec:
                 found[rec.name] = rec
         for part in ("nginx", "prometheus"):
@@ -277,13 +277,13 @@ class Stack:
         if not state:
             return {"dir": str(self.layout.root), "up": False, "healthy": False, "parts": {}}
         parts: dict[str, dict[str, Any]] = {}
-        for colour in COLOURS:
-            entry = state["colours"].get(colour)
+        pool = state.get("pool") or []
+        for colour, entry in state["colours"].items():
             if not entry:
                 continue
             part = _part(comp.colour_proc(entry), f"http://{LOOPBACK}:{entry['port']}/health")
             part.update(version=entry["version"], fault=entry["fault"], port=entry["port"])
-            part["live"] = colour == state.get("live")
+            part["live"] = colour == state.get("live") or colour in pool
             parts[f"app-{colour}"] = part
         if state.get("nginx"):
             ngx = state["nginx"]
@@ -336,6 +336,24 @@ class Stack:
 
         with self.locked():
             return deploy.canary(self, version, weight, fault=fault, timeout=timeout)
+
+    def rolling(
+        self,
+        version: str,
+        instance: int | None = None,
+        *,
+        instances: int = 3,
+        fault: str | None = None,
+        timeout: float = 120.0,
+    ) -> Any:
+        """Replace instance ``instance`` (1-based; all, one at a time, when None) of a pool of
+        ``instances`` with ``version``; returns a DeployResult, raises DeployError."""
+        from . import deploy
+
+        with self.locked():
+            return deploy.rolling(
+                self, version, instance, instances=instances, fault=fault, timeout=timeout
+            )
 
     def rollback(self, *, timeout: float = 120.0) -> Any:
         """Take a canary out, else go back to the version the last deploy replaced; returns a

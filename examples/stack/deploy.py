@@ -10,8 +10,13 @@
   ready, then send ``weight`` % of the requests to it (nginx ``split_clients`` by request,
   changed by reload). Run again with a larger weight to shift more; weight 100 promotes it
   (blue/green switch to it, the old colour stopped); weight 0 takes it out.
-- ``rollback``: take a canary out (every request back to the live colour, the canary stopped);
-  without a canary, go back to the version the last deploy replaced (the last one that passed
+- ``rolling``: a pool of instances behind nginx (round robin; made from the live version on
+  first use: the live colour is instance 1), each replaced in turn by the new version (started,
+  ready and warmed up, then swapped into the pool by reload, the old one stopped), or only
+  instance ``N`` for one step of a rolling deploy.
+- ``rollback``: during a rolling deploy, every instance of the new version back to the one it
+  replaced, all at once; take a canary out (every request back to the live colour, the
+  canary stopped); else go back to the version the last deploy replaced (the last one that passed
   its readiness checks), blue/green style.
 
 Each one is idempotent (asking for what already serves is a no-op) and bounded by a time budget.
@@ -35,7 +40,9 @@ from .procs import LOOPBACK, StackError
 if TYPE_CHECKING:
     from .core import Stack
 
-STRATEGIES = ("bluegreen", "naive", "canary")
+STRATEGIES = ("bluegreen", "naive", "canary", "rolling")
+#: instances of a rolling deploy's pool, unless told otherwise
+POOL_SIZE = 3
 
 
 @dataclass
@@ -194,8 +201,37 @@ def canary(
     return _run(stack, "deploy", "canary", target, timeout)
 
 
+def rolling(
+    stack: Stack,
+    version: str,
+    instance: int | None,
+    *,
+    instances: int,
+    fault: str | None,
+    timeout: float,
+) -> DeployResult:
+    """Replace instance ``instance`` (1-based; every one in turn when None) of the pool."""
+    if version not in VERSIONS:
+        raise StackError(f"unknown version {version!r}: expected one of {', '.join(VERSIONS)}")
+    if not 2 <= instances <= 8:
+        raise StackError(f"a pool of {instances} instances: expected 2-8")
+    if instance is not None and not 1 <= instance <= instances:
+        raise StackError(f"instance {instance} is not within 1-{instances}")
+    try:
+        fault_env(fault)
+    except ValueError as exc:
+        raise StackError(str(exc)) from None
+    _require_up(stack)
+    target = {"version": version, "fault": fault, "instance": instance, "instances": instances}
+    return _run(stack, "deploy", "rolling", target, timeout)
+
+
 def rollback(stack: Stack, *, timeout: float) -> DeployResult:
     state = _require_up(stack)
+    if state.get("rolling"):
+        back = state["rolling"]["from"]
+        target = {"version": back["version"], "fault": back["fault"], "instance": None}
+        return _run(stack, "rollback", "rolling", target, timeout)
     if state.get("canary"):
         live = state["colours"][state["live"]]
         target = {"version": live["version"], "fault": live["fault"], "weight": 0}
@@ -241,13 +277,17 @@ def _run(
             phases={k: round(v, 3) for k, v in phases.items()},
         )
 
-    if _serving(live, target) and not state.get("canary"):
+    # a pool or a canary is more than the live colour: those strategies know when they are done
+    whole = not state.get("pool") and not state.get("canary") and strategy != "rolling"
+    if whole and _serving(live, target):
         done = result("noop", live_colour, f"{label(target)} already serves on {live_colour}")
         audit(stack, done)
         return done
     budget = _Budget(timeout)
     try:
-        if strategy == "canary" and action == "rollback":
+        if strategy == "rolling":
+            colour = _rolling(stack, target, budget, phases, action)
+        elif strategy == "canary" and action == "rollback":
             colour = _canary_out(stack, budget, phases)
         elif strategy == "canary" and target.get("weight") is not None:
             colour = _canary(stack, target, budget, phases)
@@ -394,8 +434,170 @@ def _promote(
     comp.stop_colour(live, drain_s=float(state.get("drain_s", 1.0)))
     state["colours"][live_colour] = None
     stack.save()
+    _drop_pool(stack, keep=str(entry["colour"]))
     phases["drain_s"] = time.monotonic() - clock
     return str(entry["colour"])
+
+
+def _drop_pool(stack: Stack, keep: str) -> None:
+    """Back to one live colour: the other instances of a pool stopped (nginx no longer
+    sends them anything)."""
+    state = stack.state
+    for name in list(state.get("pool") or []) + [n for n in state["colours"] if n not in COLOURS]:
+        if name != keep and name not in COLOURS and state["colours"].get(name):
+            comp.stop_colour(state["colours"][name], drain_s=0.0, quick=True)
+            state["colours"][name] = None
+    state["pool"] = None
+    state["rolling"] = None
+    stack.save()
+
+
+def _slot_names(slot: int) -> tuple[str, str]:
+    """The two names an instance of the pool alternates between (1: the live colour's)."""
+    return COLOURS if slot == 1 else (f"r{slot}a", f"r{slot}b")
+
+
+def _pool_entries(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return [state["colours"][name] for name in state["pool"]]
+
+
+def _route_pool(stack: Stack, budget: _Budget) -> None:
+    state, layout = stack.state, stack.layout
+    generation = comp.write_pool(layout, _pool_entries(state))
+    comp.reload_routing(
+        layout, state["nginx_bin"], state["nginx"], generation, timeout=budget.bound(15.0)
+    )
+
+
+def _start_ready(
+    stack: Stack, name: str, target: dict[str, Any], budget: _Budget
+) -> dict[str, Any]:
+    """A new instance ``name`` of ``target``, ready and warmed up; _Failed when it is not."""
+    state, layout = stack.state, stack.layout
+    drain_s = float(state.get("drain_s", 1.0))
+    leftover = state["colours"].get(name)
+    if leftover:
+        comp.stop_colour(leftover, drain_s=drain_s, quick=True)
+    entry = comp.start_colour(
+        layout,
+        name,
+        target["version"],
+        target["fault"],
+        python=state["python"],
+        drain_s=drain_s,
+        timeout=budget.bound(20.0),
+    )
+    state["colours"][name] = entry
+    stack.save()
+    reason = comp.colour_ready(entry, timeout=budget.bound(30.0))
+    if reason:
+        comp.stop_colour(entry, drain_s=drain_s, quick=True)
+        state["colours"][name] = None
+        stack.save()
+        raise _Failed(
+            f"{label(target)} on {name} failed its readiness checks ({reason}); the pool "
+            "keeps serving",
+            name,
+        )
+    comp.warm_up(entry, timeout=budget.bound(10.0))
+    return entry
+
+
+def _ensure_pool(stack: Stack, size: int, budget: _Budget, phases: dict[str, float]) -> None:
+    """A pool of ``size`` instances of the live version (the live colour is instance 1)."""
+    state = stack.state
+    pool = list(state.get("pool") or [state["live"]])
+    if len(pool) == size:
+        state["pool"] = pool
+        return
+    if len(pool) > size:
+        raise StackError(f"the pool has {len(pool)} instances, not {size}")
+    clock = time.monotonic()
+    live = state["colours"][state["live"]]
+    base = {"version": live["version"], "fault": live["fault"]}
+    for slot in range(len(pool) + 1, size + 1):
+        name = _slot_names(slot)[0]
+        _start_ready(stack, name, base, budget)
+        pool.append(name)
+    state["pool"] = pool
+    stack.save()
+    _route_pool(stack, budget)
+    phases["pool_s"] = time.monotonic() - clock
+
+
+def _replace(stack: Stack, slots: list[int], target: dict[str, Any], budget: _Budget) -> None:
+    """Instances ``slots`` replaced by ``target`` together: new ones started and ready, one
+    reload swaps them into the pool, then the old ones stop (nginx sends them nothing now)."""
+    state = stack.state
+    old: list[dict[str, Any]] = []
+    swaps: list[tuple[int, str]] = []
+    for slot in slots:
+        name = state["pool"][slot - 1]
+        entry = state["colours"].get(name)
+        if entry and _serving(entry, target):
+            continue
+        first, second = _slot_names(slot)
+        other = second if name == first else first
+        _start_ready(stack, other, target, budget)
+        swaps.append((slot, other))
+        if entry:
+            old.append(entry)
+    if not swaps:
+        return
+    for slot, other in swaps:
+        if slot == 1:
+            state["live"] = other
+        state["pool"][slot - 1] = other
+    stack.save()
+    _route_pool(stack, budget)
+    for entry in old:
+        comp.stop_colour(entry, drain_s=0.0, quick=True)
+        state["colours"][entry["colour"]] = None
+    stack.save()
+
+
+def _rolling(
+    stack: Stack,
+    target: dict[str, Any],
+    budget: _Budget,
+    phases: dict[str, float],
+    action: str,
+) -> str:
+    state = stack.state
+    wanted = {"version": target["version"], "fault": target["fault"]}
+    if action == "rollback":
+        clock = time.monotonic()
+        _replace(stack, list(range(1, len(state["pool"]) + 1)), wanted, budget)
+        state["rolling"] = None
+        stack.save()
+        phases["replace_s"] = time.monotonic() - clock
+        return ",".join(state["pool"])
+    if state.get("canary"):
+        _canary_out(stack, budget, phases)
+    size = int(target.get("instances") or len(state.get("pool") or []) or POOL_SIZE)
+    live = state["colours"][state["live"]]
+    before = {"version": live["version"], "fault": live["fault"]}
+    _ensure_pool(stack, size, budget, phases)
+    rolling = state.get("rolling")
+    if not rolling or rolling["to"] != wanted:
+        entries = _pool_entries(state)
+        # what the pool ran before this rolling deploy began: where a rollback goes
+        if all(e["version"] == before["version"] for e in entries):
+            back = before
+        else:
+            back = state.get("last_good") or before
+        state["rolling"] = {"from": back, "to": wanted}
+        stack.save()
+    slots = [target["instance"]] if target.get("instance") else list(range(1, size + 1))
+    for slot in slots:
+        clock = time.monotonic()
+        _replace(stack, [slot], wanted, budget)
+        phases[f"instance{slot}_s"] = time.monotonic() - clock
+    if all(_serving(e, wanted) for e in _pool_entries(state)):
+        state["rolling"] = None
+        _mark_good(state, wanted, action)
+        stack.save()
+    return ",".join(state["pool"])
 
 
 def _bluegreen(
@@ -461,6 +663,7 @@ def _bluegreen(
     comp.stop_colour(live, drain_s=drain_s)
     state["colours"][live_colour] = None
     stack.save()
+    _drop_pool(stack, keep=idle)
     phases["drain_s"] = time.monotonic() - clock
     return idle
 

@@ -27,6 +27,7 @@ from ..thresholds import (
     number,
     parse,
 )
+from .canary_html import canary_sections
 from .summary import (
     criterion_thresholds,
     failing_keys,
@@ -432,6 +433,11 @@ def build_html(
     if figures:
         body.append('<section id="figures"><h2>Load percentiles and baseline trends</h2>')
         body.extend(figures)
+        body.append("</section>")
+    canary = canary_sections(r for d in decisions for c in d.criteria for r in c.results)
+    if canary:
+        body.append('<section id="canary"><h2>Canary against stable, per step</h2>')
+        body.extend(canary)
         body.append("</section>")
     if pictures:
         body.append('<section id="timelines"><h2>Timelines</h2>')

@@ -33,8 +33,10 @@ ANALYSIS = {
 }
 
 
-def _canary(stack: Stack, tmp_path: Path, fault: str = "", **settings: Any) -> CheckResult:
-    target = "examples/deploy/deploy-canary v2" + (f" --fault {fault}" if fault else "")
+def _canary(
+    stack: Stack, tmp_path: Path, fault: str = "", target: str = "", **settings: Any
+) -> CheckResult:
+    target = target or "examples/deploy/deploy-canary v2" + (f" --fault {fault}" if fault else "")
     options: dict[str, Any] = {
         "health": stack.urls["app"] + "/work?ms=10",
         "version": {"json": "version", "expect": "v2"},
@@ -219,3 +221,41 @@ def test_canary_that_is_never_ready_fails_and_keeps_the_stable_version(
     assert result.measured["version_after"] == "v1"
     assert stack_env.status()["version"] == "v1"
     assert "app_canary" not in _routing(stack_env)
+
+
+def _rolling(stack: Stack, tmp_path: Path, fault: str = "", **settings: Any) -> CheckResult:
+    steps = [{"instance": 1, "pause": "3s"}, {"instance": 2, "pause": "3s"}, {"instance": 3}]
+    target = "examples/deploy/deploy-rolling v2 --instances 3" + (
+        f" --fault {fault}" if fault else ""
+    )
+    return _canary(stack, tmp_path, fault, target=target, steps=steps, **settings)
+
+
+def test_good_rolling_deploy_replaces_every_instance(stack_env: Stack, tmp_path: Path) -> None:
+    result = _rolling(stack_env, tmp_path, expect={"aborted": "== 0", "capacity_pct": ">= 99%"})
+    assert result.outcome is Outcome.PASSED, result.message
+    measured = result.measured
+    assert [s["instance"] for s in measured["steps"]] == [1, 2, 3]
+    assert all(s["verdict"] == "pass" for s in measured["steps"][:2])
+    assert measured["version_after"] == "v2"
+    assert measured["capacity_pct"] == 100
+    status = stack_env.status()
+    versions = {
+        p["version"] for n, p in status["parts"].items() if p.get("live") and "version" in p
+    }
+    assert versions == {"v2"}
+
+
+def test_faulty_rolling_deploy_is_aborted_and_rolled_back(stack_env: Stack, tmp_path: Path) -> None:
+    result = _rolling(
+        stack_env, tmp_path, "errors=50%", expect={"aborted": "== 1", "rollback_s": "< 2m"}
+    )
+    assert result.outcome is Outcome.PASSED, result.message
+    measured = result.measured
+    assert measured["aborted_at_step"] == 1 and measured["bad_answers"] > 0
+    assert measured["version_after"] == "v1"
+    status = stack_env.status()
+    versions = {
+        p["version"] for n, p in status["parts"].items() if p.get("live") and "version" in p
+    }
+    assert versions == {"v1"}
