@@ -687,7 +687,11 @@ def _monitoring_checks(found: Discovery) -> tuple[list[Check], list[str]]:
             Check(
                 {
                     "http": f"${{url}}{found.metrics}",
-                    "expect": {"status": 200, "body_contains": found.metric_names},
+                    "expect": {
+                        "status": 200,
+                        "body_contains": found.metric_names,
+                        "latency_ms": "< 1s",
+                    },
                 },
                 "metrics exposed",
             )
