@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 from test_handoff import gate_argv, gate_env, make_project, verify
 
+from pytest_fwgates.checks import CheckContext, CheckRegistry, run_check
 from pytest_fwgates.integrity import keygen, verify_package
+from pytest_fwgates.loader import GateLoader
+from pytest_fwgates.model import Outcome, Source
 
 RUN_1 = {"GITHUB_RUN_ID": "4242", "GITHUB_RUN_ATTEMPT": "1"}
 RUN_2 = {"GITHUB_RUN_ID": "4242", "GITHUB_RUN_ATTEMPT": "2"}
@@ -174,3 +177,24 @@ def test_a_package_made_outside_ci_has_no_run_id(tmp_path: Path) -> None:
         "run id: the package records no CI run id, '4242-1' required "
         "(made outside CI, or by an older version)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("run_id", "outcome"),
+    [("4242-1", Outcome.PASSED), ("4242-2", Outcome.FAILED), ("", Outcome.ERROR)],
+)
+def test_the_handoff_check_binds_the_package_to_a_run(
+    earlier: dict[str, Path], tmp_path: Path, run_id: str, outcome: Outcome
+) -> None:
+    loader = GateLoader([], registry=CheckRegistry(), environ={})
+    mapping = {
+        "handoff": str(earlier["package"]),
+        "public_key": str(earlier["public"]),
+        "expect": {"run_id": run_id},
+    }
+    spec = loader.spec_from_mapping(None, None, mapping, Source(tmp_path / "t.py", 1))
+    context = CheckContext(rootdir=tmp_path, evidence_root=tmp_path / "evidence")
+    result = run_check(CheckRegistry().get("handoff")(spec, context), "t")
+    assert result.outcome is outcome, result.message
+    if outcome is Outcome.FAILED:
+        assert "made by another run" in result.message

@@ -3,7 +3,8 @@
 The same verification as ``fwgates verify``. A hash mismatch, a missing or added file, a
 bad signature or an unreadable archive always fails the check (no threshold can allow it).
 Expectations: ``verdict`` (default ``PASSED``; ``any`` to accept every verdict), ``signed``
-(default true when ``public_key`` is given), and the thresholds ``missing_deliverables``
+(default true when ``public_key`` is given), ``run_id`` (the package was made in that CI run,
+as ``fwgates verify --require-run-id``), and the thresholds ``missing_deliverables``
 (e.g. ``== 0``), ``age_s`` (e.g. ``<= 168h``) and ``files``.
 """
 
@@ -37,6 +38,10 @@ class HandoffCheck(Check):
             ]
         },
         "signed": {"type": "boolean"},
+        "run_id": {
+            "type": ["string", "integer"],
+            "description": "the CI run that must have made the package (e.g. ${env:BUILD_TAG})",
+        },
     }
     default_timeout = 120.0
 
@@ -61,11 +66,18 @@ class HandoffCheck(Check):
         elif signed_expected:
             failures.append("no trusted public key given (public_key: PATH): signature unchecked")
 
+        run_id = expect.get("run_id")
+        if run_id is not None and not str(run_id).strip():
+            raise CheckError("run_id is empty (is the CI variable set?)")
         holder: dict[str, Verification | BaseException] = {}
 
         def run() -> None:
             try:
-                holder["result"] = verify_package(package, public_key=key)
+                holder["result"] = verify_package(
+                    package,
+                    public_key=key,
+                    require_run_id=str(run_id).strip() if run_id is not None else None,
+                )
             except Exception as exc:  # reported as the check's error
                 holder["result"] = exc
 
