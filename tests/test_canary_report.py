@@ -50,3 +50,29 @@ def test_other_checks_and_odd_facts_give_no_table_or_an_empty_one() -> None:
     assert canary_sections([plain]) == []
     (html,) = canary_sections([_result(["not a step", {"canary": "odd"}])])
     assert html.count("<tr>") == 2  # the head and the one mapping
+
+
+def test_canary_picture_shows_each_version_in_its_colour_the_weights_and_the_marks() -> None:
+    from pytest_fwgates.canary_picture import canary_svg
+    from pytest_fwgates.probe import Probe
+    from pytest_fwgates.timeline import version_colour
+
+    probes = []
+    for i in range(600):
+        t = i * 0.01
+        canary = i % 10 == 0 and 1.0 <= t < 4.0
+        failed = canary and i % 20 == 0
+        probes.append(
+            Probe(t, t + 0.005, 500 if failed else 200, not failed, "v2" if canary else "v1")
+        )
+    marks = [("step 1: 10%", 1.0), ("abort: step 1", 4.0), ("stable on v1", 4.5)]
+    svg = canary_svg(probes, marks, new="v2", steps=[(1.0, 10.0)], start=0.0, end=6.0, title="<d>")
+    assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
+    assert f'fill="{version_colour("v1")}"' in svg and f'fill="{version_colour("v2")}"' in svg
+    assert 'fill="#c62828"' in svg  # the canary's failed answers
+    for label, _ in marks:
+        assert label in svg
+    assert 'stroke-dasharray="5 3"' in svg  # the weight the step asked for
+    assert "&lt;d&gt;" in svg and "<d>" not in svg
+    assert "v2: 30 answers, 15 failed" in svg  # described in words
+    assert canary_svg([], [], new="v2", steps=[], start=0.0, end=0.0).startswith("<svg")

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..canary_judge import Increase, JudgeError, Sample, Verdict, judge, parse_increase
+from ..canary_picture import canary_svg
+from ..fsutil import write_file
 from ..probe import Probe, Prober
 from ..process import ProcessResult
 from .base import CheckError, Measurement
@@ -472,6 +474,18 @@ class _Steps:
         for name, result in self.outputs:
             check.keep_output(m, name, result)
         check.keep_timeline(m, prober, figures, title=f"deploy {check.spec.id} (in steps)")
+        if self.new is not None:
+            svg = canary_svg(
+                prober.probes,
+                prober.marks,
+                new=self.new,
+                steps=[(r.judged_from or r.started, r.step.weight) for r in self.records],
+                start=started,
+                end=stopped,
+                title=f"deploy {check.spec.id}: {self.old or '?'} -> {self.new} by version",
+            )
+            path = check.context.evidence_dir(check.spec) / "canary.svg"
+            m.evidence["canary_svg"] = write_file(path, svg)
 
 
 def run_steps(check: DeployCheck, measurement: Measurement, deadline: float) -> Measurement:

@@ -74,6 +74,8 @@ def test_good_canary_is_judged_and_promoted(stack_env: Stack, tmp_path: Path) ->
     assert "app_canary" not in _routing(stack_env)
     svg = Path(result.evidence["timeline_svg"]).read_text()
     assert "step 1: 50%" in svg and "v2" in svg
+    picture = Path(result.evidence["canary_svg"]).read_text()
+    assert "step 1: 50%" in picture and "v1 -&gt; v2 by version" in picture
 
 
 @pytest.mark.parametrize(
