@@ -269,7 +269,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from .baselines_run import check_baseline_dir
     from .checks import CheckRegistry
-    from .run import GateRun, prepare_reports
+    from .run import EndGuard, GateRun, prepare_reports
     from .variables import VariableError, parse_assignment
     from .watchdog import ensure_watchdog
 
@@ -293,6 +293,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[run_key] = run
     config.pluginmanager.register(run, "fwgates-run")
+    config.pluginmanager.register(EndGuard(run), "fwgates-end")
     from .handoff_run import configure as configure_handoff
 
     configure_handoff(config, run)
@@ -353,6 +354,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if run is not None:
         run.close()
         config.pluginmanager.unregister(run)
+        guard = config.pluginmanager.get_plugin("fwgates-end")
+        if guard is not None:
+            config.pluginmanager.unregister(guard)
         del config.stash[run_key]
     recorder = config.stash.get(recorder_key, None)
     if recorder is not None:

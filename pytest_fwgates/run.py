@@ -50,7 +50,7 @@ from .verdict import decide_all, overall
 from .waivers import WaiverSet
 from .yamlsrc import SourceError
 
-__all__ = ["GateRun", "measures_key", "prepare_reports", "run_key"]
+__all__ = ["EndGuard", "GateRun", "measures_key", "prepare_reports", "run_key"]
 
 
 _VERDICT_EXIT = {
@@ -229,6 +229,9 @@ class GateRun:
         self.gate_errors: dict[str, str] = {}
         self.terminated = False
         self._old_sigterm: Any = None
+        self._old_int: Any = None
+        #: the signal that came while the run was ending (noted, not raised), if one did
+        self.late_signal: str | None = None
         self._log_filter = _RedactLogs(loader.redactor)
         for name in _REDACTED_LOGGERS:
             logging.getLogger(name).addFilter(self._log_filter)
@@ -242,11 +245,33 @@ class GateRun:
         handler = _on_sigterm_with_workers if controller else _on_sigterm
         self._old_sigterm = signal.signal(signal.SIGTERM, handler)
 
+    def defer_signals(self) -> None:
+        """From the end of the session on (reports written, xdist workers waited for), Ctrl-C
+        and SIGTERM are noted, not raised: the run ends as it was going to, with one line and
+        exit status 2 instead of a traceback. A second one acts at once."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def note(signum: int, frame: FrameType | None) -> None:
+            self.late_signal = signal.Signals(signum).name
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+        old = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self._old_int = old[signal.SIGINT]
+        if self._old_sigterm is None:
+            self._old_sigterm = old[signal.SIGTERM]
+
     def close(self) -> None:
         self.loader.host_pool.close()
         for name in _REDACTED_LOGGERS:
             logging.getLogger(name).removeFilter(self._log_filter)
-        if self._old_sigterm is not None and threading.current_thread() is threading.main_thread():
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if self._old_int is not None:
+            signal.signal(signal.SIGINT, self._old_int)
+            self._old_int = None
+        if self._old_sigterm is not None:
             signal.signal(signal.SIGTERM, self._old_sigterm)
             self._old_sigterm = None
 
@@ -682,3 +707,30 @@ def _short_message(report: pytest.TestReport, redactor: Redactor) -> str:
     text = text.removeprefix("Failed: ")  # pytest.fail(...)'s own word
     first = text.strip().splitlines()[0] if text.strip() else report.outcome
     return first[:500]
+
+
+class EndGuard:
+    """Around every end-of-session hook (the verdict and reports, xdist's wait for its
+    workers, the terminal summary): a late Ctrl-C or SIGTERM is one line and exit status 2,
+    not a traceback. Registered beside the GateRun."""
+
+    def __init__(self, run: GateRun) -> None:
+        self.run = run
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
+        run = self.run
+        run.defer_signals()
+        try:
+            return (yield)
+        finally:
+            if run.late_signal is not None and not run.is_worker:
+                reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+                if reporter is not None:
+                    reporter.ensure_newline()
+                    reporter.line(
+                        f"{run.late_signal} while the run was ending: its reports are complete",
+                        red=True,
+                    )
+                if session.exitstatus == pytest.ExitCode.OK:
+                    session.exitstatus = pytest.ExitCode.INTERRUPTED

@@ -136,3 +136,27 @@ def test_yaml_nested_too_deeply_names_its_line(tmp_path: Path) -> None:
         with pytest.raises(SourceError) as info:
             load_yaml(flow, fast=fast)
         assert info.value.line == 2
+
+
+@pytest.mark.parametrize(
+    ("signame", "xdist"), [("SIGINT", True), ("SIGTERM", True), ("SIGINT", False)]
+)
+def test_late_signal_is_one_line(project: GateProject, signame: str, xdist: bool) -> None:
+    """Ctrl-C or SIGTERM while the run ends (here: as the verdict is decided, xdist workers
+    still to be waited for): one line, exit 2, the reports complete; no traceback."""
+    project.production_ready()
+    project.pytester.makeconftest(
+        f"""
+        import os, signal
+
+        def pytest_fwgates_gate_decided(decision, config):
+            os.kill(os.getpid(), signal.{signame})
+        """
+    )
+    args = ["-n", "2"] if xdist else ["-p", "no:xdist"]
+    result = project.run_subprocess("--gate=production-readiness", *args)
+    text = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines([f"{signame} while the run was ending: its reports are complete"])
+    assert project.verdicts() == {"production-readiness": "PASSED"}
