@@ -113,3 +113,22 @@ def test_percentile_is_a_seen_value() -> None:
     assert percentile(values, 0.95) == 95.0
     assert percentile([3.0], 0.95) == 3.0
     assert percentile([], 0.95) == 0.0
+
+
+def test_failures_without_a_version_count_against_the_canary() -> None:
+    from pytest_fwgates.checks.progressive import _samples
+    from pytest_fwgates.probe import Probe
+
+    probes = [
+        Probe(0.1, 0.11, 200, True, "v1"),
+        Probe(0.2, 0.21, 200, True, "v2"),
+        Probe(0.3, 0.31, 0, False, None, "connection refused"),
+        Probe(0.4, 0.41, 502, False, None, "HTTP 502"),
+        Probe(0.5, 0.51, 200, True, None),  # a good answer of no version: neither
+        Probe(0.6, 0.61, 200, True, "v3"),  # another version: neither
+        Probe(9.0, 9.01, 500, False, "v2"),  # outside the window
+    ]
+    canary, stable, neither = _samples(probes, 0.0, 1.0, "v2", "v1")
+    assert (canary.answers, canary.failed) == (3, 2)
+    assert (stable.answers, stable.failed) == (1, 0)
+    assert neither == 4

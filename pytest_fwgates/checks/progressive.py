@@ -210,13 +210,20 @@ def parse_analysis(raw: dict[str, Any] | None, steps: list[Step]) -> Analysis | 
 def _samples(
     probes: list[Probe], start: float, end: float, new: str, old: str
 ) -> tuple[Sample, Sample, int]:
-    """What each version answered in ``[start, end]``; and the answers of neither."""
+    """What each version answered in ``[start, end]``; and the answers of neither.
+
+    A failed answer that names no version (no answer at all, an error page of a proxy) could
+    come from either: it counts against the canary, so that a new version whose failures
+    hide their version can never look healthy."""
     canary, stable, neither = Sample(), Sample(), 0
     for probe in probes:
         if probe.start < start or probe.start > end:
             continue
         sample = canary if probe.version == new else stable if probe.version == old else None
-        if sample is None:
+        if sample is None and not probe.ok and probe.version is None:
+            sample = canary
+            neither += 1
+        elif sample is None:
             neither += 1
             continue
         sample.answers += 1
