@@ -1,0 +1,67 @@
+"""``deploy`` with ``steps:``: settings that cannot work are errors before anything runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_fwgates.checks import CheckContext, CheckRegistry, run_check
+from pytest_fwgates.loader import GateLoader
+from pytest_fwgates.model import CheckResult, Outcome, Source
+
+# nothing listens here: every case must end before the prober would need an answer
+URL = "http://127.0.0.1:9/"
+STEPS = [{"weight": 10, "pause": "1s"}, {"weight": 100}]
+ANALYSIS = {"failure_rate": {"max_increase": "0.5%"}}
+
+
+def _run(tmp_path: Path, **settings: Any) -> CheckResult:
+    registry = CheckRegistry()
+    loader = GateLoader([], registry=registry)
+    options = {"deploy": "true", "health": URL, **settings}
+    spec = loader.spec_from_mapping(None, None, options, Source(tmp_path / "g.yaml", 1))
+    context = CheckContext(rootdir=tmp_path, redactor=loader.redactor, evidence_root=tmp_path)
+    return run_check(registry.get("deploy")(spec, context), "steps")
+
+
+@pytest.mark.parametrize(
+    ("settings", "why"),
+    [
+        ({"analysis": ANALYSIS}, "analysis: only with steps"),
+        ({"on_abort": "true"}, "on_abort: only with steps"),
+        ({"steps": STEPS, "repeat": 2}, "steps: not supported together with repeat"),
+        (
+            {"steps": [{"weight": 10}], "analysis": ANALYSIS, "version": {"json": "v"}},
+            "no step pauses",
+        ),
+        ({"steps": STEPS, "analysis": ANALYSIS}, "needs version"),
+        (
+            {
+                "steps": STEPS,
+                "analysis": {"p95_ms": {"max_increase": "lots"}},
+                "version": {"json": "version", "expect": "v2"},
+            },
+            "is not an increase",
+        ),
+    ],
+)
+def test_settings_that_cannot_work_are_errors(
+    tmp_path: Path, settings: dict[str, Any], why: str
+) -> None:
+    result = _run(tmp_path, **settings)
+    assert result.outcome is Outcome.ERROR
+    assert why in result.message
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [[], [{"pause": "1s"}], [{"weight": 120}], [{"weight": 10, "pause": "soon"}]],
+)
+def test_bad_steps_fail_at_load(tmp_path: Path, steps: list[Any]) -> None:
+    loader = GateLoader([], registry=CheckRegistry())
+    with pytest.raises(Exception, match="steps"):
+        loader.spec_from_mapping(
+            None, None, {"deploy": "true", "health": URL, "steps": steps}, Source(tmp_path, 1)
+        )
