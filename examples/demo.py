@@ -10,15 +10,22 @@
    automatically, a good canary judged and promoted), writing the signed handoff package
    ``reports/handoff`` (and
    ``reports/handoff.tar.gz``), and prints the figures of every timed check.
+   Its expected verdict is INCONCLUSIVE (exit 7): minutes of deploys cannot prove the
+   standard of 99.9 % successful deploys (4 of 4 show >= 47 % at 95 % confidence; 2995
+   successful deploys in a row would show 99.9 %), nor 99.9 % availability during a deploy
+   of a few seconds. Everything else passes on its evidence.
 3. Runs the phase-8 example operations-excellence gate (reports in
-   ``reports/operations-excellence/``). Its HUMAN_REVIEW_REQUIRED (6) is the expected outcome:
-   the demo stores no performance baseline, so its gate holds p95 to an absolute bound instead
-   of the catalog's "no regression against the baseline", and a loosened standard needs a person.
+   ``reports/operations-excellence/``). Availability passes on 3500 probes (> 99.9 % at 95 %
+   confidence needs 2996 good ones); the sample records are too few to prove 95 % of threats
+   answered automatically or 90 % recall, so this gate too is INCONCLUSIVE (7), as expected.
 4. Stops the stack whatever happens, and ends with what the next stage of a pipeline runs:
-   ``fwgates verify reports/handoff --public-key ... --require-verdict PASSED``.
+   ``fwgates verify reports/handoff --public-key ... --require-verdict VERDICT``, with the
+   verdict the package records.
 
 Every run is bounded in time and gets the stack's FWGATES_* variables in its environment.
-Exits with the phase-7 run's status, or verify's when the gates passed.
+Exits 0 when every gate ended as expected (PASSED, or INCONCLUSIVE where the demo's minutes
+cannot prove a standard, or needing human review for the loosened p95 bound) and the
+package verifies; else the first unexpected status.
 """
 
 from __future__ import annotations
@@ -62,6 +69,11 @@ FIGURES = (
 )
 EXIT_INTERRUPTED = 2  # pytest's own status for a run that did not finish
 EXIT_HUMAN_REVIEW = 6
+EXIT_INCONCLUSIVE = 7
+#: what each run may honestly end in here: PASSED, or INCONCLUSIVE (and human review for the
+#: operations gate's loosened p95 bound)
+EXPECTED_PHASE7 = (0, EXIT_INCONCLUSIVE)
+EXPECTED_OPERATIONS = (0, EXIT_HUMAN_REVIEW, EXIT_INCONCLUSIVE)
 
 
 def _plugin_installed() -> bool:
@@ -148,7 +160,32 @@ def print_figures(summary: Path) -> None:
         print("\n".join(lines))
 
 
-def verify(package: Path, public: Path) -> int:
+def recorded_verdict(summary: Path) -> str:
+    """The run's verdict as its summary.json records it ("FAILED" when it cannot be read)."""
+    try:
+        return str(json.loads(summary.read_text(encoding="utf-8")).get("verdict") or "FAILED")
+    except (OSError, ValueError):
+        return "FAILED"
+
+
+def print_missing(summary: Path) -> None:
+    """What each inconclusive criterion still needs, one line each."""
+    try:
+        data = json.loads(summary.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    lines = [
+        f"   {gate['name']} / {criterion['id']}: {criterion.get('reason', '')}"
+        for gate in data.get("gates", [])
+        for criterion in gate.get("criteria", [])
+        if criterion.get("verdict") == "INCONCLUSIVE"
+    ]
+    if lines:
+        print("\n== not proven yet (the evidence these minutes can give is too little)")
+        print("\n".join(lines))
+
+
+def verify(package: Path, public: Path, verdict: str) -> int:
     """``fwgates verify`` on the package, as the next stage of a pipeline would run it."""
     command = [
         sys.executable,
@@ -159,7 +196,7 @@ def verify(package: Path, public: Path) -> int:
         "--public-key",
         str(public),
         "--require-verdict",
-        "PASSED",
+        verdict,
     ]
     print(f"\n== verifying the signed handoff package\n$ {shlex.join(command)}", flush=True)
     try:
@@ -212,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             " and ".join(GATES) + " gates",
         )
         print_figures(reports / "summary.json")
+        print_missing(reports / "summary.json")
 
         operations_reports = reports / OPERATIONS_GATE
         operations = run_gates(
@@ -220,13 +258,14 @@ def main(argv: list[str] | None = None) -> int:
             args.timeout,
             f"{OPERATIONS_GATE} gate",
         )
-        if operations == EXIT_HUMAN_REVIEW:
+        print_missing(operations_reports / "summary.json")
+        if operations in (EXIT_HUMAN_REVIEW, EXIT_INCONCLUSIVE):
             print(
-                f"\n   {OPERATIONS_GATE} needs human review, as expected here: the demo stores no"
-                "\n   performance baseline, so performance-optimization holds p95 to an absolute"
-                "\n   bound instead of 'no regression against the baseline'."
+                f"\n   {OPERATIONS_GATE} is not PASSED, as expected here: its sample records are"
+                "\n   too few to prove its shares at 95 % confidence, and the demo stores no"
+                "\n   performance baseline, so p95 is held to an absolute bound a person accepts."
             )
-        elif status == 0:
+        if operations not in EXPECTED_OPERATIONS and status in EXPECTED_PHASE7:
             status = operations
 
         print("\n== reports")
@@ -258,8 +297,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if not args.dir:
                 shutil.rmtree(stack_dir, ignore_errors=True)
-    verified = verify(handoff, public)
-    return status or verified
+    verified = verify(handoff, public, recorded_verdict(reports / "summary.json"))
+    if status in EXPECTED_PHASE7:
+        return verified
+    return status
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--public-key", type=Path, help="trusted Ed25519 public key (PEM)")
     verify.add_argument(
         "--require-verdict",
-        choices=["PASSED", "FAILED", "HUMAN_REVIEW_REQUIRED"],
+        choices=["PASSED", "FAILED", "HUMAN_REVIEW_REQUIRED", "INCONCLUSIVE"],
         help="the verdict the package must record",
     )
     verify.add_argument(

@@ -93,7 +93,9 @@ class GateItem(pytest.Item):
     ) -> str | TerminalRepr:
         if isinstance(excinfo.value, CheckFailed):
             result = excinfo.value.result
-            word = "ERROR" if result.outcome is Outcome.ERROR else "FAILED"
+            word = {Outcome.ERROR: "ERROR", Outcome.INCONCLUSIVE: "INCONCLUSIVE"}.get(
+                result.outcome, "FAILED"
+            )
             lines = [f"{self.spec.source}: {word}: {result.message}"]
             from .report.summary import value_text
 

@@ -6,13 +6,12 @@ is imported inside the fixtures.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .keys import measures_key, run_key
+from .keys import measures_key, run_key, support_key
 
 if TYPE_CHECKING:
     from .model import CheckResult, Criterion, Gate
@@ -21,31 +20,51 @@ __all__ = ["gate_check", "gate_record"]
 
 
 @pytest.fixture
-def gate_record(request: pytest.FixtureRequest) -> Callable[[str, float], None]:
+def gate_record(request: pytest.FixtureRequest) -> Callable[..., None]:
     """Record a measured value (``gate_record("duration_s", 42.0)``) for the test's criterion.
 
     Recorded values are held to the criterion's standard thresholds and appear in the
     gate reports; a criterion whose standard no check measured is not evaluated. In a run
     with ``--gate``, a value that misses its standard fails the test at once.
+
+    A share of counted events is judged on its counts, never on the share alone:
+    ``gate_record("availability_pct", counts=(good, probes))`` (the share is computed, or
+    checked against a value given). A percentile or mean of samples is judged on the bound
+    its samples allow: ``gate_record("p95_ms", samples=latencies)``,
+    ``gate_record("mttr_s", samples=recovery_times)``. A share recorded without counts
+    cannot pass a one-sided standard: its criterion is INCONCLUSIVE.
     """
     measures = request.node.stash.setdefault(measures_key, {})
+    supports = request.node.stash.setdefault(support_key, {})
     run = request.config.stash.get(run_key, None)
+    confidence = 0.95
+    if run is not None:
+        from .run import run_confidence
 
-    def record(key: str, value: float) -> None:
+        _gate, criterion = _criterion_of(request)
+        level = criterion.confidence if criterion is not None else None
+        confidence = level if level is not None else run_confidence(request.config)
+
+    def record(
+        key: str,
+        value: float | None = None,
+        *,
+        counts: tuple[int, int] | None = None,
+        samples: Sequence[float] | None = None,
+    ) -> None:
         __tracebackhide__ = True
-        from .thresholds import number
+        from .bounds import supported_value
 
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(number(value))
-        ):
-            shown = "an int too large" if isinstance(value, int) else repr(value)
-            raise TypeError(f"gate_record({key!r}, ...) needs a finite number, got {shown}")
-        measures[key] = float(value)
+        try:
+            value, support = supported_value(key, value, counts, samples, confidence)
+        except ValueError as exc:
+            raise TypeError(f"gate_record({key!r}, ...) {exc}") from None
+        measures[key] = value
+        if support:
+            supports[key] = support
         if run is not None:
             # a value that misses its standard fails the test itself, not only the gate
-            problem = run.standard_problem(request.node, key, float(value))
+            problem = run.standard_problem(request.node, key, value)
             if problem:
                 pytest.fail(problem)
 
@@ -69,7 +88,7 @@ def _criterion_of(request: pytest.FixtureRequest) -> tuple[Gate | None, Criterio
 
 @pytest.fixture
 def gate_check(
-    request: pytest.FixtureRequest, gate_record: Callable[[str, float], None]
+    request: pytest.FixtureRequest, gate_record: Callable[..., None]
 ) -> Callable[..., CheckResult]:
     """Run a check of any registered type from Python, with the same code as YAML checks.
 
@@ -108,11 +127,19 @@ def gate_check(
         except SourceError as exc:
             raise pytest.UsageError(f"gate_check: {exc.message}") from None
         result = run_check(registry.get(type_name)(spec, context), request.node.nodeid)
+        supports = request.node.stash.setdefault(support_key, {})
         for key, value in result.measured.items():
             if isinstance(value, int | float) and not isinstance(value, bool):
                 gate_record(key, value)
+                if key in result.support:
+                    supports[key] = dict(result.support[key])
+                if key in result.thresholds:
+                    # held to the check's own thresholds in the verdict too, on their bound
+                    supports.setdefault(key, {})["threshold"] = result.thresholds[key]
         if result.outcome is Outcome.SKIPPED:
             pytest.skip(result.message)
+        if result.outcome is Outcome.INCONCLUSIVE:
+            return result  # the verdict holds it to its bound: the gate says INCONCLUSIVE
         if result.outcome is not Outcome.PASSED:
             pytest.fail(f"{spec.id}: {result.message}", pytrace=False)
         return result

@@ -5,7 +5,7 @@ Kept apart so that ``plugin.py`` and the fixtures can use them without importing
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,10 +14,19 @@ if TYPE_CHECKING:
     from .model import CheckResult
     from .run import GateRun
 
-__all__ = ["DEFAULT_CONNECT_TIMEOUT", "measures_key", "recorder_key", "result_key", "run_key"]
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "measures_key",
+    "recorder_key",
+    "result_key",
+    "run_key",
+    "support_key",
+]
 
 #: values a marked Python test recorded with ``gate_record``
 measures_key: pytest.StashKey[dict[str, float]] = pytest.StashKey()
+#: what those values were measured from (counts, samples; see bounds.py), by value name
+support_key: pytest.StashKey[dict[str, dict[str, Any]]] = pytest.StashKey()
 #: the gate run of a session started with ``--gate``
 run_key: pytest.StashKey[GateRun] = pytest.StashKey()
 #: the CheckResult of a YAML check item

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .bounds import parse_confidence
 from .checks import Check, CheckRegistry
 from .hosts import LOCAL, HostError, HostPool, spec_password, split_hosts
 from .ids import default_id, id_problem, readable
@@ -368,6 +369,8 @@ class GateLoader:
                 human_review=bool(settings.get("human_review", False)),
                 source=Source(path, line),
             )
+            criterion.confidence = self._confidence(settings, path)
+            criterion.standard_confidence = criterion.confidence
             gate.criteria[crit_id] = criterion
             criterion.measures = [str(m) for m in settings.get("measures") or []]
             for key, text in self._thresholds(settings, path, variables).items():
@@ -459,6 +462,8 @@ class GateLoader:
         for key in settings.get("measures") or []:
             if str(key) not in criterion.measures:
                 criterion.measures.append(str(key))
+        if "confidence" in settings:
+            criterion.confidence = self._confidence(settings, path)
         if "title" in settings:
             criterion.title = str(settings["title"])
         if "description" in settings:
@@ -472,6 +477,16 @@ class GateLoader:
         # checks an earlier file gave this criterion are held to what is now in force
         for spec in criterion.checks:
             self._hold_to_criterion(spec, self.registry.get(spec.type), criterion)
+
+    @staticmethod
+    def _confidence(settings: LineDict, path: Path) -> float | None:
+        """A criterion's ``confidence:`` as a fraction, or None when it gives none."""
+        if "confidence" not in settings:
+            return None
+        try:
+            return parse_confidence(settings["confidence"])
+        except ValueError as exc:
+            raise SourceError(path, settings.line_of("confidence"), str(exc)) from None
 
     def _thresholds(
         self, settings: LineDict, path: Path, variables: dict[str, str]
@@ -597,6 +612,7 @@ class GateLoader:
                 except VariableError as exc:
                     raise SourceError(path, line, str(exc)) from None
         self._own_thresholds[id(spec)] = frozenset(k for k in expect if k in cls.threshold_keys)
+        spec.confidence = criterion.confidence
         self._record_overrides(spec, criterion)
 
     def _hold_to_criterion(self, spec: CheckSpec, cls: type[Check], criterion: Criterion) -> None:
@@ -607,6 +623,7 @@ class GateLoader:
         for key, text in criterion.thresholds_in_force().items():
             if key in measured and key not in own:
                 spec.thresholds[key] = parse(text)
+        spec.confidence = criterion.confidence
         self._record_overrides(spec, criterion)
 
     @staticmethod

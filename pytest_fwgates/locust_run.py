@@ -111,6 +111,8 @@ class LoadRun:
     errors: list[str]
     duration_s: float
     argv: list[str]
+    #: the exact response-time histograms ``{ms: requests}``: "" in total, else per endpoint
+    histograms: dict[str, dict[int, int]] = field(default_factory=dict)
 
 
 def percentile(hist: Mapping[int, int], count: int, pct: float) -> float:
@@ -336,6 +338,7 @@ def _read_run(
     exact_endpoints: dict[str, Any] = exact.get("endpoints") or {}
     endpoints: dict[str, dict[str, float]] = {}
     total_hist: dict[int, int] = {}
+    histograms: dict[str, dict[int, int]] = {}
     total_sum = 0.0
     total_max = 0.0
     starts: list[float] = []
@@ -368,6 +371,7 @@ def _read_run(
         }
         figures.update(figures_from_histogram(hist, float(mine["sum"]), float(mine["max"])))
         endpoints[key] = figures
+        histograms[key] = hist
         for ms, n in hist.items():
             total_hist[ms] = total_hist.get(ms, 0) + n
         total_sum += float(mine["sum"])
@@ -419,6 +423,7 @@ def _read_run(
         errors=errors,
         duration_s=result.duration_s,
         argv=argv,
+        histograms={"": total_hist, **histograms},
     )
 
 

@@ -17,6 +17,8 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
     ERROR = "error"
     SKIPPED = "skipped"
+    #: the point estimate met the threshold, the bound its evidence allows did not
+    INCONCLUSIVE = "inconclusive"
 
 
 class CriterionVerdict(enum.StrEnum):
@@ -25,18 +27,21 @@ class CriterionVerdict(enum.StrEnum):
     WARN = "WARN"
     NOT_EVALUATED = "NOT_EVALUATED"
     WAIVED = "WAIVED"
+    INCONCLUSIVE = "INCONCLUSIVE"
 
 
 class GateVerdict(enum.StrEnum):
     PASSED = "PASSED"
     FAILED = "FAILED"
     HUMAN_REVIEW_REQUIRED = "HUMAN_REVIEW_REQUIRED"
+    INCONCLUSIVE = "INCONCLUSIVE"
 
 
 #: exit status of a run per overall gate verdict (pytest's own 2, 3 and 4 are kept)
 EXIT_PASSED = 0
 EXIT_FAILED = 1
 EXIT_HUMAN_REVIEW = 6
+EXIT_INCONCLUSIVE = 7
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,8 @@ class CheckSpec:
     display_target: str = ""
     #: for a host check: the id of the host it runs on (``ssh://web1``, ``local://``)
     host: str | None = None
+    #: the confidence level its thresholds are judged at (None: the run's, ``gate_confidence``)
+    confidence: float | None = None
 
     @property
     def name(self) -> str:
@@ -98,6 +105,10 @@ class Criterion:
     description: str = ""
     required: bool = True
     human_review: bool = False
+    #: the confidence level its thresholds are judged at (None: the run's)
+    confidence: float | None = None
+    #: the confidence the file that defined the criterion set (lowering it loosens it)
+    standard_confidence: float | None = None
     #: standard thresholds of the catalog: measured value name -> threshold text
     standards: dict[str, str] = field(default_factory=dict)
     #: values some check must measure, whatever their thresholds (``p95_ms``)
@@ -155,6 +166,9 @@ class CheckResult:
     target: str = ""
     #: the host a host check ran on ("" for checks that do not run on a host)
     host: str = ""
+    #: what each figure was measured from (counts, percentile bounds, n of a mean, window
+    #: coverage) and what its bound showed; see :mod:`pytest_fwgates.bounds`
+    support: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -174,6 +188,7 @@ class CheckResult:
             "location": self.location,
             "evidence": dict(self.evidence),
             "target": self.target,
+            "support": {k: dict(v) for k, v in self.support.items()},
         }
 
     @classmethod
@@ -196,6 +211,11 @@ class CheckResult:
             evidence={str(k): str(v) for k, v in (data.get("evidence") or {}).items()},
             target=str(data.get("target") or ""),
             host=str(data.get("host") or ""),
+            support={
+                str(k): dict(v)
+                for k, v in (data.get("support") or {}).items()
+                if isinstance(v, dict)
+            },
         )
 
 

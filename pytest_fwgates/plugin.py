@@ -19,7 +19,14 @@ import pytest
 from . import hookspecs
 from .fixtures import gate_check, gate_record
 from .http_probe import http_probe, mask_report
-from .keys import DEFAULT_CONNECT_TIMEOUT, measures_key, recorder_key, result_key, run_key
+from .keys import (
+    DEFAULT_CONNECT_TIMEOUT,
+    measures_key,
+    recorder_key,
+    result_key,
+    run_key,
+    support_key,
+)
 from .load_fixture import load_test
 from .monitor import deploy_monitor
 
@@ -158,6 +165,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "gate_prometheus_url", "Prometheus URL of prometheus checks without server:", default=""
     )
     parser.addini("gate_base_url", "base URL of http_probe's relative paths", default="")
+    parser.addini(
+        "gate_confidence",
+        "confidence level thresholds are judged at (e.g. 95%; lowering it loosens the catalog)",
+        default="95%",
+    )
     parser.addini("handoff_package", "folder of the handoff package", default="")
     parser.addini("handoff_archive", "also write the package as .tar.gz", type="bool")
     parser.addini("handoff_sign_key", "Ed25519 private key that signs the package", default="")
@@ -454,5 +466,8 @@ def pytest_runtest_makereport(
                 del item.stash[result_key]
             if measures:
                 data["measured"] = dict(measures)
+                supports = item.stash.get(support_key, None)
+                if supports:
+                    data["support"] = {k: dict(v) for k, v in supports.items()}
     report.fwgates = data  # type: ignore[attr-defined]  # travels to the xdist controller
     return report

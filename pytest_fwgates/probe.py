@@ -43,6 +43,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
+from .bounds import count_support
 from .deadline import Deadline
 from .patterns import PatternError, PatternTimeout, compile_pattern, search
 
@@ -198,6 +199,11 @@ class Figures:
             "availability_pct": round(self.availability_pct, 3),
             "p95_latency_ms": round(self.p95_latency_ms, 1),
         }
+
+    def support(self) -> dict[str, dict[str, Any]]:
+        """What ``availability_pct`` was counted from (its bound, see bounds.py)."""
+        good = self.probes - self.failed_probes
+        return {"availability_pct": count_support(good, self.probes, "probes", "good")}
 
 
 def compute_figures(

@@ -52,6 +52,8 @@ def phase_status(verdict: str, status: str) -> str:
         return status or "PASSED"
     if verdict == GateVerdict.HUMAN_REVIEW_REQUIRED:
         return "HUMAN_REVIEW_REQUIRED"
+    if verdict == GateVerdict.INCONCLUSIVE:
+        return "GATE_INCONCLUSIVE"
     return "GATE_FAILED"
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from .bounds import DEFAULT_CONFIDENCE, parse_confidence
 from .checks import CheckContext, CheckRegistry
 from .collect import GateFile, GateItem
 from .fsutil import atomic_write_all
@@ -32,6 +33,7 @@ from .loader import GateLoader
 from .model import (
     EXIT_FAILED,
     EXIT_HUMAN_REVIEW,
+    EXIT_INCONCLUSIVE,
     EXIT_PASSED,
     CheckResult,
     CheckSpec,
@@ -57,6 +59,7 @@ _VERDICT_EXIT = {
     GateVerdict.PASSED: EXIT_PASSED,
     GateVerdict.FAILED: EXIT_FAILED,
     GateVerdict.HUMAN_REVIEW_REQUIRED: EXIT_HUMAN_REVIEW,
+    GateVerdict.INCONCLUSIVE: EXIT_INCONCLUSIVE,
 }
 
 
@@ -66,6 +69,7 @@ class _Phases:
     outcomes: dict[str, str] = dataclasses.field(default_factory=dict)
     result: dict[str, Any] | None = None
     measured: dict[str, float] = dataclasses.field(default_factory=dict)
+    support: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     message: str = ""
     duration: float = 0.0
     location: str = ""
@@ -95,7 +99,20 @@ def check_settings(config: pytest.Config) -> dict[str, str]:
     return {
         "prometheus_url": str(config.getini("gate_prometheus_url") or ""),
         "base_url": str(config.getini("gate_base_url") or ""),
+        "confidence": repr(run_confidence(config)),
     }
+
+
+def run_confidence(config: pytest.Config) -> float:
+    """The run's confidence level (ini ``gate_confidence``, default 95 %); a usage error if
+    it is no level."""
+    text = str(config.getini("gate_confidence") or "").strip()
+    if not text:
+        return DEFAULT_CONFIDENCE
+    try:
+        return parse_confidence(text)
+    except ValueError as exc:
+        raise pytest.UsageError(f"ini gate_confidence: {exc}") from None
 
 
 #: pytest options that show or collect without running: such a run decides no verdict
@@ -108,7 +125,13 @@ _NO_VERDICT_OPTIONS = (
 )
 
 #: how bad an outcome is, to combine a check's own result with what pytest reported
-_SEVERITY = {Outcome.PASSED: 0, Outcome.SKIPPED: 1, Outcome.FAILED: 2, Outcome.ERROR: 3}
+_SEVERITY = {
+    Outcome.PASSED: 0,
+    Outcome.SKIPPED: 1,
+    Outcome.INCONCLUSIVE: 2,  # its item fails in pytest: that failure is the same news
+    Outcome.FAILED: 2,
+    Outcome.ERROR: 3,
+}
 
 
 def prepare_reports(config: pytest.Config) -> Path:
@@ -467,6 +490,8 @@ class GateRun:
             phases.result = data["result"]
         if data.get("measured"):
             phases.measured.update(data["measured"])
+        if data.get("support"):
+            phases.support.update(data["support"])
         if report.when == "call" or outcome != "passed":
             phases.location = f"{report.location[0]}:{(report.location[1] or 0) + 1}"
             if outcome != "passed" and not phases.message:
@@ -521,6 +546,14 @@ class GateRun:
                     results.append(result)
                     continue
                 in_force = standards.get((gate, criterion), {})
+                thresholds = {k: v for k, v in in_force.items() if k in phases.measured}
+                support: dict[str, dict[str, Any]] = {}
+                for name, given in phases.support.items():
+                    given = dict(given)
+                    own = given.pop("threshold", None)  # a gate_check's own expect
+                    if own is not None and name not in thresholds:
+                        thresholds[name] = str(own)
+                    support[name] = given
                 results.append(
                     CheckResult(
                         nodeid=nodeid,
@@ -529,10 +562,11 @@ class GateRun:
                         check_id=check_id,
                         outcome=outcome,
                         measured=dict(phases.measured),
-                        thresholds={k: v for k, v in in_force.items() if k in phases.measured},
+                        thresholds=thresholds,
                         message=redact.text(message),
                         duration=phases.duration,
                         location=phases.location,
+                        support=support,
                     )
                 )
         for key, spec in specs.items():
@@ -593,7 +627,9 @@ class GateRun:
             problems.append("the run was stopped by SIGTERM")
         elif self.interrupted:
             problems.append("the run was interrupted")
-        decisions = decide_all(gates, self.results(gates), self.waivers, problems)
+        decisions = decide_all(
+            gates, self.results(gates), self.waivers, problems, run_confidence(self.config)
+        )
         decided = {decision.gate.name for decision in decisions}
         missing = [name for name in self.selected if name not in decided]
         # a gate that could not be loaded is a FAILED decision, so every report shows it

@@ -125,6 +125,12 @@ def gate_schema(check_types: Mapping[str, type[Check]] | None = None) -> dict[st
                     "description": {"type": "string"},
                     "required": {"type": "boolean"},
                     "human_review": {"type": "boolean"},
+                    "confidence": {
+                        "description": "The confidence level the criterion's thresholds are "
+                        "judged at (e.g. 95%, 99%); default: the ini option gate_confidence, "
+                        "else 95%. Lowering a catalog standard's level loosens it.",
+                        "type": ["number", "string"],
+                    },
                     "thresholds": {"type": "object", "additionalProperties": _THRESHOLD},
                     "measures": {
                         "description": "Values some check of the criterion must measure "

@@ -20,7 +20,11 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+#: values and how often each was seen (response times at 1 ms, latencies, durations)
+Histogram = Mapping[int, int] | Mapping[float, int]
+
 __all__ = [
+    "Histogram",
     "MannWhitney",
     "binomial_lower",
     "binomial_upper",
@@ -123,18 +127,18 @@ def quantile_ranks(n: int, q: float, confidence: float = 0.95) -> tuple[int | No
     return lower, upper
 
 
-def histogram_rank(histogram: Mapping[float, int], rank: int) -> float:
+def histogram_rank(histogram: Histogram, rank: int) -> float:
     """The ``rank``-th smallest value (1-based) of a histogram ``{value: count}``."""
     seen = 0
-    for value in sorted(histogram):
-        seen += histogram[value]
+    for value, count in sorted(histogram.items()):
+        seen += count
         if seen >= rank:
             return float(value)
     raise ValueError(f"rank {rank} beyond the {seen} values of the histogram")
 
 
 def quantile_bounds(
-    histogram: Mapping[float, int], q: float, confidence: float = 0.95
+    histogram: Histogram, q: float, confidence: float = 0.95
 ) -> tuple[float, float]:
     """The ``q`` quantile's distribution-free bounds from a histogram: (lower, upper), each
     with ``confidence``; ``-inf``/``inf`` where the sample is too small to bound it."""
@@ -181,18 +185,19 @@ class MannWhitney:
     n_base: int
 
 
-def mann_whitney(new: Mapping[float, int], base: Mapping[float, int]) -> MannWhitney:
+def mann_whitney(new: Histogram, base: Histogram) -> MannWhitney:
     """The Mann-Whitney U test of two histograms ``{value: count}``, ties by mid-ranks,
     normal approximation with tie and continuity correction (as scipy's asymptotic method)."""
-    n1 = sum(c for c in new.values() if c > 0)
-    n2 = sum(c for c in base.values() if c > 0)
+    a_counts = {float(v): c for v, c in new.items() if c > 0}
+    b_counts = {float(v): c for v, c in base.items() if c > 0}
+    n1, n2 = sum(a_counts.values()), sum(b_counts.values())
     if n1 == 0 or n2 == 0:
         raise ValueError("both samples need at least one value")
     rank_sum = 0.0
     ties = 0.0
     below = 0
-    for value in sorted(set(new) | set(base)):
-        a, b = max(new.get(value, 0), 0), max(base.get(value, 0), 0)
+    for value in sorted(set(a_counts) | set(b_counts)):
+        a, b = a_counts.get(value, 0), b_counts.get(value, 0)
         t = a + b
         if t == 0:
             continue

@@ -3,6 +3,9 @@
 - A criterion passes when it has at least one check and all of them passed.
 - A failed or errored check fails it. No checks, a skipped check, a check that never ran,
   or a standard threshold no check measured: NOT_EVALUATED, which fails a required criterion.
+- A check whose point estimate meets its standard while the bound its evidence allows does
+  not (see :mod:`pytest_fwgates.bounds`) is INCONCLUSIVE, and so is its criterion and a gate
+  with such a required criterion (after FAILED, before human review).
 - An advisory criterion that does not pass is a WARN.
 - A valid waiver turns FAIL or NOT_EVALUATED into WAIVED; an expired one is ignored, said so.
 - The gate is PASSED when every required criterion passes; WAIVED criteria or criteria marked
@@ -19,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
+from .bounds import DEFAULT_CONFIDENCE, judge
 from .ids import waiver_key
 from .model import (
     CheckResult,
@@ -30,12 +34,12 @@ from .model import (
     GateVerdict,
     Outcome,
 )
-from .thresholds import ThresholdError, format_value, loosens, number, parse
+from .thresholds import ThresholdError, loosens, number, parse
 from .waivers import WaiverSet
 
 __all__ = ["decide_all", "decide_gate", "overall"]
 
-_RAN = (Outcome.PASSED, Outcome.FAILED, Outcome.ERROR)
+_RAN = (Outcome.PASSED, Outcome.FAILED, Outcome.ERROR, Outcome.INCONCLUSIVE)
 _Groups = Mapping[tuple[str, str], list[CheckResult]]
 
 
@@ -48,33 +52,58 @@ def group_results(results: Iterable[CheckResult]) -> dict[tuple[str, str], list[
 
 
 def _hold_to_standards(
-    criterion: Criterion, result: CheckResult, in_force: dict[str, str] | None = None
+    criterion: Criterion,
+    result: CheckResult,
+    in_force: dict[str, str] | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> CheckResult:
-    """Hold values a check recorded to the criterion's standards it did not already apply."""
-    if result.outcome is not Outcome.PASSED:
+    """Hold values a check recorded to the criterion's standards it did not already apply,
+    and every threshold of a counted figure, percentile or mean to the bound its evidence
+    allows (a value a Python test recorded was held only to its point estimate)."""
+    if result.outcome not in (Outcome.PASSED, Outcome.INCONCLUSIVE):
         return result
     failures = []
+    inconclusive = []
     thresholds = dict(result.thresholds)
     if in_force is None:
         in_force = criterion.thresholds_in_force()
     for key, text in in_force.items():
+        if key not in thresholds and _number(result.measured.get(key)):
+            thresholds[key] = text
+    for key, text in thresholds.items():
         value = result.measured.get(key)
-        if key in result.thresholds or not isinstance(value, int | float):
+        if not isinstance(value, int | float) or isinstance(value, bool):
             continue
-        thresholds[key] = text
         try:
-            holds = parse(text).holds(key, number(value))
+            threshold = parse(text)
         except ThresholdError as exc:
             failures.append(f"{key}: {exc}")
             continue
-        if holds is False:
-            failures.append(f"{key} = {format_value(key, number(value))}, expected {text}")
-    if not failures:
-        result.thresholds = thresholds
-        return result
-    return dataclasses.replace(
-        result, outcome=Outcome.FAILED, thresholds=thresholds, message="; ".join(failures)
-    )
+        if threshold.relative:
+            continue  # judged by the check, against its baseline
+        support = result.support.get(key)
+        judged = judge(key, threshold, number(value), support, confidence)
+        if judged.state == "fail":
+            failures.append(judged.text)
+        elif judged.state == "inconclusive":
+            inconclusive.append(judged.text)
+    if failures:
+        return dataclasses.replace(
+            result, outcome=Outcome.FAILED, thresholds=thresholds, message="; ".join(failures)
+        )
+    if inconclusive and result.outcome is Outcome.PASSED:
+        return dataclasses.replace(
+            result,
+            outcome=Outcome.INCONCLUSIVE,
+            thresholds=thresholds,
+            message="; ".join(inconclusive),
+        )
+    result.thresholds = thresholds
+    return result
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _unmeasured(criterion: Criterion, results: Iterable[CheckResult]) -> list[str]:
@@ -117,6 +146,10 @@ def _evaluate(criterion: Criterion, results: list[CheckResult]) -> tuple[Criteri
     missing = _unmeasured(criterion, results)
     if missing:
         return CriterionVerdict.NOT_EVALUATED, f"standard not measured by any check: {missing[0]}"
+    unproven = [r for r in results if r.outcome is Outcome.INCONCLUSIVE]
+    if unproven:
+        more = f" (+{len(unproven) - 1} more)" if len(unproven) > 1 else ""
+        return CriterionVerdict.INCONCLUSIVE, f"{unproven[0].check_id}: {unproven[0].message}{more}"
     return CriterionVerdict.PASS, ""
 
 
@@ -126,6 +159,7 @@ def _decide_criterion(
     results: list[CheckResult],
     waivers: WaiverSet,
     included: dict[str, GateDecision],
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> CriterionDecision:
     if criterion.include is not None:
         sub = included.get(criterion.include)
@@ -135,12 +169,17 @@ def _decide_criterion(
             return CriterionDecision(
                 criterion, CriterionVerdict.FAIL, f"gate {sub.gate.name}: {sub.reason}"
             )
+        if sub.verdict is GateVerdict.INCONCLUSIVE:
+            return CriterionDecision(
+                criterion, CriterionVerdict.INCONCLUSIVE, f"gate {sub.gate.name}: {sub.reason}"
+            )
         # an included gate that needs human review passes here, and the review carries over
         reason = "" if sub.verdict is GateVerdict.PASSED else f"gate {sub.gate.name}: {sub.reason}"
         return CriterionDecision(criterion, CriterionVerdict.PASS, reason)
 
     in_force = criterion.thresholds_in_force()
-    results = [_hold_to_standards(criterion, r, in_force) for r in results]
+    level = criterion.confidence if criterion.confidence is not None else confidence
+    results = [_hold_to_standards(criterion, r, in_force, level) for r in results]
     verdict, reason = _evaluate(criterion, results)
     decision = CriterionDecision(criterion, verdict, reason, results)
     if verdict is CriterionVerdict.PASS:
@@ -185,7 +224,10 @@ def _from_catalog(gate: Gate, criterion: Criterion) -> bool:
 
 
 def _loosened(
-    gate: Gate, decision: CriterionDecision, waivers: WaiverSet
+    gate: Gate,
+    decision: CriterionDecision,
+    waivers: WaiverSet,
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> tuple[list[str], list[str]]:
     """Catalog standards of the criterion a gate file loosened: (not covered, covered by a
     waiver).
@@ -199,6 +241,14 @@ def _loosened(
     whole = waivers.for_criterion(gate.name, criterion.id)
     uncovered: dict[str, None] = {}
     covered: dict[str, None] = {}
+    catalog_level = criterion.standard_confidence or DEFAULT_CONFIDENCE
+    level = criterion.confidence if criterion.confidence is not None else confidence
+    if level < catalog_level:
+        text = f"confidence {catalog_level * 100:g}% to {level * 100:g}%"
+        if whole is not None:
+            covered[f"{text} (waiver {whole.describe()})"] = None
+        else:
+            uncovered[text] = None
     for key, (standard, override) in criterion.overrides.items():
         if _looser(key, standard, override):
             text = f"{key} {standard} to {override}"
@@ -273,6 +323,7 @@ def decide_gate(
     included: dict[str, GateDecision] | None = None,
     groups: _Groups | None = None,
     ran_gates: set[str] | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> GateDecision:
     """Decide one gate; ``groups`` and ``ran_gates`` (from :func:`decide_all`) save passes
     over ``results``."""
@@ -283,7 +334,12 @@ def decide_gate(
         ran_gates = {r.gate for r in results if r.outcome in _RAN}
     criteria = [
         _decide_criterion(
-            gate, criterion, groups.get((gate.name, criterion.id), []), waivers, included
+            gate,
+            criterion,
+            groups.get((gate.name, criterion.id), []),
+            waivers,
+            included,
+            confidence,
         )
         for criterion in gate.criteria.values()
     ]
@@ -291,7 +347,7 @@ def decide_gate(
     for index, decided in enumerate(criteria):
         if decided.criterion.include is not None:
             continue
-        uncovered, approved = _loosened(gate, decided, waivers)
+        uncovered, approved = _loosened(gate, decided, waivers, confidence)
         loosened[index] = uncovered
         if approved and not uncovered and decided.verdict is CriterionVerdict.PASS:
             decided.reason = "loosened standard approved: " + ", ".join(approved)
@@ -315,6 +371,9 @@ def decide_gate(
         if c.verdict in (CriterionVerdict.FAIL, CriterionVerdict.NOT_EVALUATED)
         and c.criterion.required
     ]
+    unproven = [
+        c for c in criteria if c.verdict is CriterionVerdict.INCONCLUSIVE and c.criterion.required
+    ]
     review = [
         (c, why)
         for index, c in enumerate(criteria)
@@ -327,6 +386,11 @@ def decide_gate(
     elif blocking:
         names = ", ".join(f"{c.criterion.id} {c.verdict}" for c in blocking)
         decision.verdict, decision.reason = GateVerdict.FAILED, f"required criteria: {names}"
+    elif unproven:
+        decision.verdict = GateVerdict.INCONCLUSIVE
+        decision.reason = "not proven: " + "; ".join(
+            f"{c.criterion.id}: {c.reason}" for c in unproven
+        )
     elif review:
         decision.verdict = GateVerdict.HUMAN_REVIEW_REQUIRED
         decision.reason = "human review required: " + ", ".join(
@@ -344,6 +408,7 @@ def decide_all(
     results: Sequence[CheckResult],
     waivers: WaiverSet,
     problems: Sequence[str] = (),
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> list[GateDecision]:
     """Decide ``gates`` given in include order (an included gate before its includer)."""
     decided: dict[str, GateDecision] = {}
@@ -351,7 +416,14 @@ def decide_all(
     ran_gates = {r.gate for r in results if r.outcome in _RAN}
     for gate in gates:
         decided[gate.name] = decide_gate(
-            gate, results, waivers, problems, decided, groups=groups, ran_gates=ran_gates
+            gate,
+            results,
+            waivers,
+            problems,
+            decided,
+            groups=groups,
+            ran_gates=ran_gates,
+            confidence=confidence,
         )
     return list(decided.values())
 
@@ -360,6 +432,8 @@ def overall(decisions: Sequence[GateDecision]) -> GateVerdict:
     verdicts = {d.verdict for d in decisions}
     if not decisions or GateVerdict.FAILED in verdicts:
         return GateVerdict.FAILED
+    if GateVerdict.INCONCLUSIVE in verdicts:
+        return GateVerdict.INCONCLUSIVE
     if GateVerdict.HUMAN_REVIEW_REQUIRED in verdicts:
         return GateVerdict.HUMAN_REVIEW_REQUIRED
     return GateVerdict.PASSED

@@ -21,6 +21,9 @@ import cryptography.x509  # noqa: F401  (imported for its side: loaded once)
 import pytest
 import requests  # noqa: F401  (imported for its side: loaded once)
 
+# the same for numpy's compiled core, under the scipy distributions the verdict bounds use
+import scipy.stats  # noqa: F401  (imported for its side: loaded once)
+
 #: plugins a gate run does not need; hypothesis' would be imported again by every in-process run
 QUIET_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 

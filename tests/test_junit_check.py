@@ -97,10 +97,15 @@ def test_reads_a_file_written_by_pytest(tmp_path: Path) -> None:
 
 def test_thresholds_on_counts_and_pass_ratio(tmp_path: Path) -> None:
     pytest_junit(tmp_path)
-    lenient = {"failures": "<= 1", "pass_ratio": ">= 60%", "tests": ">= 5", "skipped": "<= 1"}
+    lenient = {"failures": "<= 1", "pass_ratio": ">= 15%", "tests": ">= 5", "skipped": "<= 1"}
     assert judge(tmp_path, {"junit": "results/pytest.xml", "expect": lenient}).outcome is (
         Outcome.PASSED
     )
+    # 3 of 5 passed meets 60 %, but shows only >= 18.9 % at 95 % confidence
+    met = dict(lenient, pass_ratio=">= 60%")
+    result = judge(tmp_path, {"junit": "results/pytest.xml", "expect": met})
+    assert result.outcome is Outcome.INCONCLUSIVE
+    assert result.message.startswith("pass_ratio 3/5 tests passed: >= 0.1892 at 95 % confidence")
     strict = {"failures": "<= 1", "pass_ratio": ">= 99%"}
     result = judge(tmp_path, {"junit": "results/pytest.xml", "expect": strict})
     assert result.outcome is Outcome.FAILED
@@ -273,25 +278,33 @@ def test_min_files(tmp_path: Path) -> None:
     assert "1 file(s) match, 2 expected" in result.message
 
 
-def test_junit_check_in_a_gate_run(pytester: pytest.Pytester) -> None:
-    """From a gate file, through collection, to the verdict."""
+@pytest.mark.parametrize(
+    ("standard", "status", "verdict"), [(">= 20%", 0, "PASS"), (">= 75%", 7, "INCONCLUSIVE")]
+)
+def test_junit_check_in_a_gate_run(
+    pytester: pytest.Pytester, standard: str, status: int, verdict: str
+) -> None:
+    """From a gate file, through collection, to the verdict: 3 of 4 tests passed meet 75 %
+    but show only 24.9 % at 95 % confidence (INCONCLUSIVE, exit 7)."""
     shutil.copy(DATA / "jest-junit.xml", pytester.path / "jest.xml")
     pytester.makefile(
         ".yaml",
         **{
-            "gates/release": """
+            "gates/release": f"""
             gate: release
             criteria:
               tests-pass:
                 - junit: jest.xml
-                  expect: {pass_ratio: ">= 75%", skipped: "<= 1"}
+                  expect: {{pass_ratio: "{standard}", skipped: "<= 1"}}
             """.replace("\n            ", "\n")
         },
     )
     result = pytester.runpytest("-p", "no:cacheprovider", "--gate=release")
-    assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines(["*tests-pass*required*1/1*PASS"])
+    assert result.ret == status, result.stdout.str()
+    result.stdout.fnmatch_lines([f"*tests-pass*required*{verdict}"])
     summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
+    assert summary["verdict"] == ("PASSED" if status == 0 else "INCONCLUSIVE")
     check = summary["gates"][0]["criteria"][0]["checks"][0]
     assert check["measured"]["pass_ratio"] == 0.75
-    assert check["thresholds"]["pass_ratio"] == ">= 75%"
+    assert check["support"]["pass_ratio"]["count"] == [3, 4]
+    assert check["thresholds"]["pass_ratio"] == standard

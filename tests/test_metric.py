@@ -78,12 +78,13 @@ def test_mttr_from_json_and_yaml_records(tmp_path: Path) -> None:
     assert result.measured["mttr_s"] == 20.0
 
 
-def test_accuracy_precision_recall(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("scale", "outcome"), [(10, Outcome.PASSED), (1, Outcome.INCONCLUSIVE)])
+def test_accuracy_precision_recall(tmp_path: Path, scale: int, outcome: Outcome) -> None:
     rows = ["window,label,predicted"]
-    # 18 true positives, 1 false positive, 80 true negatives, 1 false negative
-    rows += [f"{i},anomaly,anomaly" for i in range(18)]
-    rows += ["18,normal,anomaly", "19,anomaly,normal"]
-    rows += [f"{i},normal,normal" for i in range(20, 100)]
+    # per 100: 18 true positives, 1 false positive, 80 true negatives, 1 false negative
+    rows += [f"{i},anomaly,anomaly" for i in range(18 * scale)]
+    rows += ["x,normal,anomaly", "y,anomaly,normal"] * scale
+    rows += [f"{i},normal,normal" for i in range(80 * scale)]
     _write(tmp_path, "predictions.csv", "\n".join(rows) + "\n")
     result = _run(
         tmp_path,
@@ -94,11 +95,21 @@ def test_accuracy_precision_recall(tmp_path: Path) -> None:
             "expect": {"accuracy_pct": ">= 95%", "precision_pct": ">= 90%"},
         },
     )
-    assert result.outcome is Outcome.PASSED, result.message
+    assert result.outcome is outcome, result.message
     assert result.measured["accuracy_pct"] == 98.0
     assert result.measured["precision_pct"] == pytest.approx(94.736842)
     assert result.measured["recall_pct"] == pytest.approx(94.736842)
-    assert result.measured["records"] == 100
+    assert result.measured["records"] == 100 * scale
+    assert result.support["accuracy_pct"]["count"] == [98 * scale, 100 * scale]
+    assert result.support["precision_pct"]["count"] == [18 * scale, 19 * scale]
+    assert result.support["recall_pct"]["count"] == [18 * scale, 19 * scale]
+    if outcome is Outcome.INCONCLUSIVE:
+        # 98 of 100 correct show only >= 93.83 %: 124 records with at most 2 wrong are needed
+        assert result.message.startswith(
+            "accuracy_pct 98/100 records correct: >= 93.83 % at 95 % confidence; "
+            "124 records with no more than 2 not correct show >= 95%"
+        )
+        assert "precision_pct 18/19 positives true: >= 77.36 %" in result.message
 
 
 def test_availability_from_counts_and_from_a_timeline(tmp_path: Path) -> None:

@@ -255,9 +255,17 @@ def test_catalog_standard_must_be_measured(project: GateProject) -> None:
     )
 
 
-@pytest.mark.parametrize(("value", "verdict"), [(99.95, "PASS"), (99.5, "FAIL")])
+@pytest.mark.parametrize(
+    ("call", "value", "verdict"),
+    [
+        ("99.95", 99.95, "INCONCLUSIVE"),  # a share without its counts proves nothing
+        ("counts=(39990, 40000)", 99.975, "PASS"),
+        ("counts=(1999, 2000)", 99.95, "INCONCLUSIVE"),  # 2000 probes cannot show 99.9 %
+        ("99.5", 99.5, "FAIL"),
+    ],
+)
 def test_recorded_value_is_held_to_the_catalog_standard(
-    project: GateProject, value: float, verdict: str
+    project: GateProject, call: str, value: float, verdict: str
 ) -> None:
     project.pytester.makepyfile(
         f"""
@@ -265,7 +273,7 @@ def test_recorded_value_is_held_to_the_catalog_standard(
 
         @pytest.mark.gate("operations-excellence", criterion="system-availability")
         def test_availability(gate_record):
-            gate_record("availability_pct", {value})
+            gate_record("availability_pct", {call})
         """
     )
     project.run("--gate", "operations-excellence")
@@ -276,6 +284,14 @@ def test_recorded_value_is_held_to_the_catalog_standard(
     assert check["thresholds"] == {"availability_pct": "> 99.9%"}
     if verdict == "FAIL":
         assert "availability_pct = 99.5 %, expected > 99.9%" in availability["reason"]
+    if call.startswith("counts"):
+        events, total = (int(n) for n in call.strip("counts=()").split(","))
+        assert check["support"]["availability_pct"]["count"] == [events, total]
+    if verdict == "INCONCLUSIVE" and call.startswith("counts"):
+        assert (
+            "1999/2000 events counted: >= 99.76 % at 95 % confidence; 4742 events"
+            in (availability["reason"])
+        )
 
 
 def test_failing_advisory_check_keeps_the_gate_passed(project: GateProject) -> None:
@@ -465,7 +481,7 @@ def test_xdist_gives_the_same_verdicts_and_summary(project: GateProject) -> None
                     check.pop("duration")
                     check["measured"].pop("duration_s", None)
                     if check["check"].startswith("rollback["):  # timed: figures differ
-                        check["measured"], check["evidence"] = {}, {}
+                        check["measured"], check["evidence"], check["support"] = {}, {}, {}
         return list(gates)
 
     assert comparable("serial/summary.json") == comparable("xdist/summary.json")

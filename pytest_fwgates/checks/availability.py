@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from typing import Any, ClassVar
 
+from ..bounds import count_support, quantile_support
 from ..fsutil import write_file
 from .base import Check, CheckError, Measurement
 from .figures import SpanError, parse_span
@@ -112,9 +114,15 @@ class AvailabilityCheck(Check):
             "errors": float(probes - good),
             "probes": float(probes),
         }
+        support: dict[str, dict[str, Any]] = {
+            "availability_pct": count_support(good, probes, "probes", "good")
+        }
         if latencies:
+            confidence = self.context.confidence(self.spec)
+            histogram = Counter(latencies)
             for pct in (50, 95, 99):
                 values[f"p{pct}_ms"] = round(percentile(latencies, pct), 3)
+                support[f"p{pct}_ms"] = quantile_support(histogram, pct / 100, confidence)
             values["max_ms"] = round(latencies[-1], 3)
         failed = [detail for _, ok, _, detail in timeline if not ok]
         facts: dict[str, Any] = {
@@ -133,7 +141,7 @@ class AvailabilityCheck(Check):
             self.context.evidence_dir(self.spec) / "timeline.csv",
             self.context.redactor.text("\n".join(rows)) + "\n",
         )
-        return Measurement(values=values, facts=facts, evidence={"timeline": path})
+        return Measurement(values=values, facts=facts, evidence={"timeline": path}, support=support)
 
 
 def _iso(seconds: float) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..bounds import DEFAULT_CONFIDENCE, judge, parse_confidence
 from ..exclusive import LockTimeout, exclusive
 from ..fsutil import real_folder
 from ..hosts import HostPool
@@ -17,7 +18,7 @@ from ..ids import evidence_folder
 from ..model import CheckResult, CheckSpec, Outcome
 from ..process import DEFAULT_KEPT, ProcessResult, run_shell
 from ..redact import Redactor
-from ..thresholds import BASELINE_PREFIX, describe_threshold, format_value, number
+from ..thresholds import BASELINE_PREFIX, number
 
 __all__ = [
     "Check",
@@ -45,6 +46,9 @@ class Measurement:
     #: values whose failed threshold the ``failures`` already tell (e.g. a host check's
     #: ``mismatches``): held to thresholds all the same, without a second message
     explained: frozenset[str] = frozenset()
+    #: what each value was measured from (counts, percentile bounds, n of a mean, window
+    #: coverage): the bound a threshold is judged on (see :mod:`pytest_fwgates.bounds`)
+    support: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -70,6 +74,14 @@ class CheckContext:
     host_pool: HostPool = field(default_factory=HostPool)
     #: evidence folders made (emptied) by this run, by name
     evidence_made: set[str] = field(default_factory=set)
+
+    def confidence(self, spec: CheckSpec | None = None) -> float:
+        """The confidence level ``spec``'s thresholds are judged at (its criterion's, or the
+        run's ``gate_confidence``)."""
+        if spec is not None and spec.confidence is not None:
+            return spec.confidence
+        text = self.settings.get("confidence")
+        return parse_confidence(text) if text else DEFAULT_CONFIDENCE
 
     def baseline_for(self, spec: CheckSpec, key: str) -> float | None:
         name = f"{spec.gate}::{spec.criterion}::{spec.id}::{key}"
@@ -182,6 +194,8 @@ def _judge(
 ) -> tuple[Outcome, list[str]]:
     failures = list(measurement.failures)
     undecided: list[str] = []
+    inconclusive: list[str] = []
+    confidence = context.confidence(spec)
     for key, threshold in spec.thresholds.items():
         if key not in measurement.values:
             failures.append(f"{key} was not measured, expected {threshold}")
@@ -191,18 +205,24 @@ def _judge(
         if baseline is not None:
             # kept with the result: reports show the bound the baseline made
             measurement.facts[BASELINE_PREFIX + key] = baseline
-        holds = threshold.holds(key, value, baseline)
-        if holds is False and key in measurement.explained and measurement.failures:
+        support = measurement.support.get(key)
+        judged = judge(key, threshold, value, support, confidence, baseline)
+        if judged.state == "fail" and key in measurement.explained and measurement.failures:
             continue  # already failed, with the reason in the host's own words
-        if holds is None:
-            undecided.append(f"{key} = {format_value(key, value)}: {threshold} needs a baseline")
-        elif not holds:
-            expected = describe_threshold(key, threshold, baseline)
-            failures.append(f"{key} = {format_value(key, value)}, expected {expected}")
+        if judged.state == "undecided":
+            undecided.append(judged.text)
+        elif judged.state == "fail":
+            failures.append(judged.text)
+        elif judged.state == "inconclusive":
+            inconclusive.append(judged.text)
+        if support is not None and judged.text and judged.state != "fail":
+            support["shown"] = judged.text
     if failures:
         return Outcome.FAILED, failures
     if undecided:
         return Outcome.SKIPPED, undecided
+    if inconclusive:
+        return Outcome.INCONCLUSIVE, inconclusive
     return Outcome.PASSED, []
 
 
@@ -248,4 +268,5 @@ def run_check(check: Check, nodeid: str) -> CheckResult:
         evidence={name: str(path) for name, path in measurement.evidence.items()},
         target=redact.target(spec.display_target or spec.target),
         host=spec.host or "",
+        support=redact.value(measurement.support),
     )

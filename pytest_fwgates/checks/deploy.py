@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ..bounds import count_support
 from ..fsutil import real_folder
 from ..locust_run import LoadError
 from ..probe import MIN_INTERVAL, ProbeError, Prober, Writer, _Connection, _path_of
@@ -77,6 +78,7 @@ class RunResult:
     values: dict[str, float] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    support: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -184,6 +186,7 @@ class DeployCheck(TimedCheck):
         if repeat == 1:
             only = runs[0]
             measurement.values.update(only.values)
+            measurement.support.update(only.support)
             measurement.facts.update(only.facts)
             measurement.failures.extend(only.failures)
             return measurement
@@ -247,6 +250,7 @@ class DeployCheck(TimedCheck):
             stopped_at = prober.now()
         figures = prober.figures(start=started, end=stopped_at)
         run.values.update({k: v for k, v in figures.values().items() if k != "probes"})
+        run.support.update(figures.support())
         end_of_deploy = max(ended, stable_at) if stable_at is not None else ended
         run.values["duration_s"] = round(end_of_deploy - started, 3)
         after = prober.last_good()
@@ -441,12 +445,21 @@ class DeployCheck(TimedCheck):
         """Worst figures of all runs, the share that succeeded, every run kept."""
         succeeded = sum(1 for r in runs if r.ok)
         measurement.values["success_ratio"] = round(succeeded / len(runs), 6)
-        worst = {"availability_pct": min}
+        measurement.support["success_ratio"] = count_support(
+            succeeded, len(runs), "deploys", "successful"
+        )
         for key in _RUN_KEYS:
-            seen = [r.values[key] for r in runs if key in r.values]
-            if seen:
-                pick = worst.get(key, max)
-                measurement.values[key] = pick(seen)
+            having = [r for r in runs if key in r.values]
+            if having:
+                # the worst run: the lowest availability, the highest of anything else
+                sign = -1.0 if key == "availability_pct" else 1.0
+                chosen = having[0]
+                for r in having[1:]:
+                    if sign * r.values[key] > sign * chosen.values[key]:
+                        chosen = r
+                measurement.values[key] = chosen.values[key]
+                if key in chosen.support:
+                    measurement.support[key] = chosen.support[key]
         for key in UNDER_LOAD_KEYS:
             seen = [r.values[key] for r in runs if key in r.values]
             if seen:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import re
 
+from ..bounds import format_span
+
 __all__ = ["FIGURES", "SpanError", "as_schema", "format_span", "parse_span"]
 
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d|w)?\s*$")
@@ -68,11 +70,3 @@ def as_schema() -> dict[str, object]:
         "enum": list(FIGURES),
         "description": "also report the value under this name (held to the criterion's standard)",
     }
-
-
-def format_span(seconds: float) -> str:
-    """``2592000`` -> ``30 d``, ``300`` -> ``5 min``, ``2.5`` -> ``2.5 s``."""
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size and float(seconds / size).is_integer():
-            return f"{seconds / size:g} {unit}"
-    return f"{seconds:g} s"

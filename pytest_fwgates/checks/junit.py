@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from xml.etree.ElementTree import Element
 
+from ..bounds import count_support
 from ..fsutil import copy_file
 from .base import Check, CheckError, Measurement
 
@@ -198,6 +199,11 @@ class JUnitCheck(Check):
         ratio = passed / totals["tests"] if totals["tests"] else 0.0
         values = {key: float(value) for key, value in totals.items()}
         values.update(passed=float(max(passed, 0)), pass_ratio=ratio, files=float(len(paths)))
+        support: dict[str, dict[str, Any]] = {}
+        if totals["tests"]:
+            support["pass_ratio"] = count_support(
+                max(int(passed), 0), int(totals["tests"]), "tests", "passed"
+            )
         root_dir = self.context.rootdir
         shown = [
             str(p.relative_to(root_dir)) if p.is_relative_to(root_dir) else str(p) for p in paths
@@ -205,7 +211,9 @@ class JUnitCheck(Check):
         facts: dict[str, Any] = {"junit_files": shown[:_LISTED]}
         if failing:
             facts["failing_tests"] = failing[:_LISTED]
-        return Measurement(values=values, facts=facts, evidence=self._keep(paths[:_LISTED]))
+        return Measurement(
+            values=values, facts=facts, evidence=self._keep(paths[:_LISTED]), support=support
+        )
 
     def _keep(self, paths: list[Path]) -> dict[str, Path]:
         """Copies of the files read, as the check's evidence."""

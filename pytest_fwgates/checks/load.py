@@ -13,9 +13,11 @@ import math
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..bounds import count_support, quantile_support
 from ..exclusive import LockTimeout, exclusive
 from ..locust_run import (
     FIGURES,
+    PERCENTILES,
     STOP_TIMEOUT,
     LoadError,
     LoadPlan,
@@ -200,5 +202,29 @@ class LoadCheck(Check):
         if run.errors:
             facts["errors"] = run.errors[:10]
         return Measurement(
-            values=values, facts=facts, failures=failures, evidence=dict(run.evidence)
+            values=values,
+            facts=facts,
+            failures=failures,
+            evidence=dict(run.evidence),
+            support=self._support(run, values),
         )
+
+    def _support(self, run: LoadRun, values: dict[str, float]) -> dict[str, dict[str, Any]]:
+        """Counts behind each failure ratio; order-statistic bounds of each percentile held
+        to a threshold (from the exact histograms)."""
+        confidence = self.context.confidence(self.spec)
+        support: dict[str, dict[str, Any]] = {}
+        for endpoint, figures in [("", run.total), *run.endpoints.items()]:
+            prefix = f"{endpoint}::" if endpoint else ""
+            requests = int(figures.get("requests") or 0)
+            if f"{prefix}failure_ratio" in values:
+                failed = int(figures.get("failures") or 0)
+                support[f"{prefix}failure_ratio"] = count_support(
+                    failed, requests, "requests", "failed"
+                )
+            hist = run.histograms.get(endpoint)
+            for key, pct in PERCENTILES.items():
+                name = f"{prefix}{key}"
+                if hist and name in values and name in self.spec.thresholds:
+                    support[name] = quantile_support(hist, pct / 100, confidence)
+        return support

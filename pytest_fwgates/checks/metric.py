@@ -27,6 +27,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from ..bounds import count_support, mean_support
 from .base import Check, CheckError, Measurement
 from .figures import FIGURES, as_schema
 from .records import Record, RecordError, load_document, load_records, parse_time, truthy
@@ -173,6 +174,8 @@ class MetricCheck(Check):
     # -- measuring -------------------------------------------------------------------------
     def measure(self) -> Measurement:
         compute = self.spec.options.get("compute")
+        #: what computed figures were counted from, filled by the methods below
+        self.support: dict[str, dict[str, Any]] = {}
         text, where, kind = self._text()
         facts: dict[str, Any] = {"source": where}
         if compute is None:
@@ -206,7 +209,9 @@ class MetricCheck(Check):
             }[compute]
             if main in values:
                 values[str(figure)] = values[main]
-        return Measurement(values=values, facts=facts)
+                if main in self.support:
+                    self.support[str(figure)] = self.support[main]
+        return Measurement(values=values, facts=facts, support=self.support)
 
     def _document(self, text: str, where: str, kind: str | None) -> Any:
         from .records import _kind
@@ -304,9 +309,11 @@ class MetricCheck(Check):
         values: dict[str, float] = {"incidents": float(len(records)), "records": len(records)}
         if recovery:
             values["mttr_s"] = round(math.fsum(recovery) / len(recovery), 3)
+            self.support["mttr_s"] = mean_support(recovery)
             values["max_ttr_s"] = round(max(recovery), 3)
         if detection:
             values["mttd_s"] = round(math.fsum(detection) / len(detection), 3)
+            self.support["mttd_s"] = mean_support(detection)
         facts["window"] = f"{_iso(min(starts))} .. {_iso(max(ends or starts))}"
         facts["records"] = len(records)
         return values
@@ -339,6 +346,10 @@ class MetricCheck(Check):
         if times:
             facts["window"] = f"{_iso(min(times))} .. {_iso(max(times))}"
         facts["records"] = len(records)
+        if good.is_integer() and total.is_integer():
+            self.support["availability_pct"] = count_support(
+                int(good), int(total), "requests" if counted else "records", "good"
+            )
         return {
             "availability_pct": round(good / total * 100.0, 6),
             "errors": total - good,
@@ -360,6 +371,7 @@ class MetricCheck(Check):
             except ValueError as exc:
                 raise record.error(f"{name}: {exc}") from None
         facts.update(records=len(records), field=name, yes=yes)
+        self.support["share_pct"] = count_support(yes, len(records), "records", f"{name}")
         return {"share_pct": round(yes / len(records) * 100.0, 6), "records": float(len(records))}
 
     def _classification(self, records: list[Record], facts: dict[str, Any]) -> dict[str, float]:
@@ -384,10 +396,13 @@ class MetricCheck(Check):
             "accuracy_pct": round((tp + tn) / total * 100.0, 6),
             "records": float(total),
         }
+        self.support["accuracy_pct"] = count_support(tp + tn, total, "records", "correct")
         if tp + fp:
             values["precision_pct"] = round(tp / (tp + fp) * 100.0, 6)
+            self.support["precision_pct"] = count_support(tp, tp + fp, "positives", "true")
         if tp + fn:
             values["recall_pct"] = round(tp / (tp + fn) * 100.0, 6)
+            self.support["recall_pct"] = count_support(tp, tp + fn, "actual positives", "found")
         facts.update(records=total, true_positive=tp, false_positive=fp)
         facts.update(true_negative=tn, false_negative=fn)
         return values

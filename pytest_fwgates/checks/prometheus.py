@@ -24,6 +24,7 @@ import math
 import time
 from typing import Any, ClassVar
 
+from ..bounds import coverage_support
 from ..deadline import Deadline
 from ..thresholds import ThresholdError, parse_duration
 from .base import Check, CheckError, Measurement
@@ -224,6 +225,8 @@ class PrometheusCheck(Check):
     def _query(self, query: str) -> Measurement:
         window = self.spec.options.get("window")
         facts: dict[str, Any] = {"query": query, "server": self._server()}
+        points: dict[str, list[float]] = {}
+        seconds = step = 0.0
         if window is None:
             data = self._api("/api/v1/query", {"query": query})
             series = _instant_series(data)
@@ -241,7 +244,7 @@ class PrometheusCheck(Check):
                 {"query": query, "start": end - seconds, "end": end, "step": f"{step:g}"},
             )
             over = str(self.spec.options.get("over", "avg"))
-            series = _range_series(data, over)
+            series = _range_series(data, over, points)
             facts.update(window=format_span(seconds), step=format_span(step), over=over)
         if not series:
             raise CheckError(f"the query returned no series: {query}")
@@ -254,7 +257,11 @@ class PrometheusCheck(Check):
         if figure:
             values[str(figure)] = value
         facts["results"] = {labels: v for labels, v in series[:20]}
-        return Measurement(values=values, facts=facts, failures=failures)
+        support: dict[str, dict[str, Any]] = {}
+        if points:
+            support = {key: _range_support(points, seconds, step) for key in values}
+            support.pop("series", None)
+        return Measurement(values=values, facts=facts, failures=failures, support=support)
 
     def _worst(self, series: list[tuple[str, float]]) -> tuple[float, list[str]]:
         """The value the thresholds are held to: the only series, else the worst one.
@@ -399,12 +406,27 @@ def _instant_series(data: Any) -> list[tuple[str, float]]:
     raise CheckError(f"the query returns a {kind or 'unknown'} result, not a number")
 
 
-def _range_series(data: Any, over: str) -> list[tuple[str, float]]:
+def _range_support(points: dict[str, list[float]], seconds: float, step: float) -> dict[str, Any]:
+    """How well the samples of a range query cover its window (the sparsest series).
+
+    The samples are no counted events: at a step finer than the scrape interval they repeat
+    one scrape, so a share read from them (``as: availability_pct``) has no counts to be
+    bounded with, and cannot pass a one-sided standard alone."""
+    expected = int(seconds // step) + 1
+    fewest = min(len(p) for p in points.values())
+    return coverage_support(seconds * min(fewest / expected, 1.0), seconds, fewest)
+
+
+def _range_series(
+    data: Any, over: str, kept: dict[str, list[float]] | None = None
+) -> list[tuple[str, float]]:
     series: list[tuple[str, float]] = []
     for item in (data or {}).get("result") or []:
         points = [_number(v) for _, v in item.get("values") or []]
         if not points:
             continue
+        if kept is not None:
+            kept[_labels(item.get("metric") or {})] = points
         if over == "min":
             value = min(points)
         elif over == "max":

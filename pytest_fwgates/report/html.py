@@ -48,6 +48,7 @@ body{margin:0 auto;max-width:1200px;padding:1rem 2rem}
 header.verdict{padding:1rem 1.5rem;border-radius:8px;color:#fff;margin-bottom:1rem}
 .v-PASSED,.v-PASS{background:#1a7f37}.v-FAILED,.v-FAIL,.v-NOT_EVALUATED{background:#cf222e}
 .v-HUMAN_REVIEW_REQUIRED,.v-WARN,.v-WAIVED{background:#9a6700}
+.v-INCONCLUSIVE{background:#6639ba}
 .o-passed{color:#1a7f37}.o-failed,.o-error{color:#cf222e;font-weight:600}.o-skipped{color:#9a6700}
 h1{margin:.2rem 0;font-size:1.8rem}h2{margin-top:2rem;border-bottom:1px solid #d0d7de}
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem;font-size:.9rem}

@@ -40,7 +40,11 @@ from .summary import criterion_thresholds, failing_keys, measure_text, value_tex
 
 __all__ = ["build_junit", "write_junit"]
 
-_FAILING_CRITERIA = (CriterionVerdict.FAIL, CriterionVerdict.NOT_EVALUATED)
+_FAILING_CRITERIA = (
+    CriterionVerdict.FAIL,
+    CriterionVerdict.NOT_EVALUATED,
+    CriterionVerdict.INCONCLUSIVE,
+)
 #: criterion verdicts under which a failed check does not fail the gate
 _NOT_RED = (CriterionVerdict.WARN, CriterionVerdict.WAIVED)
 _MESSAGE_MAX = 2000
@@ -184,7 +188,7 @@ def _check_case(
     details = text if "\n" in text or len(first_line) > _MESSAGE_MAX else None
     first_line = _short(first_line)
     out = _check_out(result)
-    bad = result.outcome in (Outcome.FAILED, Outcome.ERROR)
+    bad = result.outcome in (Outcome.FAILED, Outcome.ERROR, Outcome.INCONCLUSIVE)
     if bad and criterion.verdict in _NOT_RED:
         why = "advisory criterion" if criterion.verdict == CriterionVerdict.WARN else "waived"
         note = [f"outcome: {result.outcome} (does not fail the gate: {why}, {criterion.verdict})"]
@@ -202,6 +206,10 @@ def _check_case(
         _outcome(case, counts, "error", "error", first_line or "check errored", details)
     elif result.outcome == Outcome.SKIPPED:
         _outcome(case, counts, "skipped", "skipped", first_line or "check skipped", details)
+    elif result.outcome == Outcome.INCONCLUSIVE:
+        # not proven is no pass: red, typed so that CI can tell it from a miss
+        message = first_line or "check inconclusive"
+        _outcome(case, counts, "failure", "inconclusive", message, details)
     _out(case, out)
 
 
@@ -217,6 +225,9 @@ def _check_out(result: CheckResult) -> str:
             if key in result.overrides:
                 expected += f", overrides standard {result.overrides[key][0]}"
             line += f" ({expected})"
+        shown = result.support.get(key, {}).get("shown")
+        if shown:
+            line += f"; {shown}"
         lines.append(line)
     target = getattr(result, "target", "")
     if target:

@@ -19,6 +19,7 @@ _ICON = {
     "FAIL": "❌",
     "NOT_EVALUATED": "❌",
     "HUMAN_REVIEW_REQUIRED": "⚠️",
+    "INCONCLUSIVE": "❔",
     "WARN": "⚠️",
     "WAIVED": "⚠️",
 }
@@ -78,7 +79,7 @@ def build_markdown(
                 f"{_cell(reason)} |"
             )
             for result in item.results:
-                if result.outcome in (Outcome.FAILED, Outcome.ERROR):
+                if result.outcome in (Outcome.FAILED, Outcome.ERROR, Outcome.INCONCLUSIVE):
                     detail = "; ".join(measure_text(k, result) for k in failing_keys(result))
                     problems.append(
                         (
@@ -90,7 +91,12 @@ def build_markdown(
         for warning in decision.warnings:
             lines.append(f"\n> ⚠️ {_cell(warning)}")
     if problems:
-        lines += ["", "## Failed checks", "", "| check | outcome | measured vs threshold |"]
+        lines += [
+            "",
+            "## Checks that did not pass",
+            "",
+            "| check | outcome | measured vs threshold |",
+        ]
         lines += ["|---|---|---|"]
         for check, outcome, detail in problems[:_MAX_LISTED]:
             lines.append(f"| {_cell(check)} | {outcome} | {_cell(detail)} |")

@@ -165,6 +165,9 @@ def measure_text(key: str, result: CheckResult) -> str:
     """``p95_ms = 412 ms, expected < 300ms``; overrides shown: ``(standard < 5m)``."""
     if key in result.measured:
         text = f"{key} = {value_text(key, result.measured[key])}"
+        evidence = support_text(result.support.get(key))
+        if evidence:
+            text += f" ({evidence})"
     else:
         text = f"{key} not measured"
     threshold = result.thresholds.get(key)
@@ -173,6 +176,27 @@ def measure_text(key: str, result: CheckResult) -> str:
         if key in result.overrides:
             text += f" (standard {result.overrides[key][0]})"
     return text
+
+
+def support_text(support: Mapping[str, Any] | None) -> str:
+    """What a figure was measured from, shortly: ``80/80 probes good``, ``n = 1200``,
+    ``mean of 3``, ``window 40 % covered``."""
+    if not support:
+        return ""
+    parts = []
+    count = support.get("count")
+    if isinstance(count, list | tuple) and len(count) == 2:
+        parts.append(f"{count[0]}/{count[1]} {support.get('of', '')} {support.get('event', '')}")
+    quantile = support.get("quantile")
+    if isinstance(quantile, Mapping):
+        parts.append(f"n = {quantile.get('n', 0)}")
+    mean = support.get("mean")
+    if isinstance(mean, Mapping):
+        parts.append(f"mean of {mean.get('n', 0)}")
+    coverage = support.get("coverage")
+    if isinstance(coverage, Mapping):
+        parts.append(f"window {float(coverage.get('share', 0)) * 100:.3g} % covered")
+    return ", ".join(" ".join(p.split()) for p in parts)
 
 
 def waiver_scope(waiver: Mapping[str, Any]) -> tuple[str, str]:

@@ -25,7 +25,7 @@ __all__ = [
 
 _GREEN = frozenset({"PASS", "PASSED"})
 _RED = frozenset({"FAIL", "FAILED", "NOT_EVALUATED"})
-_YELLOW = frozenset({"WARN", "WAIVED", "HUMAN_REVIEW_REQUIRED"})
+_YELLOW = frozenset({"WARN", "WAIVED", "HUMAN_REVIEW_REQUIRED", "INCONCLUSIVE"})
 
 _INDENT = "  "
 _GAP = "  "
@@ -147,6 +147,7 @@ def _cells(item: CriterionDecision) -> tuple[str, str, str, str, str]:
 def _measured(item: CriterionDecision) -> str:
     """Measured vs threshold of the first failing check, else of the first measured one."""
     bad = [r for r in item.results if r.outcome in (Outcome.FAILED, Outcome.ERROR)]
+    bad = bad or [r for r in item.results if r.outcome is Outcome.INCONCLUSIVE]
     for result in bad:
         keys = failing_keys(result)
         if keys:
@@ -189,6 +190,7 @@ def _overall(decisions: list[GateDecision]) -> str:
         for kind, label in (
             (GateVerdict.PASSED, "passed"),
             (GateVerdict.FAILED, "failed"),
+            (GateVerdict.INCONCLUSIVE, "inconclusive"),
             (GateVerdict.HUMAN_REVIEW_REQUIRED, "human review required"),
         )
     ]

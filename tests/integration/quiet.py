@@ -32,3 +32,19 @@ def wait_quiet(stack: Stack, seconds: int = 15, timeout: float = 90.0) -> None:
         return None
 
     procs.wait_for("a quiet Prometheus", quiet, timeout, every=0.5)
+
+
+def wait_history(stack: Stack, job: str, seconds: int, timeout: float = 60.0) -> None:
+    """Until Prometheus holds ``seconds`` of scrapes of ``job`` (at 1 s): a range query over
+    that window is then covered by its samples."""
+    base = stack.urls["prometheus"]
+    query = quote(f'count_over_time(up{{job="{job}"}}[{seconds + 2}s])')
+
+    def covered() -> str | None:
+        status, body = procs.http_json(f"{base}/api/v1/query?query={query}", timeout=2.0)
+        result = (body or {}).get("data", {}).get("result", []) if status == 200 else []
+        if not result or float(result[0]["value"][1]) < seconds + 1:
+            return f"fewer than {seconds + 1} scrapes of {job} yet"
+        return None
+
+    procs.wait_for(f"{seconds} s of scrapes of {job}", covered, timeout, every=0.5)

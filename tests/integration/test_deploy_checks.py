@@ -94,10 +94,26 @@ def test_bluegreen_deploy_passes_the_zero_downtime_gate(
     finally:
         del os.environ["FWGATES_REPO"]
     print("\n".join(result.outlines[-16:]))
-    result.stdout.fnmatch_lines(["zero-downtime-deployment  PASSED*"])
-    assert result.ret == 0
+    # minutes of deploys cannot prove the 99.9 % standards: 2 of 2 deploys and a few dozen
+    # probes meet them, their 95 % bounds do not (INCONCLUSIVE, exit 7); the rest passes
+    result.stdout.fnmatch_lines(["zero-downtime-deployment  INCONCLUSIVE*"])
+    assert result.ret == 7
     summary = json.loads((pytester.path / "reports/summary.json").read_text())
+    verdicts = {c["id"]: c["verdict"] for c in summary["gates"][0]["criteria"]}
+    assert verdicts == {
+        "deployment-reliability": "INCONCLUSIVE",
+        "deployment-time": "PASS",
+        "zero-data-loss": "PASS",
+        "automated-rollback": "PASS",
+        "real-time-validation": "INCONCLUSIVE",
+    }
     checks = {c["id"]: c["checks"][0] for c in summary["gates"][0]["criteria"]}
+    assert checks["deployment-reliability"]["message"] == (
+        "success_ratio 2/2 deploys successful: >= 0.2236 at 95 % confidence; "
+        "2995 successful deploys show >= 99.9%"
+    )
+    assert checks["real-time-validation"]["message"].startswith("availability_pct ")
+    assert "good probes show >= 99.9%" in checks["real-time-validation"]["message"]
     timed = checks["deployment-time"]["measured"]
     assert timed["downtime_ms"] == 0
     assert timed["lost_writes"] == 0

@@ -120,8 +120,8 @@ def test_exact_percentiles_decide_on_both_sides_of_a_locust_bucket_edge(
         - load: ${url}
           id: above-1000
           paths: ["/work?ms=1004"]
-          users: 1
-          duration: 3s
+          users: 4
+          duration: 5s
           expect:
             endpoints:
               "/work?ms=1004": {p50_ms: "> 1000ms"}
@@ -139,6 +139,7 @@ def test_exact_percentiles_decide_on_both_sides_of_a_locust_bucket_edge(
     above_1000 = _result(project, "above-1000")
     above_1100 = _result(project, "above-1100")
     assert above_1000["measured"]["GET /work?ms=1004::p50_ms"] >= 1004
+    # 4 users make some 12-20 requests: enough for a 95 % lower bound of the median (5)
     assert above_1000["outcome"] == "passed", above_1000["message"]
     assert above_1100["measured"]["GET /work?ms=1110::p50_ms"] >= 1110
     assert above_1100["outcome"] == "failed"
@@ -220,7 +221,7 @@ def test_saved_baseline_makes_a_slower_run_fail_its_relative_threshold(
           duration: 2s
           progress: 1
           baseline: {compare: median, last: 3}
-          expect: {p50_ms: "<= +50%", failure_ratio: "< 1%"}
+          expect: {p50_ms: "<= +50%"}
         """,
     )
     store = project.path / ".fwgates" / "baselines"

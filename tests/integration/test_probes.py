@@ -42,10 +42,17 @@ def test_availability_window_and_a_metric_over_its_timeline(
         """,
     )
     result = project.run("--gate", "operations-excellence")
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(failed=2)
     checks = project.checks("operations-excellence", "system-availability")
     health = checks["health-window"]
     measured = health["measured"]
+    # 20 good probes meet > 99.9 % and p95 < 1 s, but prove neither at 95 % confidence
+    assert health["outcome"] == "inconclusive"
+    assert health["message"].startswith(
+        f"availability_pct {measured['probes']:g}/{measured['probes']:g} probes good: >= "
+    )
+    assert "p95_ms = " in health["message"] and "59 samples needed" in health["message"]
+    assert health["support"]["availability_pct"]["count"] == [measured["probes"]] * 2
     assert health["thresholds"] == {"availability_pct": "> 99.9%", "p95_ms": "< 1000"}
     assert measured["availability_pct"] == 100
     assert measured["errors"] == 0
@@ -73,8 +80,10 @@ def test_availability_window_and_a_metric_over_its_timeline(
               compute: availability
         """,
     )
-    project.run("--gate", "operations-excellence").assert_outcomes(passed=1)
+    project.run("--gate", "operations-excellence").assert_outcomes(failed=1)
     [again] = project.criterion("operations-excellence", "system-availability")["checks"]
+    assert again["outcome"] == "inconclusive"
+    assert again["support"]["availability_pct"]["count"] == [measured["probes"]] * 2
     assert again["measured"]["availability_pct"] == 100
     assert again["measured"]["records"] == measured["probes"]
 
@@ -208,7 +217,7 @@ def test_planted_secrets_reach_no_output(
             assert secret not in text, path
 
 
-def test_example_operations_excellence_gate_passes_on_the_stack(
+def test_example_operations_excellence_gate_on_the_stack(
     project: GateProject, stack_env: Stack
 ) -> None:
     """The copyable gate under examples/gates, with its sample records, on the live stack.
@@ -223,12 +232,27 @@ def test_example_operations_excellence_gate_passes_on_the_stack(
         f"--gate-dir={ROOT / 'examples' / 'gates'}",
         f"--gate-var=records={ROOT / 'examples' / 'records'}",
     )
-    result.assert_outcomes(passed=7)
-    # every criterion passes; the absolute p95 bound that stands in for the baseline
-    # comparison loosens a catalog standard, which a person must accept
-    assert result.ret == 6
-    assert project.verdicts() == {"operations-excellence": "HUMAN_REVIEW_REQUIRED"}
-    assert set(project.criteria("operations-excellence").values()) == {"PASS"}
+    # availability passes on 3500 probes; the sample records are too few to prove the shares
+    # of threats answered and anomalies found at 95 % confidence (INCONCLUSIVE, exit 7); the
+    # Prometheus share has no counts (an advisory WARN)
+    assert result.ret == 7, result.stdout.str()
+    assert project.verdicts() == {"operations-excellence": "INCONCLUSIVE"}
+    criteria = project.criteria("operations-excellence")
+    [window] = project.criterion("operations-excellence", "system-availability")["checks"]
+    assert window["support"]["availability_pct"]["count"][1] == 3500
+    if window["outcome"] == "inconclusive":
+        # a probe lost to a stall of this busy machine: 3499 of 3500 cannot show > 99.9 %
+        assert "probes with no more than" in window["message"]
+        criteria["system-availability"] = "PASS"
+    assert criteria == {
+        "system-availability": "PASS",
+        "availability-seen-by-monitoring": "WARN",
+        "incident-response": "PASS",
+        "performance-optimization": "PASS",
+        "cost-management": "PASS",
+        "security-operations": "INCONCLUSIVE",
+        "anomaly-detection": "INCONCLUSIVE",
+    }
     figures = {
         check["check"]: check["measured"]
         for criterion in project.gate_summary("operations-excellence")["criteria"]
