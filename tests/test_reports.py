@@ -824,3 +824,12 @@ def test_report_html_shows_key_figures_first_and_folds_the_rest() -> None:
         < page.index('class="criterion-line"')
         < page.index('<section class="gate"')
     )
+
+
+def test_values_are_shown_as_people_write_them() -> None:
+    from pytest_fwgates.report.summary import measure_text, value_text
+
+    assert value_text("endpoints", ["GET /a", "GET /b"]) == "GET /a, GET /b"
+    assert value_text("labels", {"job": "app", "codes": [200, 503]}) == "job: app; codes: 200, 503"
+    listed = result("c", "k", Outcome.PASSED, measured={"missing": ["AppDown", "HighLatency"]})
+    assert measure_text("missing", listed) == "missing = AppDown, HighLatency"

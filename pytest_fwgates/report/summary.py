@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fsutil import atomic_write
+from ..ids import readable
 from ..model import CheckResult, CriterionDecision, GateDecision
 from ..thresholds import (
     BASELINE_PREFIX,
@@ -132,11 +133,14 @@ def _criterion_thresholds(decision: CriterionDecision) -> _Thresholds:
 
 
 def value_text(key: str, value: Any) -> str:
-    """A measured value with its unit (``412 ms``); non-numbers as they are."""
+    """A measured value with its unit (``412 ms``); lists as ``a, b`` (never Python's
+    ``['a', 'b']``), mappings as ``key: value; ...``; other values as they are."""
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, int | float):
         return format_value(key, number(value))
+    if isinstance(value, list | tuple | dict):
+        return readable(value)
     return str(value)
 
 
