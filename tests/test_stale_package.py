@@ -6,6 +6,7 @@ one that survives a kill before the plugin could act is still refused."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ import pytest
 from test_handoff import gate_argv, gate_env, make_project, verify
 
 from pytest_fwgates.checks import CheckContext, CheckRegistry, run_check
+from pytest_fwgates.environment import run_ids
 from pytest_fwgates.integrity import keygen, verify_package
 from pytest_fwgates.loader import GateLoader
 from pytest_fwgates.model import Outcome, Source
@@ -157,22 +159,18 @@ def test_sigterm_early_leaves_no_package_of_an_earlier_run_that_verifies(
             assert any("made by another run" in p for p in result.problems), result.problems
 
 
-def test_a_package_made_outside_ci_has_no_run_id(tmp_path: Path) -> None:
-    root = tmp_path / "project"
-    make_project(root)
-    package = root / "out" / "package"
-    env = {k: v for k, v in gate_env().items() if not k.startswith(("GITHUB_", "CI_", "BUILD_"))}
-    completed = subprocess.run(
-        gate_argv(package, None),
-        cwd=root,
-        env={k: v for k, v in env.items() if k != "FWGATES_RUN_ID"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    result = verify_package(package, require_run_id="4242-1")
+def test_a_package_made_outside_ci_has_no_run_id(earlier: dict[str, Path], tmp_path: Path) -> None:
+    assert run_ids({"HOME": "/root", "GITHUB_RUN_ID": "7"}) == {}  # no attempt: no id
+    assert run_ids({"CI_PIPELINE_ID": "5", "CI_JOB_ID": "77", "BUILD_TAG": " "}) == {
+        "CI_PIPELINE_ID": "5",
+        "CI_PIPELINE_ID-CI_JOB_ID": "5-77",
+    }
+    package = tmp_path / "package"
+    shutil.copytree(earlier["package"], package)
+    manifest = json.loads((package / "MANIFEST.json").read_text())
+    manifest["run_ids"] = {}
+    (package / "MANIFEST.json").write_text(json.dumps(manifest))
+    result = verify_package(package, require_run_id="4242-1")  # no key: signature unchecked
     assert result.problems == [
         "run id: the package records no CI run id, '4242-1' required "
         "(made outside CI, or by an older version)"
