@@ -279,6 +279,49 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.option.fwgates_handoff or config.option.fwgates_progress:
             raise pytest.UsageError("--handoff-package and --gate-progress need --gate NAME")
         return
+    _check_paths(config)
+    try:
+        _configure_run(config, names)
+    except OSError as exc:
+        # a path given that the system refuses (too long, a loop of links, no access): the
+        # run cannot start, and says so in one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise pytest.UsageError(f"{where}{exc.strerror or exc}") from None
+
+
+#: options that name a path, by their ``config.option`` name
+_PATH_OPTIONS = {
+    "--junitxml": "xmlpath",
+    "--gate-junit": "fwgates_junit",
+    "--gate-waivers": "fwgates_waivers",
+    "--handoff-package": "fwgates_handoff",
+    "--handoff-sign-key": "fwgates_sign_key",
+    "--gate-progress": "fwgates_progress",
+    "--gate-baseline-dir": "fwgates_baseline_dir",
+    "--gate-dir": "fwgates_dirs",
+}
+
+
+def _check_paths(config: pytest.Config) -> None:
+    """A usage error for a path option the system cannot look up at all (a name too long,
+    a loop of symbolic links): found before the run, not in a traceback after it."""
+    import errno
+    import os
+
+    for option, dest in _PATH_OPTIONS.items():
+        values = getattr(config.option, dest, None)
+        for value in values if isinstance(values, list) else [values]:
+            if not value or not isinstance(value, str):
+                continue
+            try:
+                os.lstat(value)
+            except OSError as exc:
+                if exc.errno in (errno.ENAMETOOLONG, errno.ELOOP):
+                    shown = value if len(value) <= 80 else value[:77] + "..."
+                    raise pytest.UsageError(f"{option} {shown}: {exc.strerror}") from None
+
+
+def _configure_run(config: pytest.Config, names: list[str]) -> None:
     from .baselines_run import check_baseline_dir
     from .checks import CheckRegistry
     from .run import EndGuard, GateRun, prepare_reports

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_fwgates.model import EXIT_FAILED
@@ -160,3 +160,39 @@ def test_late_signal_is_one_line(project: GateProject, signame: str, xdist: bool
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines([f"{signame} while the run was ending: its reports are complete"])
     assert project.verdicts() == {"production-readiness": "PASSED"}
+
+
+PATH_VALUES = ["", "/dev/null", "/dev/null/x", "/proc/1/nope", "/", "x" * 300, "ü", "a\nb", "gates"]
+PATH_OPTIONS = [
+    "--gate-dir",
+    "--gate-waivers",
+    "--gate-junit",
+    "--handoff-package",
+    "--handoff-sign-key",
+    "--gate-progress",
+    "--gate-baseline-dir",
+    "--junitxml",
+]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    options=st.lists(
+        st.tuples(st.sampled_from(PATH_OPTIONS), st.sampled_from(PATH_VALUES)),
+        min_size=1,
+        max_size=3,
+    ),
+    flag=st.sampled_from(["", "--gate-baseline-save", "--handoff-archive", "--co"]),
+)
+def test_option_mistakes_are_one_line(
+    project: GateProject, options: list[tuple[str, str]], flag: str
+) -> None:
+    """Options naming paths that cannot be used end the run in one line (usage error, or a
+    failed gate), never with a traceback or an internal error."""
+    if not (project.path / "gates").exists():
+        project.production_ready()
+    args = [f"{option}={value}" for option, value in options] + ([flag] if flag else [])
+    result = project.run("--gate=production-readiness", *args)
+    text = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in text and "INTERNALERROR" not in text, (args, text[-2000:])
+    assert result.ret in (0, 1, 2, 4, 5, 6), args

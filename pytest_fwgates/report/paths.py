@@ -40,8 +40,9 @@ def resolve_junit(given: str | None, ini_value: str, invocation_dir: Path, rootp
 
 
 def summary_path(junit: Path) -> Path:
-    """summary.json lives beside the gate JUnit."""
-    return junit.with_name(SUMMARY_NAME)
+    """summary.json lives beside the gate JUnit (in ``/`` for a JUnit path ``/``, which the
+    run then refuses as a report path)."""
+    return junit.with_name(SUMMARY_NAME) if junit.name else junit / SUMMARY_NAME
 
 
 def _kind(mode: int) -> str:
@@ -133,6 +134,8 @@ def remove_stale_package(target: Path) -> list[Path]:
     ``MANIFEST.json``) and its archive ``target.tar.gz`` (a regular file); return what was
     removed. Anything else is left for the run's own checks to refuse."""
     removed: list[Path] = []
+    if not target.name:  # "/": no package can be there (the run's own checks say why)
+        return removed
     archive = target.with_name(target.name + ".tar.gz")
     with contextlib.suppress(OSError):
         if stat.S_ISREG(os.lstat(archive).st_mode):
