@@ -33,6 +33,14 @@ def _run(tmp_path: Path, **settings: Any) -> CheckResult:
         ({"on_abort": "true"}, "on_abort: only with steps"),
         ({"steps": STEPS, "repeat": 2}, "steps: not supported together with repeat"),
         (
+            {
+                "steps": STEPS,
+                "analysis": {"load": {"failure_ratio": "< 1%"}},
+                "version": {"json": "version", "expect": "v2"},
+            },
+            "analysis.load: needs under_load",
+        ),
+        (
             {"steps": [{"weight": 10}], "analysis": ANALYSIS, "version": {"json": "v"}},
             "no step pauses",
         ),

@@ -146,9 +146,7 @@ class DeployCheck(TimedCheck):
         deadline = time.monotonic() + self.timeout
         if self.option("steps"):
             together = [
-                k
-                for k in ("repeat", "versions", "writes", "under_load", "data", "data_url")
-                if self.option(k)
+                k for k in ("repeat", "versions", "writes", "data", "data_url") if self.option(k)
             ]
             if together:
                 raise CheckError(f"steps: not supported together with {', '.join(together)}")

@@ -43,11 +43,14 @@ from ..canary_picture import canary_svg
 from ..fsutil import write_file
 from ..probe import Probe, Prober
 from ..process import ProcessResult
+from ..thresholds import Threshold, ThresholdError, format_value
+from ..thresholds import parse as parse_threshold
 from .base import CheckError, Measurement
 from .timed import DURATION, SHOWN, duration, exit_value, last_line
 
 if TYPE_CHECKING:
     from .deploy import DeployCheck
+    from .under_load import BackgroundLoad
 
 __all__ = ["STEP_KEYS", "STEP_OPTIONS", "run_steps"]
 
@@ -99,8 +102,23 @@ STEP_OPTIONS: dict[str, dict[str, Any]] = {
             "min_answers": {"type": "integer", "minimum": 5, "maximum": 100000},
             "every": DURATION,
             "confidence": {"type": "number", "minimum": 0.5, "maximum": 0.9999},
+            "load": {
+                "description": "with under_load: Locust's figures since the step began must "
+                "hold these during each pause, or the deploy is aborted (k6's abortOnFail)",
+                "type": "object",
+                "additionalProperties": False,
+                "minProperties": 1,
+                "properties": {
+                    "failure_ratio": {"type": ["string", "number"]},
+                    "p95_ms": {"type": ["string", "number"]},
+                },
+            },
         },
-        "anyOf": [{"required": ["failure_rate"]}, {"required": ["p95_ms"]}],
+        "anyOf": [
+            {"required": ["failure_rate"]},
+            {"required": ["p95_ms"]},
+            {"required": ["load"]},
+        ],
     },
     "on_abort": {"type": "string", "minLength": 1, "description": "run at once on an abort"},
     "on_abort_timeout": DURATION,
@@ -132,6 +150,8 @@ class Analysis:
     every_s: float
     confidence: float
     looks_planned: int = 1
+    #: thresholds on Locust's figures during each pause (``analysis.load``)
+    load: dict[str, Threshold] = field(default_factory=dict)
 
     @property
     def alpha(self) -> float:
@@ -155,6 +175,9 @@ class StepRecord:
     ended: float | None = None
     looks: int = 0
     last: dict[str, Any] = field(default_factory=dict)
+    #: Locust's progress when the step's traffic began (under_load)
+    load_at: dict[str, Any] = field(default_factory=dict)
+    last_load: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self, origin: float) -> dict[str, Any]:
         found: dict[str, Any] = {"step": self.step.index, "looks": self.looks}
@@ -198,8 +221,12 @@ def parse_analysis(raw: dict[str, Any] | None, steps: list[Step]) -> Analysis | 
             every_s=max(duration(raw.get("every"), 1.0, "analysis.every"), 0.1),
             confidence=float(raw.get("confidence", 0.95)),
         )
+        for key, text in (raw.get("load") or {}).items():
+            analysis.load[key] = parse_threshold(text)
     except JudgeError as exc:
         raise CheckError(f"analysis: {exc}") from None
+    except ThresholdError as exc:
+        raise CheckError(f"analysis.load: {exc}") from None
     pauses = [s.pause_s for s in steps if s.pause_s > 0]
     if not pauses:
         raise CheckError("analysis: no step pauses, so nothing could ever be judged")
@@ -245,7 +272,10 @@ class _Steps:
         self.new = rule.expect if rule else None
         if self.analysis is not None and (rule is None or self.new is None):
             raise CheckError("analysis: needs version: {..., expect: <the new version>}")
+        if self.analysis is not None and self.analysis.load and not check.option("under_load"):
+            raise CheckError("analysis.load: needs under_load (the Locust run it judges)")
         self.rule = rule
+        self.load: BackgroundLoad | None = None
         self.records: list[StepRecord] = []
         self.abort: Abort | None = None
         self.failures: list[str] = []
@@ -266,22 +296,40 @@ class _Steps:
                     f"stable version to judge {self.new} against"
                 )
             self.old = old or ""
-            started = prober.mark("deploy start")
+            load = check._load("", self.deadline) if check.option("under_load") else None
             try:
-                for step in self.steps:
-                    if not self._step(prober, step, started):
-                        break
-            except BaseException:
-                # an interrupt (or a bug) mid-deploy: take the new version out before going on
-                if self.abort is None and check.option("on_abort"):
-                    self.abort = Abort(
-                        prober.mark("abort: interrupted"), self._at_step(), "interrupted"
-                    )
-                    self._on_abort(prober)
-                raise
-            settled = self._settle(prober, started)
+                if load is not None:
+                    check._start_load(load, prober, self.deadline)
+                    self.load = load
+                # Locust's clock is the wall clock: prober time + offset
+                offset = time.time() - prober.now()
+                started = prober.mark("deploy start")
+                try:
+                    for step in self.steps:
+                        if not self._step(prober, step, started):
+                            break
+                except BaseException:
+                    # an interrupt (or a bug) mid-deploy: take the new version out first
+                    if self.abort is None and check.option("on_abort"):
+                        at = prober.mark("abort: interrupted")
+                        self.abort = Abort(at, self._at_step(), "interrupted")
+                        self._on_abort(prober)
+                    raise
+                settled = self._settle(prober, started)
+            finally:
+                if load is not None and load.stop() is not None:
+                    prober.mark("load stop")
             stopped = prober.now()
         self._figures(prober, started, settled, stopped)
+        if load is not None:
+            from .deploy import RunResult  # deploy imports this module
+
+            run = RunResult(1, self.new)
+            end = settled if settled is not None else stopped
+            check._load_figures(load, run, measurement, offset + started, offset + end, "")
+            measurement.values.update(run.values)
+            measurement.facts.update(run.facts)
+            measurement.failures.extend(run.failures)
 
     def _at_step(self) -> int:
         return self.records[-1].step.index if self.records else 0
@@ -312,6 +360,8 @@ class _Steps:
             self.measurement.facts["deploy_output"] = (last_line(result) or "")[:SHOWN]
             return self._stop(prober, step, why, fail=True)
         record.judged_from = prober.now()
+        if self.load is not None:
+            record.load_at = dict(self.load.latest)
         pause_end = record.judged_from + step.pause_s
         if step.pause_s <= 0:
             record.ended = record.judged_from
@@ -355,6 +405,8 @@ class _Steps:
             alpha=analysis.alpha,
             min_answers=analysis.min_answers,
         )
+        if analysis.load:
+            self._judge_load(record, verdict)
         record.looks += 1
         record.last = {
             "canary": {"version": self.new, **canary.to_json()},
@@ -362,6 +414,7 @@ class _Steps:
             "unattributed": neither,
             "alpha": round(analysis.alpha, 6),
             **verdict.to_json(),
+            **({"load": record.last_load} if record.last_load else {}),
         }
         if verdict.outcome == "fail":
             first_bad = None
@@ -369,13 +422,44 @@ class _Steps:
                 if probe.start < record.judged_from or probe.version != self.new:
                     continue
                 slow = verdict.slow_ms is not None and probe.latency_ms > verdict.slow_ms
-                rate_bad = "failure_rate" in verdict.failed_rules and not probe.ok
+                rate_bad = not probe.ok and any(
+                    r == "failure_rate" or r.startswith("load.") for r in verdict.failed_rules
+                )
                 lat_bad = "p95_ms" in verdict.failed_rules and probe.ok and slow
                 if rate_bad or lat_bad:
                     first_bad = probe.start
                     break
             self._first_bad = first_bad
         return verdict
+
+    def _judge_load(self, record: StepRecord, verdict: Verdict) -> None:
+        """Locust's figures since the step's traffic began against ``analysis.load``."""
+        assert self.analysis is not None and self.load is not None
+        latest, base = self.load.latest, record.load_at
+        requests = int(latest.get("requests") or 0) - int(base.get("requests") or 0)
+        failures = int(latest.get("failures") or 0) - int(base.get("failures") or 0)
+        p95 = latest.get("p95_ms")
+        record.last_load = {"requests": requests, "failures": failures, "p95_ms": p95}
+        if requests <= 0:
+            if verdict.outcome == "pass":
+                verdict.outcome = "inconclusive"
+                verdict.reasons.append("under_load: no request of Locust answered in the step")
+            return
+        seen: dict[str, float | None] = {
+            "failure_ratio": failures / requests,
+            "p95_ms": float(p95) if isinstance(p95, int | float) else None,
+        }
+        for key, threshold in self.analysis.load.items():
+            value = seen.get(key)
+            if value is None:
+                continue
+            if threshold.holds(key, value) is False:
+                verdict.failed_rules.append(f"load.{key}")
+                verdict.reasons.append(
+                    f"under load: {key} = {format_value(key, value)} "
+                    f"({failures}/{requests} failed), expected {threshold}"
+                )
+                verdict.outcome = "fail"
 
     def _stop(
         self,

@@ -102,6 +102,8 @@ class BackgroundLoad:
         self.mask = mask
         self.run: LoadRun | None = None
         self.error: str | None = None
+        #: Locust's latest progress (cumulative requests and failures, current p95)
+        self.latest: dict[str, Any] = {}
         self._flowing = threading.Event()
         self._thread = threading.Thread(target=self._main, name="fwgates-under-load", daemon=True)
 
@@ -120,6 +122,7 @@ class BackgroundLoad:
             self._flowing.set()
 
     def _progress(self, state: Mapping[str, Any]) -> None:
+        self.latest = dict(state)
         if int(state.get("requests") or 0) > 0:
             self._flowing.set()
 

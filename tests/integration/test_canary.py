@@ -263,3 +263,40 @@ def test_faulty_rolling_deploy_is_aborted_and_rolled_back(stack_env: Stack, tmp_
         p["version"] for n, p in status["parts"].items() if p.get("live") and "version" in p
     }
     assert versions == {"v1"}
+
+
+LOAD = {"paths": ["/work?ms=10"], "users": 3, "wait": [0.02, 0.05], "warmup": "1s", "cooldown": 0}
+
+
+def test_under_load_thresholds_abort_a_canary(stack_env: Stack, tmp_path: Path) -> None:
+    # only Locust's figures judge this canary: its users' failures abort it (k6's abortOnFail)
+    result = _canary(
+        stack_env,
+        tmp_path,
+        "errors=50%",
+        analysis={"load": {"failure_ratio": "< 2%"}, "min_answers": 5},
+        under_load=LOAD,
+        expect={"aborted": "== 1", "rollback_s": "< 2m"},
+        timeout=120,
+    )
+    assert result.outcome is Outcome.PASSED, result.message
+    measured = result.measured
+    assert "under load: failure_ratio" in measured["abort_reason"]
+    load = measured["steps"][0]["load"]
+    assert load["requests"] > 0 and load["failures"] > 0
+    assert measured["load_failures_during"] > 0
+    assert measured["version_after"] == "v1"
+
+
+def test_good_canary_under_load_passes(stack_env: Stack, tmp_path: Path) -> None:
+    result = _canary(
+        stack_env,
+        tmp_path,
+        analysis={**ANALYSIS, "load": {"failure_ratio": "< 1%"}},
+        under_load=LOAD,
+        expect={"aborted": "== 0", "load_failures_during": "== 0"},
+        timeout=120,
+    )
+    assert result.outcome is Outcome.PASSED, result.message
+    assert result.measured["steps"][0]["load"]["requests"] > 0
+    assert result.measured["load_requests_during"] > 0
