@@ -85,6 +85,13 @@ def test_phase_7_package_verifies_and_opens_phase_8(live_v1: Stack, tmp_path: Pa
     )  # fmt: skip
     assert verify.returncode == 0, verify.stdout
     assert "signature valid, deliverables missing: none" in verify.stdout
+    # the archive too, read by the strict reader: the writer's own form with all the evidence
+    archive = subprocess.run(
+        [sys.executable, "-m", "pytest_fwgates.cli", "verify", f"{package}.tar.gz",
+         "--public-key", str(public), "--require-verdict", "PASSED"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert archive.returncode == 0, archive.stdout
 
     summary = json.loads((package / "summary.json").read_text())
     assert summary["verdict"] == "PASSED"
