@@ -44,6 +44,8 @@ __all__ = ["deploy_monitor", "gate_check", "gate_record", "http_probe", "load_te
 DEFAULT_JUNIT = "reports/gates.xml"
 #: the gate data every phase report of an item carries (made once per item)
 _phase_key: pytest.StashKey[dict[str, Any]] = pytest.StashKey()
+#: what this process made of an item's reports in its attempts so far (outcomes.Attempts)
+_attempts_key: pytest.StashKey[Any] = pytest.StashKey()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -474,10 +476,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         finish(session, run)
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    # tryfirst: the outermost wrapper, so it sees the report as the other plugins left it
     report = yield
     mask_report(item, report)
     run = item.config.stash.get(run_key, None)
@@ -498,6 +501,7 @@ def pytest_runtest_makereport(
     if not shared:
         return report
     data = shared
+    result_json = None
     if call.when == "call":
         # the result travels in the report (to the xdist controller too); the item lets go
         result = item.stash.get(result_key, None)
@@ -505,12 +509,34 @@ def pytest_runtest_makereport(
         if result is not None or measures:
             data = dict(shared)
             if result is not None:
-                data["result"] = result.to_json()
+                result_json = data["result"] = result.to_json()
                 del item.stash[result_key]
             if measures:
                 data["measured"] = dict(measures)
                 supports = item.stash.get(support_key, None)
                 if supports:
                     data["support"] = {k: dict(v) for k, v in supports.items()}
+    from .outcomes import Attempts, seen_outcome, short_message
+
+    # every report this process makes of the item counts, logged or not (reruns, a plugin
+    # that logs only the last attempt, a report changed after it was made)
+    outcome = seen_outcome(report)
+    attempts = item.stash.get(_attempts_key, None)
+    if attempts is None:
+        attempts = item.stash[_attempts_key] = Attempts()
+    message = short_message(report, run.loader.redactor) if outcome != "passed" else None
+    attempts.add(call.when, outcome, message, result_json)
+    if attempts.telling():
+        data = {**data, "attempts": attempts.to_json()}
     report.fwgates = data  # type: ignore[attr-defined]  # travels to the xdist controller
     return report
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    """The item's attempts are forgotten once its whole protocol (reruns included) is over."""
+    try:
+        return (yield)
+    finally:
+        if _attempts_key in item.stash:
+            del item.stash[_attempts_key]

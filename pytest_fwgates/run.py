@@ -11,13 +11,14 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
+import itertools
 import logging
 import os
 import platform
 import signal
 import sys
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -42,6 +43,7 @@ from .model import (
     GateVerdict,
     Outcome,
 )
+from .outcomes import SEVERITY, ItemRecord
 from .redact import Redactor
 from .report.junit import build_junit
 from .report.paths import SUMMARY_NAME, path_problem, remove_stale, resolve_junit, summary_path
@@ -61,20 +63,6 @@ _VERDICT_EXIT = {
     GateVerdict.HUMAN_REVIEW_REQUIRED: EXIT_HUMAN_REVIEW,
     GateVerdict.INCONCLUSIVE: EXIT_INCONCLUSIVE,
 }
-
-
-@dataclasses.dataclass
-class _Phases:
-    members: list[tuple[str, str, str]]
-    outcomes: dict[str, str] = dataclasses.field(default_factory=dict)
-    result: dict[str, Any] | None = None
-    measured: dict[str, float] = dataclasses.field(default_factory=dict)
-    support: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
-    message: str = ""
-    duration: float = 0.0
-    location: str = ""
-    #: a YAML check (a GateItem), which must report a CheckResult
-    is_check: bool = False
 
 
 class _RedactLogs(logging.Filter):
@@ -115,6 +103,10 @@ def run_confidence(config: pytest.Config) -> float:
         raise pytest.UsageError(f"ini gate_confidence: {exc}") from None
 
 
+#: how much of a skipped collector's source is read for a gate's name
+_SCAN_FILES = 2000
+_SCAN_BYTES = 1 << 20
+
 #: pytest options that show or collect without running: such a run decides no verdict
 _NO_VERDICT_OPTIONS = (
     "collectonly",
@@ -123,15 +115,6 @@ _NO_VERDICT_OPTIONS = (
     "setuponly",
     "setupplan",
 )
-
-#: how bad an outcome is, to combine a check's own result with what pytest reported
-_SEVERITY = {
-    Outcome.PASSED: 0,
-    Outcome.SKIPPED: 1,
-    Outcome.INCONCLUSIVE: 2,  # its item fails in pytest: that failure is the same news
-    Outcome.FAILED: 2,
-    Outcome.ERROR: 3,
-}
 
 
 def prepare_reports(config: pytest.Config) -> Path:
@@ -238,7 +221,17 @@ class GateRun:
         self.load_errors: list[str] = []
         self.collect_errors = 0
         self.interrupted = False
-        self.reports: dict[str, _Phases] = {}
+        #: node id -> every report of an item a selected gate owns, reconciled
+        self.reports: dict[str, ItemRecord] = {}
+        #: node id -> reports that carried no gate data (xdist's crash report, a report a
+        #: plugin made itself): placed by node id at the end
+        self.orphans: dict[str, ItemRecord] = {}
+        #: node ids the xdist workers collected (every one serves a selected gate)
+        self.collected: set[str] = set()
+        #: node id -> reason of a collector pytest skipped (its tests were never collected)
+        self.skipped_collectors: dict[str, str] = {}
+        #: reports that no gate check can be told from (set when results are made)
+        self.placement_problems: list[str] = []
         #: node id -> (memberships, why it may not run) of every collected or deselected check
         self.expected: dict[str, tuple[list[tuple[str, str, str]], str]] = {}
         self.workers: set[str] = set()
@@ -449,6 +442,11 @@ class GateRun:
                 self.expected[item.nodeid] = (members, why)
 
     @pytest.hookimpl
+    def pytest_itemcollected(self, item: pytest.Item) -> None:
+        # before any plugin can drop it from the run without a word
+        self._expect([item], "did not run: removed from the run before it started")
+
+    @pytest.hookimpl
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self._expect(items, "did not run: deselected")
 
@@ -465,37 +463,33 @@ class GateRun:
             self.expected.setdefault(nodeid, ([tuple(m) for m in members], why))
 
     # -- reports from this process or from xdist workers -----------------------------------
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.collected.update(ids)
+
     @pytest.hookimpl
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             self.collect_errors += 1
+        elif report.skipped and report.nodeid not in self.skipped_collectors:
+            self.skipped_collectors[report.nodeid] = _skip_reason(report)
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "fwgates", None)
-        if not data and report.nodeid in self.reports:
-            # made on the xdist controller for a check whose worker crashed
-            data = {"members": self.reports[report.nodeid].members}
         if not data:
+            # made on the xdist controller for an item whose worker crashed, or by a plugin
+            # without pytest_runtest_makereport: placed by its node id when the run ends
+            record = self.reports.get(report.nodeid) or self.orphans.setdefault(
+                report.nodeid, ItemRecord(members=[])
+            )
+            record.add(report, {}, self.loader.redactor)
             return
-        phases = self.reports.setdefault(
-            report.nodeid, _Phases(members=[tuple(m) for m in data["members"]])
-        )
-        outcome = "skipped" if getattr(report, "wasxfail", None) is not None else report.outcome
-        phases.outcomes[report.when] = outcome
-        phases.duration += report.duration
-        if data.get("check"):
-            phases.is_check = True
-        if data.get("result"):
-            phases.result = data["result"]
-        if data.get("measured"):
-            phases.measured.update(data["measured"])
-        if data.get("support"):
-            phases.support.update(data["support"])
-        if report.when == "call" or outcome != "passed":
-            phases.location = f"{report.location[0]}:{(report.location[1] or 0) + 1}"
-            if outcome != "passed" and not phases.message:
-                phases.message = _short_message(report, self.loader.redactor)
+        found = self.reports.get(report.nodeid)
+        if found is None:
+            members = [(str(g), str(c), str(i)) for g, c, i in data["members"]]
+            found = self.reports[report.nodeid] = ItemRecord(members=members)
+        found.add(report, data, self.loader.redactor)
 
     @pytest.hookimpl
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
@@ -504,7 +498,11 @@ class GateRun:
             self.terminated = True
 
     def results(self, gates: list[Gate]) -> list[CheckResult]:
-        """A result for every check of ``gates``: reported, or known but never run."""
+        """A result for every check of ``gates``: reported, or known but never run.
+
+        Reports that cannot be placed (a crash report of an item no worker listed) are run
+        problems, kept in ``self.placement_problems``.
+        """
         results: list[CheckResult] = []
         seen: set[tuple[str, str, str]] = set()
         redact = self.loader.redactor
@@ -512,43 +510,42 @@ class GateRun:
         standards = {
             (g.name, c.id): c.thresholds_in_force() for g in gates for c in g.criteria.values()
         }
+        spec_nodeids: dict[str, list[tuple[str, str, str]]] = {}
+        for key, spec in specs.items():
+            spec_nodeids.setdefault(self._nodeid(spec), []).append(key)
+        reports, self.placement_problems = self._placed(spec_nodeids)
         # checks that were collected (or deselected) but never reported
         not_run: dict[tuple[str, str, str], str] = {}
-        reports = dict(self.reports)
         for nodeid, (members, why) in self.expected.items():
-            if nodeid in self.reports:
+            if nodeid in reports:
                 continue
             not_run.update((member, why) for member in members)
             python_members = [m for m in members if m not in specs]
             if python_members:
-                reports[nodeid] = _Phases(members=python_members, message=why)
-        for nodeid, phases in reports.items():
-            outcome = _outcome(phases.outcomes)
-            message = phases.message
-            if outcome is Outcome.SKIPPED and not message:
-                message = "did not run to the end"
-            if phases.is_check and phases.result is None and outcome is Outcome.PASSED:
-                # only the check's own result can pass it (a no-op runtest cannot)
-                outcome = Outcome.ERROR
-                message = "the check reported no result: its test item did not run the check"
-            for gate, criterion, check_id in phases.members:
+                reports[nodeid] = ItemRecord(members=python_members, message=why)
+        for nodeid, record in reports.items():
+            outcome, message = record.outcome()
+            for gate, criterion, check_id in record.members:
                 seen.add((gate, criterion, check_id))
-                if phases.result is not None:
-                    result = CheckResult.from_json(phases.result)
-                    result = dataclasses.replace(result, duration=phases.duration)
-                    if _SEVERITY[outcome] > _SEVERITY[result.outcome]:
+                if record.result is not None:
+                    result = CheckResult.from_json(record.result)
+                    result = dataclasses.replace(result, duration=record.duration)
+                    if SEVERITY[outcome] > SEVERITY[result.outcome]:
                         # pytest saw worse than the check: a hook raised, a phase failed
                         word = "errored" if outcome is Outcome.ERROR else str(outcome)
                         text = f"the check {result.outcome}, but its test {word}: {message}"
                         result = dataclasses.replace(
                             result, outcome=outcome, message=redact.text(text)
                         )
+                    elif result.outcome is not Outcome.PASSED and record.repeat_note():
+                        text = result.message + record.repeat_note()
+                        result = dataclasses.replace(result, message=text)
                     results.append(result)
                     continue
                 in_force = standards.get((gate, criterion), {})
-                thresholds = {k: v for k, v in in_force.items() if k in phases.measured}
+                thresholds = {k: v for k, v in in_force.items() if k in record.measured}
                 support: dict[str, dict[str, Any]] = {}
-                for name, given in phases.support.items():
+                for name, given in record.support.items():
                     given = dict(given)
                     own = given.pop("threshold", None)  # a gate_check's own expect
                     if own is not None and name not in thresholds:
@@ -561,11 +558,11 @@ class GateRun:
                         criterion=criterion,
                         check_id=check_id,
                         outcome=outcome,
-                        measured=dict(phases.measured),
+                        measured=dict(record.measured),
                         thresholds=thresholds,
                         message=redact.text(message),
-                        duration=phases.duration,
-                        location=phases.location,
+                        duration=record.duration,
+                        location=record.location,
                         support=support,
                     )
                 )
@@ -591,6 +588,71 @@ class GateRun:
             key=lambda r: (order.get((r.gate, r.criterion, r.check_id), len(order)), r.nodeid)
         )
         return results
+
+    def _placed(
+        self, spec_nodeids: dict[str, list[tuple[str, str, str]]]
+    ) -> tuple[dict[str, ItemRecord], list[str]]:
+        """Every item's record, with the reports that carried no gate data placed by node id
+        (what a worker listed, or a YAML check's own node id); and what cannot be placed."""
+        reports = dict(self.reports)
+        problems: list[str] = []
+        for nodeid, orphan in self.orphans.items():
+            members = self.expected[nodeid][0] if nodeid in self.expected else None
+            members = members or spec_nodeids.get(nodeid) or []
+            if nodeid in reports:
+                members = reports[nodeid].members
+            if members:
+                record = ItemRecord(members=list(members))
+                if nodeid in reports:
+                    record.merge(reports[nodeid])
+                record.merge(orphan)
+                reports[nodeid] = record
+                continue
+            outcome, message = orphan.outcome()
+            if outcome in (Outcome.FAILED, Outcome.ERROR):
+                # in a gate run every item serves a gate: an item that failed unplaced fails it
+                problems.append(f"{nodeid} {outcome} and no gate check can be told: {message}")
+        # items the xdist workers collected that neither reported nor were listed (a worker
+        # that ended without its list): whatever they were evidence for did not run
+        known = set(reports) | set(self.expected) | set(spec_nodeids) | set(self.orphans)
+        lost = sorted(self.collected - known)
+        if lost:
+            more = f" (+{len(lost) - 1} more)" if len(lost) > 1 else ""
+            problems.append(f"{lost[0]}{more} did not run and no gate check can be told")
+        return reports, problems
+
+    def narrowing_problems(self) -> list[str]:
+        """What kept tests of the gates from being collected at all."""
+        problems = []
+        lastfailed = self.config.pluginmanager.get_plugin("lfplugin")
+        if getattr(self.config.option, "lf", False) and getattr(lastfailed, "lastfailed", None):
+            problems.append(
+                "--lf ran only the tests that failed last time: the gate needs all its checks"
+            )
+        for nodeid, reason in self.skipped_collectors.items():
+            if self._names_a_gate(nodeid):
+                problems.append(
+                    f"{nodeid or '.'} was skipped at collection ({reason}) and names a gate "
+                    "of this run: its gate tests never ran"
+                )
+        return problems
+
+    def _names_a_gate(self, nodeid: str) -> bool:
+        """Whether the source of a skipped collector names a selected gate (or a gate mark)."""
+        path = self.config.rootpath / nodeid.split("::")[0]
+        files: Iterable[Path] = [path]
+        if path.is_dir():
+            files = itertools.islice(path.rglob("*.py"), _SCAN_FILES)
+        words = ["mark.gate", *self.selected]
+        for file in files:
+            try:
+                with open(file, "rb") as handle:
+                    text = handle.read(_SCAN_BYTES).decode("utf-8", "replace")
+            except OSError:
+                continue
+            if any(word in text for word in words):
+                return True
+        return False
 
     def _nodeid(self, spec: CheckSpec) -> str:
         path = spec.source.path
@@ -620,16 +682,16 @@ class GateRun:
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             self.interrupted = True
         gates = self.gates()
+        results = self.results(gates)
         problems = [f"gate file error: {error}" for error in self.load_errors]
+        problems += self.placement_problems + self.narrowing_problems()
         if self.collect_errors:
             problems.append(f"{self.collect_errors} collection error(s)")
         if self.terminated:
             problems.append("the run was stopped by SIGTERM")
         elif self.interrupted:
             problems.append("the run was interrupted")
-        decisions = decide_all(
-            gates, self.results(gates), self.waivers, problems, run_confidence(self.config)
-        )
+        decisions = decide_all(gates, results, self.waivers, problems, run_confidence(self.config))
         decided = {decision.gate.name for decision in decisions}
         missing = [name for name in self.selected if name not in decided]
         # a gate that could not be loaded is a FAILED decision, so every report shows it
@@ -714,35 +776,18 @@ class GateRun:
         return ", ".join(str(folder) for folder in _gate_dirs(self.config))
 
 
+def _skip_reason(report: pytest.CollectReport) -> str:
+    longrepr = report.longrepr
+    text = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr or "skipped")
+    return (
+        text.removeprefix("Skipped: ").strip().splitlines()[0][:200] if text.strip() else "skipped"
+    )
+
+
 def _marker_args(marker: pytest.Mark) -> tuple[str, str]:
     gate = marker.args[0] if marker.args else marker.kwargs.get("name", "")
     criterion = marker.kwargs.get("criterion") or (marker.args[1] if len(marker.args) > 1 else "")
     return str(gate or ""), str(criterion or "")
-
-
-def _outcome(outcomes: dict[str, str]) -> Outcome:
-    if any(outcome == "failed" for when, outcome in outcomes.items() if when != "call"):
-        return Outcome.ERROR  # setup, teardown, or a crash report of xdist
-    call = outcomes.get("call")
-    if call == "failed":
-        return Outcome.FAILED
-    if call == "passed":
-        return Outcome.PASSED
-    return Outcome.SKIPPED
-
-
-def _short_message(report: pytest.TestReport, redactor: Redactor) -> str:
-    crash = getattr(report.longrepr, "reprcrash", None)
-    if crash is not None:
-        text = str(crash.message)
-    elif isinstance(report.longrepr, tuple):
-        text = str(report.longrepr[2])
-    else:
-        text = str(report.longrepr or "")
-    text = redactor.text(text)  # before cutting: a cut could leave part of a secret
-    text = text.removeprefix("Failed: ")  # pytest.fail(...)'s own word
-    first = text.strip().splitlines()[0] if text.strip() else report.outcome
-    return first[:500]
 
 
 class EndGuard:
