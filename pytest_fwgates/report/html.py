@@ -309,7 +309,10 @@ def _overview(decisions: list[GateDecision]) -> list[str]:
     for decision in decisions:
         name = decision.gate.name
         verdict = str(decision.verdict)
-        extra = " · ".join(_e(x) for x in (decision.status, decision.reason) if x)
+        # the criteria lines below say why; the gate's reason only when none of them does
+        explained = any(str(item.verdict) != "PASS" for item in decision.criteria)
+        reason = "" if explained else decision.reason
+        extra = " · ".join(_e(x) for x in (decision.status, reason) if x)
         lines.append(
             f'<li class="gate-line" data-gate="{_e(name)}" data-verdict="{_e(verdict)}">'
             f'<span class="word v-{_e(verdict)}">{_e(verdict)}</span>'
