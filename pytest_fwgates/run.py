@@ -279,6 +279,10 @@ class GateRun:
             self._old_sigterm = old[signal.SIGTERM]
 
     def close(self) -> None:
+        if self.interrupted or self.terminated or self.late_signal:
+            from .watchdog import sweep_at_exit
+
+            sweep_at_exit()  # nothing the run started outlives an interrupted run
         self.loader.host_pool.close()
         for name in _REDACTED_LOGGERS:
             logging.getLogger(name).removeFilter(self._log_filter)

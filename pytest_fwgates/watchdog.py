@@ -7,12 +7,15 @@ moves to. The watchdog is started once per pytest process, in a process group of
 (Ctrl-C and a kill of pytest's group do not reach it), with the read end of a pipe whose
 write end only pytest holds.
 
-- pytest ends normally (also by Ctrl-C, SIGTERM turned into an interrupt, an error): it writes
-  one byte before it exits, and the watchdog exits without doing anything. Commands were
-  stopped by their own bounds; a daemon a command detached on purpose stays.
+- pytest ends normally: it writes one byte before it exits, and the watchdog exits without
+  doing anything. Commands were stopped by their own bounds; a daemon a command detached on
+  purpose stays.
+- pytest is interrupted (Ctrl-C, SIGTERM): it stops the running command itself, and at exit
+  closes the pipe without the byte, so the watchdog stops what is left, daemons too.
 - pytest is killed (SIGKILL, the OOM killer, a signal it does not handle): the kernel closes
   the pipe, the watchdog reads its end, and it stops every process carrying the run's id:
-  SIGTERM, SIGKILL a second later, again until none is left (at most a few seconds).
+  SIGTERM, SIGKILL a second later, again until none has been seen for a while (a process in
+  the middle of a fork or an exec can hide for a moment): a few seconds at most.
 
 Chosen over ``PR_SET_PDEATHSIG`` (it needs code between fork and exec, which rules out the
 ``vfork`` that keeps starting a command cheap, and it reaches only direct children) and a
@@ -29,7 +32,7 @@ import subprocess
 import sys
 import threading
 
-__all__ = ["RUNS_VAR", "ensure_watchdog", "release_watchdog"]
+__all__ = ["RUNS_VAR", "ensure_watchdog", "release_watchdog", "sweep_at_exit"]
 
 #: the variable whose comma-separated ids mark the processes of runs
 RUNS_VAR = "FWGATES_RUNS"
@@ -68,11 +71,13 @@ def marked():
     return found
 
 start = time.monotonic()
+quiet = 0  # passes in a row that found none: a process being forked or exec'd may hide
 while True:
     pids = marked()
-    if not pids:
-        break
     late = time.monotonic() - start
+    quiet = 0 if pids else quiet + 1
+    if quiet >= 10 and late > 1.5:
+        break
     for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL if late > 1.0 else signal.SIGTERM)
@@ -84,6 +89,8 @@ while True:
 """
 
 _lock = threading.Lock()
+#: whether the run was interrupted: then the watchdog sweeps at the end too
+_sweep = False
 #: (pid of the pytest process that started it, the write end of its pipe, the watchdog, the
 #: run's id)
 _state: tuple[int, int, subprocess.Popen[bytes], str] | None = None
@@ -130,8 +137,16 @@ def _start() -> None:
     atexit.register(release_watchdog)
 
 
+def sweep_at_exit() -> None:
+    """The run was interrupted (Ctrl-C, SIGTERM): at exit, the watchdog stops everything the
+    run started, daemons that commands detached on purpose too."""
+    global _sweep
+    _sweep = True
+
+
 def release_watchdog() -> None:
-    """Tell the watchdog that the run ended normally, and let it go."""
+    """Let the watchdog go: it leaves at once after a normal run, and after an interrupted one
+    stops what is left of it first (waited for, a few seconds at most)."""
     global _state
     with _lock:
         state = _state
@@ -139,11 +154,12 @@ def release_watchdog() -> None:
             return
         _state = None
         _, write_end, proc, _ = state
-        with contextlib.suppress(OSError):
-            os.write(write_end, b"x")
+        if not _sweep:
+            with contextlib.suppress(OSError):
+                os.write(write_end, b"x")
         os.close(write_end)
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
         # the id stays in the environment: what was started under it is known by it

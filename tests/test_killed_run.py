@@ -1,6 +1,7 @@
 """Nothing a run started outlives it by more than a few seconds, whatever ends it: a real
 pytest run with a command that left children behind (a background job, one in a session of
-its own) gets a real SIGKILL, SIGTERM or SIGINT, then /proc is read for what is left."""
+its own) and an earlier one that detached a daemon gets a real SIGKILL, SIGTERM or SIGINT,
+then /proc is read for what is left."""
 
 from __future__ import annotations
 
@@ -19,13 +20,17 @@ if TYPE_CHECKING:
 
 LONG = """
         - command: >-
+            setsid -f sh -c 'echo $$ > daemon.pid; exec sleep 300' > /dev/null 2>&1;
+            while [ ! -s daemon.pid ]; do sleep 0.05; done
+          id: a daemon detached on purpose
+        - command: >-
             sh -c 'echo $$ > bg.pid; exec sleep 300' &
             setsid sh -c 'echo $$ > sid.pid; exec sleep 300' &
             (set -m; sh -c 'echo $$ > job.pid; exec sleep 300' &) ;
             echo $$ > cmd.pid; sleep 300
           timeout: 600s
 """
-PIDS = ("bg.pid", "sid.pid", "job.pid", "cmd.pid")
+PIDS = ("daemon.pid", "bg.pid", "sid.pid", "job.pid", "cmd.pid")
 
 
 def _alive(pid: int) -> bool:
