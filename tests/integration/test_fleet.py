@@ -114,7 +114,7 @@ def test_command_runs_on_the_hosts_it_names(
           word: "a b; echo INJECTED $(id -u)"
         criteria:
           infrastructure-validation:
-            - command: "echo ${{word}}; hostname"
+            - command: echo "${{word}}"; hostname
               hosts: [{scheme}://web1, {scheme}://web2]
               expect: {{stdout_contains: "a b; echo INJECTED $(id -u)"}}
             - command: "echo local"
