@@ -77,32 +77,52 @@ class GateItem(pytest.Item):
         assert parent is not None
         return parent.run
 
-    def runtest(self) -> None:
+    def setup(self) -> None:
+        """Measure. A check that could not measure (a timeout, a host that does not answer)
+        is an error of its setup, as pytest reports a fixture that could not be made; what
+        the measured values show is judged in ``runtest``."""
+        if self.config.getoption("setuponly", False):
+            return  # --setup-only and --setup-plan run setups, never checks
+        result = self._measure()
+        if result.outcome is Outcome.ERROR:
+            pytest.fail(self._describe(result), pytrace=False)
+        if result.outcome is Outcome.SKIPPED:
+            pytest.skip(result.message)
+
+    def _measure(self) -> CheckResult:
         gate_run = self.run
         check = gate_run.registry.get(self.spec.type)(self.spec, gate_run.context)
         result = run_check(check, self.nodeid)
         self.stash[result_key] = result
         self.config.hook.pytest_fwgates_check_finished(result=result)
+        return result
+
+    def runtest(self) -> None:
+        result = self.stash.get(result_key, None)
+        if result is None:
+            result = self._measure()  # a protocol that did not call setup()
         if result.outcome is Outcome.SKIPPED:
             pytest.skip(result.message)
         if result.outcome is not Outcome.PASSED:
             raise CheckFailed(result)
 
+    def _describe(self, result: CheckResult) -> str:
+        word = {Outcome.ERROR: "ERROR", Outcome.INCONCLUSIVE: "INCONCLUSIVE"}.get(
+            result.outcome, "FAILED"
+        )
+        lines = [f"{self.spec.source}: {word}: {result.message}"]
+        from .report.summary import value_text
+
+        for key, value in result.measured.items():
+            if key not in ("stdout", "stderr") or value:
+                lines.append(f"  {key} = {value_text(key, value)}")
+        return "\n".join(lines)
+
     def repr_failure(
         self, excinfo: ExceptionInfo[BaseException], style: Any = None
     ) -> str | TerminalRepr:
         if isinstance(excinfo.value, CheckFailed):
-            result = excinfo.value.result
-            word = {Outcome.ERROR: "ERROR", Outcome.INCONCLUSIVE: "INCONCLUSIVE"}.get(
-                result.outcome, "FAILED"
-            )
-            lines = [f"{self.spec.source}: {word}: {result.message}"]
-            from .report.summary import value_text
-
-            for key, value in result.measured.items():
-                if key not in ("stdout", "stderr") or value:
-                    lines.append(f"  {key} = {value_text(key, value)}")
-            return "\n".join(lines)
+            return self._describe(excinfo.value.result)
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:

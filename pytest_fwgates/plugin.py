@@ -502,20 +502,21 @@ def pytest_runtest_makereport(
         return report
     data = shared
     result_json = None
+    # the result travels in the report (to the xdist controller too), on the call's report or
+    # on the setup's when that ended the item (a check that could not measure); the item
+    # lets go of it
+    result = item.stash.get(result_key, None)
+    if result is not None and (call.when != "setup" or not report.passed):
+        data = dict(shared)
+        result_json = data["result"] = result.to_json()
+        del item.stash[result_key]
     if call.when == "call":
-        # the result travels in the report (to the xdist controller too); the item lets go
-        result = item.stash.get(result_key, None)
         measures = item.stash.get(measures_key, None)
-        if result is not None or measures:
-            data = dict(shared)
-            if result is not None:
-                result_json = data["result"] = result.to_json()
-                del item.stash[result_key]
-            if measures:
-                data["measured"] = dict(measures)
-                supports = item.stash.get(support_key, None)
-                if supports:
-                    data["support"] = {k: dict(v) for k, v in supports.items()}
+        if measures:
+            data = {**data, "measured": dict(measures)}
+            supports = item.stash.get(support_key, None)
+            if supports:
+                data["support"] = {k: dict(v) for k, v in supports.items()}
     from .outcomes import Attempts, seen_outcome, short_message
 
     # every report this process makes of the item counts, logged or not (reruns, a plugin
@@ -528,6 +529,13 @@ def pytest_runtest_makereport(
     attempts.add(call.when, outcome, message, result_json)
     if attempts.telling():
         data = {**data, "attempts": attempts.to_json()}
+    if report.failed and call.when != "teardown" and not item.config.option.runxfail:
+        # pytest's view agrees with the gate's: a failure that does not fail the gate (an
+        # advisory criterion, a waiver) is an expected failure, as an xfail mark makes it
+        why = run.not_blocking(item)
+        if why:
+            report.outcome = "skipped"
+            report.wasxfail = f"does not fail the gate ({why}): {message}"
     report.fwgates = data  # type: ignore[attr-defined]  # travels to the xdist controller
     return report
 

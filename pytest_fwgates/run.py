@@ -379,6 +379,28 @@ class GateRun:
                 )
         return None
 
+    def not_blocking(self, item: pytest.Item) -> str | None:
+        """Why a failure of ``item`` fails no gate (each criterion it serves is advisory, or a
+        valid waiver covers it), or None when it does fail one."""
+        why = []
+        for gate_name, criterion_id, check_id in self.memberships(item):
+            try:
+                criterion = self.loader.load(gate_name).criteria.get(criterion_id)
+            except SourceError:
+                return None
+            if criterion is None:
+                return None
+            if not criterion.required:
+                why.append(f"advisory criterion {gate_name}/{criterion_id}")
+                continue
+            waiver = self.waivers.for_criterion(gate_name, criterion_id) or self.waivers.for_check(
+                gate_name, criterion_id, check_id
+            )
+            if waiver is None:
+                return None
+            why.append(f"waived: {waiver.describe()}")
+        return "; ".join(why) or None
+
     def validate_marker(self, item: pytest.Item) -> str | None:
         """A one-line error for a ``gate`` marker that names no known gate or criterion."""
         path, line, _ = item.location

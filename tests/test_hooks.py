@@ -87,12 +87,15 @@ def test_registered_check_type_fails_and_errors_like_a_builtin(project: GateProj
     )
     result = project.run("--gate", "storage")
     assert result.ret == EXIT_FAILED
+    # a check that cannot measure is an error of its setup (pytest's ERRORS come first)
     result.stdout.fnmatch_lines(
         [
-            "*gates/storage.yaml:6: FAILED: free_pct = 3.5 %, expected >= 10%",
+            "*ERROR at setup of logs::disk_free*",
             "*gates/storage.yaml:11: ERROR: no such mount point: /logs",
+            "*gates/storage.yaml:6: FAILED: free_pct = 3.5 %, expected >= 10%",
         ]
     )
+    result.assert_outcomes(failed=1, errors=1)
     assert project.criteria("storage") == {"disk-space": "FAIL", "logs": "FAIL"}
     assert project.criterion("storage", "logs")["checks"][0]["outcome"] == "error"
 

@@ -307,7 +307,8 @@ def test_failing_advisory_check_keeps_the_gate_passed(project: GateProject) -> N
     """,
     )
     result = project.run("--gate", "release")
-    result.assert_outcomes(passed=2, failed=1)
+    # pytest agrees with the gate: a failure that fails no gate is an expected failure
+    result.assert_outcomes(passed=2, xfailed=1)
     assert result.ret == EXIT_PASSED
     assert project.criteria("release") == {"build": "PASS", "smoke": "PASS", "docs": "WARN"}
     assert project.verdicts() == {"release": "PASSED"}
