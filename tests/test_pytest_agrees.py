@@ -105,9 +105,7 @@ def test_a_failure_that_fails_no_gate_is_an_xfail_in_pytest(
 
 
 @pytest.mark.parametrize("kind", ["yaml", "python"])
-def test_runxfail_shows_the_failure_and_keeps_the_verdict(
-    project: GateProject, kind: str
-) -> None:
+def test_runxfail_shows_the_failure_and_keeps_the_verdict(project: GateProject, kind: str) -> None:
     build(project, kind, required=False)
     result = project.run("--gate", "release", "--runxfail")
     result.assert_outcomes(passed=1 if kind == "yaml" else 2, failed=1)
