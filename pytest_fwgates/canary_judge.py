@@ -8,9 +8,12 @@ prober saw of each over the same window?
   fails more often), and the increase of its rate over the stable one against the allowed
   ``max_increase`` (``"0.5%"``). It fails when the increase is beyond the allowed one *and*
   significant at ``alpha``, as Kayenta's judge asks for a real, large enough effect.
-- **Latency** of good answers: Mann-Whitney U (one-sided: the canary is slower, normal
-  approximation with tie and continuity corrections), and the canary's p95 against the stable
-  p95 plus the allowed increase (``"+20%"`` relative, ``"+50ms"``/``50`` absolute).
+- **Latency** of good answers: the canary's p95 against the stable p95 plus the allowed
+  increase (``"+20%"`` relative, ``"+50ms"``/``50`` absolute), and Mann-Whitney U (one-sided,
+  normal approximation with tie and continuity corrections) of the canary's latencies against
+  the stable ones *raised by the allowed increase*: it fails only when the canary is slower
+  beyond the allowance, significantly - a small systematic shift (a fresh process on a busy
+  machine) that thousands of answers make "significant" is not a regression.
 - **Enough answers**: a significant failure shows at any size (the exact test holds for small
   samples), but a pass needs ``min_answers`` answers of each version (good ones, for the
   latency rule): fewer is inconclusive - never a pass.
@@ -214,7 +217,10 @@ def judge(
             )
     good_c, good_s = len(canary.latencies_ms), len(stable.latencies_ms)
     if p95 is not None and min(good_c, good_s) >= _LATENCY_FLOOR:
-        p = mann_whitney_greater(canary.latencies_ms, stable.latencies_ms)
+        # the canary against the stable latencies raised by the allowed increase: a shift
+        # within the allowance is no evidence, however many answers show it
+        allowed = [p95.limit(v) for v in stable.latencies_ms]
+        p = mann_whitney_greater(canary.latencies_ms, allowed)
         verdict.latency_p = p
         limit = p95.limit(stable.p95_ms)
         verdict.slow_ms = limit

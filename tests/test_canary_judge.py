@@ -79,6 +79,7 @@ def test_too_few_answers_is_never_a_pass(canary: int, stable: int, failed: int, 
         (_sample(200, 10), _sample(2000, 100), "pass", None),
         # an increase below the allowed one is no failure, however significant
         (_sample(2000, 6), _sample(20000, 0), "pass", None),
+        (_sample(2000, 0, latency=10.8), _sample(20000, 0), "pass", None),
     ],
 )
 def test_verdicts(canary: Sample, stable: Sample, outcome: str, rule: str | None) -> None:

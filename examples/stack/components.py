@@ -248,7 +248,7 @@ def colour_ready(entry: dict[str, Any], timeout: float) -> str | None:
     return f"not ready within {timeout:.0f}s: {reason}"
 
 
-def warm_up(entry: dict[str, Any], requests: int = 16, timeout: float = 10.0) -> None:
+def warm_up(entry: dict[str, Any], requests: int = 48, timeout: float = 10.0) -> None:
     """A few rounds of the app's own requests on every worker thread before it takes traffic
     (first requests of a fresh process are slower: imports, metric files, thread start)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -261,7 +261,7 @@ def warm_up(entry: dict[str, Any], requests: int = 16, timeout: float = 10.0) ->
             with contextlib.suppress(OSError, http.client.HTTPException):
                 procs.http(f"{base}/work?ms={i % 3}" if i % 2 else f"{base}/", timeout=2.0)
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=16) as pool:  # every thread of both workers
         list(pool.map(one, range(requests)))
 
 

@@ -80,7 +80,7 @@ def test_good_canary_is_judged_and_promoted(stack_env: Stack, tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     ("fault", "rule"),
-    [("errors=50%", "failure_rate"), ("delay=40ms", "p95_ms"), ("crash-after=30", "failure_rate")],
+    [("errors=50%", "failure_rate"), ("delay=40ms", "p95_ms"), ("crash-after=50", "failure_rate")],
 )
 def test_faulty_canary_is_aborted_and_rolled_back(
     stack_env: Stack, tmp_path: Path, fault: str, rule: str
