@@ -487,13 +487,21 @@ def discover(
 # --- writing the files -----------------------------------------------------------------------
 
 
+class Ref(str):
+    """Text fit written by init itself that refers to gate variables (``${url}/health``).
+
+    Every other string reaching a file (a version, a job or rule name, a path) is data: its
+    ``${`` is written ``$${`` so that the loader never resolves it as a variable."""
+
+
 def _q(value: Any) -> str:
-    """A YAML scalar: strings double-quoted (JSON is YAML), numbers and booleans as they are."""
+    """A YAML scalar: strings double-quoted (JSON is YAML), numbers and booleans as they are;
+    ``${`` of data escaped as ``$${``."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return json.dumps(value)
-    text = str(value)
+    text = str(value) if isinstance(value, Ref) else str(value).replace("${", "$${")
     if re.fullmatch(r"[A-Za-z][A-Za-z0-9_.+-]*", text) and text.lower() not in _YAML_WORDS:
         return text
     return json.dumps(text, ensure_ascii=False)
@@ -573,9 +581,9 @@ def _tls_checks(found: Discovery) -> tuple[list[Check], list[str]]:
     tls = found.tls
     if tls is None:
         return [], ["a tls check of the service's HTTPS endpoint (none was found)"]
-    body: dict[str, Any] = {"tls": "${tls_url}"}
+    body: dict[str, Any] = {"tls": Ref("${tls_url}")}
     if found.ca:
-        body["ca"] = "${ca}"
+        body["ca"] = Ref("${ca}")
     if tls.server_name:
         body["server_name"] = tls.server_name
     body["expect"] = {"days_valid": ">= 14", "min_version": "TLSv1.2", "hostname_match": True}
@@ -594,14 +602,14 @@ def _closed_checks(found: Discovery) -> list[Check]:
     for path, status in found.closed.items():
         checks.append(
             Check(
-                {"http": f"${{url}}{path}", "expect": {"status": [401, 403, 404]}},
+                {"http": Ref(f"${{url}}{path}"), "expect": {"status": [401, 403, 404]}},
                 f"answers {status} now: keep it closed",
             )
         )
     for path, status in found.open_paths.items():
         checks.append(
             Check(
-                {"http": f"${{url}}{path}", "expect": {"status": [401, 403, 404]}},
+                {"http": Ref(f"${{url}}{path}"), "expect": {"status": [401, 403, 404]}},
                 f"WARNING: {path} answers {status} now; this check fails until it is closed"
                 " (or remove it if it is meant to be public)",
             )
@@ -630,7 +638,7 @@ def _health_check(found: Discovery) -> Check | None:
     expect: dict[str, Any] = {"status": 200, "latency_ms": "< 1s"}
     if isinstance(found.health_json.get("status"), str):
         expect["json"] = {"status": found.health_json["status"]}
-    return Check({"http": f"${{url}}{found.health}", "expect": expect}, "the health endpoint")
+    return Check({"http": Ref(f"${{url}}{found.health}"), "expect": expect}, "the health endpoint")
 
 
 def _production_checks(found: Discovery) -> tuple[list[Check], list[str]]:
@@ -644,7 +652,7 @@ def _production_checks(found: Discovery) -> tuple[list[Check], list[str]]:
         checks.append(
             Check(
                 {
-                    "http": f"${{url}}{found.version_path}",
+                    "http": Ref(f"${{url}}{found.version_path}"),
                     "expect": {"status": 200, "json": {found.version_key: found.version}},
                 },
                 f"the version answering now is {found.version}",
@@ -662,7 +670,7 @@ def _production_checks(found: Discovery) -> tuple[list[Check], list[str]]:
 def _load_checks(found: Discovery) -> tuple[list[Check], list[str]]:
     paths = [p for p in (found.health, found.version_path) if p] or ["/"]
     body = {
-        "load": "${url}",
+        "load": Ref("${url}"),
         "paths": {p: 1 for p in dict.fromkeys(paths)},
         "users": 5,
         "spawn_rate": 5,
@@ -686,7 +694,7 @@ def _monitoring_checks(found: Discovery) -> tuple[list[Check], list[str]]:
         checks.append(
             Check(
                 {
-                    "http": f"${{url}}{found.metrics}",
+                    "http": Ref(f"${{url}}{found.metrics}"),
                     "expect": {
                         "status": 200,
                         "body_contains": found.metric_names,
@@ -707,7 +715,7 @@ def _monitoring_checks(found: Discovery) -> tuple[list[Check], list[str]]:
     if found.jobs:
         checks.append(
             Check(
-                {"prometheus": {"targets": found.jobs}, "server": "${prometheus}"},
+                {"prometheus": {"targets": found.jobs}, "server": Ref("${prometheus}")},
                 "the jobs that scrape the service",
             )
         )
@@ -721,7 +729,7 @@ def _monitoring_checks(found: Discovery) -> tuple[list[Check], list[str]]:
         what = "its alert rules" if found.rules_of_jobs else "every alert rule Prometheus has"
         checks.append(
             Check(
-                {"prometheus": {"rules": found.rules}, "server": "${prometheus}"},
+                {"prometheus": {"rules": found.rules}, "server": Ref("${prometheus}")},
                 f"{what}: keep the ones of this service",
             )
         )
@@ -733,10 +741,11 @@ def _monitoring_checks(found: Discovery) -> tuple[list[Check], list[str]]:
 def _availability_checks(found: Discovery) -> tuple[list[Check], list[str]]:
     if not (found.prometheus and found.jobs):
         return [], ["availability over your window: a prometheus range query as availability_pct"]
-    query = f'100 * min(up{{job="{found.jobs[0]}"}})'
+    # the job name is a PromQL string literal (its quotes and backslashes escaped)
+    query = f"100 * min(up{{job={json.dumps(found.jobs[0])}}})"
     body = {
         "prometheus": query,
-        "server": "${prometheus}",
+        "server": Ref("${prometheus}"),
         "window": "30d",
         "as": "availability_pct",
     }
@@ -962,7 +971,8 @@ def write_gates(
     out = []
     for name in names:
         path = folder / f"{name}.yaml"
-        if path.exists() and not force:
+        # a link counts as a file, also one whose target does not exist (yet)
+        if (path.exists() or path.is_symlink()) and not force:
             out.append(Written(path, 0, [], skipped=True))
             continue
         text, todo = render_gate(catalog(name), found, command)

@@ -574,15 +574,22 @@ class GateLoader:
         # their name (a command's output is compared with its expectations unmasked)
         if cls.mask_env:
             self.redactor.add(self.environ.reads)
-        spec.id = self._check_id(type_name, raw, display)
+        else:
+            # a command's environment values are not masked run-wide (its output is compared
+            # with them), but its id and shown target hold them masked
+            spec.private_values = tuple(dict.fromkeys(self.environ.reads))
+        spec.id = self._check_id(type_name, raw, display, spec.private_values)
         return spec
 
-    def _check_id(self, type_name: str, raw: LineDict, resolved: Any) -> str:
+    def _check_id(
+        self, type_name: str, raw: LineDict, resolved: Any, private: Sequence[str] = ()
+    ) -> str:
         """The given id, or ``type[target]`` from the target with its variables resolved;
         credentials in URLs removed and secrets masked (as every output shows a target)."""
         if raw.get("id"):
             return self.redactor.text(str(raw["id"]))
-        return default_id(type_name, resolved, self.redactor.target)
+        local = Redactor(private)
+        return default_id(type_name, resolved, lambda t: local.text(self.redactor.target(t)))
 
     def _expectations(
         self,

@@ -79,6 +79,9 @@ class CheckSpec:
     env: dict[str, str] = field(default_factory=dict)
     #: the target with every value resolved, for reports (secrets are masked when shown)
     display_target: str = ""
+    #: values from the environment resolved into ``display_target`` of a check that does not
+    #: mask them run-wide (a command): masked wherever its target is shown, its id included
+    private_values: tuple[str, ...] = ()
     #: for a host check: the id of the host it runs on (``ssh://web1``, ``local://``)
     host: str | None = None
     #: the confidence level its thresholds are judged at (None: the run's, ``gate_confidence``)
@@ -88,6 +91,13 @@ class CheckSpec:
     def name(self) -> str:
         """The item name: the check id."""
         return self.id
+
+    def shown_target(self) -> str:
+        """The target as reports show it: resolved, its environment values masked."""
+        from .redact import Redactor
+
+        text = self.display_target or self.target
+        return Redactor(self.private_values).text(text) if self.private_values else text
 
     def __repr__(self) -> str:
         # no target, options or values: they may hold resolved secrets (pytest --debug

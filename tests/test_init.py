@@ -288,6 +288,21 @@ def test_existing_files_are_kept_without_force(
     assert code == 0 and "# Starter gate file" in mine.read_text()
 
 
+def test_a_link_in_place_of_the_file_is_kept_without_force(
+    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A symlink (also one whose target does not exist yet) counts as an existing file."""
+    folder = project.path / "gates"
+    folder.mkdir(exist_ok=True)
+    link = folder / "production-readiness.yaml"
+    link.symlink_to(project.path / "shared" / "production-readiness.yaml")
+    with service(_routes()) as url:
+        args = ("--url", url, "--no-host", "--gate", "production-readiness")
+        code, out, _ = _init(project, capsys, monkeypatch, *args)
+        assert code == 1 and "exists, left as it is" in out
+        assert link.is_symlink() and not (project.path / "shared").exists()
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -411,3 +426,75 @@ def test_a_remote_host_is_named_without_its_password(
     text = _written(project, "production-readiness")
     assert "hunter2-ssh" not in text + out + err
     assert "host ssh://deploy@127.0.0.1:" in text  # the note names the host it could not reach
+
+
+def test_values_the_service_chose_are_data_never_variables(
+    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A version, job or rule name holding ``${...}`` or a quote is written so that it is
+    compared as it is: never resolved as a gate variable (``${env:...}`` would put the
+    environment into the file's checks), never breaking the PromQL it is quoted into."""
+    monkeypatch.setenv("INIT_SECRET_VALUE", "s3cr3t-from-env")
+    version = "${env:INIT_SECRET_VALUE}"
+    job = 'app"} or vector(1) #${url}'
+    routes = _routes(**{"/version": (200, json.dumps({"version": version}).encode())})
+    with service(routes) as url:
+        port = url.rsplit(":", 1)[1]
+        targets = {
+            "status": "success",
+            "data": {
+                "activeTargets": [
+                    {"labels": {"job": job}, "scrapeUrl": f"http://127.0.0.1:{port}/metrics"}
+                ]
+            },
+        }
+        rules = {
+            "data": {
+                "groups": [
+                    {
+                        "rules": [
+                            {"type": "alerting", "name": "Down${x}", "query": f'up{{job="{job}"}}'}
+                        ]
+                    }
+                ]
+            }
+        }
+        shapes = {
+            "/api/v1/targets?state=active": (200, json.dumps(targets).encode()),
+            "/api/v1/rules?type=alert": (200, json.dumps(rules).encode()),
+        }
+        with service(shapes) as prometheus:
+            code, _, err = _init(
+                project,
+                capsys,
+                monkeypatch,
+                "--url",
+                url,
+                "--no-host",
+                "--prometheus-url",
+                prometheus,
+                "--gate",
+                "operations-handoff",
+                "--gate",
+                "production-readiness",
+            )
+    assert code == 0, err
+    from pytest_fwgates.loader import GateLoader
+
+    loader = GateLoader([project.path / "gates"])
+    for name in ("operations-handoff", "production-readiness"):
+        gate = loader.load(name)
+        for check in gate.checks():
+            dumped = json.dumps([check.target, check.options, check.expect], default=str)
+            assert "s3cr3t-from-env" not in dumped, check.id
+    gate = loader.load("operations-handoff")
+    expects = [c.expect.get("json") for c in gate.checks() if c.expect.get("json")]
+    assert {"version": version} in expects
+    rules = [c for c in loader.load("production-readiness").checks() if c.type == "prometheus"]
+    assert any(c.target == {"rules": ["Down${x}"]} for c in rules), [c.target for c in rules]
+    # a job name quoted into PromQL stays one string literal
+    from pytest_fwgates.init import Discovery, _availability_checks
+
+    found = Discovery(url=url, prometheus="http://127.0.0.1:9", jobs=[job])
+    (check,), _ = _availability_checks(found)
+    assert check.body["prometheus"] == "100 * min(up{job=" + json.dumps(job) + "})"

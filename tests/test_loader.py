@@ -604,6 +604,31 @@ def test_ids_are_readable_and_hold_no_secret(tmp_path: Path) -> None:
     assert gate.checks()[3].display_target == "targets: app, node"
 
 
+def test_environment_values_of_a_command_are_masked_in_its_id(tmp_path: Path) -> None:
+    """A command's ``${env:...}`` values reach its id and displayed target masked, whatever
+    the variable's name (they were never shown before ids were resolved); its gate variables
+    are shown resolved."""
+    gate = load(
+        tmp_path,
+        """
+        gate: production-readiness
+        vars: {script: ./deploy.sh}
+        criteria:
+          rollback-capability:
+            - command: ${script} --key ${env:DEPLOY_K}
+            - command: 'curl -H "X-Api= ${env:DEPLOY_K}" http://127.0.0.1:9'
+            - rollback: ${script} ${env:DEPLOY_K}
+              health: http://127.0.0.1:9/health
+        """,
+        environ={"DEPLOY_K": "zq9Xr7plmK2"},
+    )
+    checks = gate.checks()
+    assert checks[0].id == "command[./deploy.sh --key ***]"
+    assert checks[0].shown_target() == "./deploy.sh --key ***"
+    for check in checks:
+        assert "zq9Xr7plmK2" not in check.id + check.shown_target(), check.id
+
+
 def test_expect_values_are_not_shell_quoted(tmp_path: Path) -> None:
     spec = only_check(
         load(

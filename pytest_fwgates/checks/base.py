@@ -266,7 +266,7 @@ def run_check(check: Check, nodeid: str) -> CheckResult:
         duration=duration,
         location=str(spec.source),
         evidence={name: str(path) for name, path in measurement.evidence.items()},
-        target=redact.target(spec.display_target or spec.target),
+        target=redact.target(spec.shown_target()),
         host=spec.host or "",
         support=redact.value(measurement.support),
     )
