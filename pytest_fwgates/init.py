@@ -23,7 +23,6 @@ import re
 import socket
 import ssl
 import tempfile
-import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -146,8 +145,13 @@ class _Web:
     def __init__(self, timeout: float, auth: tuple[str, str] | None, verify: Any) -> None:
         import requests
 
+        from .checks._web import watched_adapter
+
         self.session = requests.Session()
         self.session.trust_env = False
+        # its sockets end by the deadline of the GET they serve, however slowly a server sends
+        self.session.mount("http://", watched_adapter())
+        self.session.mount("https://", watched_adapter())
         self.session.auth = auth
         self.session.verify = verify
         self.timeout = timeout
@@ -157,27 +161,35 @@ class _Web:
 
         import requests
 
+        from .deadline import Deadline
+
+        # one bound for the whole GET: connect, TLS, headers and the body (cut at the limit)
+        with Deadline(self.timeout) as deadline:
+            try:
+                with warnings.catch_warnings():
+                    # an endpoint whose certificate does not verify: the tls check judges it
+                    warnings.simplefilter("ignore")
+                    answer = self.session.get(
+                        url,
+                        timeout=(self.timeout, self.timeout),
+                        allow_redirects=False,
+                        stream=True,
+                    )
+                with answer:
+                    body = b""
+                    for chunk in answer.iter_content(65536):
+                        body += chunk
+                        if len(body) >= _BODY_LIMIT:
+                            break
+            except (requests.RequestException, OSError):
+                return None
+            if deadline.expired:  # a body cut by the deadline can look whole
+                return None
         try:
-            with warnings.catch_warnings():
-                # looking at an endpoint whose certificate does not verify: the tls check judges it
-                warnings.simplefilter("ignore")
-                answer = self.session.get(
-                    url, timeout=(self.timeout, self.timeout), allow_redirects=False, stream=True
-                )
-            with answer:
-                body = b""
-                deadline = time.monotonic() + 2 * self.timeout  # a body that drips is cut
-                for chunk in answer.iter_content(65536):
-                    body += chunk
-                    if len(body) >= _BODY_LIMIT or time.monotonic() > deadline:
-                        break
-                try:
-                    text = body[:_BODY_LIMIT].decode(answer.encoding or "utf-8", "replace")
-                except LookupError:
-                    text = body[:_BODY_LIMIT].decode("utf-8", "replace")
-                return answer.status_code, text, dict(answer.headers)
-        except requests.RequestException:
-            return None
+            text = body[:_BODY_LIMIT].decode(answer.encoding or "utf-8", "replace")
+        except LookupError:
+            text = body[:_BODY_LIMIT].decode("utf-8", "replace")
+        return answer.status_code, text, dict(answer.headers)
 
     def close(self) -> None:
         self.session.close()

@@ -210,3 +210,17 @@ def test_a_deadline_shuts_a_blocked_read_down_and_nests() -> None:
                 sock.close()
             assert inner.expired and not outer.expired
             assert Deadline(60.0).at <= outer.at  # an inner one never ends later
+
+
+@pytest.mark.parametrize("mode", ["slow-headers", "slow-body-until-close"])
+def test_fwgates_init_looks_at_a_trickling_service_within_its_bound(mode: str) -> None:
+    from pytest_fwgates.init import discover
+
+    with trickling(mode) as base:
+        started = time.monotonic()
+        found = discover(base, prometheus=base, timeout=1.0, look_at_host=False)
+        took = time.monotonic() - started
+    assert not found.health and not found.metrics
+    assert any("did not answer within 1 s" in note for note in found.notes), found.notes
+    # the service's root and Prometheus' first query: one bound each (was 20 s and hours)
+    assert took < 2 * 1.0 + SLACK

@@ -32,6 +32,7 @@ __all__ = [
     "parse_path",
     "register_secrets",
     "session_for",
+    "watched_adapter",
 ]
 
 #: bytes of a response body that are read at most; the rest is not waited for
@@ -93,6 +94,12 @@ class _WatchedAdapter(HTTPAdapter):
         if not proxy.lower().startswith("socks"):
             manager.pool_classes_by_scheme = dict(_POOLS)
         return manager
+
+
+def watched_adapter() -> HTTPAdapter:
+    """An adapter whose sockets end by the deadline (:func:`current`) of the request they
+    serve; for a session of its own (``fwgates init``)."""
+    return _WatchedAdapter()
 
 
 def session_for(context: CheckContext) -> requests.Session:
