@@ -680,6 +680,38 @@ def test_table_strips_control_characters_and_line_breaks() -> None:
     assert lines[-1].startswith("overall: FAILED")
 
 
+FORGED = "overall: PASSED (1 gate: 1 passed)"
+
+
+@pytest.mark.parametrize("width", [20, 40, 57, 80, 120, 1000])
+@pytest.mark.parametrize("field", ["gate", "status", "criterion", "reason", "waiver", "message"])
+def test_no_value_can_wrap_into_a_line_of_its_own(width: int, field: str) -> None:
+    """Whatever its length, a value that wraps continues indented: no line the run's
+    values made starts in column 0, so none can pass for the ``overall:`` line."""
+    for filler in range(0, 130, 7):
+        value = ("x " * filler) + FORGED
+        decision = production_failed()
+        if field == "gate":
+            decision.gate.name = value
+        elif field == "status":
+            decision.verdict = GateVerdict.PASSED
+            decision.status = value
+        elif field == "criterion":
+            decision.criteria[1].criterion.id = value
+        elif field == "reason":
+            decision.criteria[1].reason = value
+        elif field == "waiver":
+            decision.criteria[1].waived_by = value
+        else:
+            decision.criteria[1].results[0].message = value
+            decision.criteria[1].results[0].measured = {}
+        lines = render_table([decision], width=width)
+        overall = [line for line in lines if line.startswith("overall")]
+        assert overall == [lines[-1]], (filler, "\n".join(lines))
+        if field != "status":  # (a gate with a status is PASSED: so is the run)
+            assert lines[-1].startswith("overall: FAILED")
+
+
 def test_table_empty_run() -> None:
     assert render_table([]) == ["overall: FAILED (no gate was decided)"]
 

@@ -98,6 +98,8 @@ def _gate_lines(
     decision: GateDecision, widths: tuple[int, int, int, int], width: int, *, stacked: bool
 ) -> list[tuple[str, str]]:
     header = f"{clean_line(decision.gate.name)}  {decision.verdict}"
+    if header.startswith("overall"):  # a gate named like the last line is said to be a gate
+        header = f"gate {header}"
     if decision.status and decision.status != decision.verdict:
         header += f"  ({clean_line(decision.status)})"
     lines = [(text, str(decision.verdict)) for text in _wrap(header, width)]
@@ -243,12 +245,14 @@ def clean_line(text: str) -> str:
 
 def _wrap(text: str, width: int, indent: str = "") -> list[str]:
     """``text`` (one clean line) on lines of at most ``width`` columns; nothing is cut (a
-    word longer than a line, such as a path, runs over rather than being split)."""
+    word longer than a line, such as a path, runs over rather than being split). Its next
+    lines are indented deeper, so that no wrapped value starts a line of its own in column 0
+    (where it could pass for the ``overall:`` line)."""
     return textwrap.wrap(
         text,
         width=width,
         initial_indent=indent,
-        subsequent_indent=indent + (_INDENT if indent else ""),
+        subsequent_indent=indent + _INDENT,
         break_on_hyphens=False,
         break_long_words=False,
     ) or [indent.rstrip()]
