@@ -18,7 +18,8 @@ prober saw of each over the same window?
   samples), but a pass needs ``min_answers`` answers of each version (good ones, for the
   latency rule): fewer is inconclusive - never a pass.
 
-Exact arithmetic in the standard library (log-gamma); no plotting or numeric package needed.
+Fisher's test is :func:`pytest_fwgates.stats.fisher_greater` (scipy, imported when a look
+needs it); the Mann-Whitney test here works on the raw latencies of two samples.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import stats
+
 __all__ = [
     "Increase",
     "Sample",
     "Verdict",
-    "fisher_greater",
     "judge",
     "mann_whitney_greater",
     "parse_increase",
@@ -77,29 +79,6 @@ def parse_increase(value: Any, *, rate: bool) -> Increase:
     if unit == "%":
         return Increase(number / 100, relative=True)
     return Increase(number * 1000 if unit == "s" else number, relative=False)
-
-
-def _log_choose(n: int, k: int) -> float:
-    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-
-
-def fisher_greater(a: int, b: int, c: int, d: int) -> float:
-    """One-sided p-value of Fisher's exact test on ``[[a, b], [c, d]]``: the chance of ``a``
-    or more in the first cell with the margins fixed (the first row fails more often)."""
-    row, col, total = a + b, a + c, a + b + c + d
-    if total == 0 or row == 0 or col == 0:
-        return 1.0
-    top = min(row, col)
-    base = _log_choose(total, row)
-    terms = [
-        _log_choose(col, k) + _log_choose(total - col, row - k) - base
-        for k in range(a, top + 1)
-        if row - k <= total - col
-    ]
-    if not terms:
-        return 1.0
-    peak = max(terms)
-    return min(1.0, math.exp(peak) * sum(math.exp(t - peak) for t in terms))
 
 
 def mann_whitney_greater(x: Sequence[float], y: Sequence[float]) -> float:
@@ -199,12 +178,7 @@ def judge(
     """The canary against the stable version over one window; see the module docstring."""
     verdict = Verdict("pass")
     if failure_rate is not None and canary.answers and stable.answers:
-        p = fisher_greater(
-            canary.failed,
-            canary.answers - canary.failed,
-            stable.failed,
-            stable.answers - stable.failed,
-        )
+        p = stats.fisher_greater(canary.failed, canary.answers, stable.failed, stable.answers)
         verdict.failure_p = p
         increase = canary.failure_rate - stable.failure_rate
         if increase > failure_rate.amount and p < alpha:

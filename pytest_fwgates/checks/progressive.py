@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..bounds import count_support
 from ..canary_judge import Increase, JudgeError, Sample, Verdict, judge, parse_increase
 from ..canary_picture import canary_svg
 from ..fsutil import write_file
@@ -208,7 +209,9 @@ def parse_steps(raw: list[dict[str, Any]]) -> list[Step]:
     return steps
 
 
-def parse_analysis(raw: dict[str, Any] | None, steps: list[Step]) -> Analysis | None:
+def parse_analysis(
+    raw: dict[str, Any] | None, steps: list[Step], confidence: float = 0.95
+) -> Analysis | None:
     if not raw:
         return None
     try:
@@ -219,7 +222,7 @@ def parse_analysis(raw: dict[str, Any] | None, steps: list[Step]) -> Analysis | 
             p95=parse_increase(p95["max_increase"], rate=False) if p95 else None,
             min_answers=int(raw.get("min_answers", 20)),
             every_s=max(duration(raw.get("every"), 1.0, "analysis.every"), 0.1),
-            confidence=float(raw.get("confidence", 0.95)),
+            confidence=float(raw.get("confidence", confidence)),
         )
         for key, text in (raw.get("load") or {}).items():
             analysis.load[key] = parse_threshold(text)
@@ -267,7 +270,9 @@ class _Steps:
         self.measurement = measurement
         self.deadline = deadline
         self.steps = parse_steps(list(check.option("steps")))
-        self.analysis = parse_analysis(check.option("analysis"), self.steps)
+        # judged at the run's confidence level (its criterion's) unless analysis says otherwise
+        level = check.context.confidence(check.spec)
+        self.analysis = parse_analysis(check.option("analysis"), self.steps, level)
         rule = check.version_rule()
         self.new = rule.expect if rule else None
         if self.analysis is not None and (rule is None or self.new is None):
@@ -521,6 +526,8 @@ class _Steps:
         probes = [p for p in prober.probes if started <= p.start <= stopped]
         answered = sum(1 for p in probes if p.ok)
         m.values["capacity_pct"] = round(100.0 * answered / len(probes), 3) if probes else 0.0
+        m.support.update(figures.support())
+        m.support["capacity_pct"] = count_support(answered, len(probes), "probes", "answered")
         if self.new is not None:
             until = settled if settled is not None else stopped
             canary = [p for p in probes if p.version == self.new and p.start <= until]
