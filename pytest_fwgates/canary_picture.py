@@ -1,7 +1,7 @@
 """A deploy in steps as a picture: what each version answered, time slice by time slice.
 
 One stacked bar per slice (about 60 over the deploy): the share of the slice's answers that
-came from each version, in the version's colour (:func:`~pytest_fwgates.timeline.version_colour`,
+came from each version, in the version's colour (:func:`~pytest_fwgates.timeline.version_colours`,
 the same in every picture), its failed answers in red on top of it; below, the share of the
 new version as a line against the weight each step asked for (dashed). The steps, the abort
 and the return to the stable version are marked with their labels. Self-contained SVG, no
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from html import escape
 
 from .probe import Probe
-from .timeline import version_colour
+from .timeline import version_colours
 
 __all__ = ["canary_svg"]
 
@@ -58,6 +58,7 @@ def canary_svg(
         pair = slices[index].setdefault(probe.version, [0, 0])
         pair[0] += 1
         pair[1] += 0 if probe.ok else 1
+    colour = version_colours([*versions, new])
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{height}" '
         f'viewBox="0 0 {_WIDTH} {height}" font-family="sans-serif" font-size="11" role="img">',
@@ -81,7 +82,7 @@ def canary_svg(
             good_h = (answered - failed) / total * _BARS_H
             fail_h = failed / total * _BARS_H
             for h, fill, what in (
-                (good_h, version_colour(version), "good"),
+                (good_h, colour[version], "good"),
                 (fail_h, _FAILED, "failed"),
             ):
                 if h <= 0:
@@ -113,7 +114,7 @@ def canary_svg(
     if points:
         parts.append(
             f'<polyline points="{" ".join(points)}" fill="none" '
-            f'stroke="{version_colour(new)}" stroke-width="2"/>'
+            f'stroke="{colour[new]}" stroke-width="2"/>'
         )
     asked = [(at, w) for at, w in steps if w is not None]
     for n, (at, weight) in enumerate(asked):
@@ -142,7 +143,7 @@ def canary_svg(
     for version in versions:
         parts.append(
             f'<rect x="{legend_x}" y="{height - 17}" width="10" height="10" '
-            f'fill="{version_colour(version)}"/>'
+            f'fill="{colour[version]}"/>'
             f'<text x="{legend_x + 14}" y="{height - 8}">{escape(version)}</text>'
         )
         legend_x += 24 + 7 * len(version)

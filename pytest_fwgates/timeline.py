@@ -19,7 +19,14 @@ from pathlib import Path
 from .fsutil import write_file
 from .probe import Figures, Probe
 
-__all__ = ["VERSION_PALETTE", "timeline_csv", "timeline_svg", "version_colour", "write_timeline"]
+__all__ = [
+    "VERSION_PALETTE",
+    "timeline_csv",
+    "timeline_svg",
+    "version_colour",
+    "version_colours",
+    "write_timeline",
+]
 
 _WIDTH, _LEFT, _RIGHT = 960, 70, 20
 _TOP, _STATUS_H, _GAP, _LAT_H, _BOTTOM = 44, 46, 26, 150, 64
@@ -37,7 +44,7 @@ VERSION_PALETTE = (
 )
 _NAMED = {"green": 0, "blue": 1, "purple": 2, "teal": 3, "orange": 4, "brown": 5, "pink": 6}
 _FAILED = "#c62828"
-_VERSION_NUMBER = re.compile(r"^\D*(\d+)$")
+_VERSION_NUMBER = re.compile(r"^\D*?(\d+(?:[.\-_]\d+)*)\D*$")
 
 
 def version_colour(version: str) -> str:
@@ -45,19 +52,50 @@ def version_colour(version: str) -> str:
     same version has the same colour in every timeline and figure of a run and across runs.
 
     Names of one number (``v1``, ``v2``, ``build-42``) take the palette in the order of the
-    number, so consecutive versions differ; the names blue, green, ... take their own colour;
-    any other name (``1.4.2``) a colour from a hash of its text (stable across processes,
-    unlike ``hash()``; two such names can share a colour, each picture has a legend).
+    number, so consecutive versions differ; names of dotted numbers (``v1.4.2``) go by their
+    numbers weighted, so that the next patch, minor or major version differs too; the names
+    blue, green, ... take their own colour; any other name a colour from a hash of its text
+    (stable across processes, unlike ``hash()``). Two names can still share a colour:
+    :func:`version_colours` keeps the versions of one picture apart.
     """
     name = version.strip().lower()
     if name in _NAMED:
         return VERSION_PALETTE[_NAMED[name]]
     match = _VERSION_NUMBER.search(name)
     if match:
-        index = int(match[1][-6:]) - 1
+        # the numbers weighted from the last (1, 3, 9, ...): a patch, minor or major step
+        # (1.4.2 -> 1.4.3, 2.0.0 -> 2.1.0, 1.4.9 -> 1.5.0) moves to another colour
+        numbers = [int(n[-6:]) for n in re.split(r"[.\-_]", match[1])]
+        index = sum(n * 3**i for i, n in enumerate(reversed(numbers))) - 1
     else:
         index = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "big")
     return VERSION_PALETTE[index % len(VERSION_PALETTE)]
+
+
+def version_colours(versions: Sequence[str]) -> dict[str, str]:
+    """The colours of the versions one picture shows: each its :func:`version_colour`, but
+    never two of them the same (``v1.2`` and ``v1.3`` hash alike; a deploy between them must
+    show the switch). Where two share a colour, the one first in sorted order keeps it and
+    the other takes the next colour of the palette none of them has; a function of the set
+    of names alone, so every picture of the same versions colours them alike. More versions
+    than colours repeat them (each picture has a legend)."""
+    names = sorted(dict.fromkeys(versions))
+    wanted = {name: version_colour(name) for name in names}
+    out: dict[str, str] = {}
+    for name in names:
+        colour = wanted[name]
+        if colour in out.values() and len(out) < len(VERSION_PALETTE):
+            start = VERSION_PALETTE.index(colour)
+            taken = {*out.values(), *(wanted[n] for n in names if n not in out and n != name)}
+            free = [
+                VERSION_PALETTE[(start + step) % len(VERSION_PALETTE)]
+                for step in range(1, len(VERSION_PALETTE))
+            ]
+            colour = next((c for c in free if c not in taken), None) or next(
+                (c for c in free if c not in out.values()), colour
+            )
+        out[name] = colour
+    return out
 
 
 def timeline_csv(probes: Sequence[Probe], marks: Sequence[tuple[str, float]]) -> str:
@@ -121,7 +159,7 @@ def timeline_svg(
     for p in probes:
         if p.version and p.version not in versions:
             versions.append(p.version)
-    colour = {v: version_colour(v) for v in versions}
+    colour = version_colours(versions)
 
     parts: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{height}" '

@@ -33,6 +33,7 @@ from pytest_fwgates.timeline import (
     timeline_csv,
     timeline_svg,
     version_colour,
+    version_colours,
     write_timeline,
 )
 
@@ -304,6 +305,33 @@ def test_a_version_has_one_colour_in_every_picture() -> None:
     assert version_colour("Blue") == version_colour("blue") != version_colour("green")
     assert version_colour("release-candidate") == version_colour("release-candidate")
     assert "#c62828" not in VERSION_PALETTE
+
+
+def test_two_versions_of_one_picture_never_share_a_colour() -> None:
+    """Any two names can hash alike; a picture of a deploy between them must still show the
+    switch. The colours of a set of versions are distinct (up to the palette's size) and the
+    same whatever order the versions come in, so every picture of them agrees."""
+    from pytest_fwgates.canary_picture import canary_svg
+
+    names = [f"{a}.{b}" for a in range(3) for b in range(12)] + ["app:1.0", "x", "y", "sha-a1b"]
+    alike = [
+        (a, b)
+        for a, b in itertools.combinations(names, 2)
+        if version_colour(a) == version_colour(b)
+    ]
+    assert alike  # eight colours: some names share one
+    for a, b in alike[:20]:
+        colours = version_colours([a, b])
+        assert colours[a] != colours[b] and colours == version_colours([b, a])
+        probes = [_probe(i * 0.05, True, a if i < 3 else b) for i in range(6)]
+        for svg in (
+            timeline_svg(probes, []),
+            canary_svg(probes, [], new=b, steps=[(0.0, 50.0)], start=0.0, end=0.3),
+        ):
+            assert f'fill="{colours[a]}"' in svg and f'fill="{colours[b]}"' in svg, (a, b)
+    for size in range(1, len(VERSION_PALETTE) + 1):
+        for group in itertools.islice(itertools.combinations(names, size), 200):
+            assert len(set(version_colours(group).values())) == size, group
 
 
 # --- one state-changing check at a time ------------------------------------------------------
