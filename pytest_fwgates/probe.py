@@ -44,7 +44,7 @@ from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
 from .bounds import count_support
-from .deadline import Deadline
+from .deadline import Deadline, current
 from .patterns import PatternError, PatternTimeout, compile_pattern, search
 
 __all__ = [
@@ -295,12 +295,22 @@ class _Connection:
         else:
             conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
 
-        def connect(address: tuple[str, int], timeout: Any = None, source: Any = None) -> Any:
+        def create(address: tuple[str, int], timeout: Any = None, source: Any = None) -> Any:
             # the connection's socket, made and watched by the deadline of the request that
             # opens it (TLS handshake included); later requests watch it again
-            return deadline.connect(address)
+            return (current() or deadline).connect(address)
 
-        conn._create_connection = connect  # type: ignore[attr-defined]
+        opened = conn.connect
+
+        def connect() -> None:
+            opened()
+            # the socket the request reads from: for https the TLS socket, which took the
+            # plain one's descriptor (the plain socket watched above is detached by then)
+            if conn.sock is not None:
+                (current() or deadline).watch(conn.sock)
+
+        conn._create_connection = create  # type: ignore[attr-defined]
+        conn.connect = connect  # type: ignore[method-assign]
         return conn
 
     def request(

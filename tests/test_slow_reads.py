@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -42,9 +43,10 @@ MODES = {
 
 
 @contextlib.contextmanager
-def trickling(mode: str) -> Iterator[str]:
+def trickling(mode: str, tls: ssl.SSLContext | None = None) -> Iterator[str]:
     """A loopback server that reads the request, sends the part of ``MODES[mode]`` before
-    ``|`` at once and the rest one byte every 0.5 s; yields its base URL."""
+    ``|`` at once and the rest one byte every 0.5 s; yields its base URL. With ``tls``: the
+    handshake at once, then the same inside TLS (an https URL)."""
     head, _, rest = MODES[mode].partition(b"|")
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)
@@ -54,6 +56,8 @@ def trickling(mode: str) -> Iterator[str]:
         with conn:
             conn.settimeout(1.0)
             with contextlib.suppress(OSError):
+                if tls is not None:
+                    conn = tls.wrap_socket(conn, server_side=True)
                 conn.recv(65536)
                 conn.sendall(head)
                 for byte in rest:
@@ -75,7 +79,8 @@ def trickling(mode: str) -> Iterator[str]:
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+        scheme = "https" if tls is not None else "http"
+        yield f"{scheme}://127.0.0.1:{listener.getsockname()[1]}"
     finally:
         stop.set()
         thread.join(5)
@@ -224,3 +229,32 @@ def test_fwgates_init_looks_at_a_trickling_service_within_its_bound(mode: str) -
     assert any("did not answer within 1 s" in note for note in found.notes), found.notes
     # the service's root and Prometheus' first query: one bound each (was 20 s and hours)
     assert took < 2 * 1.0 + SLACK
+
+
+@pytest.fixture(scope="module")
+def server_tls(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
+    from test_init import _self_signed
+
+    return _self_signed(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.mark.parametrize("mode", ["slow-headers", "slow-body-until-close"])
+def test_requests_inside_tls_end_by_their_timeout(
+    tmp_path: Path, server_tls: ssl.SSLContext, mode: str
+) -> None:
+    """The handshake at once, then the answer trickled inside TLS: the TLS socket a new
+    connection makes is watched from its first request on (the prober's was not: its plain
+    socket, given up by the TLS wrapper, was)."""
+    with trickling(mode, server_tls) as base:
+        started = time.monotonic()
+        with Prober(f"{base}/health", interval=0.1, timeout=1.0, verify=False) as prober:
+            time.sleep(1.5)
+        took_prober = time.monotonic() - started
+        result, took = _run(tmp_path, {"http": f"{base}/", "timeout": "1.5s", "verify": False})
+    assert prober.probes and not any(p.ok for p in prober.probes)
+    assert all(p.end - p.start < 1.0 + SLACK for p in prober.probes)
+    assert {p.error for p in prober.probes} == {"timeout"}
+    assert took_prober < 1.5 + 1.0 + SLACK
+    assert result.outcome is Outcome.ERROR, result.message
+    assert "within 1.5 s" in result.message
+    assert took < 1.5 + SLACK
