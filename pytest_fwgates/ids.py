@@ -2,8 +2,9 @@
 
 A check without ``id:`` is named ``type[target]`` after its target with its variables
 resolved and secrets masked (``http[https://shop.example/health]``, not ``http[${url}/health]``),
-lists written ``a, b``, its whitespace collapsed, cut to :data:`TARGET_LEN` characters (``…``
-marks the cut) and non-printable characters written as escapes. A waiver may name a check by
+lists written ``a, b``, its whitespace collapsed, cut to :data:`TARGET_LEN` characters (``…~``
+and a short hash of the whole text mark the cut, so that targets that differ only after it
+keep distinct ids) and non-printable characters written as escapes. A waiver may name a check by
 that id or by the full ``type[target]``: :func:`waiver_key` gives both the same form.
 """
 
@@ -25,6 +26,7 @@ __all__ = [
 ]
 
 TARGET_LEN = 60
+_CUT_HASH = 6
 _TYPED = re.compile(r"^([a-z][a-z0-9_-]*)\[(.*)\]$", re.S)
 
 
@@ -58,7 +60,12 @@ def short_target(target: Any, mask: Callable[[str], str] | None = None) -> str:
     if mask is not None:
         text = mask(text)
     text = _printable(text)
-    return text if len(text) <= TARGET_LEN else text[: TARGET_LEN - 1] + "…"
+    if len(text) <= TARGET_LEN:
+        return text
+    # a short hash of the whole text after the cut: two targets that differ only after it
+    # (long URLs of one host, resolved from variables) keep two ids
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:_CUT_HASH]
+    return f"{text[: TARGET_LEN - _CUT_HASH - 2]}…~{digest}"
 
 
 def default_id(type_name: str, target: Any, mask: Callable[[str], str] | None = None) -> str:
