@@ -16,7 +16,7 @@
    of a few seconds. Everything else passes on its evidence.
 3. Runs the phase-8 example operations-excellence gate (reports in
    ``reports/operations-excellence/``). Availability passes on 3500 probes (> 99.9 % at 95 %
-   confidence needs 2996 good ones); the sample records are too few to prove 95 % of threats
+   confidence needs 2995 good ones); the sample records are too few to prove 95 % of threats
    answered automatically or 90 % recall, so this gate too is INCONCLUSIVE (7), as expected.
 4. Stops the stack whatever happens, and ends with what the next stage of a pipeline runs:
    ``fwgates verify reports/handoff --public-key ... --require-verdict VERDICT``, with the

@@ -15,7 +15,8 @@ the result:
 A figure whose point estimate meets the threshold while its bound does not is
 INCONCLUSIVE, with the evidence still missing named; a point estimate that misses it is a
 failure as before. A share of counted events (:data:`COUNTED`) with no counts behind it is
-inconclusive too: there is nothing to bound it with.
+inconclusive too: there is nothing to bound it with; so is a percentile (``pNN_...``) with no
+samples behind it.
 """
 
 from __future__ import annotations
@@ -211,6 +212,12 @@ def judge(
             "inconclusive",
             f"{key} = {shown} with no counts behind it: no bound at {_pct(confidence)} "
             "confidence (record the counted events with the figure)",
+        )
+    if percentile_of(key) is not None:
+        return Judged(
+            "inconclusive",
+            f"{key} = {shown} with no samples behind it: no bound at {_pct(confidence)} "
+            "confidence (record the samples with the figure)",
         )
     return Judged("pass")
 

@@ -37,13 +37,14 @@ import ssl
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
-from .bounds import count_support
+from .bounds import DEFAULT_CONFIDENCE, count_support, quantile_support
 from .deadline import Deadline, current
 from .patterns import PatternError, PatternTimeout, compile_pattern, search
 
@@ -188,6 +189,8 @@ class Figures:
     #: prober time of the first answer of ``new`` and the last answer of any other version
     first_new: float | None = None
     last_old: float | None = None
+    #: latencies of the good probes, ms (the sample p95_latency_ms is ranked from)
+    latencies: list[float] = field(default_factory=list)
 
     def values(self) -> dict[str, float]:
         return {
@@ -200,10 +203,16 @@ class Figures:
             "p95_latency_ms": round(self.p95_latency_ms, 1),
         }
 
-    def support(self) -> dict[str, dict[str, Any]]:
-        """What ``availability_pct`` was counted from (its bound, see bounds.py)."""
+    def support(self, confidence: float = DEFAULT_CONFIDENCE) -> dict[str, dict[str, Any]]:
+        """What ``availability_pct`` was counted from and ``p95_latency_ms`` ranked from
+        (their bounds, see bounds.py)."""
         good = self.probes - self.failed_probes
-        return {"availability_pct": count_support(good, self.probes, "probes", "good")}
+        support = {"availability_pct": count_support(good, self.probes, "probes", "good")}
+        if self.latencies:
+            support["p95_latency_ms"] = quantile_support(
+                Counter(round(ms, 1) for ms in self.latencies), 0.95, confidence
+            )
+        return support
 
 
 def compute_figures(
@@ -258,6 +267,7 @@ def compute_figures(
         versions=versions,
         first_new=first_new,
         last_old=last_old,
+        latencies=latencies,
     )
 
 

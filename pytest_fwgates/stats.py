@@ -100,6 +100,25 @@ def trials_needed(
     return high
 
 
+#: up to this many samples the binomial CDF of a percentile bound is summed exactly here
+#: (no scipy import: a few milliseconds); beyond it, scipy's
+_EXACT_CDF_MAX = 20000
+
+
+def _binomial_cdf(n: int, q: float) -> list[float]:
+    """``P(Bin(n, q) <= k)`` for k = 0..n, summed term by term in log space."""
+    log_q, log_r = math.log(q), math.log1p(-q)
+    total = 0.0
+    cdf = []
+    lg_n = math.lgamma(n + 1)
+    for k in range(n + 1):
+        total += math.exp(
+            lg_n - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_q + (n - k) * log_r
+        )
+        cdf.append(min(total, 1.0))
+    return cdf
+
+
 def quantile_ranks(n: int, q: float, confidence: float = 0.95) -> tuple[int | None, int | None]:
     """1-based ranks of the order statistics that bound the ``q`` quantile from below and
     above with ``confidence`` each; ``None`` where ``n`` samples cannot bound it."""
@@ -108,23 +127,31 @@ def quantile_ranks(n: int, q: float, confidence: float = 0.95) -> tuple[int | No
         raise ValueError(f"quantile must be in (0, 1): {q!r}")
     if n <= 0:
         return None, None
+    if n <= _EXACT_CDF_MAX:
+        table = _binomial_cdf(n, q)
+
+        def cdf(k: int) -> float:
+            return 0.0 if k < 0 else 1.0 if k >= n else table[k]
+
+        # upper: the smallest r with P(Bin(n, q) <= r - 1) >= confidence
+        # (sums in floating point: a tie with the level within 1e-12 counts as reached)
+        upper = next((r for r in range(1, n + 1) if cdf(r - 1) >= confidence - 1e-12), None)
+        # lower: the largest s with P(Bin(n, q) >= s) >= confidence, i.e. cdf(s - 1) <= alpha
+        lower = next((s for s in range(n, 0, -1) if cdf(s - 1) <= alpha + 1e-12), None)
+        return lower, upper
     from scipy.stats import binom
 
-    # upper: smallest r with P(Bin(n, q) <= r - 1) >= confidence
     r = int(binom.ppf(confidence, n, q)) + 1
     while r > 1 and binom.cdf(r - 2, n, q) >= confidence:
         r -= 1
     while r <= n and binom.cdf(r - 1, n, q) < confidence:
         r += 1
-    upper = r if r <= n else None
-    # lower: largest s with P(Bin(n, q) >= s) >= confidence, i.e. cdf(s - 1) <= alpha
     s = int(binom.ppf(alpha, n, q))
     while s >= 1 and binom.cdf(s - 1, n, q) > alpha:
         s -= 1
     while s + 1 <= n and binom.cdf(s, n, q) <= alpha:
         s += 1
-    lower = s if s >= 1 else None
-    return lower, upper
+    return (s if s >= 1 else None), (r if r <= n else None)
 
 
 def histogram_rank(histogram: Histogram, rank: int) -> float:

@@ -56,7 +56,7 @@ import pytest
 
 @pytest.mark.gate("production-readiness", criterion="performance-verification")
 def test_performance_figures(gate_record):
-    gate_record("p95_ms", 120.0)
+    gate_record("p95_ms", samples=[120.0] * 100)  # enough for a p95 bound (59)
     gate_record("failure_ratio", 0.0)
 """
 

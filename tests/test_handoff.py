@@ -30,6 +30,7 @@ VAR_SECRET = "gate-var-secret-5432"
 #: a check type of the project's own that writes evidence files (one with the secret in it)
 CONFTEST = f"""
 import os, time
+from pytest_fwgates.bounds import quantile_support
 from pytest_fwgates.checks import Check, Measurement
 
 
@@ -49,10 +50,14 @@ class EvidenceCheck(Check):
         stats = folder / "stats"
         stats.mkdir(exist_ok=True)
         (stats / "requests.csv").write_text("name,p95\\n/,412\\n")
+        # the samples behind the percentiles: their bounds decide the thresholds
+        hist = {{120.0: 600, 412.0: 380, 730.0: 20}}
+        support = {{f"p{{q}}_ms": quantile_support(hist, q / 100) for q in (50, 95, 99)}}
         return Measurement(
             values={{"p50_ms": 120.0, "p95_ms": 412.0, "p99_ms": 730.0, "failure_ratio": 0.0}},
             facts={{"trend": {{"p95_ms": [380.0, 400.0, 412.0]}}}},
             evidence={{"log": log, "timeline": svg, "stats": stats}},
+            support=support,
         )
 
 
@@ -103,7 +108,7 @@ def test_recovery(gate_record):
 
 @pytest.mark.gate("production-readiness", criterion="performance-verification")
 def test_performance(gate_record):
-    gate_record("p95_ms", 120.0)
+    gate_record("p95_ms", samples=[120.0] * 100)  # enough for a p95 bound (59)
     gate_record("failure_ratio", 0.0)
 """
 
@@ -691,7 +696,7 @@ def test_report_html_renders_in_headless_chromium(made: dict[str, Path], tmp_pat
     assert "".join(reader.texts["data-key=p95_ms"]).strip().startswith("412 ms")
     assert "".join(reader.texts["data-key=p99_ms"]).strip() == "730 ms"
     assert 'data-gate="production-readiness"' in dom and 'data-verdict="PASSED"' in dom
-    assert "p95_ms = 412 ms, expected &lt; 500" in dom
+    assert "p95_ms = 412 ms (n = 1000), expected &lt; 500" in dom
     assert any(src.startswith("data:image/svg+xml;base64,") for src in reader.images)
     assert "Baseline trend of p95_ms" in dom
     assert 'data-deliverable="incident-response" data-present="true"' in dom
@@ -701,7 +706,7 @@ def test_report_html_renders_in_headless_chromium(made: dict[str, Path], tmp_pat
     assert overview.count('class="gate-line"') == 1
     assert overview.count('class="criterion-line"') == 5
     assert 'data-criterion="performance-verification" data-verdict="PASS"' in overview
-    assert "p95_ms = 412 ms, expected &lt; 500" in overview
+    assert "p95_ms = 412 ms (n = 1000), expected &lt; 500" in overview
     # the threshold marks carry their bound as a label
     assert "".join(reader.texts.get("data-threshold=p95_ms", [])) == ""  # (a label, not a key)
     assert 'class="threshold-label" data-threshold="p95_ms">&lt; 500 ms</text>' in dom

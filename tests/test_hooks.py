@@ -232,12 +232,12 @@ def test_gate_record_values_reach_the_reports(project: GateProject) -> None:
 
         @pytest.mark.gate("release", criterion="performance")
         def test_fast(gate_record):
-            gate_record("p95_ms", 212)
+            gate_record("p95_ms", samples=[212] * 100)
             gate_record("rps", 150.5)
 
         @pytest.mark.gate("release", criterion="performance")
         def test_slow(gate_record):
-            gate_record("p95_ms", 412)
+            gate_record("p95_ms", samples=[412] * 100)
 
         def test_bad_value(gate_record):
             with pytest.raises(TypeError, match="needs a finite number"):
@@ -259,7 +259,7 @@ def test_gate_record_values_reach_the_reports(project: GateProject) -> None:
         ("passed", {"p95_ms": 212.0, "rps": 150.5}, {"p95_ms": "< 300ms"}),
         ("failed", {"p95_ms": 412.0}, {"p95_ms": "< 300ms"}),
     ]
-    result.stdout.fnmatch_lines(["*performance*required*1/2*p95_ms = 412 ms, expected < 300ms*"])
+    result.stdout.fnmatch_lines(["*performance*required*1/2*p95_ms = 412 ms*"])
     result = project.run("-k", "bad_value")
     result.assert_outcomes(passed=1)
 

@@ -248,7 +248,7 @@ class DeployCheck(TimedCheck):
             stopped_at = prober.now()
         figures = prober.figures(start=started, end=stopped_at)
         run.values.update({k: v for k, v in figures.values().items() if k != "probes"})
-        run.support.update(figures.support())
+        run.support.update(figures.support(self.context.confidence(self.spec)))
         end_of_deploy = max(ended, stable_at) if stable_at is not None else ended
         run.values["duration_s"] = round(end_of_deploy - started, 3)
         after = prober.last_good()
@@ -360,7 +360,8 @@ class DeployCheck(TimedCheck):
         except LoadError as exc:
             run.failures.append(f"under_load: {exc}")
             return
-        run.values.update(phase_figures(slots, start_wall, end_wall))
+        confidence = self.context.confidence(self.spec)
+        run.values.update(phase_figures(slots, start_wall, end_wall, run.support, confidence))
         path = plan.workdir / "load-timeline.csv"
         measurement.evidence[f"load{suffix}_timeline_csv"] = write_load_timeline(
             path, slots, start_wall, end_wall
@@ -459,9 +460,16 @@ class DeployCheck(TimedCheck):
                 if key in chosen.support:
                     measurement.support[key] = chosen.support[key]
         for key in UNDER_LOAD_KEYS:
-            seen = [r.values[key] for r in runs if key in r.values]
-            if seen:
-                measurement.values[key] = max(seen) if key.startswith("p95") else sum(seen)
+            having = [r for r in runs if key in r.values]
+            if not having:
+                continue
+            if key.startswith("p95"):
+                worst = max(having, key=lambda r: r.values[key])
+                measurement.values[key] = worst.values[key]
+                if key in worst.support:
+                    measurement.support[key] = worst.support[key]
+            else:
+                measurement.values[key] = sum(r.values[key] for r in having)
         acked = [r.values["writes_acknowledged"] for r in runs if "writes_acknowledged" in r.values]
         if acked:
             measurement.values["writes_acknowledged"] = sum(acked)

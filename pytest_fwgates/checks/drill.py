@@ -167,7 +167,9 @@ class DrillCheck(TimedCheck):
                 if k not in ("probes", "p95_latency_ms", "outages")
             }
         )
-        measurement.support.update(figures.support())
+        measurement.support.update(
+            {k: v for k, v in figures.support().items() if k in measurement.values}
+        )
         if detected is not None:
             measurement.values["mttd_s"] = round(detected - fault_at, 3)
         first_failed = next((p for p in prober.probes if p.start >= fault_at and not p.ok), None)

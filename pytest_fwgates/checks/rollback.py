@@ -100,7 +100,9 @@ class RollbackCheck(TimedCheck):
         measurement.values.update(
             {k: v for k, v in figures.values().items() if k not in ("probes", "p95_latency_ms")}
         )
-        measurement.support.update(figures.support())
+        measurement.support.update(
+            {k: v for k, v in figures.support().items() if k in measurement.values}
+        )
         after = prober.last_good()
         measurement.facts["version_after"] = after.version if after else None
         measurement.facts["versions_seen"] = figures.versions

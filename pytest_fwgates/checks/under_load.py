@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..bounds import DEFAULT_CONFIDENCE, quantile_support
 from ..fsutil import write_file
 from ..locust_run import (
     STARTUP_GRACE,
@@ -181,9 +182,14 @@ def phase_of(slot: int, start_wall: float, end_wall: float) -> str:
 
 
 def phase_figures(
-    slots: Mapping[int, Mapping[str, Any]], start_wall: float, end_wall: float
+    slots: Mapping[int, Mapping[str, Any]],
+    start_wall: float,
+    end_wall: float,
+    support: dict[str, dict[str, Any]] | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> dict[str, float]:
-    """Requests, failures and p95 before, during and after ``[start_wall, end_wall)``."""
+    """Requests, failures and p95 before, during and after ``[start_wall, end_wall)``; the
+    order-statistic bounds of each p95 go into ``support`` when given."""
     counts = {phase: [0, 0] for phase in PHASES}
     hists: dict[str, dict[int, int]] = {phase: {} for phase in PHASES}
     for slot, entry in slots.items():
@@ -200,6 +206,8 @@ def phase_figures(
         p95 = percentile(hists[phase], sum(hists[phase].values()), 95)
         if not math.isnan(p95):  # no answered request: left out, a threshold on it fails
             values[f"p95_ms_{phase}"] = p95
+            if support is not None:
+                support[f"p95_ms_{phase}"] = quantile_support(hists[phase], 0.95, confidence)
     return values
 
 
