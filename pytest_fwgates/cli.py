@@ -355,6 +355,14 @@ def _main(argv: Sequence[str] | None = None) -> int:
         json.dump(gate_schema(registry.classes()), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
         return 0
+    for folder in args.gate_dir:  # as pytest --gate-dir: a mistyped folder is no "ok"
+        try:
+            usable = folder.is_dir()
+        except OSError:  # a name too long, a loop of links
+            usable = False
+        if not usable:
+            sys.stderr.write(f"fwgates {args.command}: --gate-dir {folder}: no such folder\n")
+            return 2
     ini_dirs, ini_vars = _ini_settings(Path.cwd())
     loader = GateLoader(args.gate_dir or ini_dirs, registry=registry, cli_vars=ini_vars)
     if args.command == "list":

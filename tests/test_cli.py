@@ -103,6 +103,19 @@ def test_check_loads_every_gate(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     )
 
 
+@pytest.mark.parametrize("command", ["list", "check"])
+def test_a_gate_dir_that_is_not_a_folder_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    """As for pytest --gate-dir: a mistyped folder (or a file) is one line, exit 2, not an
+    "ok" over the catalog alone."""
+    (tmp_path / "file.yaml").write_text("gate: x\n")
+    for folder in (tmp_path / "gatez", tmp_path / "file.yaml", tmp_path / ("a" * 5000)):
+        code, out, err = run_cli(capsys, command, "--gate-dir", str(folder))
+        assert (code, out) == (2, "")
+        assert err == f"fwgates {command}: --gate-dir {folder}: no such folder\n"
+
+
 def test_check_reports_broken_and_unknown_gates(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
