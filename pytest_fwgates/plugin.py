@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import typing
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,7 +53,14 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    _add_options(parser)
+    config = pluginmanager.get_plugin("pytestconfig")
+    if isinstance(config, pytest.Config) and not config.args:
+        _remove_earlier_before_parsing(config)
+
+
+def _add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("fwgates", "quality gates (pytest-fwgates)")
     group.addoption(
         "--gate",
@@ -179,6 +187,41 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "handoff_deliverables", "handoff deliverables, one NAME=PATH a line", type="linelist"
     )
     parser.addini("gate_progress", "progress file whose fwgates block is updated", default="")
+
+
+class _EarlyArgs(argparse.ArgumentParser):
+    def error(self, message: str) -> typing.NoReturn:
+        raise ValueError(message)
+
+
+def _remove_earlier_before_parsing(config: pytest.Config) -> None:
+    """Remove an earlier run's reports and package as soon as the plugin is loaded: before
+    pytest parses the options of all plugins, where a usage error in any of them (an option
+    without its value, a bad number) stops the run before any later hook.
+
+    The arguments pytest parses are read the way it composes them (``PYTEST_ADDOPTS``, the
+    ini's ``addopts``, the command line); only ``--gate``, ``--gate-junit`` and
+    ``--handoff-package`` are looked at, and anything unreadable leaves the removal to
+    :func:`pytest_load_initial_conftests`."""
+    import os
+    import shlex
+
+    try:
+        args = [
+            *shlex.split(os.environ.get("PYTEST_ADDOPTS", "")),
+            *config.getini("addopts"),
+            *map(str, config.invocation_params.args),
+        ]
+        early = _EarlyArgs(add_help=False, allow_abbrev=False)
+        early.add_argument("--gate", action="append", default=[], dest="fwgates_gates")
+        early.add_argument("--gate-junit", dest="fwgates_junit")
+        early.add_argument("--handoff-package", dest="fwgates_handoff")
+        known, _ = early.parse_known_args(args)
+        if known.fwgates_gates:
+            config.rootpath  # noqa: B018 (set once pytest has found its ini: not before)
+    except (ValueError, TypeError, AttributeError):
+        return
+    _remove_earlier(config, known)
 
 
 def _positive_seconds(text: str) -> float:
@@ -384,7 +427,10 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     (An xdist worker does it too, harmlessly: the controller writes reports and the package
     only after every worker has finished.)
     """
-    known = early_config.known_args_namespace
+    _remove_earlier(early_config, early_config.known_args_namespace)
+
+
+def _remove_earlier(early_config: pytest.Config, known: argparse.Namespace) -> None:
     if not getattr(known, "fwgates_gates", None):
         return
     from .report.paths import remove_stale, remove_stale_package, resolve_junit, summary_path

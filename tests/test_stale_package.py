@@ -92,6 +92,11 @@ def test_a_package_is_bound_to_its_run(earlier: dict[str, Path]) -> None:
         pytest.param(["CRASH"], id="conftest-crash"),
         pytest.param(["-n", "2", "--gate-var=no_such_var=1"], id="xdist-usage-error"),
         pytest.param(["INTERRUPT"], id="ctrl-c-in-collection"),
+        # usage errors pytest finds when it parses the options of all plugins, before any
+        # later hook: an option without its value, a bad value of another plugin's option
+        pytest.param(["--gate-var"], id="gate-var-without-value"),
+        pytest.param(["--gate-connect-timeout=soon"], id="bad-number"),
+        pytest.param(["-n", "many"], id="xdist-bad-value"),
     ],
 )
 def test_a_run_that_does_not_finish_leaves_no_earlier_package(
