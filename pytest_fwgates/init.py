@@ -516,7 +516,12 @@ def _q(value: Any) -> str:
     text = str(value) if isinstance(value, Ref) else str(value).replace("${", "$${")
     if re.fullmatch(r"[A-Za-z][A-Za-z0-9_.+-]*", text) and text.lower() not in _YAML_WORDS:
         return text
-    return json.dumps(text, ensure_ascii=False)
+    # JSON is YAML, but a raw line separator (U+2028, U+0085) folds and DEL is refused:
+    # every character that is not printable is written as an escape
+    return "".join(
+        c if c.isprintable() else f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
+        for c in json.dumps(text, ensure_ascii=False)
+    )
 
 
 _YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}

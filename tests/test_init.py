@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_fwgates.cli import main
 from pytest_fwgates.init import clean_url
@@ -498,3 +500,23 @@ def test_values_the_service_chose_are_data_never_variables(
     found = Discovery(url=url, prometheus="http://127.0.0.1:9", jobs=[job])
     (check,), _ = _availability_checks(found)
     assert check.body["prometheus"] == "100 * min(up{job=" + json.dumps(job) + "})"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=30))
+def test_any_value_from_a_service_reads_back_exactly(value: str) -> None:
+    """A scalar init writes reads back through the project's YAML loader and the variable
+    expansion as exactly the text the service gave: line separators (U+2028, U+0085), a BOM,
+    ``${``, quotes, ``#``, YAML words."""
+    import tempfile
+
+    from pytest_fwgates.init import _flow, _q
+    from pytest_fwgates.variables import interpolate
+    from pytest_fwgates.yamlsrc import load_yaml
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "x.yaml"
+        path.write_text(f"a: {_q(value)}\nb: {_flow({'k': [value]})}\n", encoding="utf-8")
+        doc = load_yaml(path)
+    assert doc["a"] == doc["b"]["k"][0]
+    assert interpolate(str(doc["a"]), {}, {}) == value
