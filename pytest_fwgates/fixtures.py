@@ -11,41 +11,50 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .keys import measures_key, run_key, support_key
+from .keys import (
+    finished_key,
+    measured_by_key,
+    measures_key,
+    record_problems_key,
+    run_key,
+    support_key,
+)
 
 if TYPE_CHECKING:
     from .model import CheckResult, Criterion, Gate
 
-__all__ = ["gate_check", "gate_record"]
+__all__ = ["Recorder", "gate_check", "gate_record"]
 
 
-@pytest.fixture
-def gate_record(request: pytest.FixtureRequest) -> Callable[..., None]:
-    """Record a measured value (``gate_record("duration_s", 42.0)``) for the test's criterion.
+class Recorder:
+    """``gate_record(name, value, counts=..., samples=...)``: a measured value for the test's
+    criterion.
 
-    Recorded values are held to the criterion's standard thresholds and appear in the
-    gate reports; a criterion whose standard no check measured is not evaluated. In a run
-    with ``--gate``, a value that misses its standard fails the test at once.
-
-    A share of counted events is judged on its counts, never on the share alone:
-    ``gate_record("availability_pct", counts=(good, probes))`` (the share is computed, or
-    checked against a value given). A percentile or mean of samples is judged on the bound
-    its samples allow: ``gate_record("p95_ms", samples=latencies)``,
-    ``gate_record("mttr_s", samples=recovery_times)``. A share recorded without counts
-    cannot pass a one-sided standard: its criterion is INCONCLUSIVE.
+    Every value is kept and judged by the verdict, wherever it was recorded (the test, a
+    fixture, its teardown, a thread); one that misses its standard, or a figure a check type
+    owns, fails the test at once too and is kept as a problem, so a thread that swallows the
+    failure cannot make it pass. A value recorded after the test's last report is an error of
+    the test.
     """
-    measures = request.node.stash.setdefault(measures_key, {})
-    supports = request.node.stash.setdefault(support_key, {})
-    run = request.config.stash.get(run_key, None)
-    confidence = 0.95
-    if run is not None:
-        from .run import run_confidence
 
-        _gate, criterion = _criterion_of(request)
-        level = criterion.confidence if criterion is not None else None
-        confidence = level if level is not None else run_confidence(request.config)
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        item = request.node
+        self._item = item
+        self._run = request.config.stash.get(run_key, None)
+        self._measures = item.stash.setdefault(measures_key, {})
+        self._supports = item.stash.setdefault(support_key, {})
+        self._by = item.stash.setdefault(measured_by_key, {})
+        self._problems = item.stash.setdefault(record_problems_key, [])
+        self._confidence = 0.95
+        if self._run is not None:
+            from .run import run_confidence
 
-    def record(
+            _gate, criterion = _criterion_of(request)
+            level = criterion.confidence if criterion is not None else None
+            self._confidence = level if level is not None else run_confidence(request.config)
+
+    def __call__(
+        self,
         key: str,
         value: float | None = None,
         *,
@@ -53,22 +62,79 @@ def gate_record(request: pytest.FixtureRequest) -> Callable[..., None]:
         samples: Sequence[float] | None = None,
     ) -> None:
         __tracebackhide__ = True
+        self._record(key, value, counts, samples, "")
+
+    def measured(self, key: str, value: float, by: str) -> None:
+        """A value check code of type ``by`` measured (``gate_check``, ``deploy_monitor``)."""
+        __tracebackhide__ = True
+        self._record(key, value, None, None, by)
+
+    def _problem(self, text: str) -> None:
+        __tracebackhide__ = True
+        if text not in self._problems:
+            self._problems.append(text)
+        pytest.fail(text, pytrace=False)
+
+    def _record(
+        self,
+        key: str,
+        given: float | None,
+        counts: tuple[int, int] | None,
+        samples: Sequence[float] | None,
+        by: str,
+    ) -> None:
+        __tracebackhide__ = True
         from .bounds import supported_value
 
         try:
-            value, support = supported_value(key, value, counts, samples, confidence)
+            value, support = supported_value(key, given, counts, samples, self._confidence)
         except ValueError as exc:
             raise TypeError(f"gate_record({key!r}, ...) {exc}") from None
-        measures[key] = value
+        run = self._run
+        if run is not None:
+            if self._item.stash.get(finished_key, False):
+                # its reports are made: the value can no longer reach the verdict with them
+                run.late_record(self._item, key)
+                return
+            if not by:
+                owners = run.registry.owners().get(key)
+                if owners:
+                    from .owners import owned_message
+
+                    self._problem(owned_message(key, owners))
+        self._measures[key] = value
         if support:
-            supports[key] = support
+            self._supports[key] = support
+        if by:
+            self._by[key] = by
+        else:
+            self._by.pop(key, None)
         if run is not None:
             # a value that misses its standard fails the test itself, not only the gate
-            problem = run.standard_problem(request.node, key, value)
+            problem = run.standard_problem(self._item, key, value)
             if problem:
-                pytest.fail(problem)
+                self._problem(problem)
 
-    return record
+
+@pytest.fixture
+def gate_record(request: pytest.FixtureRequest) -> Recorder:
+    """Record a measured value (``gate_record("page_load_ms", 420.0)``) for the test's
+    criterion.
+
+    Recorded values are held to the criterion's standard thresholds and appear in the
+    gate reports; a criterion whose standard no check measured is not evaluated. In a run
+    with ``--gate``, a value that misses its standard fails the test at once, and a figure
+    a check type owns (``targets_up``, ``mismatches``, ``p95_ms``, ``duration_s``, ...) is
+    refused: the check (or ``gate_check``, ``deploy_monitor``) measures it. See
+    :mod:`pytest_fwgates.owners`.
+
+    A share of counted events is judged on its counts, never on the share alone:
+    ``gate_record("error_share_pct", counts=(bad, requests))`` (the share is computed, or
+    checked against a value given). A percentile or mean of samples is judged on the bound
+    its samples allow: ``gate_record("page_p95_ms", samples=latencies)``. A share recorded
+    without counts cannot pass a one-sided standard: its criterion is INCONCLUSIVE.
+    """
+    return Recorder(request)
 
 
 def _criterion_of(request: pytest.FixtureRequest) -> tuple[Gate | None, Criterion | None]:
@@ -87,9 +153,7 @@ def _criterion_of(request: pytest.FixtureRequest) -> tuple[Gate | None, Criterio
 
 
 @pytest.fixture
-def gate_check(
-    request: pytest.FixtureRequest, gate_record: Callable[..., None]
-) -> Callable[..., CheckResult]:
+def gate_check(request: pytest.FixtureRequest, gate_record: Recorder) -> Callable[..., CheckResult]:
     """Run a check of any registered type from Python, with the same code as YAML checks.
 
     ``gate_check("command", "systemctl is-active nginx", expect={"stdout_contains": "active"})``
@@ -130,7 +194,7 @@ def gate_check(
         supports = request.node.stash.setdefault(support_key, {})
         for key, value in result.measured.items():
             if isinstance(value, int | float) and not isinstance(value, bool):
-                gate_record(key, value)
+                gate_record.measured(key, value, type_name)
                 if key in result.support:
                     supports[key] = dict(result.support[key])
                 if key in result.thresholds:

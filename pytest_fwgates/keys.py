@@ -16,7 +16,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
+    "finished_key",
+    "measured_by_key",
     "measures_key",
+    "record_problems_key",
     "recorder_key",
     "result_key",
     "run_key",
@@ -27,6 +30,12 @@ __all__ = [
 measures_key: pytest.StashKey[dict[str, float]] = pytest.StashKey()
 #: what those values were measured from (counts, samples; see bounds.py), by value name
 support_key: pytest.StashKey[dict[str, dict[str, Any]]] = pytest.StashKey()
+#: figure -> check type, for values a check measured for a marked test (gate_check, ...)
+measured_by_key: pytest.StashKey[dict[str, str]] = pytest.StashKey()
+#: why values a marked test recorded do not count (a missed standard, an owned figure, ...)
+record_problems_key: pytest.StashKey[list[str]] = pytest.StashKey()
+#: set once the item's last report is made: a value recorded later comes too late
+finished_key: pytest.StashKey[bool] = pytest.StashKey()
 #: the gate run of a session started with ``--gate``
 run_key: pytest.StashKey[GateRun] = pytest.StashKey()
 #: the CheckResult of a YAML check item

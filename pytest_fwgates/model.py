@@ -179,10 +179,20 @@ class CheckResult:
     #: what each figure was measured from (counts, percentile bounds, n of a mean, window
     #: coverage) and what its bound showed; see :mod:`pytest_fwgates.bounds`
     support: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the check type that measured ("" for a marked Python test)
+    check_type: str = ""
+    #: a marked Python test's values a check measured for it (gate_check, deploy_monitor):
+    #: figure -> check type; the test's other values it recorded itself
+    measured_by: dict[str, str] = field(default_factory=dict)
+
+    def by(self, key: str) -> str:
+        """The check type that measured ``key`` ("" when a Python test recorded it)."""
+        return self.measured_by.get(key, self.check_type)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "nodeid": self.nodeid,
+            "type": self.check_type,
             "gate": self.gate,
             "criterion": self.criterion,
             "check": self.check_id,
@@ -199,6 +209,7 @@ class CheckResult:
             "evidence": dict(self.evidence),
             "target": self.target,
             "support": {k: dict(v) for k, v in self.support.items()},
+            **({"measured_by": dict(self.measured_by)} if self.measured_by else {}),
         }
 
     @classmethod
@@ -226,6 +237,8 @@ class CheckResult:
                 for k, v in (data.get("support") or {}).items()
                 if isinstance(v, dict)
             },
+            check_type=str(data.get("type") or ""),
+            measured_by={str(k): str(v) for k, v in (data.get("measured_by") or {}).items()},
         )
 
 

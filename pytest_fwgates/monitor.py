@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from .fixtures import Recorder
     from .probe import Figures, Prober
 
 __all__ = ["DeployMonitor", "deploy_monitor"]
@@ -56,7 +57,7 @@ def deploy_monitor(
     from .probe import Prober, VersionRule
     from .timeline import write_timeline
 
-    gate_record: Callable[[str, float], None] = request.getfixturevalue("gate_record")
+    gate_record: Recorder = request.getfixturevalue("gate_record")
     open_probers: list[Prober] = []
 
     @contextlib.contextmanager
@@ -81,6 +82,7 @@ def deploy_monitor(
                 seen = prober.probes
                 why = seen[-1].error if seen else "no answer"
                 pytest.fail(f"deploy_monitor: {url} is not healthy before the block: {why}")
+            before = prober.last_good()
             started = prober.mark("start")
             yield result
             ended = prober.mark("end")
@@ -99,6 +101,9 @@ def deploy_monitor(
         result.values["duration_s"] = round(done - started, 3)
         last = prober.last_good()
         result.facts = {"versions_seen": figures.versions, "version_after": last and last.version}
+        if rule is not None:  # as a deploy check: the version switched, or nothing changed
+            changed = before is not None and last is not None and before.version != last.version
+            result.values["version_changed"] = 1.0 if changed else 0.0
         result.evidence = write_timeline(
             tmp_path,
             f"timeline-{len(open_probers)}",
@@ -108,7 +113,7 @@ def deploy_monitor(
             f"deploy_monitor: {request.node.name}",
         )
         for key, value in result.values.items():
-            gate_record(key, value)
+            gate_record.measured(key, value, "deploy")  # the deploy check's own prober
         if not result.stable:
             on = f" on {expected}" if expected else ""
             pytest.fail(

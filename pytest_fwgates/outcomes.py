@@ -145,6 +145,10 @@ class ItemRecord:
     measured: dict[str, float] = dataclasses.field(default_factory=dict)
     #: what recorded values were measured from (counts, samples), by value name
     support: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    #: figure -> check type, for values a check measured for a marked test (gate_check)
+    measured_by: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: why values a marked test recorded do not count (a missed standard, an owned figure)
+    problems: list[str] = dataclasses.field(default_factory=list)
     message: str = ""
     #: rank of the outcome ``message`` belongs to (a worse report's message replaces it)
     message_rank: int = 0
@@ -185,8 +189,17 @@ class ItemRecord:
             self.unproven = True
         if data.get("measured"):
             self.measured.update(data["measured"])
+            by = data.get("measured_by") or {}
+            for key in data["measured"]:
+                if key in by:
+                    self.measured_by[key] = str(by[key])
+                else:
+                    self.measured_by.pop(key, None)  # the test recorded it itself
         if data.get("support"):
             self.support.update(data["support"])
+        for problem in data.get("problems") or ():
+            if problem not in self.problems:
+                self.problems.append(str(problem))
         attempts = data.get("attempts")
         if attempts:
             self.attempts = max(self.attempts, int(attempts.get("runs") or 0))
@@ -203,7 +216,9 @@ class ItemRecord:
             self._see(phase, outcome, other.message)
         self.result = _worse_result(self.result, other.result)
         self.measured.update(other.measured)
+        self.measured_by.update(other.measured_by)
         self.support.update(other.support)
+        self.problems.extend(p for p in other.problems if p not in self.problems)
         self.duration += other.duration
         self.runs += other.runs
         self.attempts = max(self.attempts, other.attempts)

@@ -22,7 +22,10 @@ from .fixtures import gate_check, gate_record
 from .http_probe import http_probe, mask_report
 from .keys import (
     DEFAULT_CONNECT_TIMEOUT,
+    finished_key,
+    measured_by_key,
     measures_key,
+    record_problems_key,
     recorder_key,
     result_key,
     run_key,
@@ -548,6 +551,9 @@ def pytest_runtest_makereport(
         return report
     data = shared
     result_json = None
+    # a value recorded once the item's last report is made comes too late (a rerun of the
+    # item starts recording again)
+    item.stash[finished_key] = call.when == "teardown"
     # the result travels in the report (to the xdist controller too), on the call's report or
     # on the setup's when that ended the item (a check that could not measure); the item
     # lets go of it
@@ -556,13 +562,20 @@ def pytest_runtest_makereport(
         data = dict(shared)
         result_json = data["result"] = result.to_json()
         del item.stash[result_key]
-    if call.when == "call":
-        measures = item.stash.get(measures_key, None)
+    # recorded values go with every phase, so one recorded in setup or teardown counts too
+    measures = item.stash.get(measures_key, None)
+    problems = item.stash.get(record_problems_key, None)
+    if measures or problems:
+        data = dict(data)
         if measures:
-            data = {**data, "measured": dict(measures)}
+            data["measured"] = dict(measures)
+            by: dict[str, str] = item.stash.get(measured_by_key, {})
+            data["measured_by"] = dict(by)
             supports = item.stash.get(support_key, None)
             if supports:
                 data["support"] = {k: dict(v) for k, v in supports.items()}
+        if problems:
+            data["problems"] = list(problems)
     from .outcomes import Attempts, seen_outcome, short_message
 
     # every report this process makes of the item counts, logged or not (reruns, a plugin

@@ -235,6 +235,8 @@ class GateRun:
         #: node id -> (memberships, why it may not run) of every collected or deselected check
         self.expected: dict[str, tuple[list[tuple[str, str, str]], str]] = {}
         self.workers: set[str] = set()
+        #: node id -> figures a marked test recorded after its last report
+        self.late: dict[str, list[str]] = {}
         self.decisions: list[GateDecision] = []
         self.written: list[Path] = []
         #: facts of the run written into summary.json (the handoff package reuses them)
@@ -248,6 +250,7 @@ class GateRun:
         self._old_int: Any = None
         #: the signal that came while the run was ending (noted, not raised), if one did
         self.late_signal: str | None = None
+        self._late_lock = threading.Lock()
         self._log_filter = _RedactLogs(loader.redactor)
         for name in _REDACTED_LOGGERS:
             logging.getLogger(name).addFilter(self._log_filter)
@@ -401,6 +404,14 @@ class GateRun:
             why.append(f"waived: {waiver.describe()}")
         return "; ".join(why) or None
 
+    def late_record(self, item: pytest.Item, key: str) -> None:
+        """A marked test recorded ``key`` after its reports were made (from a thread that
+        outlived it): the test's result becomes an error (any thread, any process)."""
+        with self._late_lock:
+            keys = self.late.setdefault(item.nodeid, [])
+            if key not in keys:
+                keys.append(key)
+
     def validate_marker(self, item: pytest.Item) -> str | None:
         """A one-line error for a ``gate`` marker that names no known gate or criterion."""
         path, line, _ = item.location
@@ -487,6 +498,8 @@ class GateRun:
         output = getattr(node, "workeroutput", None) or {}
         for nodeid, (members, why) in output.get("fwgates_expected", {}).items():
             self.expected.setdefault(nodeid, ([tuple(m) for m in members], why))
+        for nodeid, keys in output.get("fwgates_late", {}).items():
+            self.late.setdefault(nodeid, []).extend(keys)
 
     # -- reports from this process or from xdist workers -----------------------------------
     @pytest.hookimpl(optionalhook=True)
@@ -551,6 +564,19 @@ class GateRun:
                 reports[nodeid] = ItemRecord(members=python_members, message=why)
         for nodeid, record in reports.items():
             outcome, message = record.outcome()
+            late = self.late.get(nodeid)
+            if not record.is_check and (late or record.problems) and outcome is Outcome.PASSED:
+                # recorded values that do not count fail the test whatever pytest saw
+                # (a thread swallowed the failure, or the value came after the test ended)
+                if record.problems:
+                    outcome, message = Outcome.FAILED, record.problems[0]
+                else:
+                    outcome = Outcome.ERROR
+                    message = (
+                        f"gate_record({', '.join(late or [])}) came after the test ended "
+                        "(from a thread that outlived it): record values before the test "
+                        "returns, or join the thread"
+                    )
             for gate, criterion, check_id in record.members:
                 seen.add((gate, criterion, check_id))
                 if record.result is not None:
@@ -585,6 +611,7 @@ class GateRun:
                         check_id=check_id,
                         outcome=outcome,
                         measured=dict(record.measured),
+                        measured_by=dict(record.measured_by),
                         thresholds=thresholds,
                         message=redact.text(message),
                         duration=record.duration,
@@ -698,6 +725,7 @@ class GateRun:
                 nodeid: ([list(m) for m in members], why)
                 for nodeid, (members, why) in self.expected.items()
             }
+            output["fwgates_late"] = {nodeid: list(keys) for nodeid, keys in self.late.items()}
             return
         if not self.decides():
             # --co, --fixtures, --setup-plan: nothing was decided, nothing is written, and
@@ -717,7 +745,14 @@ class GateRun:
             problems.append("the run was stopped by SIGTERM")
         elif self.interrupted:
             problems.append("the run was interrupted")
-        decisions = decide_all(gates, results, self.waivers, problems, run_confidence(self.config))
+        decisions = decide_all(
+            gates,
+            results,
+            self.waivers,
+            problems,
+            run_confidence(self.config),
+            self.registry.owners(),
+        )
         decided = {decision.gate.name for decision in decisions}
         missing = [name for name in self.selected if name not in decided]
         # a gate that could not be loaded is a FAILED decision, so every report shows it

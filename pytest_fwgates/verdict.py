@@ -34,6 +34,7 @@ from .model import (
     GateVerdict,
     Outcome,
 )
+from .owners import BUILTIN_OWNERS
 from .thresholds import ThresholdError, loosens, number, parse
 from .waivers import WaiverSet
 
@@ -59,11 +60,17 @@ def _hold_to_standards(
 ) -> CheckResult:
     """Hold values a check recorded to the criterion's standards it did not already apply,
     and every threshold of a counted figure, percentile or mean to the bound its evidence
-    allows (a value a Python test recorded was held only to its point estimate)."""
+    allows (a value a Python test recorded was held only to its point estimate).
+
+    Every value a marked Python test recorded is judged here, wherever and whenever it was
+    recorded; a relative standard on a value the test recorded itself has no baseline to be
+    compared with and leaves the test undecided (a check judged its own against the
+    baseline)."""
     if result.outcome not in (Outcome.PASSED, Outcome.INCONCLUSIVE):
         return result
     failures = []
     inconclusive = []
+    undecided = []
     thresholds = dict(result.thresholds)
     if in_force is None:
         in_force = criterion.thresholds_in_force()
@@ -80,7 +87,10 @@ def _hold_to_standards(
             failures.append(f"{key}: {exc}")
             continue
         if threshold.relative:
-            continue  # judged by the check, against its baseline
+            if result.check_type or result.measured_by.get(key):
+                continue  # judged by the check, against its baseline
+            undecided.append(f"{key}: {text} needs a baseline a recorded value does not have")
+            continue
         support = result.support.get(key)
         judged = judge(key, threshold, number(value), support, confidence)
         if judged.state == "fail":
@@ -90,6 +100,10 @@ def _hold_to_standards(
     if failures:
         return dataclasses.replace(
             result, outcome=Outcome.FAILED, thresholds=thresholds, message="; ".join(failures)
+        )
+    if undecided:
+        return dataclasses.replace(
+            result, outcome=Outcome.SKIPPED, thresholds=thresholds, message="; ".join(undecided)
         )
     if inconclusive and result.outcome is Outcome.PASSED:
         return dataclasses.replace(
@@ -106,27 +120,48 @@ def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _unmeasured(criterion: Criterion, results: Iterable[CheckResult]) -> list[str]:
-    """Standards in force, and values the criterion demands, that no result measured."""
+def _counts_for(key: str, result: CheckResult, owners: Mapping[str, frozenset[str]] | None) -> bool:
+    """Whether ``result`` measured ``key`` as evidence: a number, and for an owned figure
+    measured by an owning check type."""
+    value = result.measured.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if owners is None or key not in owners:
+        return True
+    return result.by(key) in owners[key]
+
+
+def _unmeasured(
+    criterion: Criterion,
+    results: Iterable[CheckResult],
+    owners: Mapping[str, frozenset[str]] | None = None,
+) -> list[str]:
+    """Standards in force, and values the criterion demands, that no result measured
+    (with ``owners``: an owned figure counts only from a check type that owns it)."""
     remaining = criterion.thresholds_in_force()
     demanded = [key for key in criterion.measures if key not in remaining]
     for result in results:
         if not remaining and not demanded:
             break
-        numbers = {
-            key
-            for key in [*remaining, *demanded]
-            if isinstance(result.measured.get(key), int | float)
-            and not isinstance(result.measured.get(key), bool)
-        }
+        numbers = {key for key in [*remaining, *demanded] if _counts_for(key, result, owners)}
         for key in numbers:
             remaining.pop(key, None)
         demanded = [key for key in demanded if key not in numbers]
-    missing = [f"{key} {text}" for key, text in remaining.items()]
-    return missing + [f"{key} (measured value demanded)" for key in demanded]
+    missing = [_owned_by(key, f"{key} {text}", owners) for key, text in remaining.items()]
+    missing += [_owned_by(key, f"{key} (measured value demanded)", owners) for key in demanded]
+    return missing
 
 
-def _evaluate(criterion: Criterion, results: list[CheckResult]) -> tuple[CriterionVerdict, str]:
+def _owned_by(key: str, text: str, owners: Mapping[str, frozenset[str]] | None) -> str:
+    types = owners.get(key) if owners is not None else None
+    return f"{text} (measured only by {', '.join(sorted(types))} checks)" if types else text
+
+
+def _evaluate(
+    criterion: Criterion,
+    results: list[CheckResult],
+    owners: Mapping[str, frozenset[str]] | None = None,
+) -> tuple[CriterionVerdict, str]:
     bad = [r for r in results if r.outcome in (Outcome.FAILED, Outcome.ERROR)]
     if bad:
         first = bad[0]
@@ -143,7 +178,7 @@ def _evaluate(criterion: Criterion, results: list[CheckResult]) -> tuple[Criteri
             f"{len(skipped)} of {len(results)} checks did not run: "
             f"{first.check_id}: {first.message or 'skipped'}",
         )
-    missing = _unmeasured(criterion, results)
+    missing = _unmeasured(criterion, results, owners)
     if missing:
         return CriterionVerdict.NOT_EVALUATED, f"standard not measured by any check: {missing[0]}"
     unproven = [r for r in results if r.outcome is Outcome.INCONCLUSIVE]
@@ -160,6 +195,7 @@ def _decide_criterion(
     waivers: WaiverSet,
     included: dict[str, GateDecision],
     confidence: float = DEFAULT_CONFIDENCE,
+    owners: Mapping[str, frozenset[str]] = BUILTIN_OWNERS,
 ) -> CriterionDecision:
     if criterion.include is not None:
         sub = included.get(criterion.include)
@@ -180,7 +216,9 @@ def _decide_criterion(
     in_force = criterion.thresholds_in_force()
     level = criterion.confidence if criterion.confidence is not None else confidence
     results = [_hold_to_standards(criterion, r, in_force, level) for r in results]
-    verdict, reason = _evaluate(criterion, results)
+    # catalog standards need evidence of the right type; a team's own criteria take any
+    typed = owners if _from_catalog(gate, criterion) else None
+    verdict, reason = _evaluate(criterion, results, typed)
     decision = CriterionDecision(criterion, verdict, reason, results)
     if verdict is CriterionVerdict.PASS:
         return decision
@@ -193,7 +231,7 @@ def _decide_criterion(
     waiver = waivers.for_criterion(gate.name, criterion.id)
     applied = [waiver] if waiver is not None else []
     not_passed = [r for r in results if r.outcome is not Outcome.PASSED]
-    if waiver is None and not_passed and not _unmeasured(criterion, results):
+    if waiver is None and not_passed and not _unmeasured(criterion, results, typed):
         # every check that did not pass has a waiver of its own
         check_waivers = [waivers.for_check(gate.name, criterion.id, r.check_id) for r in not_passed]
         if all(check_waivers):
@@ -324,6 +362,7 @@ def decide_gate(
     groups: _Groups | None = None,
     ran_gates: set[str] | None = None,
     confidence: float = DEFAULT_CONFIDENCE,
+    owners: Mapping[str, frozenset[str]] = BUILTIN_OWNERS,
 ) -> GateDecision:
     """Decide one gate; ``groups`` and ``ran_gates`` (from :func:`decide_all`) save passes
     over ``results``."""
@@ -340,6 +379,7 @@ def decide_gate(
             waivers,
             included,
             confidence,
+            owners,
         )
         for criterion in gate.criteria.values()
     ]
@@ -409,8 +449,11 @@ def decide_all(
     waivers: WaiverSet,
     problems: Sequence[str] = (),
     confidence: float = DEFAULT_CONFIDENCE,
+    owners: Mapping[str, frozenset[str]] = BUILTIN_OWNERS,
 ) -> list[GateDecision]:
-    """Decide ``gates`` given in include order (an included gate before its includer)."""
+    """Decide ``gates`` given in include order (an included gate before its includer);
+    ``owners`` (figure -> check types, :mod:`pytest_fwgates.owners`) types the evidence of
+    catalog standards."""
     decided: dict[str, GateDecision] = {}
     groups = group_results(results)
     ran_gates = {r.gate for r in results if r.outcome in _RAN}
@@ -424,6 +467,7 @@ def decide_all(
             groups=groups,
             ran_gates=ran_gates,
             confidence=confidence,
+            owners=owners,
         )
     return list(decided.values())
 

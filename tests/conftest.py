@@ -49,29 +49,72 @@ PRODUCTION_READY = """
           stable: 0.1s
 """
 
-#: the figures performance-verification demands, recorded by a marked test
+#: a check type of the tests' own that reports the figures its target gives and owns them, as
+#: a plugin's check type would: outside tests/integration there is no Locust run or
+#: Prometheus to measure them, and a Python test cannot record a figure a check type owns
+STAND_IN_PLUGIN = """
+from typing import Any
+
+from pytest_fwgates.bounds import supported_value
+from pytest_fwgates.checks import Check, Measurement
+
+FIGURES = frozenset(
+    {"p95_ms", "failure_ratio", "targets_up", "rules_loaded", "mismatches", "success_ratio",
+     "lost_writes", "recovery_s", "availability_pct", "duration_s", "version_changed"}
+)
+
+
+class StandIn(Check):
+    type_name = "stand_in"
+    target_schema = {"type": "object"}
+    threshold_keys = FIGURES
+    owns = FIGURES
+
+    @classmethod
+    def measures(cls, target: Any, options: dict[str, Any]) -> frozenset[str]:
+        return frozenset(target) if isinstance(target, dict) else FIGURES
+
+    def measure(self) -> Measurement:
+        # a number, [events, total] for a share from its counts, or {"samples": [...]} for a
+        # percentile or mean from its samples
+        measurement = Measurement()
+        for key, given in self.spec.target.items():
+            counts = tuple(given) if isinstance(given, list) else None
+            samples = given.get("samples") if isinstance(given, dict) else None
+            number = None if counts or samples else float(given)
+            value, support = supported_value(key, number, counts, samples)
+            measurement.values[key] = value
+            if support:
+                measurement.support[key] = support
+        return measurement
+
+
+def pytest_fwgates_register_checks(registry):
+    registry.register("stand_in", StandIn)
+"""
+
+#: the figures performance-verification demands, measured for a marked test
 PERFORMANCE_FIGURES = """
 import pytest
 
 
 @pytest.mark.gate("production-readiness", criterion="performance-verification")
-def test_performance_figures(gate_record):
-    gate_record("p95_ms", samples=[120.0] * 100)  # enough for a p95 bound (59)
-    gate_record("failure_ratio", 0.0)
+def test_performance_figures(gate_check):
+    # enough samples for a p95 bound (59)
+    gate_check("stand_in", {"p95_ms": {"samples": [120.0] * 100}, "failure_ratio": 0.0})
 """
 
 
 #: monitoring-operational demands targets_up and rules_loaded, which prometheus checks measure
-#: against a real Prometheus (tests/integration); outside it, a marked test records them
+#: against a real Prometheus (tests/integration); outside it, the stand-in check type does
 MONITORING_FIGURES = """
 import pytest
 
 
 @pytest.mark.gate("production-readiness", criterion="monitoring-operational")
 @pytest.mark.gate("operations-handoff", criterion="monitoring-active")
-def test_monitoring_figures(gate_record):
-    gate_record("targets_up", 1)
-    gate_record("rules_loaded", 3)
+def test_monitoring_figures(gate_check):
+    gate_check("stand_in", {"targets_up": 1, "rules_loaded": 3})
 """
 
 
@@ -81,6 +124,14 @@ class GateProject:
     def __init__(self, pytester: pytest.Pytester) -> None:
         self.pytester = pytester
         self.path = pytester.path
+        self.plugins: list[str] = []
+
+    def stand_in(self) -> None:
+        """The ``stand_in`` check type (``STAND_IN_PLUGIN``), loaded with ``-p`` by run()."""
+        if "fwgates_stand_in" not in self.plugins:
+            self.pytester.makepyfile(fwgates_stand_in=STAND_IN_PLUGIN)
+            self.pytester.syspathinsert()
+            self.plugins.append("fwgates_stand_in")
 
     def gate(self, name: str, text: str) -> Path:
         """Write ``gates/<name>.yaml`` (dedented)."""
@@ -101,21 +152,28 @@ class GateProject:
     def performance_figures(self) -> Path:
         """A marked test recording the p95_ms and failure_ratio performance-verification
         demands (the catalog's ``measures:``)."""
+        self.stand_in()
         return self.pytester.makepyfile(test_performance_figures=PERFORMANCE_FIGURES)
 
     def monitoring_figures(self) -> Path:
         """A marked test recording the figures monitoring-operational (production-readiness)
         and monitoring-active (operations-handoff) demand."""
+        self.stand_in()
         return self.pytester.makepyfile(test_monitoring_figures=MONITORING_FIGURES)
 
     def waivers(self, text: str, name: str = "waivers") -> Path:
         return self.pytester.makefile(".yaml", **{name: textwrap.dedent(text)})
 
+    def _plugin_args(self) -> list[str]:
+        return [arg for name in self.plugins for arg in ("-p", name)]
+
     def run(self, *args: str) -> pytest.RunResult:
-        return self.pytester.runpytest(*QUIET_PLUGINS, *args)
+        return self.pytester.runpytest(*QUIET_PLUGINS, *self._plugin_args(), *args)
 
     def run_subprocess(self, *args: str, timeout: float = 120) -> pytest.RunResult:
-        return self.pytester.runpytest_subprocess(*QUIET_PLUGINS, *args, timeout=timeout)
+        return self.pytester.runpytest_subprocess(
+            *QUIET_PLUGINS, *self._plugin_args(), *args, timeout=timeout
+        )
 
     def summary(self, path: str = "reports/summary.json") -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.path / path).read_text(encoding="utf-8"))

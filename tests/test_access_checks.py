@@ -118,3 +118,19 @@ def test_no_world_readable_private_key(project: GateProject, tmp_path: Path) -> 
     checks = _access(project, f"- private_keys: [{keys}]\n  id: loose")
     assert checks["loose"]["message"] == f"private keys readable by others: {leaked}"
     assert checks["loose"]["measured"]["readable_keys"] == 1
+
+
+def test_private_keys_on_a_folder_that_is_not_there_is_an_error(
+    project: GateProject, tmp_path: Path
+) -> None:
+    """A folder that does not exist (a typo) or is a file was never searched: no pass."""
+    (tmp_path / "a-file").write_text("not a folder\n")
+    checks = _access(
+        project,
+        f"- private_keys: [{tmp_path / 'no-such-keys'}]\n  id: missing\n"
+        f"- private_keys: [{tmp_path / 'a-file'}]\n  id: file\n",
+    )
+    assert checks["missing"]["outcome"] == "error"
+    assert "no-such-keys does not exist on" in checks["missing"]["message"]
+    assert checks["file"]["outcome"] == "error"
+    assert "a-file is not a folder on" in checks["file"]["message"]

@@ -140,7 +140,7 @@ def test_saved_on_the_controller_only_and_never_for_errors(project: GateProject)
 
         @pytest.mark.gate("release", criterion="speed")
         def test_recorded(gate_record):
-            gate_record("p95_ms", 42.0)
+            gate_record("page_p95_ms", 42.0)
         """
     )
     result = project.run_subprocess(
@@ -156,7 +156,8 @@ def test_saved_on_the_controller_only_and_never_for_errors(project: GateProject)
         "release/speed/test_speed.py_test_recorded",
     ]
     data = json.loads((project.path / "store" / runs[1]).read_text())
-    assert data["values"] == {"p95_ms": 42.0} and data["check"] == "test_speed.py::test_recorded"
+    assert data["values"] == {"page_p95_ms": 42.0}
+    assert data["check"] == "test_speed.py::test_recorded"
     assert "exit_status" in json.loads((project.path / "store" / runs[0]).read_text())["values"]
 
 
@@ -263,7 +264,7 @@ def test_performance_verification_demands_measured_latency_and_failures(
         criteria:
           speed:
             title: Speed
-            measures: [p95_ms]
+            measures: [page_p95_ms]
             checks:
               - command: "true"
         """,
@@ -271,14 +272,14 @@ def test_performance_verification_demands_measured_latency_and_failures(
     project.run("--gate=release")
     speed = project.criterion("release", "speed")
     assert speed["verdict"] == "NOT_EVALUATED"
-    assert "p95_ms (measured value demanded)" in speed["reason"]
+    assert "page_p95_ms (measured value demanded)" in speed["reason"]
     project.pytester.makepyfile(
         test_speed="""
         import pytest
 
         @pytest.mark.gate("release", criterion="speed")
         def test_recorded(gate_record):
-            gate_record("p95_ms", 12.0)
+            gate_record("page_p95_ms", 12.0)
         """
     )
     assert project.run("--gate=release").ret == 0

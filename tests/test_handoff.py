@@ -38,6 +38,7 @@ class EvidenceCheck(Check):
     type_name = "evidence"
     summary = "Writes evidence files like a load check would."
     threshold_keys = frozenset({{"p50_ms", "p95_ms", "p99_ms", "failure_ratio"}})
+    owns = threshold_keys
 
     def measure(self):
         folder = self.context.evidence_dir(self.spec)
@@ -61,8 +62,36 @@ class EvidenceCheck(Check):
         )
 
 
+# reports the figures its target gives, as their owner (no hosts, Prometheus or service)
+class FiguresCheck(Check):
+
+    type_name = "figures"
+    target_schema = {{"type": "object"}}
+    threshold_keys = frozenset(
+        {{"mismatches", "targets_up", "rules_loaded", "recovery_s", "p95_ms", "failure_ratio"}}
+    )
+    owns = threshold_keys
+
+    @classmethod
+    def measures(cls, target, options):
+        return frozenset(target) if isinstance(target, dict) else cls.threshold_keys
+
+    def measure(self):
+        from pytest_fwgates.bounds import supported_value
+
+        measurement = Measurement()
+        for key, given in self.spec.target.items():
+            samples = given.get("samples") if isinstance(given, dict) else None
+            value, support = supported_value(key, None if samples else float(given), None, samples)
+            measurement.values[key] = value
+            if support:
+                measurement.support[key] = support
+        return measurement
+
+
 def pytest_fwgates_register_checks(registry):
     registry.register("evidence", EvidenceCheck)
+    registry.register("figures", FiguresCheck)
 """
 
 GATE = """
@@ -84,32 +113,32 @@ criteria:
 """
 
 #: the figures production-readiness's catalog criteria demand beside the gate's own checks
-#: (host facts, Prometheus targets and rules, a rollback's recovery time), recorded by marked
-#: tests so these tests need no hosts, Prometheus or service
+#: (host facts, Prometheus targets and rules, a rollback's recovery time), measured for marked
+#: tests by the project's own ``figures`` check type, so these tests need no hosts,
+#: Prometheus or service
 FIGURES = """
 import pytest
 
 
 @pytest.mark.gate("production-readiness", criterion="infrastructure-validation")
-def test_host_facts(gate_record):
-    gate_record("mismatches", 0)
+def test_host_facts(gate_check):
+    gate_check("figures", {"mismatches": 0})
 
 
 @pytest.mark.gate("production-readiness", criterion="monitoring-operational")
-def test_monitoring_figures(gate_record):
-    gate_record("targets_up", 1)
-    gate_record("rules_loaded", 3)
+def test_monitoring_figures(gate_check):
+    gate_check("figures", {"targets_up": 1, "rules_loaded": 3})
 
 
 @pytest.mark.gate("production-readiness", criterion="rollback-capability")
-def test_recovery(gate_record):
-    gate_record("recovery_s", 1.5)
+def test_recovery(gate_check):
+    gate_check("figures", {"recovery_s": 1.5})
 
 
 @pytest.mark.gate("production-readiness", criterion="performance-verification")
-def test_performance(gate_record):
-    gate_record("p95_ms", samples=[120.0] * 100)  # enough for a p95 bound (59)
-    gate_record("failure_ratio", 0.0)
+def test_performance(gate_check):
+    # enough samples for a p95 bound (59)
+    gate_check("figures", {"p95_ms": {"samples": [120.0] * 100}, "failure_ratio": 0.0})
 """
 
 #: files every package holds

@@ -223,7 +223,7 @@ def test_gate_record_values_reach_the_reports(project: GateProject) -> None:
           performance:
             title: Fast enough
             thresholds:
-              p95_ms: "< 300ms"
+              page_p95_ms: "< 300ms"
         """,
     )
     project.pytester.makepyfile(
@@ -232,16 +232,16 @@ def test_gate_record_values_reach_the_reports(project: GateProject) -> None:
 
         @pytest.mark.gate("release", criterion="performance")
         def test_fast(gate_record):
-            gate_record("p95_ms", samples=[212] * 100)
-            gate_record("rps", 150.5)
+            gate_record("page_p95_ms", samples=[212] * 100)
+            gate_record("orders", 150.5)
 
         @pytest.mark.gate("release", criterion="performance")
         def test_slow(gate_record):
-            gate_record("p95_ms", samples=[412] * 100)
+            gate_record("page_p95_ms", samples=[412] * 100)
 
         def test_bad_value(gate_record):
             with pytest.raises(TypeError, match="needs a finite number"):
-                gate_record("p95_ms", float("nan"))
+                gate_record("page_p95_ms", float("nan"))
             with pytest.raises(TypeError, match="needs a finite number"):
                 gate_record("up", True)
         """
@@ -253,13 +253,13 @@ def test_gate_record_values_reach_the_reports(project: GateProject) -> None:
     assert performance["verdict"] == "FAIL"
     assert performance["reason"] == (
         "test_gate_record_values_reach_the_reports.py::test_slow failed: "
-        "p95_ms = 412 ms, expected < 300ms (standard of release/performance)"
+        "page_p95_ms = 412 ms, expected < 300ms (standard of release/performance)"
     )
     assert [(c["outcome"], c["measured"], c["thresholds"]) for c in performance["checks"]] == [
-        ("passed", {"p95_ms": 212.0, "rps": 150.5}, {"p95_ms": "< 300ms"}),
-        ("failed", {"p95_ms": 412.0}, {"p95_ms": "< 300ms"}),
+        ("passed", {"page_p95_ms": 212.0, "orders": 150.5}, {"page_p95_ms": "< 300ms"}),
+        ("failed", {"page_p95_ms": 412.0}, {"page_p95_ms": "< 300ms"}),
     ]
-    result.stdout.fnmatch_lines(["*performance*required*1/2*p95_ms = 412 ms*"])
+    result.stdout.fnmatch_lines(["*performance*required*1/2*page_p95_ms = 412 ms*"])
     result = project.run("-k", "bad_value")
     result.assert_outcomes(passed=1)
 

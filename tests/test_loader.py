@@ -124,11 +124,12 @@ def test_catalog_files_are_valid_and_strict() -> None:
 def test_catalog_standards_and_advisory_criteria() -> None:
     loader = GateLoader([], environ={})
     zdd = loader.load("zero-downtime-deployment").criteria
-    assert zdd["deployment-reliability"].standards == {"success_ratio": ">= 99.9%"}
-    assert zdd["deployment-time"].standards == {"duration_s": "< 5m"}
-    assert zdd["zero-data-loss"].standards == {"lost_writes": "== 0"}
+    switched = {"version_changed": "== 1"}  # a deploy must show a version switch
+    assert zdd["deployment-reliability"].standards == {"success_ratio": ">= 99.9%", **switched}
+    assert zdd["deployment-time"].standards == {"duration_s": "< 5m", **switched}
+    assert zdd["zero-data-loss"].standards == {"lost_writes": "== 0", **switched}
     assert zdd["automated-rollback"].standards == {"recovery_s": "< 2m"}
-    assert zdd["real-time-validation"].standards == {"availability_pct": ">= 99.9%"}
+    assert zdd["real-time-validation"].standards == {"availability_pct": ">= 99.9%", **switched}
     excellence = loader.load("operations-excellence").criteria
     assert excellence["system-availability"].standards == {"availability_pct": "> 99.9%"}
     assert excellence["incident-response"].standards == {"mttr_s": "< 2m"}
@@ -243,9 +244,9 @@ def test_criterion_threshold_override_is_recorded(tmp_path: Path) -> None:
         name="zero-downtime-deployment",
     )
     criterion = gate.criteria["deployment-time"]
-    assert criterion.standards == {"duration_s": "< 5m"}
+    assert criterion.standards == {"duration_s": "< 5m", "version_changed": "== 1"}
     assert criterion.overrides == {"duration_s": ("< 5m", "< 10m")}
-    assert criterion.thresholds_in_force() == {"duration_s": "< 10m"}
+    assert criterion.thresholds_in_force() == {"duration_s": "< 10m", "version_changed": "== 1"}
     spec = only_check(gate)
     assert spec.thresholds["duration_s"] == parse("< 10m")
     assert spec.overrides == {"duration_s": ("< 5m", "< 10m")}

@@ -288,14 +288,15 @@ def test_a_recorded_value_that_misses_its_standard_fails_in_pytest_too(
     )
     result = project.run("--gate", "zero-downtime-deployment", "--junitxml", "pytest.xml")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*duration_s = 600 s, expected < 5m*"])
+    # duration_s is the deploy check's figure: a test cannot record it (deploy_monitor can)
+    result.stdout.fnmatch_lines(["*duration_s is evidence only a check measures (deploy*"])
     root = ET.parse(project.path / "pytest.xml").getroot()
     [case] = [c for c in root.iter("testcase") if c.get("name") == "test_deploy_time"]
     assert case.find("failure") is not None
     criterion = project.criterion("zero-downtime-deployment", "deployment-time")
     assert criterion["verdict"] == "FAIL"
     [check] = criterion["checks"]
-    assert check["thresholds"] == {"duration_s": "< 5m"}
+    assert check["measured"] == {}
 
 
 # -- reports in their place ------------------------------------------------------------

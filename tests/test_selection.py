@@ -34,7 +34,7 @@ TESTS = """
 
     @pytest.mark.gate("production-readiness", criterion="rollback-capability")
     def test_rollback(gate_record):
-        gate_record("recovery_s", 12.0)
+        gate_record("rollback_drills", 1)
 
     def test_unrelated():
         pass
@@ -165,7 +165,12 @@ def test_marker_of_another_gate_is_deselected(project: GateProject) -> None:
     result = project.run("--gate", "production-readiness")
     result.assert_outcomes(passed=1, deselected=2)
     assert result.ret == EXIT_FAILED
-    assert project.criteria("production-readiness")["rollback-capability"] == "PASS"
+    rollback = project.criterion("production-readiness", "rollback-capability")
+    [check] = rollback["checks"]
+    assert (check["outcome"], check["measured"]) == ("passed", {"rollback_drills": 1.0})
+    # the test ran, but recovery_s is evidence only a rollback check gives
+    assert rollback["verdict"] == "NOT_EVALUATED"
+    assert "recovery_s < 2m (measured only by rollback checks)" in rollback["reason"]
 
 
 def test_gate_list(project: GateProject) -> None:

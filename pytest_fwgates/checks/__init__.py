@@ -6,6 +6,7 @@ import importlib
 from collections.abc import Iterable
 from typing import Any
 
+from ..owners import BUILTIN_OWNS, figure_owners
 from .base import Check, CheckContext, CheckError, Measurement, run_check
 
 __all__ = [
@@ -57,8 +58,11 @@ class CheckRegistry:
 
     def __init__(self, entries: dict[str, str | type[Check]] | None = None) -> None:
         self._entries: dict[str, str | type[Check]] = dict(BUILTIN_CHECKS)
+        #: types a plugin added or replaced (their ``owns``; the built-ins are in a table)
+        self._added: set[str] = set(entries or ())
         if entries:
             self._entries.update(entries)
+        self._owners: dict[str, frozenset[str]] | None = None
 
     @classmethod
     def from_hook(cls, hook: Any) -> CheckRegistry:
@@ -72,6 +76,8 @@ class CheckRegistry:
         if not name or not name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"bad check type name {name!r}")
         self._entries[name] = check
+        self._added.add(name)
+        self._owners = None
 
     def names(self) -> list[str]:
         return sorted(self._entries)
@@ -92,3 +98,16 @@ class CheckRegistry:
 
     def classes(self, names: Iterable[str] | None = None) -> dict[str, type[Check]]:
         return {name: self.get(name) for name in (names or self.names())}
+
+    def owners(self) -> dict[str, frozenset[str]]:
+        """figure -> the check types that own it (:mod:`pytest_fwgates.owners`): the
+        built-in table and the ``owns`` of every type a plugin registered."""
+        if self._owners is None:
+            by_type: dict[str, frozenset[str]] = {}
+            for name in self._entries:
+                if name in self._added:
+                    by_type[name] = frozenset(self.get(name).owns)
+                else:
+                    by_type[name] = BUILTIN_OWNS.get(name, frozenset())
+            self._owners = figure_owners(by_type)
+        return self._owners

@@ -155,20 +155,26 @@ class PrivateKeysCheck(HostCheck):
         folders = as_list(self.spec.target)
         found: list[str] = []
         for folder in folders:
+            # a folder that is not there (a typo, another host's layout) was never searched
+            where = host.file(folder)
+            if not where.exists:
+                raise CheckError(f"private_keys: {folder} does not exist on {self.host_id}")
+            if not where.is_directory:
+                raise CheckError(f"private_keys: {folder} is not a folder on {self.host_id}")
             # world-readable regular files under 1 MB that hold a PEM or OpenSSH private key
             result = host.run(
                 "find %s -xdev -type f -perm -o+r -size -1024k "
                 "-exec grep -l -s -e 'PRIVATE KEY-----' {} +",
                 folder,
             )
-            if result.rc not in (0, 1):
-                detail = result.stderr.strip().splitlines()
-                if not host.file(folder).exists:
-                    raise CheckError(f"private_keys: {folder} does not exist on {self.host_id}")
-                if not result.stdout.strip():
-                    raise CheckError(
-                        f"private_keys: cannot search {folder}: {detail[-1] if detail else ''}"
-                    )
+            # find exits 1 both when grep found nothing and when it could not read a folder:
+            # only its own messages on stderr tell them apart (grep's are silenced by -s)
+            detail = result.stderr.strip().splitlines()
+            if result.rc not in (0, 1) or detail:
+                raise CheckError(
+                    f"private_keys: cannot search all of {folder} on {self.host_id}: "
+                    f"{detail[-1] if detail else f'exit status {result.rc}'}"
+                )
             found.extend(line for line in result.stdout.splitlines() if line.strip())
         seen = Expectations("private keys")
         seen.fact("readable_key_files", sorted(found)[:100])

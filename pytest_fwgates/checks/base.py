@@ -145,6 +145,10 @@ class Check:
     host_check: ClassVar[bool] = False
     #: every ``${env:...}`` value the check uses is masked in every output (HTTP-like types)
     mask_env: ClassVar[bool] = False
+    #: figures only this type (and others that own them too) measures: a Python test cannot
+    #: record them, and a catalog standard on them needs a check of an owning type (see
+    #: :mod:`pytest_fwgates.owners`; the built-in types are listed there)
+    owns: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, spec: CheckSpec, context: CheckContext) -> None:
         self.spec = spec
@@ -269,4 +273,5 @@ def run_check(check: Check, nodeid: str) -> CheckResult:
         target=redact.target(spec.shown_target()),
         host=spec.host or "",
         support=redact.value(measurement.support),
+        check_type=spec.type,
     )

@@ -107,6 +107,7 @@ class DeployCheck(TimedCheck):
             "writes_acknowledged",
             "success_ratio",
             "p95_latency_ms",
+            "version_changed",
             *UNDER_LOAD_KEYS,
             *STEP_KEYS,
             "on_abort_exit_status",
@@ -253,6 +254,12 @@ class DeployCheck(TimedCheck):
         run.values["duration_s"] = round(end_of_deploy - started, 3)
         after = prober.last_good()
         run.facts["version_after"] = after.version if after else None
+        if rule is not None:
+            # a deploy shows itself by a version switch: the same version before and after
+            # (or none read) is a deploy that changed nothing the prober could see
+            before = run.facts.get("version_before")
+            changed = before is not None and after is not None and before != after.version
+            run.values["version_changed"] = 1.0 if changed else 0.0
         run.facts["versions_seen"] = figures.versions
         run.facts["probes"] = figures.probes
         run.facts["interval_ms"] = round(self.interval * 1000, 1)
@@ -447,11 +454,12 @@ class DeployCheck(TimedCheck):
         measurement.support["success_ratio"] = count_support(
             succeeded, len(runs), "deploys", "successful"
         )
-        for key in _RUN_KEYS:
+        for key in (*_RUN_KEYS, "version_changed"):
             having = [r for r in runs if key in r.values]
             if having:
-                # the worst run: the lowest availability, the highest of anything else
-                sign = -1.0 if key == "availability_pct" else 1.0
+                # the worst run: the lowest availability or version switch, the highest of
+                # anything else
+                sign = -1.0 if key in ("availability_pct", "version_changed") else 1.0
                 chosen = having[0]
                 for r in having[1:]:
                     if sign * r.values[key] > sign * chosen.values[key]:

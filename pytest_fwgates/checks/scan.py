@@ -87,7 +87,12 @@ def _sarif(doc: dict[str, Any]) -> list[dict[str, Any]]:
         raise ReportError("no 'runs' list")
     findings: list[dict[str, Any]] = []
     for run in runs:
-        driver = ((run or {}).get("tool") or {}).get("driver") or {}
+        if not isinstance(run, dict):
+            raise ReportError("a run that is not an object")
+        for invocation in run.get("invocations") or []:
+            if isinstance(invocation, dict) and invocation.get("executionSuccessful") is False:
+                raise ReportError("the scanner reports a run that did not succeed")
+        driver = (run.get("tool") or {}).get("driver") or {}
         rules = {
             str(rule.get("id")): rule
             for rule in driver.get("rules") or []
@@ -123,8 +128,9 @@ def _sarif(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def findings_from_report(
     text: str, kind: str = "auto"
-) -> tuple[str, list[dict[str, Any]], list[str]]:
-    """(format, findings, unaudited dependencies) of a pip-audit JSON or SARIF report."""
+) -> tuple[str, list[dict[str, Any]], list[str], int]:
+    """(format, findings, unaudited dependencies, what was scanned) of a pip-audit JSON or
+    SARIF report; what was scanned: the dependencies audited, or the runs of the SARIF log."""
     try:
         doc = json.loads(text)
     except ValueError as exc:
@@ -134,16 +140,19 @@ def findings_from_report(
     if kind == "sarif":
         if not isinstance(doc, dict):
             raise ReportError("a SARIF report is a JSON object")
-        return kind, _sarif(doc), []
+        runs = doc.get("runs")
+        return kind, _sarif(doc), [], len(runs) if isinstance(runs, list) else 0
     findings, unaudited = _pip_audit(doc)
-    return kind, findings, unaudited
+    deps = doc.get("dependencies") if isinstance(doc, dict) else doc
+    audited = len(deps) - len(unaudited) if isinstance(deps, list) else 0
+    return kind, findings, unaudited, audited
 
 
 class ScanCheck(Check):
     type_name = "scan"
     summary = "Run a vulnerability scanner (pip-audit JSON, SARIF); findings by severity."
     threshold_keys: ClassVar[frozenset[str]] = frozenset(
-        {"findings", "findings_blocking", "unaudited", *SEVERITIES, "unknown"}
+        {"findings", "findings_blocking", "unaudited", "scanned", *SEVERITIES, "unknown"}
     )
     options_schema: ClassVar[dict[str, dict[str, Any]]] = {
         "format": {"enum": ["auto", "pip-audit", "sarif"]},
@@ -195,13 +204,18 @@ class ScanCheck(Check):
         else:
             text = result.stdout
         try:
-            kind, findings, unaudited = findings_from_report(
+            kind, findings, unaudited, scanned = findings_from_report(
                 text, str(options.get("format", "auto"))
             )
         except ReportError as exc:
             status = result.exit_status
             raise CheckError(f"no readable scan report (exit status {status}): {exc}") from None
-        return self._judge(kind, findings, unaudited, report_path, text)
+        if scanned == 0:
+            what = "no run" if kind == "sarif" else "no audited dependency"
+            raise CheckError(f"the scanner scanned nothing: its {kind} report holds {what}{note}")
+        measurement = self._judge(kind, findings, unaudited, report_path, text)
+        measurement.values["scanned"] = float(scanned)
+        return measurement
 
     def _report_path(self) -> Path | None:
         given = self.spec.options.get("report")

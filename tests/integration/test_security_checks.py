@@ -256,10 +256,13 @@ def test_pip_audit_for_real_on_a_vulnerable_pin(project: GateProject) -> None:
 """,
     )
     check = checks[0]
+    if check["outcome"] == "error":  # nothing audited: a scan of nothing is no evidence
+        assert check["message"].startswith("the scanner scanned nothing"), check
+        return
     assert check["outcome"] == "failed", check
     measured = check["measured"]
     assert measured["format"] == "pip-audit"
-    assert measured["findings_blocking"] > 0 or measured["unaudited"] == 1
+    assert measured["findings_blocking"] > 0
     assert Path(check["evidence"]["report"]).is_file()
 
 
@@ -357,6 +360,49 @@ def test_sarif_findings_by_severity(project: GateProject) -> None:
     assert blocks["measured"]["low"] == 1
     assert checks["only-critical-allowed"]["outcome"] == "passed"
     assert checks["medium-floor"]["measured"]["findings_blocking"] == 2
+
+
+EMPTY_REPORTS = {
+    "sarif-no-run": {"version": "2.1.0", "runs": []},
+    "sarif-failed-run": {
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {"driver": {"name": "scanner"}},
+                "invocations": [{"executionSuccessful": False}],
+                "results": [],
+            }
+        ],
+    },
+    "pip-audit-no-dependency": {"dependencies": [], "fixes": []},
+    "pip-audit-nothing-audited": {
+        "dependencies": [{"name": "internal-lib", "skip_reason": "not found on PyPI"}],
+        "fixes": [],
+    },
+}
+
+
+def test_a_scan_that_scanned_nothing_is_an_error_not_a_clean_scan(project: GateProject) -> None:
+    for name, report in EMPTY_REPORTS.items():
+        project.path.joinpath(f"{name}.json").write_text(json.dumps(report))
+    checks = _by_id(
+        _security_gate(
+            project,
+            "security-scanning",
+            "".join(f'- scan: "cat {name}.json"\n  id: {name}\n' for name in EMPTY_REPORTS),
+        )
+    )
+    assert {name: c["outcome"] for name, c in checks.items()} == dict.fromkeys(
+        EMPTY_REPORTS, "error"
+    )
+    for name in ("sarif-no-run", "pip-audit-no-dependency", "pip-audit-nothing-audited"):
+        assert checks[name]["message"].startswith("the scanner scanned nothing"), name
+    assert "a run that did not succeed" in checks["sarif-failed-run"]["message"]
+    # one run with no result is a clean scan of something
+    clean = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "s"}}, "results": []}]}
+    project.path.joinpath("clean.json").write_text(json.dumps(clean))
+    [check] = _security_gate(project, "security-scanning", '- scan: "cat clean.json"\n')
+    assert check["outcome"] == "passed" and check["measured"]["scanned"] == 1
 
 
 def test_a_scanner_that_fails_is_an_error(project: GateProject) -> None:

@@ -1,0 +1,144 @@
+"""Which check types own which figures: the evidence only they can give.
+
+A figure is *owned* when the measurement behind it is only what a check type does: the
+expectations of a host (``mismatches``), Prometheus's targets and rules (``targets_up``), a
+certificate (``days_valid``), a scanner's report (``findings_blocking``), a Locust run
+(``p95_ms``), a timed deploy (``duration_s``, ``lost_writes``). Two rules follow:
+
+- a Python test cannot record an owned figure with ``gate_record`` (the check type's fixture
+  or ``gate_check`` measures it instead, and records it as that type);
+- a catalog standard on an owned figure is measured only by a check of an owning type, so
+  ``command: "true"`` (which measures ``duration_s``) cannot carry deployment-time.
+
+Every other figure is free: a test records it and it is held to its standard like any other
+(``exit_status``, ``latency_ms``, ``value``, ``records`` and any name of a team's own).
+Plugin check types add theirs with the class attribute ``Check.owns``.
+
+Kept apart from the check modules so that the table is known without importing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+__all__ = ["BUILTIN_OWNS", "figure_owners", "owned_message"]
+
+_HOST = frozenset({"mismatches"})
+#: operations figures a metric (records) or prometheus check reports (``as:``)
+_OPERATIONS = frozenset(
+    {
+        "availability_pct",
+        "error_pct",
+        "error_ratio",
+        "mttr_s",
+        "mttd_s",
+        "accuracy_pct",
+        "precision_pct",
+        "recall_pct",
+        "reduction_pct",
+        "cost_reduction_pct",
+        "prevented_pct",
+        "auto_response_pct",
+        "forecast_error_pct",
+        "incidents",
+        "share_pct",
+    }
+)
+_LOCUST = frozenset(
+    {
+        "requests",
+        "failures",
+        "failure_ratio",
+        "rps",
+        "avg_ms",
+        "p50_ms",
+        "p90_ms",
+        "p95_ms",
+        "p99_ms",
+        "max_ms",
+    }
+)
+_PROBES = frozenset(
+    {"downtime_ms", "longest_outage_ms", "outages", "failed_probes", "availability_pct"}
+)
+_UNDER_LOAD = frozenset(
+    f"{stem}_{phase}"
+    for stem in ("load_requests", "load_failures", "p95_ms")
+    for phase in ("before", "during", "after")
+)
+
+#: built-in type -> the figures it owns
+BUILTIN_OWNS: dict[str, frozenset[str]] = {
+    "file": _HOST | {"size"},
+    "service": _HOST,
+    "package": _HOST,
+    "socket": _HOST,
+    "process": _HOST | {"count"},
+    "user": _HOST,
+    "group": _HOST,
+    "sysctl": _HOST,
+    "mount": _HOST,
+    "listening": _HOST | {"unexpected"},
+    "sshd": _HOST,
+    "login_users": _HOST | {"unexpected"},
+    "sudo_members": _HOST,
+    "private_keys": _HOST | {"readable_keys"},
+    "audit_trail": _HOST | {"entries", "last_entry_age_s"},
+    "prometheus": (_OPERATIONS - {"incidents", "share_pct"})
+    | {
+        "series",
+        "targets_up",
+        "targets_down",
+        "targets_total",
+        "rules_loaded",
+        "rules_missing",
+        "alerts_firing",
+        "alerts_pending",
+    },
+    "metric": _OPERATIONS,
+    "availability": frozenset({"availability_pct", "errors", "probes"})
+    | {"p50_ms", "p95_ms", "p99_ms", "max_ms"},
+    "tls": frozenset({"days_valid"}),
+    "scan": frozenset(
+        {"findings", "findings_blocking", "unaudited", "unknown", "scanned"}
+        | {"critical", "high", "medium", "low"}
+    ),
+    "junit": frozenset({"tests", "failures", "errors", "skipped", "passed", "pass_ratio", "files"}),
+    "handoff": frozenset({"missing_deliverables", "age_s", "files"}),
+    "load": _LOCUST,
+    "deploy": _PROBES
+    | _UNDER_LOAD
+    | {
+        "duration_s",
+        "lost_writes",
+        "writes_acknowledged",
+        "success_ratio",
+        "p95_latency_ms",
+        "version_changed",
+    },
+    "rollback": _PROBES | {"recovery_s", "trigger_s"},
+    "drill": frozenset({"mttd_s", "mttr_s", "mttd_probe_s"}) | (_PROBES - {"outages"}),
+}
+
+
+def figure_owners(by_type: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
+    """figure -> the types that own it, from type -> owned figures."""
+    owners: dict[str, set[str]] = {}
+    for type_name, figures in by_type.items():
+        for figure in figures:
+            owners.setdefault(figure, set()).add(type_name)
+    return {figure: frozenset(types) for figure, types in owners.items()}
+
+
+#: the built-in table turned around (figure -> owning types)
+BUILTIN_OWNERS: dict[str, frozenset[str]] = figure_owners(BUILTIN_OWNS)
+
+
+def owned_message(key: str, owners: Iterable[str]) -> str:
+    """Why ``gate_record(key, ...)`` is refused."""
+    types = ", ".join(sorted(owners))
+    return (
+        f"gate_record({key!r}, ...): {key} is evidence only a check measures ({types}); "
+        f"run the check (a YAML check, gate_check({sorted(owners)[0]!r}, ...) or its fixture) "
+        "instead, or record a figure of your own name"
+    )
