@@ -231,9 +231,11 @@ def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        value = -1.0
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 to 3600)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:  # (nan too)
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and at most 3600 seconds, got {text!r}"
+        )
     return value
 
 
@@ -245,10 +247,8 @@ def _host_pool(config: pytest.Config) -> HostPool:
         text = config.getini("gate_connect_timeout")
         try:
             timeout = _positive_seconds(str(text))
-        except argparse.ArgumentTypeError:
-            raise pytest.UsageError(
-                f"ini gate_connect_timeout: {text!r} is not a number of seconds"
-            ) from None
+        except argparse.ArgumentTypeError as exc:
+            raise pytest.UsageError(f"ini gate_connect_timeout: {exc}") from None
     return HostPool(HostOptions.from_option(config.option, timeout))
 
 

@@ -551,3 +551,25 @@ def test_a_higher_upper_bound_loosens(op: str, bound: float, other: float) -> No
 def test_a_duration_out_of_bounds_says_which_bound(value: object, message: str) -> None:
     with pytest.raises(ThresholdError, match=re.escape(message)):
         parse_duration(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0", "must be more than 0 and at most 3600 seconds, got '0'"),
+        ("-1", "must be more than 0 and at most 3600 seconds, got '-1'"),
+        ("1e999", "must be more than 0 and at most 3600 seconds, got '1e999'"),
+        ("nan", "must be more than 0 and at most 3600 seconds, got 'nan'"),
+        ("soon", "'soon' is not a number of seconds"),
+    ],
+)
+def test_connect_timeout_out_of_bounds_says_which_bound(text: str, message: str) -> None:
+    """``--gate-connect-timeout=0`` is not "(0 to 3600)": the message names the bound it broke."""
+    import argparse
+
+    from pytest_fwgates.plugin import _positive_seconds
+
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        _positive_seconds(text)
+    assert str(info.value) == message
+    assert _positive_seconds("3600") == 3600
