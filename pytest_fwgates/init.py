@@ -330,8 +330,10 @@ def _probe_host(found: Discovery, port: int, timeout: float) -> None:
         hid = pool.expand([found.host])[0]
         host = pool.get(hid)
 
-        def run(command: str) -> str:
-            result = bounded(lambda: host.run(command), timeout + 5, command.split()[0])
+        def run(command: str, *args: str) -> str:
+            # what the host shows (a program's path, a package name) is data: testinfra
+            # quotes each argument for the shell (``%s`` in ``command``), never pasted in
+            result = bounded(lambda: host.run(command, *args), timeout + 5, command.split()[0])
             return str(result.stdout) if result.rc == 0 else ""
 
         listeners = []
@@ -354,16 +356,16 @@ def _probe_host(found: Discovery, port: int, timeout: float) -> None:
         found.listeners = [lst for lst in listeners if lst.pid in behind]
         found.processes = list(dict.fromkeys(lst.process for lst in found.listeners))
         for pid in sorted(behind):
-            exe = run(f"readlink /proc/{pid}/exe").strip()
+            exe = run("readlink /proc/%s/exe", str(pid)).rstrip("\n")
             if exe:
-                owner = run(f"dpkg-query -S {exe}") or run(f"rpm -qf --qf '%{{NAME}}\\n' {exe}")
+                owner = run("dpkg-query -S %s", exe) or run("rpm -qf --qf '%%{NAME}\\n' %s", exe)
                 name = owner.split(":")[0].strip() if owner else ""
                 if name and name not in found.packages:
-                    version = run(f"dpkg-query -W -f '${{Version}}' {name}") or run(
-                        f"rpm -q --qf '%{{VERSION}}' {name}"
+                    version = run("dpkg-query -W -f '${Version}' %s", name) or run(
+                        "rpm -q --qf '%%{VERSION}' %s", name
                     )
                     found.packages[name] = version.strip()
-            cgroup = run(f"cat /proc/{pid}/cgroup")
+            cgroup = run("cat /proc/%s/cgroup", str(pid))
             unit = re.search(r"/system\.slice/(?:.*/)?([\w@.-]+)\.service\b", cgroup)
             if unit and unit[1] not in found.services:
                 found.services.append(unit[1])

@@ -520,3 +520,55 @@ def test_any_value_from_a_service_reads_back_exactly(value: str) -> None:
         doc = load_yaml(path)
     assert doc["a"] == doc["b"]["k"][0]
     assert interpolate(str(doc["a"]), {}, {}) == value
+
+
+def test_what_the_host_shows_never_reaches_a_shell_as_code(
+    project: GateProject,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The program behind the port is named ``py;touch pwned;`` (anyone who can listen on
+    the port chooses it): looking up its package passes the path quoted, nothing runs."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    program = tmp_path / "py;touch pwned;"
+    shutil.copy(os.path.realpath(sys.executable), program)
+    script = (
+        "import socket\n"
+        "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
+        "print(s.getsockname()[1], flush=True)\n"
+        "while True:\n"
+        "    c, _ = s.accept(); c.recv(4096)\n"
+        "    c.sendall(b'HTTP/1.1 404 NF\\r\\nContent-Length: 0\\r\\n'\n"
+        "              b'Connection: close\\r\\n\\r\\n')\n"
+        "    c.close()\n"
+    )
+    server = subprocess.Popen(
+        [str(program), "-I", "-c", script], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    try:
+        assert server.stdout is not None
+        port = server.stdout.readline().strip()
+        code, _, err = _init(
+            project,
+            capsys,
+            monkeypatch,
+            "--url",
+            f"http://127.0.0.1:{port}",
+            "--gate",
+            "production-readiness",
+        )
+    finally:
+        server.kill()
+        server.wait(10)
+    assert code == 0, err
+    assert not (project.path / "pwned").exists() and not (tmp_path / "pwned").exists()
+    doc = yaml.safe_load(_written(project, "production-readiness"))
+    processes = [
+        c["process"] for c in doc["criteria"]["infrastructure-validation"] if "process" in c
+    ]
+    assert processes and processes[0].startswith("py;touch")
