@@ -43,7 +43,7 @@ from .model import (
     GateVerdict,
     Outcome,
 )
-from .outcomes import SEVERITY, ItemRecord
+from .outcomes import SEVERITY, ItemRecord, seen_outcome
 from .redact import Redactor
 from .report.junit import build_junit
 from .report.paths import SUMMARY_NAME, path_problem, remove_stale, resolve_junit, summary_path
@@ -518,7 +518,10 @@ class GateRun:
         data = getattr(report, "fwgates", None)
         if not data:
             # made on the xdist controller for an item whose worker crashed, or by a plugin
-            # without pytest_runtest_makereport: placed by its node id when the run ends
+            # without pytest_runtest_makereport: placed by its node id when the run ends. It
+            # can only make things worse: a pass pytest's makereport never made proves nothing
+            if seen_outcome(report) == "passed":
+                return
             record = self.reports.get(report.nodeid) or self.orphans.setdefault(
                 report.nodeid, ItemRecord(members=[])
             )
@@ -563,6 +566,8 @@ class GateRun:
             if python_members:
                 reports[nodeid] = ItemRecord(members=python_members, message=why)
         for nodeid, record in reports.items():
+            if any(member in specs for member in record.members):
+                record.is_check = True  # a YAML check passes only with its own result
             outcome, message = record.outcome()
             late = self.late.get(nodeid)
             if not record.is_check and (late or record.problems) and outcome is Outcome.PASSED:
