@@ -25,12 +25,16 @@ import os
 import socket
 import threading
 import time
+import weakref
 from types import TracebackType
 from typing import Self
 
 __all__ = ["Deadline", "current"]
 
 _local = threading.local()
+#: the deadline each watched socket belongs to now (one at a time)
+_owners: weakref.WeakKeyDictionary[socket.socket, Deadline] = weakref.WeakKeyDictionary()
+_owners_lock = threading.Lock()
 #: seconds the watchdog thread waits without deadlines before it ends
 _IDLE_S = 10.0
 
@@ -65,7 +69,19 @@ class Deadline:
         return left
 
     def watch(self, sock: socket.socket) -> socket.socket:
-        """Shut ``sock`` down when the deadline passes (at once if it has)."""
+        """Shut ``sock`` down when the deadline passes (at once if it has).
+
+        A socket has one deadline at a time: watching it here takes it from the deadline of
+        the operation that used it before (a pooled connection that another thread took
+        while that operation was still inside its block), so that deadline can no longer
+        cut the answer this one reads (a body read until the end of the stream would look
+        complete)."""
+        with _owners_lock:
+            previous = _owners.get(sock)
+            _owners[sock] = self
+        if previous is not None and previous is not self:
+            with previous._lock:  # waits for a shutdown under way, then forgets the socket
+                previous._sockets = [s for s in previous._sockets if s is not sock]
         with self._lock:
             if not self.expired:
                 self._sockets.append(sock)

@@ -258,3 +258,38 @@ def test_requests_inside_tls_end_by_their_timeout(
     assert result.outcome is Outcome.ERROR, result.message
     assert "within 1.5 s" in result.message
     assert took < 1.5 + SLACK
+
+
+def test_a_deadline_never_cuts_a_socket_another_operation_took_over() -> None:
+    """A pooled connection taken by another thread while the operation that used it is still
+    inside its block: when the first operation's deadline passes, it must not shut down the
+    socket the other one reads from (an answer read to the end of the stream would be cut
+    short and look complete)."""
+    got: list[Any] = []
+    head = MODES["slow-body-until-close"].index(b"|")
+    with trickling("slow-body-until-close") as base:
+        port = int(base.rsplit(":", 1)[1])
+        with Deadline(0.5) as first:
+            sock = first.connect(("127.0.0.1", port))
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+
+            def second() -> None:
+                with Deadline(30.0) as deadline:
+                    deadline.watch(sock)  # what a reused connection does at its request
+                    time.sleep(1.5)  # the first deadline passes meanwhile
+                    sock.settimeout(5)
+                    data = b""
+                    while len(data) < head + 3:  # body bytes sent after the first deadline
+                        chunk = sock.recv(100)
+                        if not chunk:
+                            break
+                        data += chunk
+                    got.extend([data, deadline.expired])
+
+            thread = threading.Thread(target=second)
+            thread.start()
+            thread.join(10)
+        sock.close()
+    assert first.expired
+    assert got and len(got[0]) >= head + 3, got  # not shut down: the answer goes on
+    assert got[1] is False
