@@ -269,7 +269,8 @@ def _init(args: argparse.Namespace) -> int:
     ini_dirs, _ = _ini_settings(Path.cwd())
     folder = args.gate_dir or ini_dirs[0]
     catalog = GateLoader([])
-    names = args.gate or [n for n in catalog.known() if catalog.in_catalog(n)]
+    # a gate named twice is written once (not refused as "exists" by its own first write)
+    names = list(dict.fromkeys(args.gate or [n for n in catalog.known() if catalog.in_catalog(n)]))
     for name in names:
         if not catalog.in_catalog(name):
             sys.stderr.write(f"fwgates init: {catalog.unknown_gate_message(name)}\n")

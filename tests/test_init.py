@@ -290,6 +290,23 @@ def test_existing_files_are_kept_without_force(
     assert code == 0 and "# Starter gate file" in mine.read_text()
 
 
+def test_a_gate_named_twice_is_written_once(
+    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with service(_routes()) as url:
+        code, out, err = _init(
+            project,
+            capsys,
+            monkeypatch,
+            "--url",
+            url,
+            "--no-host",
+            *["--gate", "security-compliance"] * 2,
+        )
+    assert code == 0, err
+    assert "exists" not in out and out.count("security-compliance.yaml:") == 1
+
+
 def test_a_link_in_place_of_the_file_is_kept_without_force(
     project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
