@@ -179,10 +179,12 @@ def read_members(
     max_bytes: int,
     keep: Callable[[str], bool],
     keep_limit: int,
+    folders: set[str] | None = None,
 ) -> Iterator[Member]:
     """The regular files of the ``.tar.gz`` in ``raw``, in order; :class:`ArchiveError` at
     the first thing that is not in the one accepted form. ``keep(name)`` says whose bytes
-    to keep (up to ``keep_limit``)."""
+    to keep (up to ``keep_limit``). ``folders``, when given, receives every folder an
+    unpacker creates (named by a folder entry or as a file's parent)."""
     stream = _Gunzip(raw, max_bytes)
     seen_files: set[str] = set()
     seen_folders: set[str] = set()
@@ -255,6 +257,8 @@ def read_members(
             if clean in seen_files:
                 raise ArchiveError(f"{clean} is both a file and a folder")
             seen_folders.update([clean, *parents])
+            if folders is not None:
+                folders.update([clean, *parents])
             continue
         if name.endswith("/"):
             raise ArchiveError(f"the file {name!r} is named like a folder")
@@ -264,6 +268,8 @@ def read_members(
             raise ArchiveError(f"{clean} is both a file and a folder")
         seen_files.add(clean)
         seen_folders.update(parents)
+        if folders is not None:
+            folders.update(parents)
         digest = hashlib.sha256()
         kept: bytearray | None = bytearray() if keep(clean) else None
         left = size

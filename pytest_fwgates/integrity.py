@@ -236,6 +236,7 @@ def _read_archive(path: Path) -> _Contents:
 
     contents = _Contents()
     top: str | None = None
+    folders: set[str] = set()
     try:
         with open(path, "rb") as raw:
             for member in read_members(
@@ -244,6 +245,7 @@ def _read_archive(path: Path) -> _Contents:
                 max_bytes=MAX_TOTAL_BYTES,
                 keep=lambda name: name.partition("/")[2] in _SMALL_FILES,
                 keep_limit=MAX_MANIFEST_BYTES,
+                folders=folders,
             ):
                 first, _, rest = member.name.partition("/")
                 if top is None:
@@ -254,6 +256,11 @@ def _read_archive(path: Path) -> _Contents:
                 contents.files[rest] = (member.size, member.sha256)
                 if rest in _SMALL_FILES and member.data is not None:
                     contents.small[rest] = member.data
+        # a folder an unpacker creates beside the package folder (empty, but unpacked all
+        # the same: what is unpacked is what is verified)
+        for folder in sorted(folders):
+            if folder.partition("/")[0] != top:
+                contents.problems.append(f"folder outside the package folder: {folder}")
     except ArchiveError as exc:
         contents.problems.append(f"{path}: {exc}")
     except OSError as exc:

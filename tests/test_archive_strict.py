@@ -158,7 +158,28 @@ def _global_pax(members: list[tuple[str, bytes]]) -> bytes:
     return gzip.compress(out.getvalue())
 
 
+def _with_folders(*names: str) -> Callable[[list[tuple[str, bytes]]], bytes]:
+    """The package and folder entries ``names``: tar creates them, though they hold no file."""
+
+    def build(members: list[tuple[str, bytes]]) -> bytes:
+        def edit(info: tarfile.TarInfo) -> None:
+            if info.name in names:
+                info.type, info.size = tarfile.DIRTYPE, 0
+
+        return gzip.compress(_tar_bytes([*members, *((n, b"") for n in names)], edit=edit))
+
+    return build
+
+
 ATTACKS: dict[str, tuple[Callable[[list[tuple[str, bytes]]], bytes], str]] = {
+    "folder-outside-the-package": (
+        _with_folders("elsewhere"),
+        "folder outside the package folder: elsewhere",
+    ),
+    "folder-beside-the-package-in-a-folder": (
+        _with_folders("elsewhere/deeper"),
+        "folder outside the package folder: elsewhere/deeper",
+    ),
     "two-gzip-members": (_two_gzip_members, "data after the end of the gzip stream"),
     "trailing-garbage": (
         lambda m: gzip.compress(_tar_bytes(m)) + b"garbage",
