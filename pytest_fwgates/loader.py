@@ -574,9 +574,10 @@ class GateLoader:
         # their name (a command's output is compared with its expectations unmasked)
         if cls.mask_env:
             self.redactor.add(self.environ.reads)
-        else:
-            # a command's environment values are not masked run-wide (its output is compared
-            # with them), but its id and shown target hold them masked
+        elif cls.shell_target:
+            # a command line's environment values (tokens, keys passed as arguments) are not
+            # masked run-wide (its output is compared with them), but its id and shown target
+            # hold them masked
             spec.private_values = tuple(dict.fromkeys(self.environ.reads))
         spec.id = self._check_id(type_name, raw, display, spec.private_values)
         return spec
