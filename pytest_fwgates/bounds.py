@@ -40,6 +40,7 @@ __all__ = [
     "coverage_support",
     "judge",
     "mean_support",
+    "needs_bound",
     "parse_confidence",
     "quantile_support",
     "supported_value",
@@ -110,6 +111,15 @@ def parse_confidence(value: object) -> float:
 def counted(key: str) -> bool:
     """Whether ``key`` (``"GET /a::failure_ratio"`` too) is a share of counted events."""
     return key.rsplit("::", 1)[-1] in COUNTED
+
+
+def needs_bound(key: str, support: Mapping[str, Any]) -> bool:
+    """Whether a threshold on ``key`` is judged on more than its value: it has support, or
+    is a share of counted events or a percentile (which cannot pass without support)."""
+    if key in support:
+        return True
+    name = key.rsplit("::", 1)[-1]
+    return name in COUNTED or (name[:1] == "p" and percentile_of(name) is not None)
 
 
 def count_support(events: int, total: int, of: str, event: str) -> dict[str, Any]:
@@ -202,7 +212,15 @@ def judge(
         return Judged("pass")
     lower = threshold.op in (">", ">=")
     if "count" in support:
-        return _judge_count(key, threshold, support, confidence, lower)
+        # judged once, with the check; the verdict and the reports read it back
+        memo = support.get("judged")
+        fresh = {"threshold": str(threshold), "confidence": confidence}
+        if isinstance(memo, Mapping) and all(memo.get(k) == v for k, v in fresh.items()):
+            return Judged(str(memo.get("state")), str(memo.get("text") or ""))
+        judged = _judge_count(key, threshold, support, confidence, lower)
+        if isinstance(support, dict):
+            support["judged"] = {**fresh, "state": judged.state, "text": judged.text}
+        return judged
     if isinstance(support.get("quantile"), Mapping):
         return _judge_quantile(key, threshold, value, support["quantile"], lower)
     if isinstance(support.get("mean"), Mapping):

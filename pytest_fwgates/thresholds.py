@@ -13,6 +13,7 @@ A threshold with a unit is converted into the unit of the value it is held again
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import re
@@ -245,6 +246,7 @@ def key_unit(key: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # pure; a report holds thousands of values to few bounds
 def convert(value: float, unit: str | None, target: str | None) -> float:
     """Convert ``value`` from ``unit`` into ``target``; raise if they do not fit."""
     if unit is None or unit == target:

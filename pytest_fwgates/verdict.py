@@ -20,9 +20,10 @@ Results are grouped by (gate, criterion) once, so deciding is linear in the resu
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 
-from .bounds import DEFAULT_CONFIDENCE, judge
+from .bounds import DEFAULT_CONFIDENCE, judge, needs_bound
 from .ids import waiver_key
 from .model import (
     CheckResult,
@@ -74,15 +75,19 @@ def _hold_to_standards(
     thresholds = dict(result.thresholds)
     if in_force is None:
         in_force = criterion.thresholds_in_force()
+    added = set()
     for key, text in in_force.items():
         if key not in thresholds and _number(result.measured.get(key)):
             thresholds[key] = text
+            added.add(key)
     for key, text in thresholds.items():
         value = result.measured.get(key)
         if not isinstance(value, int | float) or isinstance(value, bool):
             continue
+        if key not in added and not needs_bound(key, result.support):
+            continue  # held to it by its check already, and no bound to judge it on
         try:
-            threshold = parse(text)
+            threshold = _parse(text)
         except ThresholdError as exc:
             failures.append(f"{key}: {exc}")
             continue
@@ -114,6 +119,10 @@ def _hold_to_standards(
         )
     result.thresholds = thresholds
     return result
+
+
+#: thresholds are few and immutable, results many: each text is parsed once
+_parse = functools.lru_cache(maxsize=1024)(parse)
 
 
 def _number(value: object) -> bool:
