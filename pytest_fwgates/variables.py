@@ -8,7 +8,8 @@ plain text, to the environment variable that carries its value (``${url}`` becom
 ``${FWGATES_VAR_url}``), and the value travels in the command's environment; the shell
 expands it by its own rules, as any variable of its environment. The shell grammar is never
 read, so no misreading of it can turn a value into code: the shell never parses a value as
-text (it splits and globs an unquoted expansion, as it does every variable).
+text. Shell text that refers to a value runs with field splitting off (``IFS=`` before its
+first word), so an unquoted reference is one word too, as if it were quoted.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Mapping
 
 __all__ = [
     "ENV_VAR_PREFIX",
+    "SPLITTING_OFF",
     "VAR_PREFIX",
     "VariableError",
     "env_name",
@@ -95,7 +97,8 @@ def interpolate_shell(
     ``${env:NAME}`` becomes ``${FWGATES_ENV_NAME}`` wherever they stand, and ``$${`` becomes
     ``${``. No value is ever part of the returned text, and the shell grammar is not read:
     the shell expands each variable itself, by its own rules, from the command's environment.
-    The values are added to ``env``.
+    The values are added to ``env``. When the text refers to a value it starts with
+    :data:`SPLITTING_OFF`, so that an unquoted reference is not split into words either.
     """
     _check_references(text)
     # the original reference of each environment name, to tell two that share one apart
@@ -123,7 +126,14 @@ def interpolate_shell(
         owners.setdefault(name, reference)
         return "${" + name + "}"
 
-    return _REFERENCE.sub(replace, text)
+    renamed = _REFERENCE.sub(replace, text)
+    # field splitting off: an unquoted reference stays one word, as if quoted (a constant of
+    # ours before the command's first word; line numbers and the command's own text unchanged)
+    return SPLITTING_OFF + renamed if owners else renamed
+
+
+#: what shell text that refers to a value starts with: the shell's field splitting turned off
+SPLITTING_OFF = "IFS=; "
 
 
 def resolve(reference: str, variables: Mapping[str, str], environ: Mapping[str, str]) -> str:

@@ -558,7 +558,7 @@ def test_check_id_is_from_the_resolved_target(tmp_path: Path) -> None:
     )
     ids = [c.id for c in gate.checks()]
     assert ids[0] == "command[echo x; touch PWNED]"  # what runs, not the variable's name
-    assert gate.checks()[0].target == "echo ${FWGATES_VAR_name}"
+    assert gate.checks()[0].target == "IFS=; echo ${FWGATES_VAR_name}"
     assert gate.checks()[0].env == {"FWGATES_VAR_name": "x; touch PWNED"}
     assert gate.checks()[0].display_target == "echo x; touch PWNED"
     assert ids[1] == "command[echo a b]"
@@ -660,7 +660,7 @@ def test_expect_values_are_not_shell_quoted(tmp_path: Path) -> None:
             """,
         )
     )
-    assert spec.target == "echo ${FWGATES_VAR_word}"
+    assert spec.target == "IFS=; echo ${FWGATES_VAR_word}"
     assert spec.env == {"FWGATES_VAR_word": "a b; c"}
     assert spec.expect == {"stdout_contains": "a b; c"}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_fwgates.variables import (
+    SPLITTING_OFF,
     VariableError,
     interpolate,
     interpolate_shell,
@@ -124,8 +125,15 @@ def test_shell_reference_is_renamed_not_replaced(
     template: str, expected: str, env: dict[str, str]
 ) -> None:
     got: dict[str, str] = {}
-    assert interpolate_shell(template, {"v": "ok", "a.b-c": "d"}, {"HOME": "/h"}, got) == expected
+    renamed = interpolate_shell(template, {"v": "ok", "a.b-c": "d"}, {"HOME": "/h"}, got)
+    assert renamed == SPLITTING_OFF + expected  # field splitting off, then the text renamed
     assert got == env
+
+
+def test_shell_text_without_values_is_left_as_it_is() -> None:
+    got: dict[str, str] = {}
+    assert interpolate_shell("echo $${HOME} $x", {}, {}, got) == "echo ${HOME} $x"
+    assert got == {}
 
 
 @pytest.mark.parametrize(
