@@ -187,5 +187,12 @@ class _Watchdog:
         self._thread = None
 
 
+def _after_fork_in_child() -> None:
+    global _owners_lock
+    _watchdog.reset()
+    _owners_lock = threading.Lock()  # a thread of the parent may have held it
+    _owners.clear()
+
+
 _watchdog = _Watchdog()
-os.register_at_fork(after_in_child=_watchdog.reset)
+os.register_at_fork(after_in_child=_after_fork_in_child)
