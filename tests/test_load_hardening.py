@@ -592,6 +592,47 @@ def test_loosened_percentage_needs_review(tmp_path: Path) -> None:
     assert "success_ratio >= 99.9% to >= 50%" in decision.reason
 
 
+@pytest.mark.parametrize(
+    ("level", "run_level", "verdict"),
+    [
+        ("90%", 0.95, GateVerdict.HUMAN_REVIEW_REQUIRED),  # the gate file lowers it
+        (None, 0.90, GateVerdict.HUMAN_REVIEW_REQUIRED),  # gate_confidence lowers it
+        # raising it needs no review, but more evidence: 3000 of 3000 show only 99.84 % at 99 %
+        ("99%", 0.95, GateVerdict.INCONCLUSIVE),
+        (None, 0.95, GateVerdict.PASSED),
+    ],
+)
+def test_lowered_confidence_of_a_catalog_standard_needs_review(
+    tmp_path: Path, level: str | None, run_level: float, verdict: GateVerdict
+) -> None:
+    text = f"gate: {ZDD}\ncriteria:\n  deployment-reliability:\n"
+    text += f"    confidence: {level}\n" if level else '    title: "Deploys succeed"\n'
+    gate = loader_for(tmp_path, {ZDD: text}).load(ZDD)
+    results = zdd_results(gate)
+    (decision,) = decide_all([gate], results, WaiverSet.empty(), confidence=run_level)
+    assert decision.verdict is verdict, decision.reason
+    if verdict is GateVerdict.HUMAN_REVIEW_REQUIRED:
+        assert "deployment-reliability loosened standard confidence 95% to 90%" in (decision.reason)
+    else:
+        assert "loosened" not in decision.reason
+
+
+def test_a_higher_confidence_can_leave_a_standard_unproven(tmp_path: Path) -> None:
+    """3000 of 3000 show 99.9 % at 95 % confidence, not at 99.9 %."""
+    text = f"gate: {ZDD}\ncriteria:\n  deployment-reliability:\n    confidence: 99.9%\n"
+    gate = loader_for(tmp_path, {ZDD: text}).load(ZDD)
+    (decision,) = decide_all([gate], zdd_results(gate), WaiverSet.empty())
+    assert decision.verdict is GateVerdict.INCONCLUSIVE
+    assert "3000/3000 deploys successful: >= 0.9977 at 99.9 % confidence" in decision.reason
+
+
+@pytest.mark.parametrize("bad", ["100%", "40%", "high", "true"])
+def test_a_bad_confidence_is_a_load_error_naming_its_line(tmp_path: Path, bad: str) -> None:
+    text = f"gate: {ZDD}\ncriteria:\n  deployment-reliability:\n    confidence: {bad}\n"
+    with pytest.raises(SourceError, match=r":4: .*confidence"):
+        loader_for(tmp_path, {ZDD: text}).load(ZDD)
+
+
 def test_loosened_standard_in_a_checks_expect_needs_review(tmp_path: Path) -> None:
     gate = zdd(tmp_path, '- command: "true"\n  expect: {duration_s: "< 1000h"}')
     (spec,) = gate.criteria["deployment-time"].checks

@@ -524,3 +524,36 @@ def test_crashed_xdist_worker_fails_its_check(project: GateProject) -> None:
     crashed = [c for c in smoke["checks"] if c["nodeid"] == "test_crash.py::test_crash"]
     assert crashed[0]["outcome"] == "error"
     assert "crashed while running 'test_crash.py::test_crash'" in crashed[0]["message"]
+
+
+@pytest.mark.parametrize(("level", "verdict"), [("90%", "PASS"), ("95%", "INCONCLUSIVE")])
+def test_gate_confidence_ini_option(project: GateProject, level: str, verdict: str) -> None:
+    """The run's level decides the bound: 2500 of 2500 show >= 99.9 % at 90 %, not at 95 %."""
+    project.gate(
+        "release",
+        """
+        gate: release
+        criteria:
+          approvals:
+            title: Changes are approved
+            thresholds: {approved_pct: ">= 99.9%"}
+        """,
+    )
+    project.pytester.makeini("[pytest]\ngate_confidence = 150%\n")
+    result = project.run("--gate", "release")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*ini gate_confidence: confidence level out of range*"])
+    project.pytester.makeini(f"[pytest]\ngate_confidence = {level}\n")
+    project.pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.gate("release", criterion="approvals")
+        def test_approvals(gate_record):
+            gate_record("approved_pct", counts=(2500, 2500))
+        """
+    )
+    project.run("--gate", "release")
+    approvals = project.criterion("release", "approvals")
+    assert approvals["verdict"] == verdict, approvals["reason"]
+    assert approvals["checks"][0]["support"]["approved_pct"]["count"] == [2500, 2500]
