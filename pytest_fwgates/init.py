@@ -460,6 +460,15 @@ def discover(
 ) -> Discovery:
     """Look at a running service; every call bounded by ``timeout`` seconds."""
     shown, auth = clean_url(url)
+    if ca:  # a CA file that cannot be read is the user's mistake: one line, before any look
+        try:
+            ssl.create_default_context(cafile=ca)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) if isinstance(exc, ssl.SSLError) else None
+            reason = reason or getattr(exc, "strerror", None) or exc
+            raise InitError(
+                f"--ca {ca}: {_oneline(reason)} (a PEM file of CA certificates)"
+            ) from None
     found = Discovery(url=shown, host=host, ca=ca, credentials_dropped=auth is not None)
     if _host_shown(host) != host:
         found.credentials_dropped = True

@@ -330,6 +330,10 @@ def test_a_link_in_place_of_the_file_is_kept_without_force(
         (["--url", "http://127.0.0.1:99999"], "--url:"),
         (["--url", "http://127.0.0.1:1", "--gate", "prod-readiness"], "did you mean"),
         (["--url", "http://127.0.0.1:1", "--timeout", "0"], "must be more than 0"),
+        (["--url", "https://127.0.0.1:1", "--ca", "/nonexistent/ca.pem"], "--ca /nonexistent"),
+        (["--url", "https://127.0.0.1:1", "--ca", "/etc/passwd"], "--ca /etc/passwd: "),
+        (["--url", "https://127.0.0.1:1", "--ca", "/"], "--ca /: "),
+        (["--url", "http://127.0.0.1:1", "--ca", "/etc/hostname"], "--ca /etc/hostname: "),
     ],
 )
 def test_usage_errors_are_one_line(
