@@ -32,6 +32,11 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+#: the folders :func:`real_folder` made or accepted (absolute path -> device and inode): a
+#: later write into one refuses a folder that is no longer that one
+_made: dict[str, tuple[int, int]] = {}
+
+
 class UnsafePathError(OSError):
     """A link or another kind of file where a folder or file of ours must go: refused."""
 
@@ -87,12 +92,17 @@ def real_folder(base: Path, name: str, *, fresh: bool = False) -> Path:
             with contextlib.suppress(FileExistsError):
                 os.mkdir(name, 0o777, dir_fd=fd)
         try:
-            os.close(os.open(name, _DIR_FLAGS, dir_fd=fd))
+            made = os.open(name, _DIR_FLAGS, dir_fd=fd)
         except OSError:
             mode = os.lstat(name, dir_fd=fd).st_mode
             raise UnsafePathError(
                 f"{base / name}: is {_kind(mode)}, not a folder: refused"
             ) from None
+        try:
+            found = os.fstat(made)
+        finally:
+            os.close(made)
+        _made[os.path.abspath(base / name)] = (found.st_dev, found.st_ino)
     finally:
         os.close(fd)
     return base / name
@@ -100,6 +110,17 @@ def real_folder(base: Path, name: str, *, fresh: bool = False) -> Path:
 
 def _replace_in(path: Path, fill: Callable[[IO[bytes]], object]) -> None:
     fd = _open_folder(path.parent)
+    made = _made.get(os.path.abspath(path.parent))
+    if made is not None:
+        found = os.fstat(fd)
+        if (found.st_dev, found.st_ino) != made:
+            # a folder above it was replaced (by a link, say) after it was made: the path
+            # now leads elsewhere
+            os.close(fd)
+            raise UnsafePathError(
+                f"{path.parent}: is no longer the folder made for it (a folder of its path "
+                "was replaced): refused"
+            )
     tmp = f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
     try:
         handle = os.fdopen(os.open(tmp, _NEW_FILE, 0o666, dir_fd=fd), "wb")

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from pytest_fwgates.checks import CheckContext, CheckRegistry, run_check
 from pytest_fwgates.checks.base import evidence_folder_name
-from pytest_fwgates.fsutil import UnsafePathError, real_folder, write_file
+from pytest_fwgates.fsutil import UnsafePathError, copy_file, real_folder, write_file
 from pytest_fwgates.loader import GateLoader
 from pytest_fwgates.model import CheckResult, CheckSpec, Outcome, Source
 
@@ -200,3 +200,30 @@ def test_a_gate_run_writes_no_evidence_through_a_planted_link(
     written = Path(check["evidence"]["stdout"])
     assert written == folder / "stdout.txt"
     assert written.is_file() and not written.is_symlink()
+
+
+@pytest.mark.parametrize("swapped", ["evidence-folder", "reports-folder"])
+def test_a_folder_swapped_for_a_link_after_it_was_made_is_refused(
+    tmp_path: Path, outside: Path, swapped: str
+) -> None:
+    """Between making a check's folder and writing into it, a folder above it is replaced by
+    a link to one that holds a folder of the same name: the write is refused, nothing is
+    written there."""
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    folder = real_folder(real_folder(reports, "evidence"), "check-1")
+    write_file(folder / "before.txt", "x")
+    moved = reports / "evidence" if swapped == "evidence-folder" else reports
+    (outside / "check-1").mkdir(parents=True)
+    if swapped == "reports-folder":
+        (outside / "check-1").rmdir()
+        (outside / "evidence" / "check-1").mkdir(parents=True)
+    moved.rename(moved.with_name(moved.name + ".real"))
+    moved.symlink_to(outside, target_is_directory=True)
+    with pytest.raises(UnsafePathError, match="replaced"):
+        write_file(folder / "stdout.txt", "evidence")
+    source = tmp_path / "victim-copy.txt"
+    source.write_text("x")
+    with pytest.raises(UnsafePathError, match="replaced"):
+        copy_file(source, folder / "copy.txt")
+    assert sorted(p.name for p in outside.rglob("*") if p.is_file()) == ["victim.txt"]
