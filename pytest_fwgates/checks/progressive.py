@@ -526,7 +526,7 @@ class _Steps:
         probes = [p for p in prober.probes if started <= p.start <= stopped]
         answered = sum(1 for p in probes if p.ok)
         m.values["capacity_pct"] = round(100.0 * answered / len(probes), 3) if probes else 0.0
-        m.support.update(figures.support())
+        m.support.update(figures.support(check.context.confidence(check.spec)))
         m.support["capacity_pct"] = count_support(answered, len(probes), "probes", "answered")
         if self.new is not None:
             until = settled if settled is not None else stopped
@@ -549,6 +549,12 @@ class _Steps:
         m.facts["interval_ms"] = round(check.interval * 1000, 1)
         after = prober.last_good()
         m.facts["version_after"] = after.version if after else None
+        if self.rule is not None:
+            # as a plain deploy: one that ends on the version it began on changed nothing
+            # (an aborted canary), whatever it showed on the way
+            before = m.facts.get("version_before")
+            changed = before is not None and after is not None and before != after.version
+            m.values["version_changed"] = 1.0 if changed else 0.0
         if abort is not None:
             m.values["aborted_at_step"] = float(abort.step)
             m.facts["abort_reason"] = abort.reason[:SHOWN]

@@ -65,6 +65,7 @@ def test_good_canary_is_judged_and_promoted(stack_env: Stack, tmp_path: Path) ->
     measured = result.measured
     assert measured["aborted"] == 0
     assert measured["version_before"] == "v1" and measured["version_after"] == "v2"
+    assert measured["version_changed"] == 1
     assert measured["canary_answers"] >= 20
     assert measured["bad_answers"] == 0
     assert measured["analysis_looks"] >= 1
@@ -89,6 +90,7 @@ def test_faulty_canary_is_aborted_and_rolled_back(
     assert result.outcome is Outcome.PASSED, result.message
     measured = result.measured
     assert measured["aborted"] == 1 and measured["aborted_at_step"] == 1
+    assert measured["version_changed"] == 0  # an aborted canary deployed nothing
     assert 0 <= measured["rollback_s"] < 120
     assert 0 <= measured["detect_s"] < 10
     assert measured["version_after"] == "v1"
