@@ -557,3 +557,49 @@ def test_gate_confidence_ini_option(project: GateProject, level: str, verdict: s
     approvals = project.criterion("release", "approvals")
     assert approvals["verdict"] == verdict, approvals["reason"]
     assert approvals["checks"][0]["support"]["approved_pct"]["count"] == [2500, 2500]
+
+
+@pytest.mark.parametrize(
+    ("call", "verdict", "reason"),
+    [
+        ('"detected_pct", 99.95', "INCONCLUSIVE", "detected_pct = 99.95 % with no counts"),
+        ('"detected_pct", counts=(2995, 2995)', "PASS", ""),
+        ('"detected_pct", counts=(80, 80)', "INCONCLUSIVE", "2995 counted events show"),
+        ('"detected_pct", 99.5', "FAIL", "detected_pct = 99.5 %, expected >= 99.9%"),
+        ('"p95_render_ms", 120', "INCONCLUSIVE", "p95_render_ms = 120 ms with no samples"),
+        ('"p95_render_ms", samples=[120] * 20', "INCONCLUSIVE", "59 samples needed"),
+        ('"p95_render_ms", samples=[120] * 59', "PASS", ""),
+    ],
+)
+def test_recorded_shares_and_percentiles_need_their_evidence(
+    project: GateProject, call: str, verdict: str, reason: str
+) -> None:
+    """A value a Python test records is held to the bound its counts or samples allow."""
+    project.gate(
+        "release",
+        """
+        gate: release
+        criteria:
+          detection:
+            title: Detection
+            thresholds: {detected_pct: ">= 99.9%"}
+          latency:
+            title: Latency
+            thresholds: {p95_render_ms: "< 300ms"}
+        """,
+    )
+    criterion = "detection" if "detected" in call else "latency"
+    project.pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.gate("release", criterion="{criterion}")
+        def test_quality(gate_record):
+            gate_record({call})
+        """
+    )
+    project.run("--gate", "release")
+    decided = project.criterion("release", criterion)
+    assert decided["verdict"] == verdict, decided["reason"]
+    [check] = decided["checks"]
+    assert reason in check["message"]
