@@ -244,8 +244,8 @@ def test_junit_empty_run_validates(schema: xmlschema.XMLSchema) -> None:
 
 
 def test_schema_rejects_what_jenkins_xunit_rejects(schema: xmlschema.XMLSchema) -> None:
-    """The upstream schema (tests/data/junit-10.xsd, with its licence beside it) is the one
-    the xunit plugin validates with: these are the rules a gate JUnit must keep."""
+    """The schema (tests/data/junit-10.xsd, our transcription of the rules of the xunit
+    plugin's JUnit 10 schema) holds what the plugin holds: the rules a gate JUnit must keep."""
     good = (
         '<testsuites><testsuite name="g" tests="1" failures="0" errors="0" time="1,234.5">'
         "{}</testsuite></testsuites>"
