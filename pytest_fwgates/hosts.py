@@ -216,6 +216,7 @@ class HostPool:
             raise HostError(f"host {shown_spec(spec)!r}: {exc}") from None
         ids = []
         for backend in backends:
+            _check_name(spec, backend)
             hid = host_id(backend)
             with self._lock:
                 if hid not in self._entries:
@@ -324,6 +325,27 @@ class HostPool:
                     check=False,
                 )
         shutil.rmtree(folder, ignore_errors=True)
+
+
+_BAD_NAME = re.compile(r"^-|[\s\x00-\x1f\x7f]")
+
+
+def _check_name(spec: str, backend: Any) -> None:
+    """Refuse a host name that a transport would read as something else: ssh, docker, kubectl
+    and the others get the name as an argument of their own command line, where a name that
+    starts with ``-`` is an option (``-oProxyCommand=...`` runs a command on this machine), and
+    no host name holds blanks or control characters."""
+    names = (
+        getattr(backend, "hostname", None),
+        getattr(getattr(backend, "host", None), "name", None),
+    )
+    for name in names:
+        if not isinstance(name, str) or not _BAD_NAME.search(name):
+            continue
+        raise HostError(
+            f"host {shown_spec(spec)!r}: {name!r} is not a host name "
+            "(a name never starts with '-' nor holds blanks or control characters)"
+        )
 
 
 def one_line(value: object) -> str:

@@ -371,3 +371,23 @@ def test_testinfra_host_fixture_serves_a_criterion(project: GateProject) -> None
     assert project.verdicts() == {"production-readiness": "PASSED"}
     checks = project.criterion("production-readiness", "infrastructure-validation")["checks"]
     assert len(checks) == 2
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "ssh://-oProxyCommand=touch canary",
+        "ssh://user@%2DoProxyCommand=touch%20canary:22",
+        "-oProxyCommand=touch canary",
+        "ssh://web1%20-oProxyCommand=touch%20canary",
+    ],
+)
+def test_a_host_name_is_never_an_option(project: GateProject, spec: str) -> None:
+    """A host named by a value (here ``--gate-var``) reaches ssh as an argument of its command
+    line: a name that starts with '-' would be an option there (``-oProxyCommand`` runs a
+    command on this machine). Such a name is a file error; ssh never starts."""
+    _gate(project, '- command: "true"\n  hosts: ["${target}"]')
+    result = project.run("--gate=security-compliance", f"--gate-var=target={spec}")
+    result.stdout.fnmatch_lines(["*security-compliance.yaml:*: host *is not a host name*"])
+    assert result.ret != 0 and "Traceback" not in result.stdout.str()
+    assert not (project.path / "canary").exists()
