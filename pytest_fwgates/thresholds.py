@@ -25,9 +25,11 @@ __all__ = [
     "OPERATORS",
     "Threshold",
     "ThresholdError",
+    "domain",
     "key_unit",
     "loosens",
     "parse",
+    "vacuous",
 ]
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -104,10 +106,14 @@ class Threshold:
             return self == other
 
     def check_key(self, key: str) -> None:
-        """Raise :class:`ThresholdError` when the unit cannot apply to ``key``."""
+        """Raise :class:`ThresholdError` when the unit cannot apply to ``key``, or when the
+        bound cannot fail (or cannot pass) for any value ``key`` can take."""
         if self.relative:
             return
         convert(self.value, self.unit, key_unit(key))
+        problem = vacuous(self, key)
+        if problem:
+            raise ThresholdError(problem)
 
 
 def loosens(key: str, standard: Threshold, override: Threshold) -> bool:
@@ -232,6 +238,108 @@ def describe_threshold(key: str, threshold: Threshold | str, baseline: float | N
         f"{text} of baseline {format_value(key, baseline)} "
         f"({threshold.op} {format_value(key, bound)})"
     )
+
+
+#: figures that count things: whole numbers, never negative, whatever their name says
+COUNTS = frozenset(
+    {
+        "mismatches", "unexpected", "readable_keys", "count", "size", "entries",
+        "tests", "passed", "failures", "errors", "skipped", "files",
+        "requests", "outages", "failed_probes", "probes", "lost_writes", "writes_acknowledged",
+        "findings", "findings_blocking", "unaudited", "scanned", "critical", "high", "medium",
+        "low", "unknown", "targets_up", "targets_down", "targets_total", "rules_loaded",
+        "rules_missing", "alerts_firing", "alerts_pending", "series", "incidents", "records",
+        "missing_deliverables", "tries", "load_requests_before", "load_requests_during",
+        "load_requests_after", "load_failures_before", "load_failures_during",
+        "load_failures_after",
+    }
+)  # fmt: skip
+_NO_DOMAIN_PCT = ("change", "growth", "delta", "increase", "diff")
+
+
+def domain(key: str) -> tuple[float, float] | None:
+    """The values a figure can take, by its name: a ratio in [0, 1], a percentage in
+    [0, 100] (a reduction can be negative, a forecast error above 100), a duration or a
+    count >= 0; None when the name does not tell."""
+    name = key.rsplit("::", 1)[-1]
+    if name in COUNTS:
+        return (0.0, math.inf)
+    unit = key_unit(name)
+    if unit == "ratio":
+        return (0.0, 1.0)
+    if unit == "%":
+        if any(word in name for word in _NO_DOMAIN_PCT):
+            return None
+        if "reduction" in name:
+            return (-math.inf, 100.0)
+        if "error" in name and name != "error_pct":
+            return (0.0, math.inf)  # a forecast's error can exceed 100 %
+        return (0.0, 100.0)
+    if unit in TIME_UNITS:
+        return (0.0, math.inf)
+    return None
+
+
+def vacuous(threshold: Threshold, key: str) -> str | None:
+    """Why ``threshold`` cannot tell anything about ``key``: it holds for every value the
+    figure can take (or for all but its upper end: ``failure_ratio < 1`` fails only when
+    every request failed), or for none. None when it can both pass and fail."""
+    if threshold.relative:
+        return None
+    span = domain(key)
+    if span is None:
+        return None
+    low, high = span
+    bound = threshold.limit(key)
+    if bound is None:
+        return None
+    op = threshold.op
+    never_fails = {
+        "<": high < bound,
+        "<=": high <= bound,
+        ">": low > bound,
+        ">=": low >= bound,
+        "==": False,
+        "!=": bound < low or bound > high,
+    }[op]
+    edge_only = op == "<" and math.isfinite(high) and bound == high
+    never_passes = {
+        "<": bound <= low,
+        "<=": bound < low,
+        ">": bound >= high,
+        ">=": bound > high,
+        "==": bound < low or bound > high,
+        "!=": False,
+    }[op]
+    if not (never_fails or edge_only or never_passes):
+        return None
+    what = _domain_words(key, low, high)
+    if never_passes:
+        verdict = "can never pass"
+    elif edge_only:
+        verdict = f"can fail only at {high:g}, the end of its range"
+    else:
+        verdict = "can never fail"
+    hint = ""
+    if key_unit(key.rsplit("::", 1)[-1]) == "ratio" and threshold.unit is None and bound >= 1:
+        number = format_threshold(Threshold(op, threshold.value)).split(" ", 1)[1]
+        hint = f"; did you mean '{op} {number}%'?"
+    return f"'{threshold}' {verdict}: {what}{hint}"
+
+
+def _domain_words(key: str, low: float, high: float) -> str:
+    name = key.rsplit("::", 1)[-1]
+    if key_unit(name) == "ratio":
+        return f"{name} is a ratio in [0, 1]"
+    if key_unit(name) == "%":
+        if math.isinf(low):
+            return f"{name} is a percentage of at most 100"
+        if math.isinf(high):
+            return f"{name} is a percentage >= 0"
+        return f"{name} is a percentage in [0, 100]"
+    if name in COUNTS:
+        return f"{name} is a count (>= 0)"
+    return f"{name} is a duration (>= 0)"
 
 
 def key_unit(key: str) -> str | None:

@@ -221,7 +221,7 @@ def test_including_gate_decides_the_included_one(project: GateProject) -> None:
           monitoring-active: [{command: "true"}]
           security-controls: [{command: "true"}]
           performance-baseline: [{command: "true"}]
-          incident-response: [{command: "true"}]
+          incident-response: [{stand_in: {alerts_firing: 1}}]
           operations-documentation: [{command: "true"}]
           handoff-deliverables: [{command: "true"}]
         """,

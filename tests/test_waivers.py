@@ -224,7 +224,7 @@ def test_waived_included_gate_needs_review_in_the_includer(project: GateProject)
           monitoring-active: [{command: "true"}]
           security-controls: [{command: "true"}]
           performance-baseline: [{command: "true"}]
-          incident-response: [{command: "true"}]
+          incident-response: [{stand_in: {alerts_firing: 1}}]
           operations-documentation: [{command: "true"}]
           handoff-deliverables: [{command: "true"}]
         """,
