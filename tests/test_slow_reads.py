@@ -293,3 +293,51 @@ def test_a_deadline_never_cuts_a_socket_another_operation_took_over() -> None:
     assert first.expired
     assert got and len(got[0]) >= head + 3, got  # not shut down: the answer goes on
     assert got[1] is False
+
+
+@contextlib.contextmanager
+def _blackhole() -> Iterator[int]:
+    """A loopback port whose accept queue is full: a connect to it hangs (SYNs dropped)."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    port = listener.getsockname()[1]
+    held: list[socket.socket] = []
+    try:
+        for _ in range(3):  # fill the queue; later connects are not answered
+            sock = socket.socket()
+            sock.settimeout(0.3)
+            with contextlib.suppress(OSError):
+                sock.connect(("127.0.0.1", port))
+            held.append(sock)
+        yield port
+    finally:
+        for sock in held:
+            sock.close()
+        listener.close()
+
+
+def test_a_redirect_to_a_blackhole_connects_within_the_time_left(tmp_path: Path) -> None:
+    """The answer comes late (most of the bound), a redirect to a port that never accepts:
+    the connect of the redirect gets the time left, not the whole timeout again."""
+    with _blackhole() as hole:
+        listener = socket.create_server(("127.0.0.1", 0))
+
+        def serve() -> None:
+            with contextlib.suppress(OSError):
+                conn, _ = listener.accept()
+                with conn:
+                    conn.recv(65536)
+                    time.sleep(3.5)
+                    conn.sendall(
+                        b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n"
+                        + f"Location: http://127.0.0.1:{hole}/\r\n\r\n".encode()
+                    )
+                    time.sleep(10)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        port = listener.getsockname()[1]
+        result, took = _run(tmp_path, {"http": f"http://127.0.0.1:{port}/", "timeout": "4s"})
+        listener.close()
+    assert result.outcome is Outcome.ERROR, result.message
+    assert "within 4 s" in result.message, result.message
+    assert took < 4 + 3.0  # was at least 3.5 s + a whole 4 s connect

@@ -43,12 +43,23 @@ _CHUNK = 64 * 1024
 
 
 # -- connections that end by the deadline of the fetch they serve ------------------------------
+def _connect_within(conn: urllib3.connection.HTTPConnection) -> Deadline | None:
+    """The thread's deadline, with the connect timeout cut to the time it leaves (a connect
+    cannot be shut down: a redirect late in a fetch must not connect for a whole timeout)."""
+    deadline = current()
+    if deadline is not None:
+        left = deadline.remaining()  # TimeoutError when none is left
+        if not isinstance(conn.timeout, int | float) or conn.timeout > left:
+            conn.timeout = left
+    return deadline
+
+
 class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
     """Registers its socket with the thread's :class:`Deadline` (new or reused)."""
 
     def _new_conn(self) -> Any:
+        deadline = _connect_within(self)
         sock = super()._new_conn()
-        deadline = current()
         return deadline.watch(sock) if deadline is not None else sock
 
     def request(self, *args: Any, **kwargs: Any) -> None:
@@ -60,8 +71,8 @@ class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
 
 class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
     def _new_conn(self) -> Any:
+        deadline = _connect_within(self)
         sock = super()._new_conn()
-        deadline = current()
         return deadline.watch(sock) if deadline is not None else sock
 
     def request(self, *args: Any, **kwargs: Any) -> None:
