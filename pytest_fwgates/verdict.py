@@ -84,8 +84,10 @@ def _hold_to_standards(
         value = result.measured.get(key)
         if not isinstance(value, int | float) or isinstance(value, bool):
             continue
-        if key not in added and not needs_bound(key, result.support):
+        if result.check_type and key not in added and not needs_bound(key, result.support):
             continue  # held to it by its check already, and no bound to judge it on
+        # a marked Python test's values are all judged here: its own pytest.fail may have
+        # been raised in a thread nobody joined
         try:
             threshold = _parse(text)
         except ThresholdError as exc:
