@@ -411,6 +411,9 @@ def verify_package(
         return result
     try:
         manifest = json.loads(raw.decode("utf-8"))
+    except RecursionError:  # "[[[[..." nested deeper than the decoder goes
+        result.problems.append(f"{MANIFEST}: not valid JSON (nested too deeply)")
+        return result
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         result.problems.append(f"{MANIFEST}: not valid JSON ({exc})")
         return result
@@ -452,7 +455,7 @@ def verify_package(
     if summary_raw is not None:
         try:
             summary_verdict = json.loads(summary_raw.decode("utf-8")).get("verdict")
-        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, RecursionError):
             summary_verdict = None
         if summary_verdict != verdict:
             result.problems.append(

@@ -10,6 +10,7 @@ import base64
 import gzip
 import hashlib
 import io
+import json
 import shutil
 import subprocess
 import tarfile
@@ -403,3 +404,25 @@ def test_what_the_writer_makes_is_accepted(files: dict[str, bytes]) -> None:
             )
         }
     assert got == {f"package/{n}": hashlib.sha256(files[n]).hexdigest() for n in names}
+
+
+@pytest.mark.parametrize("name", ["MANIFEST.json", "summary.json"])
+def test_json_nested_too_deeply_is_a_problem_not_a_traceback(tmp_path: Path, name: str) -> None:
+    """A package from elsewhere whose MANIFEST.json or summary.json is ``[[[[...``: refused
+    with its reason (the decoder's RecursionError was a traceback)."""
+    package = tmp_path / "package"
+    package.mkdir()
+    deep = b"[" * 200_000
+    manifest: dict[str, object] = {"format": "fwgates-handoff/1", "verdict": "PASSED", "files": []}
+    if name == "summary.json":
+        (package / "summary.json").write_bytes(deep)
+        manifest["files"] = [
+            {"path": "summary.json", "size": len(deep), "sha256": hashlib.sha256(deep).hexdigest()}
+        ]
+        (package / "MANIFEST.json").write_text(json.dumps(manifest))
+    else:
+        (package / "MANIFEST.json").write_bytes(deep)
+    status, out = verify(package, "--require-verdict", "PASSED")
+    assert status == 1, out
+    expected = "nested too deeply" if name == "MANIFEST.json" else "summary.json says None"
+    assert expected in out, out
