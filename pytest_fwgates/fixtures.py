@@ -64,7 +64,7 @@ class Recorder:
         __tracebackhide__ = True
         self._record(key, value, counts, samples, "")
 
-    def measured(self, key: str, value: float, by: str) -> None:
+    def _measured_by_check(self, key: str, value: float, by: str) -> None:
         """A value check code of type ``by`` measured (``gate_check``, ``deploy_monitor``)."""
         __tracebackhide__ = True
         self._record(key, value, None, None, by)
@@ -194,7 +194,7 @@ def gate_check(request: pytest.FixtureRequest, gate_record: Recorder) -> Callabl
         supports = request.node.stash.setdefault(support_key, {})
         for key, value in result.measured.items():
             if isinstance(value, int | float) and not isinstance(value, bool):
-                gate_record.measured(key, value, type_name)
+                gate_record._measured_by_check(key, value, type_name)
                 if key in result.support:
                     supports[key] = dict(result.support[key])
                 if key in result.thresholds:
