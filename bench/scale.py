@@ -67,6 +67,7 @@ def _results(count: int) -> tuple[Any, list[Any]]:
         out.append(
             CheckResult(
                 nodeid=f"gates/scale.yaml::{crit_id}::{check_id}",
+                check_type="command",
                 gate="scale",
                 criterion=crit_id,
                 check_id=check_id,
