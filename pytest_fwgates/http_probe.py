@@ -17,6 +17,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from _pytest._code.code import ReprFileLocation, TerminalRepr
+from _pytest._io import TerminalWriter
 
 if TYPE_CHECKING:
     from .checks import CheckContext
@@ -136,18 +138,45 @@ def http_probe(request: pytest.FixtureRequest) -> HttpProbe:
     return HttpProbe(context, base, run_check)
 
 
+class _MaskedRepr(TerminalRepr):
+    """A failure text with the run's secrets masked, that still gives pytest (its short
+    summary, --junitxml) and the gate report the failure's first line as ``reprcrash``."""
+
+    def __init__(self, text: str, crash: Any, redactor: Any) -> None:
+        self.text = text
+        self.reprcrash: Any = None
+        if crash is not None and hasattr(crash, "message"):
+            message = redactor.text(str(crash.message))
+            self.reprcrash = ReprFileLocation(crash.path, crash.lineno, message)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def toterminal(self, tw: TerminalWriter) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
+
+
 def mask_report(item: pytest.Item, report: pytest.TestReport) -> None:
-    """Mask the run's secrets in a report of a test that used ``http_probe``: its failure
-    text and captured output reach the terminal and pytest's own ``--junitxml``."""
-    if "http_probe" not in getattr(item, "fixturenames", ()):
-        return
-    context = item.config.stash.get(_context_key, None)
+    """Mask the run's secrets in a report of any test of a gate run (and of a test that used
+    ``http_probe``): its failure text (with ``--showlocals``: the test's locals) and captured
+    output reach the terminal and pytest's own ``--junitxml``."""
     from .keys import run_key
 
     run = item.config.stash.get(run_key, None)
+    if run is None and "http_probe" not in getattr(item, "fixturenames", ()):
+        return
+    context = item.config.stash.get(_context_key, None)
     redactor = run.context.redactor if run is not None else getattr(context, "redactor", None)
     if redactor is None:
         return
-    if report.longrepr is not None:
-        report.longrepr = redactor.text(str(report.longrepr))
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        # a skip: (path, line, reason), as pytest's terminal folds skips by it
+        report.longrepr = (longrepr[0], longrepr[1], redactor.text(str(longrepr[2])))
+    elif longrepr is not None:
+        text = str(longrepr)
+        masked = redactor.text(text)
+        if masked != text:
+            report.longrepr = _MaskedRepr(masked, getattr(longrepr, "reprcrash", None), redactor)
     report.sections = [(name, redactor.text(text)) for name, text in report.sections]

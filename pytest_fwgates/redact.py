@@ -23,7 +23,9 @@ _PATTERNS = [
         r"(?i)\b([\w-]*(?:password|passwd|secret|token|api[_-]?key)[\w-]*\s*[:=]\s*)[^\s'\",;&]+"
     ),
     # user:password@host in URLs
-    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(@)"),
+    # (user info ends at the last '@' before the path, as URL parsers read it: a password
+    # may hold '@')
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/?#\s:]+:)[^/?#\s]+(@)"),
     # a bearer token wherever it stands (a header echoed back, a repr in a debug log)
     re.compile(r"(?i)(\bbearer[ \t]+)[A-Za-z0-9._~+/=-]{8,}"),
 ]
@@ -40,7 +42,9 @@ _BULK_MIN = 64 * 1024
 _NON_SPACE = re.compile(r"\S")
 
 # user info in a URL: scheme://user:password@host or scheme://token@host
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s@]*)@")
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s]*)@")
+#: the same up to the path, blanks included (a password with a blank is sent as %20)
+_USERINFO_WIDE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#]*)@")
 #: schemes where a lone user name is a name, not a token (testinfra hosts)
 _USER_SCHEMES = ("ssh", "paramiko", "ansible", "docker", "podman", "kubectl", "local", "winrm")
 
@@ -81,6 +85,7 @@ def secret_forms(secret: str) -> set[str]:
     """The ways a secret value shows up in output: as is, shell-quoted (whole or the part
     between quotes), JSON-escaped, as a Python (bytes) repr, URL-encoded, and in base64."""
     forms = {escape(quote(secret)) for quote in _QUOTINGS for escape in _ESCAPINGS}
+    forms.update((secret.upper(), secret.lower()))  # a test's message may change its case
     forms.add(_json_inner(_json_inner(secret)))  # JSON inside a JSON string
     raw = secret.encode("utf-8", "surrogatepass")
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
@@ -109,8 +114,9 @@ def url_credentials(text: str) -> set[str]:
     password as written and percent-decoded, and ``user:password`` both ways (whose base64 is
     what ``Authorization: Basic`` carries)."""
     found: set[str] = set()
-    for match in _USERINFO.finditer(text):
-        user, sep, password = match.group(2).partition(":")
+    infos = [m.group(2) for pattern in (_USERINFO, _USERINFO_WIDE) for m in pattern.finditer(text)]
+    for info in infos:
+        user, sep, password = info.partition(":")
         if not sep or not password:
             continue
         plain_user, plain_password = urllib.parse.unquote(user), urllib.parse.unquote(password)
@@ -181,7 +187,8 @@ class Redactor:
 
     def target(self, text: str) -> str:
         """A check's target for reports: credentials removed from URLs, secrets masked."""
-        return self.text(strip_credentials(str(text)))
+        # masked first: stripping reads user info up to a blank, a known password may hold one
+        return strip_credentials(self.text(str(text)))
 
     def text_bulk(self, text: str, *, min_len: int = _BULK_MIN) -> str:
         """The same as :meth:`text`, faster on long texts (reports of thousands of checks):

@@ -120,3 +120,25 @@ def test_bearer_and_basic_anywhere() -> None:
     assert "abcdef0123456789" not in text and basic not in text
     # prose stays
     assert Redactor().text("Basic authentication") == "Basic authentication"
+
+
+@pytest.mark.parametrize("password", ["p@ss:w0rd!x", "p@ss w0rd!x", "a@b@c:d%40e"])
+def test_a_password_holding_at_or_blank_is_masked_whole(password: str) -> None:
+    """URL parsers (urllib, urllib3, requests) end the user info at the LAST '@' before the
+    path and send a blank as %20: a password may hold both. No piece of it shows."""
+    url = f"http://admin:{password}@127.0.0.1:1/health"
+    redactor = Redactor()
+    redactor.add_credentials([url])
+    pieces = [p for p in password.replace("@", " ").replace(":", " ").split() if len(p) > 2]
+    for shown in (redactor.target(url), redactor.text(url), redactor.text(f"GET {url}: refused")):
+        assert all(piece not in shown for piece in pieces), shown
+    # the pattern alone (no registration) masks a password with '@' up to the last one
+    assert "w0rd" not in Redactor().text("http://admin:p@ss:w0rd!x@127.0.0.1/")
+
+
+def test_a_secret_in_upper_or_lower_case_is_masked() -> None:
+    redactor = Redactor(["s3cr3tTOKENabc"])
+    assert (
+        redactor.text("assert 'S3CR3TTOKENABC' == x; s3cr3ttokenabc")
+        == f"assert '{MASK}' == x; {MASK}"
+    )

@@ -199,3 +199,49 @@ def test_planted_secrets_reach_no_output(
         if secret in text
     ]
     assert leaks == []
+
+
+def test_a_python_test_of_the_gate_shows_no_secret(
+    project: GateProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A marked Python test that fails with the token in its locals and message: with
+    --showlocals, -rA and --tb=long, neither the terminal nor pytest's --junitxml shows it
+    (nor its upper-case form)."""
+    project.gate(
+        "security-compliance",
+        """
+        gate: security-compliance
+        criteria:
+          access-control:
+            - command: 'test -n "${env:API_TOKEN}"'
+        """,
+    )
+    project.pytester.makepyfile(
+        test_token="""
+        import os, sys, pytest
+
+        @pytest.mark.gate("security-compliance", "access-control")
+        def test_token():
+            token = os.environ["API_TOKEN"]
+            headers = {"Authorization": "Bearer " + token}
+            print("sent", token)
+            assert token.upper() == "nope", headers
+
+        @pytest.mark.gate("security-compliance", "access-control")
+        @pytest.mark.skip(reason="not here")
+        def test_skipped():
+            pass
+        """
+    )
+    secret = "s3cr3tTOKENabc"
+    monkeypatch.setenv("API_TOKEN", secret)
+    result = project.run(
+        "--gate=security-compliance", "-p", "no:randomly", "--showlocals", "-rA",
+        "--tb=long", "--junitxml=junit.xml",
+    )  # fmt: skip
+    outputs = result.stdout.str() + (project.path / "junit.xml").read_text()
+    assert "test_token" in outputs and "SKIPPED" in result.stdout.str()
+    # the short summary still names the failure's own line, masked
+    result.stdout.fnmatch_lines(["FAILED test_token.py::test_token - AssertionError: *"])
+    for form in (secret, secret.upper(), base64.b64encode(secret.encode()).decode()):
+        assert form not in outputs
