@@ -89,16 +89,34 @@ while True:
 """
 
 _lock = threading.Lock()
-#: whether the run was interrupted: then the watchdog sweeps at the end too
-_sweep = False
-#: (pid of the pytest process that started it, the write end of its pipe, the watchdog, the
-#: run's id)
-_state: tuple[int, int, subprocess.Popen[bytes], str] | None = None
+
+
+class _Holder:
+    """This process's watchdog: (pid of the pytest process that started it, the write end of
+    its pipe, the watchdog, the run's id), and whether the run was interrupted (then the
+    watchdog sweeps at the end too).
+
+    Kept on the ``sys`` module, not in this module: a host that imports the plugin afresh for
+    each run in one process (pytester's inline runs, an embedding tool that resets
+    ``sys.modules``) would otherwise start one more watchdog per run, each left idle until the
+    process ends, and the exit handler of the first would not see a later run's interruption.
+    """
+
+    state: tuple[int, int, subprocess.Popen[bytes], str] | None = None
+    sweep = False
+
+
+def _holder() -> _Holder:
+    holder: _Holder | None = getattr(sys, "_fwgates_watchdog", None)
+    if holder is None:
+        holder = _Holder()
+        sys._fwgates_watchdog = holder  # type: ignore[attr-defined]
+    return holder
 
 
 def ensure_watchdog() -> None:
     """Start this process's watchdog and mark its environment, once (cheap after that)."""
-    state = _state
+    state = _holder().state
     if state is not None and state[0] == os.getpid():
         if not os.environ.get(RUNS_VAR, "").endswith(state[3]):
             _mark(state[3])  # someone replaced the environment (a test's patch.dict)
@@ -113,8 +131,8 @@ def _mark(run_id: str) -> None:
 
 
 def _start() -> None:
-    global _state
-    state = _state
+    holder = _holder()
+    state = holder.state
     if state is not None and state[0] == os.getpid():
         return
     run_id = os.urandom(8).hex()
@@ -133,28 +151,27 @@ def _start() -> None:
     finally:
         os.close(read_end)
     _mark(run_id)  # only now: the watchdog does not carry its own run's id
-    _state = (os.getpid(), write_end, proc, run_id)
+    holder.state = (os.getpid(), write_end, proc, run_id)
     atexit.register(release_watchdog)
 
 
 def sweep_at_exit() -> None:
     """The run was interrupted (Ctrl-C, SIGTERM): at exit, the watchdog stops everything the
     run started, daemons that commands detached on purpose too."""
-    global _sweep
-    _sweep = True
+    _holder().sweep = True
 
 
 def release_watchdog() -> None:
     """Let the watchdog go: it leaves at once after a normal run, and after an interrupted one
     stops what is left of it first (waited for, a few seconds at most)."""
-    global _state
+    holder = _holder()
     with _lock:
-        state = _state
+        state = holder.state
         if state is None or state[0] != os.getpid():
             return
-        _state = None
+        holder.state = None
         _, write_end, proc, _ = state
-        if not _sweep:
+        if not holder.sweep:
             with contextlib.suppress(OSError):
                 os.write(write_end, b"x")
         os.close(write_end)

@@ -107,3 +107,38 @@ def test_nothing_outlives_a_killed_run(project: GateProject, sig: int, xdist: bo
             run.wait()
         for pid in _in(project.path):
             os.kill(pid, signal.SIGKILL)
+
+
+def _watchdogs() -> list[int]:
+    """The watchdogs this process started (its children running the watchdog's code)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+            args = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == os.getpid() and args[1:4] == [b"-I", b"-S", b"-c"]:
+            found.append(int(name))
+    return found
+
+
+def test_one_watchdog_per_process_whatever_reimports_the_plugin(project: GateProject) -> None:
+    """Runs in one process that import the plugin afresh each time (pytester's inline runs
+    restore sys.modules after each) share one watchdog: none is left idle per run."""
+    project.gate(
+        "security-compliance",
+        """
+        gate: security-compliance
+        criteria:
+          access-control:
+            - command: "true"
+        """,
+    )
+    before = set(_watchdogs())
+    for _ in range(3):
+        project.run("--gate=security-compliance", "-p", "no:randomly")
+    assert len(set(_watchdogs()) - before) <= 1
