@@ -73,9 +73,19 @@ def parse_increase(value: Any, *, rate: bool) -> Increase:
         raise JudgeError(f"max_increase: {value!r} is not an increase like '+20%' or '0.5%'")
     number, unit = float(match.group(1)), match.group(2)
     if rate:
-        if unit not in ("%", None):
-            raise JudgeError(f"max_increase: {value!r}: a failure rate grows by a share ('0.5%')")
-        return Increase(number / 100 if unit == "%" else number, relative=False)
+        # a bare number is ambiguous (0.5: half of all answers, or 0.5 %?), and an increase of
+        # 100 % of the answers or more can never fail: both are setting errors
+        if unit != "%":
+            raise JudgeError(
+                f"max_increase: {value!r}: a failure rate grows by a share of the answers, "
+                f"written with % ('0.5%')"
+            )
+        if number >= 100:
+            raise JudgeError(
+                f"max_increase: {value!r}: a failure rate cannot grow by 100 % of the answers "
+                f"or more, so this could never fail (did you mean {number / 100:g}%?)"
+            )
+        return Increase(number / 100, relative=False)
     if unit == "%":
         return Increase(number / 100, relative=True)
     return Increase(number * 1000 if unit == "s" else number, relative=False)

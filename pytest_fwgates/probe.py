@@ -569,21 +569,25 @@ class Prober(_Periodic):
         version: str | None,
         timeout: float,
         until: float | None = None,
+        min_probes: int = 0,
     ) -> float | None:
         """Wait until every probe of the last ``window_s`` seconds (started after ``since``) is
-        good and on ``version``, the last one started after ``until``; returns the prober time
-        the stable run began (the answer of its first probe), or None at the bound."""
+        good and on ``version``, the last one started after ``until``, and the run holds at
+        least ``min_probes`` probes; returns the prober time the stable run began (the answer
+        of its first probe), or None at the bound."""
         found: list[float] = []
 
         def stable(probes: list[Probe]) -> bool:
             first: Probe | None = None
+            count = 0
             for probe in reversed(probes):
                 if probe.start < since:
                     break
                 if not probe.ok or (version is not None and probe.version != version):
                     break
                 first = probe
-            if first is None:
+                count += 1
+            if first is None or count < min_probes:
                 return False
             last = probes[-1].start
             if last - first.start >= window_s and (until is None or last >= until):

@@ -103,7 +103,21 @@ def test_increases(text: object, rate: bool, expected: Increase) -> None:
     assert parse_increase(text, rate=rate) == expected
 
 
-@pytest.mark.parametrize(("text", "rate"), [("-5%", True), ("lots", False), ("5ms", True)])
+@pytest.mark.parametrize(
+    ("text", "rate"),
+    [
+        ("-5%", True),
+        ("lots", False),
+        ("5ms", True),
+        # a bare number for a rate: 0.5 would allow half of all answers to fail
+        (0.5, True),
+        ("0.5", True),
+        ("1", True),
+        # an increase of 100 % of the answers or more can never fail
+        ("100%", True),
+        ("+150%", True),
+    ],
+)
 def test_bad_increases(text: str, rate: bool) -> None:
     with pytest.raises(JudgeError):
         parse_increase(text, rate=rate)
@@ -133,3 +147,13 @@ def test_failures_without_a_version_count_against_the_canary() -> None:
     assert (canary.answers, canary.failed) == (3, 2)
     assert (stable.answers, stable.failed) == (1, 0)
     assert neither == 4
+
+
+@pytest.mark.parametrize("share", [0.01, 0.05, 0.1, 0.3, 0.5, 0.9])
+@pytest.mark.parametrize("alpha", [0.05, 0.01])
+def test_rollback_proof_is_long_enough_to_see_the_share(share: float, alpha: float) -> None:
+    from pytest_fwgates.checks.progressive import _proof_probes
+
+    n = _proof_probes(share, alpha)
+    assert (1 - share) ** n <= alpha < (1 - share) ** (n - 1)
+    assert _proof_probes(0.0, alpha) == _proof_probes(0.01, alpha)  # a floor, never zero

@@ -237,6 +237,23 @@ def parse_analysis(
     return analysis
 
 
+def _canary_probe(probe: Probe, new: str) -> bool:
+    """An answer of the new version, or a failed one that names no version (no answer at all,
+    a proxy's error page): it could come from either, and it counts against the canary - in
+    the analysis, the blast radius and ``detect_s`` alike - so that a new version whose
+    failures hide their version can never look healthy or harmless."""
+    return probe.version == new or (probe.version is None and not probe.ok)
+
+
+def _proof_probes(share: float, alpha: float) -> int:
+    """How many answers in a row of the old version prove that a share ``share`` of requests
+    no longer reaches the new one: ``(1 - share) ** n <= alpha`` (at least 1 % of share)."""
+    share = min(max(share, 0.01), 1.0)
+    if share >= 1.0:
+        return 1
+    return max(math.ceil(math.log(alpha) / math.log(1 - share)), 1)
+
+
 def _samples(
     probes: list[Probe], start: float, end: float, new: str, old: str
 ) -> tuple[Sample, Sample, int]:
@@ -424,7 +441,7 @@ class _Steps:
         if verdict.outcome == "fail":
             first_bad = None
             for probe in prober.probes:
-                if probe.start < record.judged_from or probe.version != self.new:
+                if probe.start < record.judged_from or not _canary_probe(probe, self.new):
                     continue
                 slow = verdict.slow_ms is not None and probe.latency_ms > verdict.slow_ms
                 rate_bad = not probe.ok and any(
@@ -507,11 +524,38 @@ class _Steps:
         since = self.abort.at if self.abort else started
         version = (self.old or None) if self.abort else self.new
         settled = check.wait_settled(
-            prober, since=since, version=version, until=prober.now(), deadline=self.deadline
+            prober,
+            since=since,
+            version=version,
+            until=prober.now(),
+            deadline=self.deadline,
+            min_probes=self._rollback_proof() if self.abort else 0,
         )
         if settled is not None:
             prober.mark(f"stable on {version}" if version else "stable")
         return settled
+
+    def _rollback_proof(self) -> int:
+        """The answers in a row of the old version that show the new one's share is gone: a
+        run of ``stable`` seconds alone is likely by chance while a small share still reaches
+        the new version (ten probes miss a 10 % share 35 % of the time). The share is the
+        aborted step's weight, else the new version's share of the last look's answers."""
+        if self.new is None or not self.records:
+            return 0
+        record = self.records[-1]
+        share = record.step.weight / 100 if record.step.weight is not None else None
+        if share is None or share <= 0:
+            canary = record.last.get("canary", {}).get("answers", 0)
+            stable = record.last.get("stable", {}).get("answers", 0)
+            share = canary / (canary + stable) if canary + stable else 0.0
+        if share <= 0:
+            return 0
+        level = (
+            self.analysis.confidence
+            if self.analysis is not None
+            else self.check.context.confidence(self.check.spec)
+        )
+        return _proof_probes(share, 1 - level)
 
     # --- figures -----------------------------------------------------------------------------
 
@@ -530,7 +574,7 @@ class _Steps:
         m.support["capacity_pct"] = count_support(answered, len(probes), "probes", "answered")
         if self.new is not None:
             until = settled if settled is not None else stopped
-            canary = [p for p in probes if p.version == self.new and p.start <= until]
+            canary = [p for p in probes if _canary_probe(p, self.new) and p.start <= until]
             m.values["canary_answers"] = float(len(canary))
             m.values["bad_answers"] = float(sum(1 for p in canary if not p.ok))
         abort = self.abort

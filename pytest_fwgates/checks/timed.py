@@ -154,16 +154,25 @@ class TimedCheck(Check):
         return None
 
     def wait_settled(
-        self, prober: Prober, *, since: float, version: str | None, until: float, deadline: float
+        self,
+        prober: Prober,
+        *,
+        since: float,
+        version: str | None,
+        until: float,
+        deadline: float,
+        min_probes: int = 0,
     ) -> float | None:
-        """When the service became stable (``stable_s`` healthy on ``version``) after
-        ``until``, or None; bounded by ``settle`` and the check's deadline."""
+        """When the service became stable (``stable_s`` healthy on ``version``, at least
+        ``min_probes`` probes) after ``until``, or None; bounded by ``settle`` and the check's
+        deadline."""
         return prober.wait_stable(
             since=since,
             window_s=self.stable_s,
             version=version,
             until=until,
             timeout=min(self.settle_s, max(deadline - time.monotonic(), 0.0)),
+            min_probes=min_probes,
         )
 
     def wait_healthy_before(self, prober: Prober, deadline: float) -> Probe:

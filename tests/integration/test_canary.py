@@ -302,3 +302,45 @@ def test_good_canary_under_load_passes(stack_env: Stack, tmp_path: Path) -> None
     assert result.outcome is Outcome.PASSED, result.message
     assert result.measured["steps"][0]["load"]["requests"] > 0
     assert result.measured["load_requests_during"] > 0
+
+
+def test_rollback_that_leaves_the_canary_in_is_not_stable(stack_env: Stack, tmp_path: Path) -> None:
+    # on_abort "succeeds" but takes nothing out: the canary keeps its 10 % share. A short run of
+    # stable answers is likely by chance at that share (0.9^10 = 35 % for ten probes); the run
+    # that proves the rollback must be long enough that the share would have shown in it.
+    try:
+        result = _canary(
+            stack_env,
+            tmp_path,
+            "errors=100%",
+            interval="100ms",
+            steps=[{"weight": 10, "pause": "15s"}, {"weight": 100}],
+            on_abort="true",
+            settle_timeout="3s",
+            expect={"aborted": "== 1", "rollback_s": "< 2m"},
+        )
+    finally:
+        stack_env.rollback()
+    assert result.measured["aborted"] == 1
+    assert result.outcome is Outcome.FAILED, result.message
+    assert "not stable on v1" in result.message
+    assert "rollback_s" not in result.measured
+
+
+def test_failures_that_name_no_version_are_the_canarys_blast_radius(
+    stack_env: Stack, tmp_path: Path
+) -> None:
+    # the canary is so slow that its answers time out: failed answers with no version. The
+    # analysis counts them against the canary; the blast radius and detect_s must too.
+    result = _canary(
+        stack_env,
+        tmp_path,
+        "delay=1500ms",
+        probe_timeout="300ms",
+        expect={"aborted": "== 1", "rollback_s": "< 2m"},
+    )
+    assert result.outcome is Outcome.PASSED, result.message
+    measured = result.measured
+    assert measured["steps"][0]["unattributed"] > 0
+    assert measured["bad_answers"] >= measured["steps"][0]["unattributed"] > 0
+    assert measured["detect_s"] >= 0
