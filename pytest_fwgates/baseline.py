@@ -20,11 +20,13 @@ import os
 import platform
 import re
 import statistics
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .bounds import histogram_of
 from .fsutil import atomic_write
 from .model import CheckResult, CheckSpec, Outcome
 from .thresholds import BASELINE_PREFIX, number
@@ -34,9 +36,11 @@ __all__ = [
     "DEFAULT_DIR",
     "BaselineRun",
     "BaselineStore",
+    "distributions_of",
     "git_info",
     "machine_info",
     "reference",
+    "reference_distribution",
     "savable",
 ]
 
@@ -76,6 +80,10 @@ class BaselineRun:
     machine: dict[str, Any] = field(default_factory=dict)
     commit: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    #: what a figure was measured from, for a statistical comparison: the exact latency
+    #: histogram of a percentile (``{"histogram": {"12": 40, ...}}``) or the counts of a
+    #: share (``{"count": [failed, requests]}``); runs stored before this have none
+    distributions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -94,6 +102,7 @@ class BaselineRun:
             "machine": self.machine,
             "commit": self.commit,
             "values": self.values,
+            "distributions": self.distributions,
         }
 
     @classmethod
@@ -115,6 +124,7 @@ class BaselineRun:
             machine=dict(data.get("machine") or {}),
             commit=dict(data.get("commit") or {}),
             path=path,
+            distributions=_distributions(data.get("distributions")),
         )
 
 
@@ -129,6 +139,70 @@ def numeric_values(measured: Mapping[str, Any]) -> dict[str, float]:
         and not isinstance(value, bool)
         and math.isfinite(number(value))
     }
+
+
+def _distributions(data: object) -> dict[str, dict[str, Any]]:
+    """The readable distributions of a stored run (anything malformed is left out)."""
+    if not isinstance(data, Mapping):
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    for key, entry in data.items():
+        if not isinstance(entry, Mapping):
+            continue
+        histogram = histogram_of(entry.get("histogram"))
+        count = entry.get("count")
+        if histogram:
+            found[str(key)] = {"histogram": histogram}
+        elif (
+            isinstance(count, list)
+            and len(count) == 2
+            and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in count)
+            and count[0] <= count[1]
+        ):
+            found[str(key)] = {"count": [int(count[0]), int(count[1])]}
+    return found
+
+
+def distributions_of(result: CheckResult) -> dict[str, dict[str, Any]]:
+    """The histograms and counts behind ``result``'s figures, as a baseline run keeps them."""
+    found: dict[str, dict[str, Any]] = {}
+    for key, support in result.support.items():
+        if not isinstance(support, Mapping):
+            continue
+        histogram = histogram_of(support.get("histogram"))
+        if histogram:
+            found[key] = {"histogram": {_key_text(v): c for v, c in sorted(histogram.items())}}
+        elif isinstance(support.get("count"), list | tuple) and len(support["count"]) == 2:
+            found[key] = {"count": [int(support["count"][0]), int(support["count"][1])]}
+    return found
+
+
+def _key_text(value: float) -> str:
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def reference_distribution(
+    runs: list[BaselineRun], key: str, compare: str = "last", last: int = 1
+) -> dict[str, Any]:
+    """What the reference runs of ``key`` hold behind it, pooled: the newest run's, or the
+    newest ``last`` runs' histograms (or counts) added up. ``{}`` when a reference run holds
+    none (stored before distributions were kept): the comparison is then not possible."""
+    chosen = [run for run in runs if key in run.values]
+    chosen = chosen[-max(last, 1) :] if compare == "median" else chosen[-1:]
+    if not chosen or any(key not in run.distributions for run in chosen):
+        return {}
+    entries = [run.distributions[key] for run in chosen]
+    if all("histogram" in e for e in entries):
+        pooled: Counter[float] = Counter()
+        for entry in entries:
+            pooled.update(entry["histogram"])
+        return {"histogram": dict(pooled), "runs": len(entries)}
+    if all("count" in e for e in entries):
+        return {
+            "count": [sum(e["count"][0] for e in entries), sum(e["count"][1] for e in entries)],
+            "runs": len(entries),
+        }
+    return {}
 
 
 def savable(result: CheckResult) -> bool:
@@ -252,6 +326,7 @@ class BaselineStore:
             check=result.check_id,
             saved=when.isoformat(),
             values=numeric_values(result.measured),
+            distributions=distributions_of(result),
             target=target,
             outcome=str(result.outcome),
             machine=machine,
@@ -268,6 +343,15 @@ class BaselineStore:
         compare = str(policy.get("compare", "last"))
         last = int(policy.get("last", 5 if compare == "median" else 1))
         return reference(self.runs(spec.gate, spec.criterion, spec.id), key, compare, last)
+
+    def distribution(self, spec: CheckSpec, key: str) -> dict[str, Any]:
+        """What the reference runs hold behind ``key`` (see :func:`reference_distribution`);
+        what ``CheckContext.baseline_distribution_lookup`` calls."""
+        policy = spec.options.get("baseline") or {}
+        compare = str(policy.get("compare", "last"))
+        last = int(policy.get("last", 5 if compare == "median" else 1))
+        runs = self.runs(spec.gate, spec.criterion, spec.id)
+        return reference_distribution(runs, key, compare, last)
 
 
 def _list(folder: Path) -> list[Path]:

@@ -87,6 +87,7 @@ class BaselineRecorder:
         self.save = bool(config.option.fwgates_baseline_save)
         self.saved: list[Path] = []
         run.context.baseline_lookup = self.store.lookup
+        run.context.baseline_distribution_lookup = self.store.distribution
         run.context.progress = progress_writer(config)
 
     def save_runs(self) -> str | None:

@@ -34,11 +34,16 @@ from .thresholds import Threshold, describe_threshold, format_value, key_unit, n
 __all__ = [
     "COUNTED",
     "DEFAULT_CONFIDENCE",
+    "DEFAULT_MARGIN",
+    "MIN_COMPARED",
     "MIN_COVERAGE",
     "Judged",
     "count_support",
     "coverage_support",
+    "histogram_of",
     "judge",
+    "judge_against_baseline",
+    "margin_of",
     "mean_support",
     "needs_bound",
     "parse_confidence",
@@ -187,8 +192,19 @@ def judge(
     confidence: float = DEFAULT_CONFIDENCE,
     baseline: float | None = None,
     min_coverage: float = MIN_COVERAGE,
+    reference: Mapping[str, Any] | None = None,
 ) -> Judged:
-    """Judge ``value`` of ``key`` against ``threshold`` on the bound its ``support`` allows."""
+    """Judge ``value`` of ``key`` against ``threshold`` on the bound its ``support`` allows.
+
+    ``reference`` is what the stored baseline runs hold behind ``baseline`` (a histogram or
+    counts; ``{}`` when they hold none): a relative threshold on a percentile or a counted
+    figure is then decided by a statistical test (:func:`judge_against_baseline`)."""
+    if reference is not None and baseline is not None and threshold.relative:
+        compared = judge_against_baseline(
+            key, threshold, value, support, reference, baseline, confidence
+        )
+        if compared is not None:
+            return compared
     holds = threshold.holds(key, value, baseline)
     shown = format_value(key, value)
     if holds is None:
@@ -403,3 +419,126 @@ def supported_value(
     if support and not math.isclose(value, computed, rel_tol=1e-6, abs_tol=1e-9):
         raise ValueError(f"{value!r} is not what the counts or samples give ({computed:g})")
     return float(value), support
+
+
+#: the smallest practical margin of a relative latency or failure threshold: a ``<= +0%``
+#: standard means "no regression beyond 10 %", the least a run-to-run comparison on a shared
+#: machine can tell from noise (a larger percentage in the threshold is used as given)
+DEFAULT_MARGIN = 0.10
+#: samples (requests) each side needs before "no significant regression" can PASS
+MIN_COMPARED = 50
+
+
+def histogram_of(data: object) -> dict[float, int]:
+    """A stored ``{value: count}`` histogram (keys as JSON text too); ``{}`` when it is none."""
+    if not isinstance(data, Mapping):
+        return {}
+    found: dict[float, int] = {}
+    for value, count in data.items():
+        try:
+            v, c = float(value), int(count)
+        except (TypeError, ValueError):
+            return {}
+        if not math.isfinite(v) or c < 0:
+            return {}
+        if c:
+            found[v] = found.get(v, 0) + c
+    return found
+
+
+def margin_of(threshold: Threshold) -> float:
+    """The practical margin of a relative ``<``/``<=`` threshold (a fraction)."""
+    return max(float(threshold.value) / 100, DEFAULT_MARGIN)
+
+
+def _change(value: float, baseline: float) -> str:
+    if baseline <= 0:
+        return "new" if value > 0 else "+0 %"
+    return f"{(value / baseline - 1) * 100:+.0f} %"
+
+
+def _p(p: float) -> str:
+    return f"p = {p:.2g}" if p >= 0.001 else "p < 0.001"
+
+
+def judge_against_baseline(
+    key: str,
+    threshold: Threshold,
+    value: float,
+    support: Mapping[str, Any] | None,
+    reference: Mapping[str, Any],
+    baseline: float,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> Judged | None:
+    """A relative ``<``/``<=`` threshold on a percentile or a counted figure, decided by a
+    one-sided test against the stored baseline with a practical margin (None: judged on the
+    value, as other relative thresholds are).
+
+    Percentiles: the new samples against the baseline's scaled by ``1 + margin``, by
+    Mann-Whitney U (a shift of the whole distribution) and by order-statistic bounds of the
+    percentile itself (a regression of the tail alone), each at half the error rate. Counted
+    figures: Fisher's exact test of the new failures against the baseline's scaled by
+    ``1 + margin``. A significant regression FAILS; no significant regression PASSES only
+    with at least :data:`MIN_COMPARED` samples each side, else INCONCLUSIVE."""
+    if threshold.op not in ("<", "<=") or threshold.value < 0:
+        return None
+    q = percentile_of(key)
+    if q is None and not counted(key):
+        return None
+    support = support or {}
+    margin = margin_of(threshold)
+    alpha = 1 - confidence
+    shown, base_shown = format_value(key, value), format_value(key, baseline)
+    head = f"{key} {shown} vs baseline {base_shown} ({_change(value, baseline)}"
+    margin_text = f"margin {margin * 100:g} %"
+    if q is not None:
+        new, base = histogram_of(support.get("histogram")), histogram_of(reference.get("histogram"))
+        if not base:
+            return Judged(
+                "inconclusive",
+                f"{head}): the baseline holds no latency distribution to compare with "
+                "(saved before distributions were stored): save a new baseline",
+            )
+        if not new:
+            return Judged("inconclusive", f"{head}): no samples behind {key} to compare")
+        scaled = {v * (1 + margin): c for v, c in base.items()}
+        n_new, n_base = sum(new.values()), sum(base.values())
+        p = stats.mann_whitney(new, scaled).p_greater
+        low_new, _ = stats.quantile_bounds(new, q, 1 - alpha / 2)
+        _, high_base = stats.quantile_bounds(scaled, q, 1 - alpha / 2)
+        tail = math.isfinite(low_new) and math.isfinite(high_base) and low_new > high_base
+        samples = f"{n_new} vs {n_base} samples"
+        if p < alpha / 2 or tail:
+            why = _p(p) if p < alpha / 2 else f"p{q * 100:g} >= {format_value(key, low_new)}"
+            return Judged(
+                "fail", f"{head}, beyond the {margin_text}: {why}, {samples}), expected {threshold}"
+            )
+    else:
+        new_count, base_count = support.get("count"), reference.get("count")
+        if not isinstance(base_count, list | tuple) or len(base_count) != 2:
+            return Judged(
+                "inconclusive",
+                f"{head}): the baseline holds no counts to compare with "
+                "(saved before counts were stored): save a new baseline",
+            )
+        if not isinstance(new_count, list | tuple) or len(new_count) != 2:
+            return Judged("inconclusive", f"{head}): no counts behind {key} to compare")
+        bad_new, n_new = (int(x) for x in new_count)
+        bad_base, n_base = (int(x) for x in base_count)
+        if n_new <= 0 or n_base <= 0:
+            return Judged("inconclusive", f"{head}): nothing counted to compare")
+        scaled_bad = min(n_base, math.ceil(bad_base * (1 + margin)))
+        p = stats.fisher_greater(bad_new, n_new, scaled_bad, n_base)
+        samples = f"{bad_new}/{n_new} vs {bad_base}/{n_base}"
+        if p < alpha:
+            return Judged(
+                "fail",
+                f"{head}, beyond the {margin_text}: {_p(p)}, {samples}), expected {threshold}",
+            )
+    if min(n_new, n_base) < MIN_COMPARED:
+        return Judged(
+            "inconclusive",
+            f"{head}, {margin_text}, not significant: {_p(p)}, {samples}): "
+            f"{MIN_COMPARED} samples each side needed to show no regression",
+        )
+    return Judged("pass", f"{head}, {margin_text}, within noise: {_p(p)}, {samples})")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..bounds import DEFAULT_CONFIDENCE, judge, parse_confidence
+from ..bounds import DEFAULT_CONFIDENCE, judge, needs_bound, parse_confidence
 from ..exclusive import LockTimeout, exclusive
 from ..fsutil import real_folder
 from ..hosts import HostPool
@@ -68,6 +68,9 @@ class CheckContext:
     resources: dict[str, Any] = field(default_factory=dict)
     #: finds a baseline figure not yet in ``baselines`` (the stored runs, see baseline.py)
     baseline_lookup: Callable[[CheckSpec, str], float | None] | None = None
+    #: what the stored runs hold behind a baseline figure: ``{"histogram": ...}`` or
+    #: ``{"count": [k, n]}``, ``{}`` when they hold none (see baseline.py)
+    baseline_distribution_lookup: Callable[[CheckSpec, str], dict[str, Any]] | None = None
     #: shows a live progress line of a long check (None: quiet, e.g. -q or an xdist worker)
     progress: Callable[[str], None] | None = None
     #: the testinfra hosts of the run (host checks connect through it, once per host)
@@ -90,6 +93,13 @@ class CheckContext:
             if found is not None:
                 self.baselines[name] = found
         return self.baselines.get(name)
+
+    def baseline_distribution(self, spec: CheckSpec, key: str) -> dict[str, Any] | None:
+        """The samples or counts the stored runs hold behind ``key``'s baseline (``{}``: none
+        stored), or None when no store is looked up (the value is then judged alone)."""
+        if self.baseline_distribution_lookup is None:
+            return None
+        return self.baseline_distribution_lookup(spec, key)
 
     def evidence_dir(self, spec: CheckSpec) -> Path:
         """A folder of its own for the evidence files of one check: ``evidence_root/<name>``,
@@ -210,7 +220,12 @@ def _judge(
             # kept with the result: reports show the bound the baseline made
             measurement.facts[BASELINE_PREFIX + key] = baseline
         support = measurement.support.get(key)
-        judged = judge(key, threshold, value, support, confidence, baseline)
+        reference = (
+            context.baseline_distribution(spec, key)
+            if baseline is not None and needs_bound(key, {})
+            else None
+        )
+        judged = judge(key, threshold, value, support, confidence, baseline, reference=reference)
         if judged.state == "fail" and key in measurement.explained and measurement.failures:
             continue  # already failed, with the reason in the host's own words
         if judged.state == "undecided":
