@@ -108,9 +108,11 @@ class Threshold:
     def check_key(self, key: str) -> None:
         """Raise :class:`ThresholdError` when the unit cannot apply to ``key``, or when the
         bound cannot fail (or cannot pass) for any value ``key`` can take."""
-        if self.relative:
-            return
-        convert(self.value, self.unit, key_unit(key))
+        if not self.relative:
+            bound = convert(self.value, self.unit, key_unit(key))
+            if not math.isfinite(bound):
+                # 1e308h is beyond every float: "< 1e308h" holds for any value at all
+                raise ThresholdError(f"'{self}' is not a finite bound for {key}")
         problem = vacuous(self, key)
         if problem:
             raise ThresholdError(problem)
@@ -284,16 +286,20 @@ def vacuous(threshold: Threshold, key: str) -> str | None:
     """Why ``threshold`` cannot tell anything about ``key``: it holds for every value the
     figure can take (or for all but its upper end: ``failure_ratio < 1`` fails only when
     every request failed), or for none. None when it can both pass and fail."""
-    if threshold.relative:
-        return None
     span = domain(key)
     if span is None:
         return None
     low, high = span
+    if threshold.relative:
+        return _vacuous_relative(threshold, key, low)
     bound = threshold.limit(key)
     if bound is None:
         return None
     op = threshold.op
+    if key.rsplit("::", 1)[-1] in COUNTS and op in ("==", "!=") and not bound.is_integer():
+        # a count is a whole number: "!= 0.5" holds for all of them, "== 2.5" for none
+        verdict = "can never pass" if op == "==" else "can never fail"
+        return f"'{threshold}' {verdict}: {_domain_words(key, low, high)}, a whole number"
     never_fails = {
         "<": high < bound,
         "<=": high <= bound,
@@ -325,6 +331,23 @@ def vacuous(threshold: Threshold, key: str) -> str | None:
         number = format_threshold(Threshold(op, threshold.value)).split(" ", 1)[1]
         hint = f"; did you mean '{op} {number}%'?"
     return f"'{threshold}' {verdict}: {what}{hint}"
+
+
+def _vacuous_relative(threshold: Threshold, key: str, low: float) -> str | None:
+    """A relative bound is ``baseline * factor``; on a figure that is never negative (and so
+    neither is its baseline), a factor below zero (``-150%``) puts the bound below every
+    value, and a factor of zero with ``>=`` at zero: they cannot fail, or cannot pass."""
+    if low < 0:
+        return None
+    factor = 1 + threshold.value / 100
+    op = threshold.op
+    if (op == ">=" and factor <= 0) or (op in (">", "!=") and factor < 0):
+        verdict = "can never fail"
+    elif (op == "<" and factor <= 0) or (op in ("<=", "==") and factor < 0):
+        verdict = "can never pass"
+    else:
+        return None
+    return f"'{threshold}' {verdict}: it is {factor:g} x the baseline, and {key} is never negative"
 
 
 def _domain_words(key: str, low: float, high: float) -> str:

@@ -1,0 +1,113 @@
+"""Ways a run could reach a passing criterion without its evidence, tried as real pytest runs
+with ``--gate``: each must end FAILED, NOT_EVALUATED or a clear error."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import GateProject
+
+MONITORING = """
+    gate: production-readiness
+    criteria:
+      monitoring-operational:
+        - command: "true"
+"""
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        'gate_record.measured("targets_up", 5, "prometheus")',
+        'getattr(gate_record, "measured", gate_record)("targets_up", 5)',
+    ],
+    ids=["measured", "getattr"],
+)
+def test_a_python_test_cannot_claim_an_owning_check_type(project: GateProject, claim: str) -> None:
+    project.gate("production-readiness", MONITORING)
+    project.pytester.makepyfile(
+        test_claim=textwrap.dedent(
+            f"""
+            import pytest
+
+            @pytest.mark.gate("production-readiness", criterion="monitoring-operational")
+            def test_claim(gate_record):
+                try:
+                    {claim}
+                    gate_record.measured("rules_loaded", 3, "prometheus")
+                except (AttributeError, TypeError):
+                    pass
+            """
+        )
+    )
+    project.run("--gate", "production-readiness", "-p", "no:randomly")
+    monitoring = project.criterion("production-readiness", "monitoring-operational")
+    assert monitoring["verdict"] != "PASS", monitoring
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "why"),
+    [
+        # a bound beyond every number: holds for every value
+        ("duration_s", "< 1e308h", "not a finite"),
+        ("page_load_ms", "<= 1e308h", "not a finite"),
+        ("page_load_ms", "> 1e308h", "not a finite"),
+        # counts are whole numbers
+        ("failures", "!= 0.5", "can never fail"),
+        ("targets_up", "== 2.5", "can never pass"),
+        # relative bounds below the baseline's zero on a figure >= 0
+        ("p95_ms", ">= -100%", "can never fail"),
+        ("requests", "> -150%", "can never fail"),
+        ("p95_ms", "< -100%", "can never pass"),
+        ("availability_pct", "<= -120%", "can never pass"),
+    ],
+)
+def test_a_bound_that_cannot_fail_or_pass_for_its_figure_is_refused(
+    key: str, text: str, why: str
+) -> None:
+    from pytest_fwgates.thresholds import ThresholdError, parse
+
+    with pytest.raises(ThresholdError, match=why):
+        parse(text).check_key(key)
+
+
+@pytest.mark.parametrize(
+    ("key", "text"),
+    [
+        ("failures", "!= 0"),
+        ("failures", "< 0.5"),
+        ("duration_s", "< 1e300h"),
+        ("p95_ms", "<= +10%"),
+        ("p95_ms", ">= -90%"),
+        ("p95_ms", "> -100%"),  # fails at 0
+        ("p95_ms", "<= -100%"),  # passes at 0
+        ("reduction_pct", ">= -200%"),  # a reduction can be negative
+    ],
+)
+def test_bounds_that_can_pass_and_fail_are_kept(key: str, text: str) -> None:
+    from pytest_fwgates.thresholds import parse
+
+    parse(text).check_key(key)
+
+
+def test_a_bound_beyond_every_number_is_a_load_error_with_its_line(project: GateProject) -> None:
+    project.gate(
+        "release",
+        """
+        gate: release
+        criteria:
+          smoke:
+            title: Smoke tests pass
+            thresholds:
+              duration_s: "< 1e308h"
+            checks:
+              - command: "true"
+        """,
+    )
+    result = project.run("--gate", "release", "-p", "no:randomly")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*release.yaml:6: duration_s*not a finite*"])
