@@ -1,0 +1,194 @@
+"""Relative thresholds on percentiles and counted figures, decided against the stored baseline
+by a statistical test with a practical margin (bounds.judge_against_baseline)."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_fwgates import stats
+from pytest_fwgates.baseline import BaselineStore, distributions_of, reference_distribution
+from pytest_fwgates.bounds import DEFAULT_MARGIN, MIN_COMPARED, judge
+from pytest_fwgates.model import CheckResult, Outcome
+from pytest_fwgates.thresholds import parse
+
+NO_REGRESSION = parse("<= +0%")
+
+histograms = st.dictionaries(
+    st.integers(min_value=1, max_value=3000), st.integers(min_value=1, max_value=400), min_size=1
+)
+
+
+def _p(histogram: dict[float, int], q: float) -> float:
+    return stats.histogram_rank(histogram, max(1, round(q * sum(histogram.values()))))
+
+
+def _judge(new: dict[float, int], base: dict[float, int], key: str = "p95_ms", text: str = ""):
+    threshold = parse(text) if text else NO_REGRESSION
+    return judge(
+        key,
+        threshold,
+        _p(new, 0.95),
+        {"histogram": new},
+        0.95,
+        _p(base, 0.95),
+        reference={"histogram": base},
+    )
+
+
+def _sample(rng: random.Random, n: int, scale: float = 1.0) -> dict[float, int]:
+    """``n`` latencies in whole ms, log-normal around 40 ms (a service's shape), times ``scale``."""
+    return dict(Counter(int(rng.lognormvariate(3.7, 0.5) * scale) + 1 for _ in range(n)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(histograms)
+def test_the_same_samples_never_fail_and_pass_only_with_enough_of_them(hist: dict) -> None:
+    judged = _judge(hist, hist)
+    n = sum(hist.values())
+    assert judged.state == ("pass" if n >= MIN_COMPARED else "inconclusive"), judged.text
+    assert "vs baseline" in judged.text and f"margin {DEFAULT_MARGIN * 100:g} %" in judged.text
+
+
+@settings(max_examples=60, deadline=None)
+@given(histograms, st.floats(min_value=1.3, max_value=5))
+def test_every_sample_slower_by_far_more_than_the_margin_fails(hist: dict, factor: float) -> None:
+    n = sum(hist.values())
+    if n < 100:
+        hist = {v: c * (100 // n + 1) for v, c in hist.items()}
+    slower = dict(Counter({v * factor * 1.01: c for v, c in hist.items()}))
+    judged = _judge(slower, hist)
+    assert judged.state == "fail", judged.text
+    assert "beyond the margin 10 %" in judged.text and "expected <= +0%" in judged.text
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32 - 1))
+def test_independent_runs_of_one_service_rarely_fail_and_30_percent_slower_ones_fail(
+    seed: int,
+) -> None:
+    """A/A and A/B in simulation: 40 pairs of 400-request runs each."""
+    rng = random.Random(seed)
+    false_alarms = sum(
+        _judge(_sample(rng, 400), _sample(rng, 400)).state == "fail" for _ in range(40)
+    )
+    detected = sum(
+        _judge(_sample(rng, 400, 1.3), _sample(rng, 400)).state == "fail" for _ in range(40)
+    )
+    assert false_alarms <= 2  # 5 %
+    assert detected >= 38  # 95 %
+
+
+def test_the_message_shows_baseline_new_value_margin_and_p() -> None:
+    rng = random.Random(7)
+    base, new = _sample(rng, 600), _sample(rng, 600)
+    judged = _judge(new, base, text="<= +20%")
+    assert judged.state == "pass"
+    assert judged.text.startswith("p95_ms ") and " vs baseline " in judged.text
+    assert "margin 20 %, within noise: p = " in judged.text
+    assert "600 vs 600 samples" in judged.text
+
+
+def test_a_tail_regression_alone_fails() -> None:
+    """The median unchanged, the slowest 10 % three times slower: Mann-Whitney U barely sees
+    it, the order-statistic bounds of p95 do."""
+    base = {20.0: 900, 40.0: 100}
+    new = {20.0: 900, 120.0: 100}
+    judged = _judge(new, base)
+    assert judged.state == "fail", judged.text
+    assert "p95 >= " in judged.text
+
+
+def test_few_samples_are_inconclusive_not_a_pass() -> None:
+    judged = _judge({20.0: 10}, {20.0: 10})
+    assert judged.state == "inconclusive"
+    assert "50 samples each side needed" in judged.text
+
+
+def test_a_baseline_without_a_distribution_is_inconclusive() -> None:
+    judged = judge(
+        "p95_ms", NO_REGRESSION, 30.0, {"histogram": {30: 100}}, 0.95, 40.0, reference={}
+    )
+    assert judged.state == "inconclusive"
+    assert "the baseline holds no latency distribution" in judged.text
+    judged = judge(
+        "failure_ratio", NO_REGRESSION, 0.0, {"count": [0, 100]}, 0.95, 0.0, reference={}
+    )
+    assert judged.state == "inconclusive" and "holds no counts" in judged.text
+    # with no store looked up (reference None) a relative threshold is judged on the value
+    assert judge("p95_ms", NO_REGRESSION, 30.0, None, 0.95, 40.0).state == "pass"
+
+
+def test_failure_ratio_by_fishers_exact_test() -> None:
+    def ratio(new: tuple[int, int], base: tuple[int, int]):
+        return judge(
+            "failure_ratio",
+            NO_REGRESSION,
+            new[0] / new[1],
+            {"count": list(new)},
+            0.95,
+            base[0] / base[1],
+            reference={"count": list(base)},
+        )
+
+    assert ratio((12, 1000), (10, 1000)).state == "pass"
+    assert ratio((50, 1000), (10, 1000)).state == "fail"
+    assert "50/1000 vs 10/1000" in ratio((50, 1000), (10, 1000)).text
+    assert ratio((0, 20), (0, 20)).state == "inconclusive"
+    # the test runs on the baseline's count scaled by the margin (10 -> 11)
+    p = stats.fisher_greater(22, 1000, 11, 1000)
+    assert (ratio((22, 1000), (10, 1000)).state == "fail") == (p < 0.05)
+
+
+def test_other_relative_thresholds_are_judged_on_the_value() -> None:
+    # a duration, and a ">=" relative threshold, keep the point comparison
+    assert judge("duration_s", NO_REGRESSION, 9.0, None, 0.95, 10.0, reference={}).state == "pass"
+    bigger = parse(">= -10%")
+    assert judge("p95_ms", bigger, 95.0, None, 0.95, 100.0, reference={}).state == "pass"
+
+
+def test_stored_runs_keep_histograms_and_counts_and_old_runs_stay_readable(
+    tmp_path: Path,
+) -> None:
+    store = BaselineStore(tmp_path)
+    result = CheckResult(
+        nodeid="n",
+        gate="g",
+        criterion="c",
+        check_id="load",
+        outcome=Outcome.PASSED,
+        measured={"p95_ms": 40.0, "failure_ratio": 0.01},
+        support={
+            "p95_ms": {"quantile": {"q": 0.95}, "histogram": {30: 90, 40: 10}},
+            "failure_ratio": {"count": [1, 100], "of": "requests", "event": "failed"},
+        },
+    )
+    assert distributions_of(result) == {
+        "p95_ms": {"histogram": {"30": 90, "40": 10}},
+        "failure_ratio": {"count": [1, 100]},
+    }
+    for _ in range(2):
+        path = store.save(result, target="t", machine={}, commit={})
+    data = json.loads(path.read_text())
+    assert data["distributions"]["p95_ms"]["histogram"] == {"30": 90, "40": 10}
+    runs = store.runs("g", "c", "load")
+    assert reference_distribution(runs, "p95_ms") == {"histogram": {30.0: 90, 40.0: 10}, "runs": 1}
+    pooled = reference_distribution(runs, "p95_ms", "median", 3)
+    assert pooled == {"histogram": {30.0: 180, 40.0: 20}, "runs": 2}
+    assert reference_distribution(runs, "failure_ratio", "median", 3)["count"] == [2, 200]
+    # a run stored before distributions were kept: its value is read, it holds no distribution
+    del data["distributions"]
+    path.write_text(json.dumps(data))
+    runs = store.runs("g", "c", "load")
+    assert runs[-1].values["p95_ms"] == 40.0 and runs[-1].distributions == {}
+    assert reference_distribution(runs, "p95_ms") == {}
+    assert reference_distribution(runs, "p95_ms", "median", 3) == {}  # one of them holds none
+    # malformed distributions are left out, never an error
+    data["distributions"] = {"p95_ms": {"histogram": {"x": 1}}, "failure_ratio": {"count": [5, 1]}}
+    path.write_text(json.dumps(data))
+    assert store.runs("g", "c", "load")[-1].distributions == {}
