@@ -157,3 +157,28 @@ def test_rollback_proof_is_long_enough_to_see_the_share(share: float, alpha: flo
     n = _proof_probes(share, alpha)
     assert (1 - share) ** n <= alpha < (1 - share) ** (n - 1)
     assert _proof_probes(0.0, alpha) == _proof_probes(0.01, alpha)  # a floor, never zero
+
+
+def test_first_bad_answer_is_the_first_of_the_whole_deploy() -> None:
+    # a canary that failed once in step 1 (not yet significant) and is aborted in step 2: the
+    # bad answer users got in step 1 is where detection time starts, not step 2's first one
+    from pytest_fwgates.canary_judge import Verdict
+    from pytest_fwgates.checks.progressive import _first_bad
+    from pytest_fwgates.probe import Probe
+
+    probes = [
+        Probe(0.5, 0.51, 200, True, "v1"),
+        Probe(1.0, 1.01, 500, False, "v1"),  # the stable version's failure is not the canary's
+        Probe(2.0, 2.01, 500, False, "v2"),  # step 1
+        Probe(3.0, 3.01, 200, True, "v2"),
+        Probe(6.0, 6.01, 500, False, "v2"),  # step 2
+        Probe(7.0, 7.5, 0, False, None),  # a time-out: counted against the canary
+    ]
+    rate = Verdict("fail", failed_rules=["failure_rate"])
+    assert _first_bad(probes, 0.0, "v2", rate) == 2.0
+    assert _first_bad(probes, 4.0, "v2", rate) == 6.0
+    assert _first_bad(probes[:2] + probes[5:], 0.0, "v2", rate) == 7.0
+    slow = Verdict("fail", failed_rules=["p95_ms"], slow_ms=5.0)
+    assert _first_bad(probes, 0.0, "v2", slow) == 3.0  # a good answer slower than allowed
+    load = Verdict("fail", failed_rules=["load.failure_ratio"])
+    assert _first_bad(probes, 0.0, "v2", load) == 2.0

@@ -254,6 +254,22 @@ def _proof_probes(share: float, alpha: float) -> int:
     return max(math.ceil(math.log(alpha) / math.log(1 - share)), 1)
 
 
+def _first_bad(probes: list[Probe], since: float, new: str, verdict: Verdict) -> float | None:
+    """When the first answer of the new version (see :func:`_canary_probe`) since ``since``
+    that is bad by the rules ``verdict`` failed on started: a failed one (failure rate, a
+    Locust threshold), a good one slower than the allowed p95 (latency)."""
+    rate = any(r == "failure_rate" or r.startswith("load.") for r in verdict.failed_rules)
+    slow_ms = verdict.slow_ms if "p95_ms" in verdict.failed_rules else None
+    for probe in probes:
+        if probe.start < since or not _canary_probe(probe, new):
+            continue
+        if rate and not probe.ok:
+            return probe.start
+        if slow_ms is not None and probe.ok and probe.latency_ms > slow_ms:
+            return probe.start
+    return None
+
+
 def _samples(
     probes: list[Probe], start: float, end: float, new: str, old: str
 ) -> tuple[Sample, Sample, int]:
@@ -439,19 +455,9 @@ class _Steps:
             **({"load": record.last_load} if record.last_load else {}),
         }
         if verdict.outcome == "fail":
-            first_bad = None
-            for probe in prober.probes:
-                if probe.start < record.judged_from or not _canary_probe(probe, self.new):
-                    continue
-                slow = verdict.slow_ms is not None and probe.latency_ms > verdict.slow_ms
-                rate_bad = not probe.ok and any(
-                    r == "failure_rate" or r.startswith("load.") for r in verdict.failed_rules
-                )
-                lat_bad = "p95_ms" in verdict.failed_rules and probe.ok and slow
-                if rate_bad or lat_bad:
-                    first_bad = probe.start
-                    break
-            self._first_bad = first_bad
+            # from the deploy's start: a bad answer users got in an earlier step (not yet
+            # significant then) is where the time to detect it begins
+            self._first_bad = _first_bad(prober.probes, self.records[0].started, self.new, verdict)
         return verdict
 
     def _judge_load(self, record: StepRecord, verdict: Verdict) -> None:
@@ -578,7 +584,12 @@ class _Steps:
             m.values["canary_answers"] = float(len(canary))
             m.values["bad_answers"] = float(sum(1 for p in canary if not p.ok))
         abort = self.abort
-        m.values["aborted"] = float(abort is not None)
+        if abort is not None or self.analysis is not None:
+            m.values["aborted"] = float(abort is not None)
+        else:
+            # nothing judged the new version: "not aborted" would be no evidence of anything,
+            # so a standard on it is not measured (never a pass)
+            m.facts["analysis"] = "none: no step was judged, so aborted is not measured"
         m.values["steps_done"] = float(
             sum(
                 1

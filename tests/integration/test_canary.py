@@ -49,6 +49,7 @@ def _canary(
         "timeout": 90,
     }
     options.update(settings)
+    options = {k: v for k, v in options.items() if v is not None}
     result = _check(tmp_path, "deploy", target, **options)
     numbers = {k: v for k, v in result.measured.items() if isinstance(v, int | float)}
     print(f"\n[figures] canary {fault or 'good'}: {result.outcome.name} {numbers}")
@@ -344,3 +345,18 @@ def test_failures_that_name_no_version_are_the_canarys_blast_radius(
     assert measured["steps"][0]["unattributed"] > 0
     assert measured["bad_answers"] >= measured["steps"][0]["unattributed"] > 0
     assert measured["detect_s"] >= 0
+
+
+def test_steps_without_analysis_prove_no_abort(stack_env: Stack, tmp_path: Path) -> None:
+    # nothing judged the new version, so "it was not aborted" is no evidence of anything
+    result = _canary(
+        stack_env,
+        tmp_path,
+        steps=[{"weight": 50, "pause": "1s"}, {"weight": 100}],
+        analysis=None,
+        expect={"aborted": "== 0"},
+    )
+    assert result.outcome is Outcome.FAILED, result.message
+    assert "aborted was not measured" in result.message
+    assert result.measured["analysis_looks"] == 0
+    assert result.measured["version_after"] == "v2"
