@@ -103,7 +103,9 @@ BUILTIN_OWNS: dict[str, frozenset[str]] = {
         {"findings", "findings_blocking", "unaudited", "unknown", "scanned"}
         | {"critical", "high", "medium", "low"}
     ),
-    "junit": frozenset({"tests", "failures", "errors", "skipped", "passed", "pass_ratio", "files"}),
+    "junit": frozenset(
+        {"tests", "failures", "errors", "skipped", "passed", "pass_ratio", "files", "flaky"}
+    ),
     "handoff": frozenset({"missing_deliverables", "age_s", "files"}),
     "load": _LOCUST,
     "deploy": _PROBES

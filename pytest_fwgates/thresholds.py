@@ -246,7 +246,7 @@ def describe_threshold(key: str, threshold: Threshold | str, baseline: float | N
 COUNTS = frozenset(
     {
         "mismatches", "unexpected", "readable_keys", "count", "size", "entries",
-        "tests", "passed", "failures", "errors", "skipped", "files",
+        "tests", "passed", "failures", "errors", "skipped", "files", "flaky",
         "requests", "outages", "failed_probes", "probes", "lost_writes", "writes_acknowledged",
         "findings", "findings_blocking", "unaudited", "scanned", "critical", "high", "medium",
         "low", "unknown", "targets_up", "targets_down", "targets_total", "rules_loaded",

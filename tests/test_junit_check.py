@@ -130,7 +130,7 @@ def test_reads_a_file_written_by_nodes_test_runner_and_globs_several(tmp_path: P
 @pytest.mark.parametrize(
     ("name", "counts"),
     [
-        # a flakyFailure that passed on retry counts as passed
+        # a flakyFailure that passed on retry counts as passed, and as flaky
         ("surefire-TEST-com.example.AppTest.xml", (5, 1, 1, 1, 2)),
         ("jest-junit.xml", (4, 0, 0, 1, 3)),
         ("gotestsum.xml", (3, 0, 0, 0, 3)),
@@ -150,6 +150,7 @@ def test_reads_other_tools_formats(
     result = judge(tmp_path, {"junit": name, "expect": {"tests": ">= 1"}})
     got = tuple(int(result.measured[k]) for k in ("tests", "failures", "errors", "skipped"))
     assert (*got, int(result.measured["passed"])) == counts
+    assert result.measured["flaky"] == (1 if name.startswith("surefire") else 0)
     # the defaults: a passed test, no failure, no error
     clean = counts[1:3] == (0, 0) and counts[4] >= 1
     assert result.outcome is (Outcome.PASSED if clean else Outcome.FAILED), result.message
@@ -168,7 +169,9 @@ CASE_SHAPES = {
     "gtest-skip": ('<testcase name="t" status="run" result="skipped"/>', "skipped"),
     "status-skipped": ('<testcase name="t" status="skipped"/>', "skipped"),
     "status-disabled": ('<testcase name="t" status="disabled"/>', "skipped"),
+    # passed on a rerun: a pass in the counts, a failure of the check (flaky: "== 0")
     "flaky-then-passed": ('<testcase name="t"><flakyFailure message="x"/></testcase>', "passed"),
+    "flaky-error": ('<testcase name="t"><flakyError message="x"/></testcase>', "passed"),
     "suite-error": ('<error message="class did not load"/>', "errors"),
     "suite-failure": ('<failure message="setUpClass failed"/>', "failures"),
 }  # fmt: skip
@@ -189,7 +192,9 @@ def test_every_way_a_test_case_ends_is_counted_once_and_only_passes_pass(
     expected = {"failures": 0, "errors": 0, "skipped": 0, "passed": 1}
     expected[key] += 1
     assert measured == expected
-    assert result.outcome is (Outcome.PASSED if key == "passed" else Outcome.FAILED)
+    flaky = shape.startswith("flaky")
+    assert int(result.measured["flaky"]) == int(flaky)
+    assert result.outcome is (Outcome.PASSED if key == "passed" and not flaky else Outcome.FAILED)
 
 
 def test_attributes_that_say_worse_than_the_test_cases_count(tmp_path: Path) -> None:
@@ -308,3 +313,17 @@ def test_junit_check_in_a_gate_run(
     assert check["measured"]["pass_ratio"] == 0.75
     assert check["support"]["pass_ratio"]["count"] == [3, 4]
     assert check["thresholds"]["pass_ratio"] == standard
+
+
+def test_a_test_that_passed_only_on_a_rerun_fails_the_check_unless_accepted(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "r.xml").write_text(
+        '<testsuite name="s"><testcase name="ok"/><testcase name="t" classname="c">'
+        '<flakyFailure message="timeout"/></testcase></testsuite>'
+    )
+    result = judge(tmp_path, {"junit": "r.xml"})
+    assert result.outcome is Outcome.FAILED
+    assert "c::t (passed on a rerun)" in result.measured["failing_tests"]
+    accepted = judge(tmp_path, {"junit": "r.xml", "expect": {"flaky": "<= 1"}})
+    assert accepted.outcome is Outcome.PASSED, accepted.message
