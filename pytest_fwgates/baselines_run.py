@@ -4,11 +4,14 @@
 process (xdist workers too) looks baselines up on demand for relative thresholds; only the
 controller saves, at the end, when ``--gate-baseline-save`` is given, the results that
 measured (passed, failed on their figures, or left undecided for want of a baseline), never
-errors or checks that did not run.
+errors or checks that did not run; with it, the outcomes of deploy, rollback and drill checks
+are appended to the deploy history (:mod:`.history`), errors included.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +19,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .baseline import DEFAULT_DIR, BaselineStore, git_info, machine_info, savable
+from .environment import run_ids
+from .history import HISTORY_TYPES, HistoryError, HistoryStore
 from .keys import recorder_key
+from .model import CheckResult, Outcome
 
 if TYPE_CHECKING:
     from .run import GateRun
@@ -86,8 +92,13 @@ class BaselineRecorder:
         self.store = BaselineStore(baseline_dir(config))
         self.save = bool(config.option.fwgates_baseline_save)
         self.saved: list[Path] = []
+        self.history = HistoryStore(self.store.root)
+        self.appended = 0
         run.context.baseline_lookup = self.store.lookup
         run.context.baseline_distribution_lookup = self.store.distribution
+        run.context.history_lookup = lambda spec: self.history.read(
+            spec.gate, spec.criterion, spec.id
+        )
         run.context.progress = progress_writer(config)
 
     def save_runs(self) -> str | None:
@@ -119,6 +130,34 @@ class BaselineRecorder:
                     except OSError as exc:
                         return f"gate baselines not saved: {exc.strerror or exc}: {exc.filename}"
                     self.saved.append(saved)
+        return self.append_history()
+
+    def append_history(self) -> str | None:
+        """Append the outcomes of this run's deploy, rollback and drill checks to their
+        history: what each measured, or an ``error`` outcome for one that could not measure
+        (it counts as a failure). Checks that did not run add nothing."""
+        ids = run_ids(os.environ)
+        run_id = next(iter(ids.values()), None)
+        seen: set[tuple[str, str, str]] = set()
+        for decision in self.run.decisions:
+            for criterion in decision.criteria:
+                for result in criterion.results:
+                    key = (result.gate, result.criterion, result.check_id)
+                    if key in seen or result.check_type not in HISTORY_TYPES:
+                        continue
+                    seen.add(key)
+                    entries = _history_entries(result)
+                    if not entries:
+                        continue
+                    if run_id:
+                        entries = [{**e, "run_id": run_id} for e in entries]
+                    try:
+                        self.history.append(*key, entries)
+                    except HistoryError as exc:
+                        return f"deploy history not saved: {exc}"
+                    except OSError as exc:
+                        return f"deploy history not saved: {exc.strerror or exc}: {exc.filename}"
+                    self.appended += len(entries)
         return None
 
     @pytest.hookimpl
@@ -127,3 +166,25 @@ class BaselineRecorder:
             terminalreporter.write_line(
                 f"gate baselines: {len(self.saved)} run(s) saved in {self.store.root}"
             )
+        if self.appended:
+            terminalreporter.write_line(
+                f"deploy history: {self.appended} outcome(s) appended in {self.history.root}"
+            )
+
+
+def _history_entries(result: CheckResult) -> list[dict[str, Any]]:
+    """What a result adds to its check's history: the outcomes it measured; one ``error``
+    outcome when it could not measure; nothing when it did not run."""
+    found = result.measured.get("history_outcomes")
+    if isinstance(found, list) and found and all(isinstance(e, dict) for e in found):
+        return [dict(e) for e in found]
+    if result.outcome is not Outcome.ERROR:
+        return []
+    return [
+        {
+            "time": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+            "type": result.check_type,
+            "outcome": "error",
+            "reason": result.message[:300],
+        }
+    ]

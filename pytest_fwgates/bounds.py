@@ -262,6 +262,8 @@ def _judge_count(
     events, total = (int(x) for x in support["count"])
     of, event = str(support.get("of") or "events"), str(support.get("event") or "counted")
     what = f"{key} {events}/{total} {of} {event}"
+    if support.get("over"):
+        what += f" {support['over']}"  # e.g. the period of a deploy history
     if total <= 0:
         return Judged("inconclusive", f"{key}: no {of} counted")
     scale = 100.0 if key_unit(key) == "%" else 1.0

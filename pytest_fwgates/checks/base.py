@@ -49,6 +49,9 @@ class Measurement:
     #: what each value was measured from (counts, percentile bounds, n of a mean, window
     #: coverage): the bound a threshold is judged on (see :mod:`pytest_fwgates.bounds`)
     support: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: why the check's figures cannot be judged although it measured (e.g. a history file
+    #: that cannot be read): the result is an ERROR that keeps what was measured
+    errors: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -71,6 +74,9 @@ class CheckContext:
     #: what the stored runs hold behind a baseline figure: ``{"histogram": ...}`` or
     #: ``{"count": [k, n]}``, ``{}`` when they hold none (see baseline.py)
     baseline_distribution_lookup: Callable[[CheckSpec, str], dict[str, Any]] | None = None
+    #: the recorded outcomes of a deploy, rollback or drill check (see history.py); None
+    #: when the run has no store
+    history_lookup: Callable[[CheckSpec], list[dict[str, Any]]] | None = None
     #: shows a live progress line of a long check (None: quiet, e.g. -q or an xdist worker)
     progress: Callable[[str], None] | None = None
     #: the testinfra hosts of the run (host checks connect through it, once per host)
@@ -178,6 +184,10 @@ class Check:
     def measure(self) -> Measurement:
         raise NotImplementedError
 
+    def finish(self, measurement: Measurement) -> None:
+        """After :meth:`measure`, outside the check's lock: figures over more than this run
+        (the deploy history of timed checks). Nothing by default."""
+
     def run_local(
         self,
         text: str,
@@ -255,6 +265,7 @@ def run_check(check: Check, nodeid: str) -> CheckResult:
             if check.exclusive:
                 stack.enter_context(exclusive(check.context.rootdir))
             measurement = check.measure()
+        check.finish(measurement)
     except LockTimeout as exc:
         outcome, messages, measurement = Outcome.ERROR, [str(exc)], Measurement()
     except CheckError as exc:
@@ -269,6 +280,8 @@ def run_check(check: Check, nodeid: str) -> CheckResult:
             outcome, messages = _judge(spec, measurement, check.context)
         except Exception as exc:  # never a pass for want of a verdict
             outcome, messages = Outcome.ERROR, [f"{type(exc).__name__}: {exc}"]
+        if measurement.errors:
+            outcome, messages = Outcome.ERROR, list(measurement.errors)
     duration = time.monotonic() - started
     measured: dict[str, Any] = dict(measurement.values)
     measured.update(measurement.facts)

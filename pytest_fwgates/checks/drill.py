@@ -50,6 +50,8 @@ class DrillCheck(TimedCheck):
             "longest_outage_ms",
             "failed_probes",
             "availability_pct",
+            "success_ratio",
+            "max_mttr_s",
         }
     )
     options_schema: ClassVar[dict[str, dict[str, Any]]] = {

@@ -47,6 +47,8 @@ class RollbackCheck(TimedCheck):
             *PROBE_KEYS,
             "exit_status",
             "trigger_s",
+            "success_ratio",
+            "max_recovery_s",
         }
     )
     options_schema: ClassVar[dict[str, dict[str, Any]]] = {

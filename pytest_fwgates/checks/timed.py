@@ -3,12 +3,15 @@ running their commands, and the timeline evidence."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..bounds import count_support
 from ..fsutil import write_file
+from ..history import HISTORY_SCHEMA, HistoryError, window
 from ..probe import DEFAULT_INTERVAL, Figures, Probe, ProbeError, Prober, VersionRule
 from ..process import ProcessResult
 from ..thresholds import ThresholdError, parse_duration
@@ -55,7 +58,13 @@ PROBE_OPTIONS: dict[str, dict[str, Any]] = {
         "description": "HTTPS: verify the certificate (true), not (false), or a CA file",
         "type": ["boolean", "string"],
     },
+    "history": HISTORY_SCHEMA,
 }
+
+#: the figures of one outcome kept in the deploy history, and their figures over a window
+HISTORY_FIGURES = ("duration_s", "recovery_s", "mttd_s", "mttr_s", "downtime_ms")
+#: the slowest recovery over a history window (rollback: recovery_s, drill: mttr_s)
+HISTORY_MAX = {"recovery_s": "max_recovery_s", "mttr_s": "max_mttr_s"}
 
 
 def duration(value: Any, default: float, name: str) -> float:
@@ -88,6 +97,77 @@ class TimedCheck(Check):
 
     def option(self, key: str, default: Any = None) -> Any:
         return self.spec.options.get(key, default)
+
+    # --- deploy history --------------------------------------------------------------------
+
+    def outcomes(self, measurement: Measurement) -> list[dict[str, Any]]:
+        """This run's outcomes as the history records them: one per deploy run (``repeat``),
+        else one for the check; ``ok`` when it ran and nothing failed."""
+        when = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+        runs = measurement.facts.get("runs")
+        if not isinstance(runs, list) or not runs:
+            runs = [{**measurement.facts, **measurement.values, "ok": not measurement.failures}]
+        found = []
+        for run in runs:
+            entry: dict[str, Any] = {
+                "time": when,
+                "type": self.type_name,
+                "outcome": "ok" if run.get("ok") else "failed",
+            }
+            for key in HISTORY_FIGURES:
+                value = run.get(key)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    entry[key] = value
+            for key, name in (("version_before", "version_from"), ("version_after", "version_to")):
+                if run.get(key) is not None:
+                    entry[name] = str(run[key])[:200]
+            if not run.get("ok"):
+                reasons = run.get("failures") or measurement.failures
+                if reasons:
+                    entry["reason"] = str(reasons[0])[:300]
+            found.append(entry)
+        return found
+
+    def finish(self, measurement: Measurement) -> None:
+        """Keep this run's outcomes for the history; with ``history:``, ``success_ratio`` (and
+        the slowest recovery) over the recorded outcomes of the window plus this run's."""
+        current = self.outcomes(measurement)
+        measurement.facts["history_outcomes"] = current
+        policy = self.option("history")
+        if not policy:
+            return
+        lookup = self.context.history_lookup
+        if lookup is None:
+            measurement.errors.append("history: no store to read the deploy history from")
+            return
+        try:
+            recorded = lookup(self.spec)
+            chosen = window(recorded, current, policy)
+        except (HistoryError, ThresholdError) as exc:
+            measurement.errors.append(f"history: {exc}")
+            return
+        noun = {"deploy": "deploys", "rollback": "rollbacks", "drill": "drills"}[self.type_name]
+        succeeded, total = chosen.succeeded, chosen.total
+        measurement.values["success_ratio"] = round(succeeded / total, 6)
+        support = count_support(succeeded, total, noun, "successful")
+        support["over"] = chosen.over
+        measurement.support["success_ratio"] = support
+        for key, name in HISTORY_MAX.items():
+            having = [
+                float(e[key])
+                for e in chosen.entries
+                if isinstance(e.get(key), int | float) and not isinstance(e.get(key), bool)
+            ]
+            if having:
+                measurement.values[name] = max(having)
+        times = [e["_time"] for e in chosen.entries if "_time" in e]
+        measurement.facts["history"] = {
+            "outcomes": total,
+            "successful": succeeded,
+            "window": chosen.over,
+            "oldest": min(times).isoformat() if times else None,
+            "recorded": len(recorded),
+        }
 
     @property
     def interval(self) -> float:
