@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 
-from . import canary, downtime_fidelity, hosts, idle, load, overhead, scale, xdist
+from . import baseline_ab, canary, downtime_fidelity, hosts, idle, load, overhead, scale, xdist
 from .common import Row, print_table
 
 BENCHES: dict[str, ModuleType] = {
@@ -21,6 +21,7 @@ BENCHES: dict[str, ModuleType] = {
     "load": load,
     "downtime": downtime_fidelity,
     "canary": canary,
+    "baseline_ab": baseline_ab,
 }
 
 

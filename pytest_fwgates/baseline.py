@@ -9,6 +9,12 @@ recovery time), so relative thresholds (``<= +10%``) work for every check type.
 A check chooses its reference with ``baseline: {compare: last}`` (the default: the newest
 run) or ``baseline: {compare: median, last: 5}`` (the median of the newest five). Without a
 stored run a relative threshold cannot be decided and its criterion is NOT_EVALUATED.
+
+A run also keeps what a statistical comparison needs (``distributions``): the exact latency
+histogram behind each thresholded percentile and the counts behind each share. A relative
+threshold on a percentile or a failure ratio is decided on them (pooled over the reference
+runs) by :func:`pytest_fwgates.bounds.judge_against_baseline`; a run stored without them
+still reads, and makes such a threshold INCONCLUSIVE.
 """
 
 from __future__ import annotations
