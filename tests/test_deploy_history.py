@@ -238,3 +238,29 @@ def test_appends_keep_whole_lines(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\n")
     with pytest.raises(HistoryError, match="cannot be read"):
         store.read("g", "c", "x")
+
+
+def test_only_the_controller_appends_under_xdist(project: GateProject) -> None:
+    project.gate(
+        GATE,
+        f"""\
+        gate: {GATE}
+        criteria:
+          {CRITERION}:
+            - deploy: "true"
+              id: ship
+              health: ${{env:FWGATES_TEST_HEALTH}}
+              stable: 0.1s
+            - rollback: "true"
+              id: back
+              health: ${{env:FWGATES_TEST_HEALTH}}
+              stable: 0.1s
+        """,
+    )
+    for _ in range(2):
+        project.run_subprocess(
+            "-n", "2", f"--gate={GATE}", f"--gate-baseline-dir={STORE}", "--gate-baseline-save"
+        )
+    store = HistoryStore(project.path / STORE)
+    assert [e["outcome"] for e in store.read(GATE, CRITERION, "ship")] == ["ok", "ok"]
+    assert [e["type"] for e in store.read(GATE, CRITERION, "back")] == ["rollback"] * 2
