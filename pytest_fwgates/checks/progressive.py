@@ -612,6 +612,14 @@ class _Steps:
             m.values["version_changed"] = 1.0 if changed else 0.0
         if abort is not None:
             m.values["aborted_at_step"] = float(abort.step)
+            expected = {"aborted", "aborted_at_step"} & set(check.spec.thresholds)
+            if abort.verdict is not None and abort.verdict.outcome == "fail" and not expected:
+                # the new version was not deployed: only a check that expects an abort (a
+                # known-bad build deployed on purpose) can pass with one
+                self.failures.append(
+                    f"the deploy was aborted at step {abort.step} ({abort.reason}); a check "
+                    f"that deploys a bad build on purpose expects it: aborted == 1"
+                )
             m.facts["abort_reason"] = abort.reason[:SHOWN]
             if abort.first_bad is not None:
                 m.values["detect_s"] = round(max(abort.at - abort.first_bad, 0.0), 3)

@@ -360,3 +360,13 @@ def test_steps_without_analysis_prove_no_abort(stack_env: Stack, tmp_path: Path)
     assert "aborted was not measured" in result.message
     assert result.measured["analysis_looks"] == 0
     assert result.measured["version_after"] == "v2"
+
+
+def test_an_abort_nobody_expected_fails_the_check(stack_env: Stack, tmp_path: Path) -> None:
+    # the deploy did not happen: unless the check expects an abort (a known-bad build deployed
+    # on purpose), the canary it rolled back is a failed deploy, whatever else holds
+    result = _canary(stack_env, tmp_path, "errors=50%", expect={"duration_s": "< 5m"})
+    assert result.measured["aborted"] == 1
+    assert result.outcome is Outcome.FAILED, result.message
+    assert "aborted at step 1" in result.message
+    assert result.measured["version_after"] == "v1"
