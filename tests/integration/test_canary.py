@@ -370,3 +370,50 @@ def test_an_abort_nobody_expected_fails_the_check(stack_env: Stack, tmp_path: Pa
     assert result.outcome is Outcome.FAILED, result.message
     assert "aborted at step 1" in result.message
     assert result.measured["version_after"] == "v1"
+
+
+def test_sigterm_mid_canary_takes_the_new_version_out(stack_env: Stack, tmp_path: Path) -> None:
+    # what a CI runner sends on cancel, to a real `pytest --gate` run during a step's pause
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    (gates / "canary-cancel.yaml").write_text(
+        textwrap.dedent(
+            f"""
+            gate: canary-cancel
+            criteria:
+              canary:
+                - deploy: {ROOT}/examples/deploy/deploy-canary v2
+                  health: {stack_env.urls["app"]}/
+                  version: {{json: version, expect: v2}}
+                  steps: [{{weight: 30, pause: 60s}}, {{weight: 100}}]
+                  analysis: {{failure_rate: {{max_increase: "0.5%"}}}}
+                  on_abort: {ROOT}/examples/deploy/rollback
+                  timeout: 120
+            """
+        )
+    )
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    proc = subprocess.Popen(
+        [*command, "-q", "--gate=canary-cancel"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if "app_canary" in _routing(stack_env):
+                break
+            time.sleep(0.1)
+        assert "app_canary" in _routing(stack_env), "the canary took its share"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode != 0, out.decode(errors="replace")[-2000:]
+    assert "app_canary" not in _routing(stack_env), out.decode(errors="replace")[-2000:]
+    assert not json.loads(stack_env.layout.state_file.read_text()).get("canary")
+    assert stack_env.status()["version"] == "v1"
