@@ -403,6 +403,8 @@ def supported_value(
             ordered = sorted(numbers)
             computed = ordered[max(math.ceil(q * len(ordered)) - 1, 0)]  # nearest rank
             support = quantile_support(Counter(ordered), q, confidence)
+            # the samples themselves: what a baseline comparison tests (and stores)
+            support["histogram"] = dict(Counter(ordered))
         else:
             computed = math.fsum(numbers) / len(numbers)
             support = mean_support(numbers)

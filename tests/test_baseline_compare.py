@@ -7,6 +7,7 @@ import json
 import random
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,9 @@ from pytest_fwgates.baseline import BaselineStore, distributions_of, reference_d
 from pytest_fwgates.bounds import DEFAULT_MARGIN, MIN_COMPARED, judge
 from pytest_fwgates.model import CheckResult, Outcome
 from pytest_fwgates.thresholds import parse
+
+if TYPE_CHECKING:
+    from conftest import GateProject
 
 NO_REGRESSION = parse("<= +0%")
 
@@ -192,3 +196,62 @@ def test_stored_runs_keep_histograms_and_counts_and_old_runs_stay_readable(
     data["distributions"] = {"p95_ms": {"histogram": {"x": 1}}, "failure_ratio": {"count": [5, 1]}}
     path.write_text(json.dumps(data))
     assert store.runs("g", "c", "load")[-1].distributions == {}
+
+
+def _samples_gate(project: GateProject, p95: list[float], failures: list[int]) -> None:
+    project.gate(
+        "release",
+        f"""
+        gate: release
+        criteria:
+          speed:
+            title: Speed
+            checks:
+              - stand_in: {{p95_ms: {{samples: {json.dumps(p95)}}}, failure_ratio: {failures}}}
+                id: quick
+                expect: {{p95_ms: "<= +0%", failure_ratio: "<= +0%"}}
+        """,
+    )
+
+
+def _quick(project: GateProject) -> dict:
+    for criterion in project.gate_summary("release")["criteria"]:
+        for result in criterion["checks"]:
+            if result["check"] == "quick":
+                return dict(result)
+    raise AssertionError("no result for quick")
+
+
+def test_gate_runs_against_stored_baselines_old_and_new(project: GateProject) -> None:
+    """A saved run keeps the samples and counts; the same figures pass against it, 50 %
+    slower latencies or six times the failures fail, and a run stored without them is
+    INCONCLUSIVE (exit 7)."""
+    project.stand_in()
+    base = [float(100 + i % 100) for i in range(200)]
+    _samples_gate(project, base, [5, 1000])
+    assert project.run("--gate=release", "--gate-baseline-save").ret == 1  # no baseline yet
+    stored = project.path / ".fwgates" / "baselines" / "release" / "speed" / "quick"
+    (path,) = stored.glob("*.json")
+    saved = json.loads(path.read_text())
+    assert sum(saved["distributions"]["p95_ms"]["histogram"].values()) == 200
+    assert saved["distributions"]["failure_ratio"] == {"count": [5, 1000]}
+    # the same figures: no regression, with the baseline, the change and p shown
+    assert project.run("--gate=release").ret == 0
+    shown = _quick(project)["support"]["p95_ms"]["shown"]
+    assert shown.startswith("p95_ms 194 ms vs baseline 194 ms (+0 %, margin 10 %, within noise")
+    # 50 % slower latencies fail
+    _samples_gate(project, [v * 1.5 for v in base], [5, 1000])
+    assert project.run("--gate=release").ret == 1
+    assert "beyond the margin 10 %" in _quick(project)["message"]
+    # six times the failures fail
+    _samples_gate(project, base, [30, 1000])
+    assert project.run("--gate=release").ret == 1
+    assert "failure_ratio 0.03 vs baseline 0.005" in _quick(project)["message"]
+    # a baseline stored before distributions were kept cannot show "no regression"
+    del saved["distributions"]
+    path.write_text(json.dumps(saved))
+    _samples_gate(project, base, [5, 1000])
+    assert project.run("--gate=release").ret == 7
+    message = _quick(project)["message"]
+    assert "the baseline holds no latency distribution" in message
+    assert "the baseline holds no counts" in message
