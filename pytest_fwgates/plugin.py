@@ -396,6 +396,8 @@ def _configure_run(config: pytest.Config, names: list[str]) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[run_key] = run
     config.pluginmanager.register(run, "fwgates-run")
+    # cleanups run last-registered first: a conftest's own (registered later) comes before it
+    config.add_cleanup(run.hold_exit_status)
     config.pluginmanager.register(EndGuard(run), "fwgates-end")
     from .handoff_run import configure as configure_handoff
 

@@ -238,6 +238,8 @@ class GateRun:
         #: node id -> figures a marked test recorded after its last report
         self.late: dict[str, list[str]] = {}
         self.decisions: list[GateDecision] = []
+        #: the session and the exit status its verdict demands, held by hold_exit_status
+        self._ended: tuple[pytest.Session, int] | None = None
         self.written: list[Path] = []
         #: facts of the run written into summary.json (the handoff package reuses them)
         self.run_info: dict[str, Any] = {}
@@ -775,6 +777,18 @@ class GateRun:
         if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED,
                           pytest.ExitCode.NO_TESTS_COLLECTED):  # fmt: skip
             session.exitstatus = _VERDICT_EXIT[verdict]
+        if verdict is not GateVerdict.PASSED:
+            self._ended = (session, _VERDICT_EXIT[verdict])
+
+    def hold_exit_status(self) -> None:
+        """The last word on the exit status (a cleanup of the config, after every
+        ``pytest_sessionfinish`` and ``pytest_unconfigure``): a run whose gates did not pass
+        never exits 0, whatever a conftest's hook made of ``session.exitstatus`` after the
+        verdict (``if exitstatus == 5: session.exitstatus = 0`` helpers, wrappers)."""
+        if self._ended is not None:
+            session, status = self._ended
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = status
 
     def _unloadable(self, name: str) -> GateDecision:
         error = self.gate_errors.get(name) or "the gate could not be loaded"

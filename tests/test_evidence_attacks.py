@@ -111,3 +111,63 @@ def test_a_bound_beyond_every_number_is_a_load_error_with_its_line(project: Gate
     result = project.run("--gate", "release", "-p", "no:randomly")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*release.yaml:6: duration_s*not a finite*"])
+
+
+RESET_EXIT = {
+    "first": """
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_sessionfinish(session, exitstatus):
+            session.exitstatus = 0
+    """,
+    "last": """
+        @pytest.hookimpl(trylast=True)
+        def pytest_sessionfinish(session, exitstatus):
+            session.exitstatus = 0
+    """,
+    "wrapper": """
+        @pytest.hookimpl(wrapper=True)
+        def pytest_sessionfinish(session, exitstatus):
+            yield
+            session.exitstatus = 0
+    """,
+    "unconfigure": """
+        def pytest_configure(config):
+            config.stash[KEY] = None
+
+        def pytest_sessionstart(session):
+            session.config.stash[KEY] = session
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_unconfigure(config):
+            config.stash[KEY].exitstatus = 0
+    """,
+    # the familiar "no tests is fine" helper
+    "no-tests-ok": """
+        def pytest_sessionfinish(session, exitstatus):
+            if exitstatus in (1, 5):
+                session.exitstatus = 0
+    """,
+}
+
+
+@pytest.mark.parametrize("way", sorted(RESET_EXIT))
+def test_a_conftest_cannot_turn_a_failed_gate_into_exit_status_0(
+    project: GateProject, way: str
+) -> None:
+    project.gate(
+        "release",
+        """
+        gate: release
+        criteria:
+          smoke:
+            title: Smoke tests pass
+            checks:
+              - command: "false"
+        """,
+    )
+    project.pytester.makeconftest(
+        "import pytest\n\nKEY = pytest.StashKey()\n" + textwrap.dedent(RESET_EXIT[way])
+    )
+    result = project.run_subprocess("--gate", "release", "-p", "no:randomly")
+    assert project.summary()["verdict"] == "FAILED"
+    assert result.ret == 1, result.stdout.str()
