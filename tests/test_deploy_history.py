@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pytest_fwgates.history import HistoryError, HistoryStore, parse_period, window
 
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
 GATE = "deploy-history"
 CRITERION = "reliability"
 STORE = "store"
+OUTCOMES_ALL = ("ok", "failed", "error")
 
 
 def _gate(project: GateProject, command: str, extra: str = "", kind: str = "deploy") -> None:
@@ -264,3 +267,38 @@ def test_only_the_controller_appends_under_xdist(project: GateProject) -> None:
     store = HistoryStore(project.path / STORE)
     assert [e["outcome"] for e in store.read(GATE, CRITERION, "ship")] == ["ok", "ok"]
     assert [e["type"] for e in store.read(GATE, CRITERION, "back")] == ["rollback"] * 2
+
+
+def test_history_figures_are_measured_only_with_a_window() -> None:
+    from pytest_fwgates.checks.drill import DrillCheck
+    from pytest_fwgates.checks.rollback import RollbackCheck
+
+    assert "success_ratio" not in RollbackCheck.measures("x", {})
+    assert "max_mttr_s" not in DrillCheck.measures("x", {})
+    assert {"success_ratio", "max_recovery_s"} <= RollbackCheck.measures(
+        "x", {"history": {"last": 5}}
+    )
+
+
+@given(
+    outcomes=st.lists(st.sampled_from(OUTCOMES_ALL), max_size=40),
+    current=st.lists(st.sampled_from(OUTCOMES_ALL), min_size=1, max_size=5),
+    last=st.integers(min_value=1, max_value=60),
+)
+def test_a_last_window_counts_the_newest_and_only_ok_as_success(
+    outcomes: list[str], current: list[str], last: int
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    recorded = [
+        {"outcome": o, "_time": now - dt.timedelta(hours=len(outcomes) - i)}
+        for i, o in enumerate(outcomes)
+    ]
+    this = [{"outcome": o} for o in current]
+    chosen = window(recorded, this, {"last": last})
+    everything = [*outcomes, *current]
+    assert chosen.total == min(last, len(everything))
+    assert chosen.succeeded == everything[-last:].count("ok")
+    # this run's outcomes are always in a window that has room for them
+    assert chosen.entries[-len(current[-last:]) :] == this[-last:]
+    every = window(recorded, this, {"since": "30d"})
+    assert every.total == len(everything)

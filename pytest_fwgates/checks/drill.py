@@ -54,6 +54,7 @@ class DrillCheck(TimedCheck):
             "max_mttr_s",
         }
     )
+    history_only: ClassVar[frozenset[str]] = frozenset({"success_ratio", "max_mttr_s"})
     options_schema: ClassVar[dict[str, dict[str, Any]]] = {
         **PROBE_OPTIONS,
         "detect": {

@@ -51,6 +51,7 @@ class RollbackCheck(TimedCheck):
             "max_recovery_s",
         }
     )
+    history_only: ClassVar[frozenset[str]] = frozenset({"success_ratio", "max_recovery_s"})
     options_schema: ClassVar[dict[str, dict[str, Any]]] = {
         **PROBE_OPTIONS,
         "via": {"enum": ["command", "http"], "description": "what the target is (command)"},

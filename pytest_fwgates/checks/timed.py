@@ -95,6 +95,16 @@ class TimedCheck(Check):
 
     # --- settings --------------------------------------------------------------------------
 
+    #: figures measured only over a deploy history (``history:``): the criterion's standards
+    #: on them apply to a check of this type only when it has a window
+    history_only: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def measures(cls, target: Any, options: dict[str, Any]) -> frozenset[str]:
+        if options.get("history"):
+            return cls.threshold_keys
+        return cls.threshold_keys - cls.history_only
+
     def option(self, key: str, default: Any = None) -> Any:
         return self.spec.options.get(key, default)
 
