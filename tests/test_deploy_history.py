@@ -254,6 +254,8 @@ def test_only_the_controller_appends_under_xdist(project: GateProject) -> None:
               id: ship
               health: ${{env:FWGATES_TEST_HEALTH}}
               stable: 0.1s
+              history: {{last: 10}}
+              expect: {{success_ratio: ">= 10%"}}
             - rollback: "true"
               id: back
               health: ${{env:FWGATES_TEST_HEALTH}}
@@ -267,6 +269,8 @@ def test_only_the_controller_appends_under_xdist(project: GateProject) -> None:
     store = HistoryStore(project.path / STORE)
     assert [e["outcome"] for e in store.read(GATE, CRITERION, "ship")] == ["ok", "ok"]
     assert [e["type"] for e in store.read(GATE, CRITERION, "back")] == ["rollback"] * 2
+    # the worker that ran the check read the history the controller had written
+    assert _check(project)["support"]["success_ratio"]["count"] == [2, 2]
 
 
 def test_history_figures_are_measured_only_with_a_window() -> None:
