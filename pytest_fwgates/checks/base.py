@@ -246,6 +246,10 @@ def _judge(
             inconclusive.append(judged.text)
         if support is not None and judged.text and judged.state != "fail":
             support["shown"] = judged.text
+        if support is not None and reference is not None and " vs baseline " in judged.text:
+            # the statistical comparison, whatever it decided: the reports show it as the
+            # threshold's measure (not the point bound the percentage alone would give)
+            support["compared"] = judged.text
     if failures:
         return Outcome.FAILED, failures
     if undecided:
