@@ -46,6 +46,14 @@ def _run(tmp_path: Path, **settings: Any) -> CheckResult:
         ),
         ({"steps": STEPS, "analysis": ANALYSIS}, "needs version"),
         (
+            # the pauses alone outlast the check's bound: it could only end "no time left"
+            {
+                "steps": [{"weight": 10, "pause": "40s"}, {"weight": 50, "pause": "30s"}],
+                "timeout": 60,
+            },
+            "the steps' pauses add up to 70 s",
+        ),
+        (
             {
                 "steps": STEPS,
                 "analysis": {"p95_ms": {"max_increase": "lots"}},

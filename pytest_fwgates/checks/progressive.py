@@ -303,6 +303,12 @@ class _Steps:
         self.measurement = measurement
         self.deadline = deadline
         self.steps = parse_steps(list(check.option("steps")))
+        pauses, bound = sum(s.pause_s for s in self.steps), deadline - time.monotonic()
+        if pauses >= bound:
+            raise CheckError(
+                f"steps: the steps' pauses add up to {pauses:g} s, not less than the check's "
+                f"timeout ({bound:.0f} s left): the deploy could never finish in it"
+            )
         # judged at the run's confidence level (its criterion's) unless analysis says otherwise
         level = check.context.confidence(check.spec)
         self.analysis = parse_analysis(check.option("analysis"), self.steps, level)
