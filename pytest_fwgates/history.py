@@ -65,7 +65,11 @@ HISTORY_SCHEMA: dict[str, Any] = {
         "since": {
             "anyOf": [
                 {"type": "number", "exclusiveMinimum": 0},
-                {"type": "string", "pattern": r"^\s*(\d+(\.\d*)?|\.\d+)\s*(ms|s|m|h|d|w)?\s*$"},
+                {
+                    "type": "string",
+                    "pattern": r"^\s*(\d+(\.\d*)?|\.\d+)\s*(ms|s|m|h|d|w)?\s*$",
+                    "not": {"pattern": r"^\s*0*\.?0*\s*[a-z]*\s*$"},
+                },
             ]
         },
     },

@@ -306,3 +306,21 @@ def test_a_last_window_counts_the_newest_and_only_ok_as_success(
     assert chosen.entries[-len(current[-last:]) :] == this[-last:]
     every = window(recorded, this, {"since": "30d"})
     assert every.total == len(everything)
+
+
+@pytest.mark.parametrize(
+    "policy", [{"since": "0d"}, {"since": "soon"}, {"last": 0}, {}, {"last": 5, "since": "1d"}]
+)
+def test_a_bad_window_fails_at_load(tmp_path: Path, policy: dict[str, Any]) -> None:
+    from pytest_fwgates.checks import CheckRegistry
+    from pytest_fwgates.loader import GateLoader
+    from pytest_fwgates.model import Source
+
+    loader = GateLoader([], registry=CheckRegistry())
+    with pytest.raises(Exception, match="history"):
+        loader.spec_from_mapping(
+            None,
+            None,
+            {"deploy": "true", "health": "http://127.0.0.1:9/", "history": policy},
+            Source(tmp_path / "g.yaml", 1),
+        )
