@@ -46,6 +46,23 @@ def _run(tmp_path: Path, **settings: Any) -> CheckResult:
         ),
         ({"steps": STEPS, "analysis": ANALYSIS}, "needs version"),
         (
+            # at 100 % no stable answer, at 0 % no canary answer: a judged pause could never pass
+            {
+                "steps": [{"weight": 10, "pause": "1s"}, {"weight": 100, "pause": "1s"}],
+                "analysis": ANALYSIS,
+                "version": {"json": "version", "expect": "v2"},
+            },
+            "step 2: weight 100 with a pause",
+        ),
+        (
+            {
+                "steps": [{"weight": 0, "pause": "1s"}, {"weight": 100}],
+                "analysis": ANALYSIS,
+                "version": {"json": "version", "expect": "v2"},
+            },
+            "step 1: weight 0 with a pause",
+        ),
+        (
             # the pauses alone outlast the check's bound: it could only end "no time left"
             {
                 "steps": [{"weight": 10, "pause": "40s"}, {"weight": 50, "pause": "30s"}],

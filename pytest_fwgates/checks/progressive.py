@@ -230,6 +230,13 @@ def parse_analysis(
         raise CheckError(f"analysis: {exc}") from None
     except ThresholdError as exc:
         raise CheckError(f"analysis.load: {exc}") from None
+    for step in steps:
+        if step.pause_s > 0 and step.instance is None and step.weight in (0.0, 100.0):
+            side = "stable" if step.weight == 100 else "new"
+            raise CheckError(
+                f"analysis: step {step.index}: weight {step.weight:g} with a pause: the "
+                f"{side} version gets no answers there, so it could never be judged"
+            )
     pauses = [s.pause_s for s in steps if s.pause_s > 0]
     if not pauses:
         raise CheckError("analysis: no step pauses, so nothing could ever be judged")
