@@ -170,17 +170,24 @@ def _split_bind(text: str) -> tuple[str, int]:
 
 
 def locust_argv(plan: LoadPlan, prefix: Path) -> list[str]:
-    """The Locust command line of ``plan`` (files written under ``prefix``)."""
+    """The Locust command line of ``plan`` (files written under ``prefix``).
+
+    Values of the gate file are joined to their option (``--host=...``): a value that starts
+    with ``-`` is never read as an option of its own. A tag cannot be joined (``--tags`` takes
+    a list), so a tag that starts with ``-`` is refused: ``-f evil.py`` among the tags would
+    make Locust load another locustfile.
+    """
     locustfile = plan.locustfile or PATHS_LOCUSTFILE
+    for tag in plan.tags:
+        if tag.startswith("-"):
+            raise LoadError(f"tag {tag!r}: a tag never starts with '-'")
     argv = [
         plan.python,
         "-m",
         "locust",
-        "-f",
-        f"{locustfile},{LISTENER}",
+        f"--locustfile={locustfile},{LISTENER}",
         "--headless",
-        "--host",
-        plan.host,
+        f"--host={plan.host}",
         "--users",
         str(plan.users),
         "--spawn-rate",
