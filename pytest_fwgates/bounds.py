@@ -147,6 +147,8 @@ def quantile_support(
     n = sum(histogram.values())
     if n == 0:
         return {"quantile": {"q": q, "n": 0, "low": None, "high": None, "confidence": confidence}}
+    # the samples themselves: what a comparison with a stored baseline tests (and stores)
+    samples = {v: int(c) for v, c in sorted(histogram.items()) if c}
     low, high = stats.quantile_bounds(histogram, q, confidence)
     return {
         "quantile": {
@@ -155,7 +157,8 @@ def quantile_support(
             "low": low if math.isfinite(low) else None,
             "high": high if math.isfinite(high) else None,
             "confidence": confidence,
-        }
+        },
+        "histogram": samples,
     }
 
 
@@ -403,8 +406,6 @@ def supported_value(
             ordered = sorted(numbers)
             computed = ordered[max(math.ceil(q * len(ordered)) - 1, 0)]  # nearest rank
             support = quantile_support(Counter(ordered), q, confidence)
-            # the samples themselves: what a baseline comparison tests (and stores)
-            support["histogram"] = dict(Counter(ordered))
         else:
             computed = math.fsum(numbers) / len(numbers)
             support = mean_support(numbers)

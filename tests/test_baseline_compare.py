@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 
 from pytest_fwgates import stats
 from pytest_fwgates.baseline import BaselineStore, distributions_of, reference_distribution
-from pytest_fwgates.bounds import DEFAULT_MARGIN, MIN_COMPARED, judge
+from pytest_fwgates.bounds import (
+    DEFAULT_MARGIN,
+    MIN_COMPARED,
+    judge,
+    quantile_support,
+    supported_value,
+)
 from pytest_fwgates.model import CheckResult, Outcome
 from pytest_fwgates.thresholds import parse
 
@@ -263,3 +269,15 @@ def test_gate_runs_against_stored_baselines_old_and_new(project: GateProject) ->
     message = _quick(project)["message"]
     assert "the baseline holds no latency distribution" in message
     assert "the baseline holds no counts" in message
+
+
+def test_every_percentile_support_carries_its_samples() -> None:
+    """Whatever check type ranks a percentile (load, availability, under-load phases, probe
+    figures, recorded samples), its support keeps the histogram a baseline run stores."""
+    support = quantile_support({12.5: 3, 10.0: 2, 11.0: 0}, 0.95)
+    assert support["histogram"] == {10.0: 2, 12.5: 3}
+    _value, recorded = supported_value("p95_ms", None, samples=[3.0, 1.0, 3.0])
+    assert recorded["histogram"] == {1.0: 1, 3.0: 2}
+    assert quantile_support({}, 0.5) == {
+        "quantile": {"q": 0.5, "n": 0, "low": None, "high": None, "confidence": 0.95}
+    }

@@ -227,6 +227,4 @@ class LoadCheck(Check):
                 name = f"{prefix}{key}"
                 if hist and name in values and name in self.spec.thresholds:
                     support[name] = quantile_support(hist, pct / 100, confidence)
-                    # the exact samples: what a baseline comparison tests (and stores)
-                    support[name]["histogram"] = {int(ms): int(c) for ms, c in hist.items()}
         return support
