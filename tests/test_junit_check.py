@@ -327,3 +327,22 @@ def test_a_test_that_passed_only_on_a_rerun_fails_the_check_unless_accepted(
     assert "c::t (passed on a rerun)" in result.measured["failing_tests"]
     accepted = judge(tmp_path, {"junit": "r.xml", "expect": {"flaky": "<= 1"}})
     assert accepted.outcome is Outcome.PASSED, accepted.message
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        # an outer suite's attributes report an error no nested suite shows
+        '<testsuites><testsuite name="outer" tests="2" errors="1"><testsuite name="inner"'
+        ' tests="1"><testcase name="a"/></testsuite></testsuite></testsuites>',
+        # the totals of <testsuites> report failures its suites do not show
+        '<testsuites tests="3" failures="2"><testsuite name="inner" tests="1">'
+        '<testcase name="a"/></testsuite></testsuites>',
+    ],
+    ids=["outer-suite", "testsuites-totals"],
+)
+def test_counts_stated_by_an_enclosing_suite_are_not_lost(tmp_path: Path, document: str) -> None:
+    (tmp_path / "r.xml").write_text(document)
+    result = judge(tmp_path, {"junit": "r.xml"})
+    assert result.measured["failures"] + result.measured["errors"] >= 1
+    assert result.outcome is Outcome.FAILED

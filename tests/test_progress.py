@@ -150,7 +150,9 @@ def development_project(project: GateProject, progress: str) -> None:
     skipped = jest.index('    <testcase classname="cart applies a coupon"')
     jest = jest[:skipped] + jest[jest.index("</testcase>", skipped) + len("</testcase>\n") :]
     (package / "tests" / "web.xml").write_text(
-        jest.replace('skipped="1"', 'skipped="0"').replace('tests="3"', 'tests="2"')
+        jest.replace('skipped="1"', 'skipped="0"')
+        .replace('tests="3"', 'tests="2"')
+        .replace('tests="4"', 'tests="3"')  # the totals of <testsuites> count too
     )
     (package / "specification.md").write_text("# Specification\n")
     (project.path / ".ai_context").mkdir()

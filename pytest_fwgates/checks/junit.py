@@ -102,33 +102,47 @@ def _suite_counts(suite: Element, failing: list[str]) -> dict[str, int]:
     return counts
 
 
-def _counts(root: Element) -> tuple[dict[str, int], list[str]]:
-    """Counts of one document and the names of its failed or errored tests.
+def _stated(suite: Element) -> dict[str, int]:
+    """The counts a suite's (or ``<testsuites>``') own attributes state."""
+    stated = {key: _count_attr(suite, key) for key in _KEYS}
+    stated["skipped"] += _count_attr(suite, "disabled")
+    stated["flaky"] = _count_attr(suite, "flakes")  # Surefire 3
+    return stated
 
-    Each suite counts its own test cases and the failures written outside any case. A leaf
-    suite (no nested suite) is also read by its attributes, and the worse of the two counts
-    (more tests, failures, errors or skipped) is kept: a file whose attributes report an
-    error that no test case shows still reports the error.
-    """
+
+def _nearest_suites(element: Element) -> list[Element]:
+    """The ``<testsuite>`` elements nested in ``element`` with no suite between."""
+    found: list[Element] = []
+    for child in element:
+        tag = _local(child.tag)
+        if tag == "testsuite":
+            found.append(child)
+        elif tag != "testcase":
+            found.extend(_nearest_suites(child))
+    return found
+
+
+def _tree_counts(suite: Element, failing: list[str]) -> dict[str, int]:
+    """Counts of a suite: its own test cases and failures written outside any case, plus
+    its nested suites; its own attributes count when they say worse (more tests, failures,
+    errors or skipped), at every level: a file whose attributes report an error that no test
+    case shows still reports the error."""
+    counts = _suite_counts(suite, failing)
+    for child in _nearest_suites(suite):
+        nested = _tree_counts(child, failing)
+        for key in counts:
+            counts[key] += nested[key]
+    stated = _stated(suite)
+    return {key: max(counts[key], stated[key]) for key in counts}
+
+
+def _counts(root: Element) -> tuple[dict[str, int], list[str]]:
+    """Counts of one document and the names of its failed or errored tests (test cases
+    straight under ``<testsuites>`` count too: some tools write them)."""
     if _local(root.tag) not in ("testsuites", "testsuite"):
         raise CheckError(f"root element <{_local(root.tag)}> is not <testsuites> or <testsuite>")
-    counts = dict.fromkeys((*_KEYS, "flaky"), 0)
     failing: list[str] = []
-    suites = [e for e in root.iter() if _local(e.tag) == "testsuite"] or [root]
-    for suite in suites:
-        own = _suite_counts(suite, failing)
-        if not any(_local(c.tag) == "testsuite" for c in suite):
-            stated = {key: _count_attr(suite, key) for key in _KEYS}
-            stated["skipped"] += _count_attr(suite, "disabled")
-            stated["flaky"] = _count_attr(suite, "flakes")  # Surefire 3
-            own = {key: max(own[key], stated[key]) for key in own}
-        for key in counts:
-            counts[key] += own[key]
-    if _local(root.tag) == "testsuites" and root is not suites[0]:
-        # test cases straight under <testsuites> (some tools write them)
-        loose = _suite_counts(root, failing)
-        for key in counts:
-            counts[key] += loose[key]
+    counts = _tree_counts(root, failing)
     return counts, failing
 
 
