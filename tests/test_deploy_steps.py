@@ -98,3 +98,27 @@ def test_bad_steps_fail_at_load(tmp_path: Path, steps: list[Any]) -> None:
         loader.spec_from_mapping(
             None, None, {"deploy": "true", "health": URL, "steps": steps}, Source(tmp_path, 1)
         )
+
+
+def test_an_aborted_deploy_is_never_a_successful_one_in_the_history(tmp_path: Path) -> None:
+    # a known-bad canary aborted on purpose passes its check (aborted == 1), but nothing was
+    # deployed: the deploy history must not count it towards the success ratio of deploys
+    from pytest_fwgates.checks.base import Measurement
+
+    registry = CheckRegistry()
+    loader = GateLoader([], registry=registry)
+    options = {
+        "deploy": "true",
+        "health": URL,
+        "steps": STEPS,
+        "analysis": ANALYSIS,
+        "version": {"json": "version", "expect": "v2"},
+        "expect": {"aborted": "== 1"},
+    }
+    spec = loader.spec_from_mapping(None, None, options, Source(tmp_path / "g.yaml", 1))
+    context = CheckContext(rootdir=tmp_path, redactor=loader.redactor, evidence_root=tmp_path)
+    check = registry.get("deploy")(spec, context)
+    aborted = Measurement(values={"aborted": 1.0, "duration_s": 3.0})
+    assert [e["outcome"] for e in check.outcomes(aborted)] == ["failed"]
+    promoted = Measurement(values={"aborted": 0.0, "duration_s": 3.0})
+    assert [e["outcome"] for e in check.outcomes(promoted)] == ["ok"]

@@ -119,11 +119,16 @@ class TimedCheck(Check):
             runs = [{**measurement.facts, **measurement.values, "ok": not measurement.failures}]
         found = []
         for run in runs:
+            # an aborted deploy in steps deployed nothing, even when its check expected the
+            # abort (a known-bad build on purpose): never a successful deploy in the history
+            aborted = bool(run.get("aborted"))
             entry: dict[str, Any] = {
                 "time": when,
                 "type": self.type_name,
-                "outcome": "ok" if run.get("ok") else "failed",
+                "outcome": "ok" if run.get("ok") and not aborted else "failed",
             }
+            if aborted and run.get("ok"):
+                entry["reason"] = f"aborted: {run.get('abort_reason') or 'by the analysis'}"[:300]
             for key in HISTORY_FIGURES:
                 value = run.get(key)
                 if isinstance(value, int | float) and not isinstance(value, bool):
@@ -131,7 +136,7 @@ class TimedCheck(Check):
             for key, name in (("version_before", "version_from"), ("version_after", "version_to")):
                 if run.get(key) is not None:
                     entry[name] = str(run[key])[:200]
-            if not run.get("ok"):
+            if not run.get("ok") and "reason" not in entry:
                 reasons = run.get("failures") or measurement.failures
                 if reasons:
                     entry["reason"] = str(reasons[0])[:300]
