@@ -171,3 +171,38 @@ def test_a_conftest_cannot_turn_a_failed_gate_into_exit_status_0(
     result = project.run_subprocess("--gate", "release", "-p", "no:randomly")
     assert project.summary()["verdict"] == "FAILED"
     assert result.ret == 1, result.stdout.str()
+
+
+def _sarif(*suppressions: dict[str, str]) -> str:
+    import json
+
+    result: dict[str, object] = {
+        "ruleId": "CVE-1",
+        "level": "error",
+        "message": {"text": "x"},
+        "suppressions": list(suppressions),
+    }
+    run = {"tool": {"driver": {"name": "scanner"}}, "results": [result]}
+    return json.dumps({"version": "2.1.0", "runs": [run]})
+
+
+@pytest.mark.parametrize(
+    ("suppressions", "open_findings"),
+    [
+        ((), 1),
+        (({"kind": "external", "status": "accepted"},), 0),
+        (({"kind": "inSource"},), 0),  # no status: accepted
+        (({"kind": "external", "status": "underReview"},), 1),
+        (({"kind": "external", "status": "rejected"},), 1),
+        (({"kind": "inSource"}, {"kind": "external", "status": "rejected"}), 1),
+    ],
+    ids=["none", "accepted", "no-status", "under-review", "rejected", "one-rejected"],
+)
+def test_a_sarif_finding_is_closed_only_by_an_accepted_suppression(
+    suppressions: tuple[dict[str, str], ...], open_findings: int
+) -> None:
+    """SARIF 2.1.0: a suppression under review or rejected does not suppress its result."""
+    from pytest_fwgates.checks.scan import findings_from_report
+
+    _kind, findings, _unaudited, _scanned = findings_from_report(_sarif(*suppressions))
+    assert len(findings) == open_findings

@@ -81,6 +81,19 @@ def _pip_audit(doc: Any) -> tuple[list[dict[str, Any]], list[str]]:
     return findings, unaudited
 
 
+def _suppressed(result: dict[str, Any]) -> bool:
+    """Whether a SARIF result is suppressed: it has suppressions and each is accepted (a
+    suppression without ``status`` is). One ``underReview`` or ``rejected`` leaves it open
+    (SARIF 2.1.0, 3.35.3: a non-empty ``suppressions`` alone no longer means suppressed)."""
+    suppressions = result.get("suppressions")
+    if not isinstance(suppressions, list) or not suppressions:
+        return False
+    return all(
+        isinstance(item, dict) and item.get("status", "accepted") == "accepted"
+        for item in suppressions
+    )
+
+
 def _sarif(doc: dict[str, Any]) -> list[dict[str, Any]]:
     runs = doc.get("runs")
     if not isinstance(runs, list):
@@ -99,7 +112,7 @@ def _sarif(doc: dict[str, Any]) -> list[dict[str, Any]]:
             if isinstance(rule, dict)
         }
         for result in run.get("results") or []:
-            if result.get("suppressions") or result.get("baselineState") == "absent":
+            if _suppressed(result) or result.get("baselineState") == "absent":
                 continue  # accepted or fixed: not an open finding
             rule = rules.get(str(result.get("ruleId")), {})
             props = {**(rule.get("properties") or {}), **(result.get("properties") or {})}
