@@ -308,7 +308,17 @@ def vacuous(threshold: Threshold, key: str) -> str | None:
         "==": False,
         "!=": bound < low or bound > high,
     }[op]
-    edge_only = op == "<" and math.isfinite(high) and bound == high
+    # fails at one end of a bounded range only: "failure_ratio < 1" (every request failed),
+    # its mirror "pass_ratio > 0" (nothing passed), "!= 1", "!= 0%"
+    bounded = math.isfinite(low) and math.isfinite(high)
+    edge: float | None = None
+    if op == "<" and math.isfinite(high) and bound == high:
+        edge = high
+    elif bounded and op == ">" and bound == low:
+        edge = low
+    elif bounded and op == "!=" and bound in (low, high):
+        edge = bound
+    edge_only = edge is not None
     never_passes = {
         "<": bound <= low,
         "<=": bound < low,
@@ -323,7 +333,7 @@ def vacuous(threshold: Threshold, key: str) -> str | None:
     if never_passes:
         verdict = "can never pass"
     elif edge_only:
-        verdict = f"can fail only at {high:g}, the end of its range"
+        verdict = f"can fail only at {edge:g}, an end of its range"
     else:
         verdict = "can never fail"
     hint = ""

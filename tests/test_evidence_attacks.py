@@ -206,3 +206,31 @@ def test_a_sarif_finding_is_closed_only_by_an_accepted_suppression(
 
     _kind, findings, _unaudited, _scanned = findings_from_report(_sarif(*suppressions))
     assert len(findings) == open_findings
+
+
+@pytest.mark.parametrize(
+    ("key", "text"),
+    [
+        # the mirror of failure_ratio < 1: fails only when nothing at all succeeded
+        ("pass_ratio", "> 0"),
+        ("availability_pct", "> 0%"),
+        ("success_ratio", "!= 0"),
+        ("failure_ratio", "!= 1"),
+        ("availability_pct", "!= 100%"),
+    ],
+)
+def test_a_bound_that_fails_only_at_an_end_of_its_range_is_refused(key: str, text: str) -> None:
+    from pytest_fwgates.thresholds import ThresholdError, parse
+
+    with pytest.raises(ThresholdError, match="can fail only at"):
+        parse(text).check_key(key)
+
+
+@pytest.mark.parametrize(
+    ("key", "text"),
+    [("targets_up", "> 0"), ("failures", "!= 0"), ("pass_ratio", "> 0.5"), ("p95_ms", "> 0")],
+)
+def test_a_bound_at_the_open_end_of_a_count_or_duration_is_kept(key: str, text: str) -> None:
+    from pytest_fwgates.thresholds import parse
+
+    parse(text).check_key(key)
