@@ -161,6 +161,8 @@ def mask_report(item: pytest.Item, report: pytest.TestReport) -> None:
     """Mask the run's secrets in a report of any test of a gate run (and of a test that used
     ``http_probe``): its failure text (with ``--showlocals``: the test's locals) and captured
     output reach the terminal and pytest's own ``--junitxml``."""
+    if report.longrepr is None and not report.sections:
+        return  # nothing shown (most reports of a run): no cost
     from .keys import run_key
 
     run = item.config.stash.get(run_key, None)
