@@ -889,7 +889,11 @@ def _criterion_header(criterion: Criterion) -> list[str]:
     kind = "required" if criterion.required else "advisory (fails as a warning)"
     lines = [f"# {criterion.id} ({kind}): {_oneline(criterion.title)}"]
     needs = [f"{k} {v}" for k, v in criterion.thresholds_in_force().items()]
-    needs += [f"{m} measured" for m in criterion.measures if m not in criterion.standards]
+    needs += [
+        f"{' or '.join(m.split('|'))} measured"
+        for m in criterion.measures
+        if m not in criterion.standards
+    ]
     if criterion.include:
         lines.append(f"#   the verdict of the gate {criterion.include} (its own file)")
     elif needs:

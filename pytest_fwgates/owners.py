@@ -98,6 +98,7 @@ BUILTIN_OWNS: dict[str, frozenset[str]] = {
     "metric": _OPERATIONS,
     "availability": frozenset({"availability_pct", "errors", "probes"})
     | {"p50_ms", "p95_ms", "p99_ms", "max_ms"},
+    "http": frozenset({"http_status"}),
     "tls": frozenset({"days_valid"}),
     "scan": frozenset(
         {"findings", "findings_blocking", "unaudited", "unknown", "scanned"}

@@ -135,9 +135,12 @@ def gate_schema(check_types: Mapping[str, type[Check]] | None = None) -> dict[st
                     "measures": {
                         "description": "Values some check of the criterion must measure "
                         "(e.g. p95_ms), whatever their thresholds: a check that cannot measure "
-                        "them cannot carry the criterion.",
+                        "them cannot carry the criterion. An entry 'a|b' is met by either.",
                         "type": "array",
-                        "items": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+                        "items": {
+                            "type": "string",
+                            "pattern": "^[a-z][a-z0-9_]*(\\|[a-z][a-z0-9_]*)*$",
+                        },
                         "uniqueItems": True,
                     },
                     "checks": {"$ref": "#/$defs/checks"},

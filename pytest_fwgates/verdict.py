@@ -150,21 +150,32 @@ def _unmeasured(
     """Standards in force, and values the criterion demands, that no result measured
     (with ``owners``: an owned figure counts only from a check type that owns it)."""
     remaining = criterion.thresholds_in_force()
-    demanded = [key for key in criterion.measures if key not in remaining]
+    # an entry "a|b" of measures: is met by a measurement of any one of its figures
+    demanded = [
+        entry for entry in criterion.measures if not set(entry.split("|")) & set(remaining)
+    ]
     for result in results:
         if not remaining and not demanded:
             break
-        numbers = {key for key in [*remaining, *demanded] if _counts_for(key, result, owners)}
+        wanted = {key for entry in demanded for key in entry.split("|")}
+        numbers = {key for key in [*remaining, *wanted] if _counts_for(key, result, owners)}
         for key in numbers:
             remaining.pop(key, None)
-        demanded = [key for key in demanded if key not in numbers]
+        demanded = [entry for entry in demanded if not set(entry.split("|")) & numbers]
     missing = [_owned_by(key, f"{key} {text}", owners) for key, text in remaining.items()]
-    missing += [_owned_by(key, f"{key} (measured value demanded)", owners) for key in demanded]
+    for entry in demanded:
+        keys = entry.split("|")
+        text = f"{keys[0]} (measured value demanded)"
+        if len(keys) > 1:
+            text = f"one of {', '.join(keys)} (measured value demanded)"
+        missing.append(_owned_by(entry, text, owners))
     return missing
 
 
-def _owned_by(key: str, text: str, owners: Mapping[str, frozenset[str]] | None) -> str:
-    types = owners.get(key) if owners is not None else None
+def _owned_by(entry: str, text: str, owners: Mapping[str, frozenset[str]] | None) -> str:
+    if owners is None:
+        return text
+    types = {t for key in entry.split("|") for t in owners.get(key, ())}
     return f"{text} (measured only by {', '.join(sorted(types))} checks)" if types else text
 
 

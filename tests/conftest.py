@@ -37,8 +37,8 @@ PRODUCTION_READY = """
         - file: /
           expect: {type: directory}
       security-compliance:
-        - command: "echo ok"
-          expect: {stdout_contains: ok}
+        - file: /etc
+          expect: {type: directory}
       performance-verification:
         - command: "true"
       monitoring-operational:

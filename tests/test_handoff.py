@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from conftest import health_url
 
 from pytest_fwgates.cli import main as fwgates
 from pytest_fwgates.integrity import keygen, verify_package
@@ -121,6 +122,7 @@ import pytest
 
 
 @pytest.mark.gate("production-readiness", criterion="infrastructure-validation")
+@pytest.mark.gate("production-readiness", criterion="security-compliance")
 def test_host_facts(gate_check):
     gate_check("figures", {"mismatches": 0})
 
@@ -615,7 +617,7 @@ PHASE_8 = """
 gate: deployment-handoff-validation
 criteria:
   production-answers:
-    - command: "true"
+    - http: ${env:FWGATES_TEST_HEALTH}
       id: production answers
 """
 
@@ -628,7 +630,10 @@ def phase_8(
     args = [f"--gate-var=package={package}"]
     if public is not None:
         args.append(f"--gate-var=public_key={public}")
-    pytester.runpytest("-p", "no:cacheprovider", "--gate=deployment-handoff-validation", *args)
+    with pytest.MonkeyPatch.context() as env:
+        # production-answers: an http check on the tests' health server
+        env.setenv("FWGATES_TEST_HEALTH", health_url())
+        pytester.runpytest("-p", "no:cacheprovider", "--gate=deployment-handoff-validation", *args)
     summary = json.loads((pytester.path / "reports" / "summary.json").read_text())
     (gate,) = summary["gates"]
     return {c["id"]: c for c in gate["criteria"]} | {"gate": gate}

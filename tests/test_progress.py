@@ -135,8 +135,9 @@ PHASE_7 = """
 gate: development-handoff-validation
 criteria:
   deliverables-present:
-    - command: "test -s development-handoff/specification.md"
+    - file: development-handoff/specification.md
       id: specification present
+      expect: {type: file, size: ">= 1"}
 """
 
 

@@ -224,7 +224,8 @@ class HttpCheck(Check):
             "description": "retry until the expectations hold, for at most 'within'",
         },
     }
-    threshold_keys: ClassVar[frozenset[str]] = frozenset({"latency_ms"})
+    #: http_status is the status of the answer, owned: only an http check proves one came
+    threshold_keys: ClassVar[frozenset[str]] = frozenset({"latency_ms", "http_status"})
     expect_schema: ClassVar[dict[str, dict[str, Any]]] = {
         "status": {
             "anyOf": [
@@ -306,6 +307,7 @@ class HttpCheck(Check):
         values: dict[str, float] = {
             "latency_ms": fetched.latency_ms,
             "status": float(fetched.status),
+            "http_status": float(fetched.status),
             "tries": float(tries),
         }
         facts: dict[str, Any] = {
