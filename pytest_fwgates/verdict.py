@@ -151,9 +151,7 @@ def _unmeasured(
     (with ``owners``: an owned figure counts only from a check type that owns it)."""
     remaining = criterion.thresholds_in_force()
     # an entry "a|b" of measures: is met by a measurement of any one of its figures
-    demanded = [
-        entry for entry in criterion.measures if not set(entry.split("|")) & set(remaining)
-    ]
+    demanded = [entry for entry in criterion.measures if not set(entry.split("|")) & set(remaining)]
     for result in results:
         if not remaining and not demanded:
             break

@@ -61,7 +61,7 @@ from pytest_fwgates.checks import Check, Measurement
 FIGURES = frozenset(
     {"p95_ms", "failure_ratio", "targets_up", "rules_loaded", "mismatches", "success_ratio",
      "lost_writes", "recovery_s", "availability_pct", "duration_s", "version_changed",
-     "alerts_firing"}
+     "alerts_firing", "http_status", "requests"}
 )
 
 

@@ -217,13 +217,13 @@ def test_including_gate_decides_the_included_one(project: GateProject) -> None:
         """
         gate: operations-handoff
         criteria:
-          production-deployment: [{command: "true"}]
+          production-deployment: [{stand_in: {http_status: 200}}]
           monitoring-active: [{command: "true"}]
-          security-controls: [{command: "true"}]
-          performance-baseline: [{command: "true"}]
+          security-controls: [{file: /etc}]
+          performance-baseline: [{stand_in: {requests: 300}}]
           incident-response: [{stand_in: {alerts_firing: 1}}]
-          operations-documentation: [{command: "true"}]
-          handoff-deliverables: [{command: "true"}]
+          operations-documentation: [{file: /etc}]
+          handoff-deliverables: [{file: /etc}]
         """,
     )
     project.pytester.makepyfile(

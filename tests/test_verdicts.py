@@ -192,9 +192,7 @@ def test_deselected_yaml_check_is_not_evaluated(project: GateProject) -> None:
     security = project.criterion("production-readiness", "security-compliance")
     assert security["verdict"] == "NOT_EVALUATED"
     [check] = security["checks"]
-    assert (
-        check["nodeid"] == "gates/production-readiness.yaml::security-compliance::file[/etc]"
-    )
+    assert check["nodeid"] == "gates/production-readiness.yaml::security-compliance::file[/etc]"
     assert (check["outcome"], check["message"]) == ("skipped", "did not run: deselected")
 
 

@@ -209,7 +209,7 @@ def test_waived_included_gate_needs_review_in_the_includer(project: GateProject)
         gate: production-readiness
         criteria:
           infrastructure-validation: [{file: /}]
-          security-compliance: [{command: "true"}]
+          security-compliance: [{file: /etc}]
           performance-verification: [{command: "true"}]
           monitoring-operational: [{command: "true"}]
         """,
@@ -220,13 +220,13 @@ def test_waived_included_gate_needs_review_in_the_includer(project: GateProject)
         """
         gate: operations-handoff
         criteria:
-          production-deployment: [{command: "true"}]
+          production-deployment: [{stand_in: {http_status: 200}}]
           monitoring-active: [{command: "true"}]
-          security-controls: [{command: "true"}]
-          performance-baseline: [{command: "true"}]
+          security-controls: [{file: /etc}]
+          performance-baseline: [{stand_in: {requests: 300}}]
           incident-response: [{stand_in: {alerts_firing: 1}}]
-          operations-documentation: [{command: "true"}]
-          handoff-deliverables: [{command: "true"}]
+          operations-documentation: [{file: /etc}]
+          handoff-deliverables: [{file: /etc}]
         """,
     )
     project.performance_figures()

@@ -26,9 +26,9 @@ vars:
   url: ${env:FWGATES_APP_URL}
 criteria:
   production-answers:
-    - command: "curl -fsS --max-time 5 ${url}/version"
+    - http: ${url}/version
       id: production answers on v1
-      expect: {stdout_contains: '"version":"v1"'}
+      expect: {status: 200, body_contains: '"version":"v1"'}
 """
 
 
