@@ -168,7 +168,7 @@ GATE = """
     gate: production-readiness
     criteria:
       infrastructure-validation: [{file: /}]
-      security-compliance: [{command: "true"}]
+      security-compliance: [{file: /etc}]
       performance-verification: [{command: "true"}]
       monitoring-operational: [{command: "true"}]
       rollback-capability:
