@@ -96,3 +96,24 @@ def test_a_command_or_recorded_figures_never_pass_a_catalog_criterion(
     if recorded and figures:
         # every record was refused: an owned figure comes only from its check type
         assert criterion["verdict"] == "FAIL", criterion
+
+
+#: (gate, criterion, a real check of a type that owns the demanded figure)
+REAL = [
+    ("deployment-handoff-validation", "production-answers", "http: ${env:FWGATES_TEST_HEALTH}"),
+    ("operations-handoff", "production-deployment", "http: ${env:FWGATES_TEST_HEALTH}"),
+    ("operations-handoff", "security-controls", "file: /etc"),
+    ("operations-handoff", "operations-documentation", "file: /etc"),
+    ("operations-handoff", "handoff-deliverables", "file: /etc"),
+    ("development-handoff-validation", "deliverables-present", "file: /etc"),
+    ("production-readiness", "security-compliance", "file: /etc"),
+]
+
+
+@pytest.mark.parametrize(("name", "cid", "check"), REAL, ids=[f"{n}/{c}" for n, c, _ in REAL])
+def test_the_right_real_check_still_passes_the_criterion(
+    project: GateProject, name: str, cid: str, check: str
+) -> None:
+    project.gate(name, f"gate: {name}\ncriteria:\n  {cid}:\n    - {check}\n")
+    project.run(f"--gate={name}")
+    assert project.criterion(name, cid)["verdict"] == "PASS"
