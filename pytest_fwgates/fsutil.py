@@ -24,7 +24,9 @@ __all__ = [
     "atomic_write",
     "atomic_write_all",
     "copy_file",
+    "read_regular",
     "real_folder",
+    "refuse_special",
     "write_file",
 ]
 
@@ -49,6 +51,63 @@ def _kind(mode: int) -> str:
     if stat.S_ISREG(mode):
         return "a file"
     return "a special file"
+
+
+def refuse_special(
+    path: Path | str, dir_fd: int | None = None, shown: Path | str | None = None
+) -> None:
+    """Refuse to rename a file over ``path`` when something other than a regular file or a
+    link stands there: a device (``/dev/null`` given as a path, say), a FIFO, a socket or a
+    folder. A rename would replace it with a regular file (for root, ``/dev/null`` itself).
+    Every rename over a target in this module (and the key writer) asks this first."""
+    try:
+        mode = os.lstat(path, dir_fd=dir_fd).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        kind = _kind(mode)
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            kind = "a device"
+        elif stat.S_ISFIFO(mode):
+            kind = "a FIFO"
+        elif stat.S_ISSOCK(mode):
+            kind = "a socket"
+        raise UnsafePathError(
+            f"{shown or path}: exists and is {kind}; a file of ours is never put there"
+        )
+
+
+def read_regular(path: Path | str, limit: int | None = None) -> bytes:
+    """The bytes of the regular file ``path`` (at most ``limit + 1`` of them, so that a caller
+    can tell a file over its limit), read without waiting on anything else standing there.
+
+    A FIFO or a device given where a file is expected would block a plain ``open`` or
+    ``read`` forever (a FIFO until a writer comes, a terminal until a line is typed): the file
+    is opened with ``O_NONBLOCK`` and refused unless it is a regular file. Links are followed
+    (a gate file may be a link). Raises :class:`OSError` (``FileNotFoundError`` as it is,
+    :class:`UnsafePathError` for another kind of file)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                kind = "a device"
+            elif stat.S_ISFIFO(mode):
+                kind = "a FIFO"
+            raise UnsafePathError(f"{path}: is {kind}, not a regular file")
+        chunks: list[bytes] = []
+        left = None if limit is None else limit + 1
+        while left is None or left > 0:
+            chunk = os.read(fd, 1 << 20 if left is None else min(1 << 20, left))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if left is not None:
+                left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _open_folder(path: Path) -> int:
@@ -123,6 +182,7 @@ def _replace_in(path: Path, fill: Callable[[IO[bytes]], object]) -> None:
             )
     tmp = f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
     try:
+        refuse_special(path.name, dir_fd=fd, shown=path)
         handle = os.fdopen(os.open(tmp, _NEW_FILE, 0o666, dir_fd=fd), "wb")
         try:
             with handle:
@@ -161,6 +221,7 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     """
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    refuse_special(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     fd = os.open(tmp, _NEW_FILE, 0o666)
@@ -172,6 +233,7 @@ def atomic_write(path: Path, data: str | bytes) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+        refuse_special(path)  # again: something may have been put there meanwhile
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -192,6 +254,7 @@ def atomic_write_all(files: list[tuple[Path, str | bytes]]) -> None:
     try:
         for path, data in files:
             path = Path(path)
+            refuse_special(path)
             payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
@@ -204,6 +267,8 @@ def atomic_write_all(files: list[tuple[Path, str | bytes]]) -> None:
                 os.close(fd)
         moved: list[Path] = []
         try:
+            for _tmp, path in staged:
+                refuse_special(path)
             for tmp, path in staged:
                 os.replace(tmp, path)
                 moved.append(path)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .fsutil import atomic_write
+from .fsutil import atomic_write, read_regular
 from .thresholds import ThresholdError, parse_duration
 
 __all__ = [
@@ -127,7 +127,7 @@ class HistoryStore:
         line that is not an outcome."""
         path = self.path(gate, criterion, check)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_regular(path).decode("utf-8")
         except FileNotFoundError:
             return []
         except (OSError, UnicodeDecodeError) as exc:
@@ -158,7 +158,7 @@ class HistoryStore:
         lines = "".join(json.dumps(dict(e), sort_keys=True) + "\n" for e in entries)
         with _locked(path.with_name(path.name + ".lock")):
             try:
-                old = path.read_bytes()
+                old = read_regular(path)
             except FileNotFoundError:
                 old = b""
             if old and not old.endswith(b"\n"):

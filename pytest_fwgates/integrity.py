@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from .fsutil import atomic_write
+from .fsutil import atomic_write, read_regular, refuse_special
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -114,6 +114,8 @@ def keygen(private_path: Path, public_path: Path, *, force: bool = False) -> str
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    refuse_special(private_path)
+    refuse_special(public_path)
     private_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = private_path.with_name(f".{private_path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -129,9 +131,10 @@ def keygen(private_path: Path, public_path: Path, *, force: bool = False) -> str
 
 def _read_key_file(path: Path, what: str) -> bytes:
     try:
-        if path.stat().st_size > 64 * 1024:
+        data = read_regular(path, 64 * 1024)
+        if len(data) > 64 * 1024:
             raise IntegrityError(f"{path}: too large for an Ed25519 {what} key")
-        return path.read_bytes()
+        return data
     except FileNotFoundError:
         raise IntegrityError(f"{path}: no such {what} key file") from None
     except OSError as exc:

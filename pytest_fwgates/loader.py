@@ -19,6 +19,7 @@ from typing import Any
 
 from .bounds import parse_confidence
 from .checks import Check, CheckRegistry
+from .fsutil import read_regular
 from .hosts import LOCAL, HostError, HostPool, spec_password, split_hosts
 from .ids import default_id, id_problem, readable
 from .model import CheckSpec, Criterion, Gate, Source
@@ -705,8 +706,7 @@ def _to_lines(value: Any, line: int) -> Any:
 def _declared_gate(path: Path) -> str | None:
     """The ``gate:`` a file declares, read cheaply; ``None`` when it cannot be read."""
     try:
-        with path.open("rb") as handle:
-            head = handle.read(64 * 1024).decode("utf-8", "replace")
+        head = read_regular(path, 64 * 1024)[: 64 * 1024].decode("utf-8", "replace")
     except OSError:
         return None
     match = _GATE_LINE.search(head)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .fsutil import atomic_write
+from .fsutil import atomic_write, read_regular
 from .model import GateDecision, GateVerdict
 
 __all__ = [
@@ -131,9 +131,10 @@ def _recorded(block: bytes | None) -> dict[str, dict[str, Any]]:
 
 def _read(path: Path) -> bytes:
     try:
-        if path.stat().st_size > _MAX_BYTES:
+        data = read_regular(path, _MAX_BYTES)
+        if len(data) > _MAX_BYTES:
             raise ProgressError(f"{path}: larger than {_MAX_BYTES // 2**20} MiB")
-        return path.read_bytes()
+        return data
     except FileNotFoundError:
         return b""
     except OSError as exc:

@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 from yaml.constructor import ConstructorError
 
+from .fsutil import UnsafePathError, read_regular
+
 __all__ = [
     "MAX_BYTES",
     "MAX_CHARS",
@@ -281,7 +283,9 @@ def load_yaml(path: Path, *, fast: bool | None = None) -> Any:
     libyaml when PyYAML has it. Both give the same documents, lines and messages.
     """
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_BYTES)
+    except UnsafePathError as exc:
+        raise SourceError(path, None, f"cannot read: {str(exc).split(': ', 1)[-1]}") from None
     except OSError as exc:
         raise SourceError(path, None, f"cannot read: {exc.strerror or exc}") from None
     if len(raw) > MAX_BYTES:

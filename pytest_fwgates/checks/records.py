@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..fsutil import read_regular
 from .base import CheckError
 
 __all__ = ["Record", "RecordError", "load_document", "load_records", "parse_time", "truthy"]
@@ -49,8 +50,7 @@ def _kind(name: str, kind: str | None) -> str:
 
 def read_text(path: Path) -> str:
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE + 1)
+        data = read_regular(path, MAX_FILE)
     except FileNotFoundError:
         raise CheckError(f"{path}: no such file") from None
     except OSError as exc:
