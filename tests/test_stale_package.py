@@ -157,8 +157,10 @@ def test_sigterm_early_leaves_no_package_of_an_earlier_run_that_verifies(
     for candidate in (package, package.with_name("package.tar.gz")):
         if not candidate.exists():
             continue
-        result = verify_package(candidate, require_run_id="4242-2", require_verdict="PASSED")
-        if result.ok:  # only a package this run finished verifies as this run's
+        result = verify_package(candidate, require_run_id="4242-2")
+        if result.ok:  # only a package this run made verifies as this run's (with the
+            # verdict it reached: FAILED when cut short, or its own when the signal came
+            # while the run was ending)
             assert result.created is not None and result.created >= started
         else:  # killed before the plugin could act: the earlier run's, refused
             assert any("made by another run" in p for p in result.problems), result.problems
