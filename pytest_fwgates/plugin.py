@@ -364,7 +364,12 @@ def _check_paths(config: pytest.Config) -> None:
             try:
                 os.lstat(value)
             except OSError as exc:
-                if exc.errno in (errno.ENAMETOOLONG, errno.ELOOP):
+                # pytest's own JUnit writer makes the folder at the end and raises when a
+                # part of it is a file: said here, before the run
+                refused = (errno.ENAMETOOLONG, errno.ELOOP) + (
+                    (errno.ENOTDIR,) if option == "--junitxml" else ()
+                )
+                if exc.errno in refused:
                     shown = value if len(value) <= 80 else value[:77] + "..."
                     raise pytest.UsageError(f"{option} {shown}: {exc.strerror}") from None
 
