@@ -54,32 +54,30 @@ def _connect_within(conn: urllib3.connection.HTTPConnection) -> Deadline | None:
     return deadline
 
 
-class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
-    """Registers its socket with the thread's :class:`Deadline` (new or reused)."""
+class _Watched:
+    """Registers a connection's socket with the thread's :class:`Deadline` (new or reused);
+    mixed into urllib3's HTTP and HTTPS connections."""
+
+    sock: Any
 
     def _new_conn(self) -> Any:
-        deadline = _connect_within(self)
-        sock = super()._new_conn()
+        deadline = _connect_within(self)  # type: ignore[arg-type]
+        sock = super()._new_conn()  # type: ignore[misc]
         return deadline.watch(sock) if deadline is not None else sock
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         deadline = current()
         if deadline is not None and self.sock is not None:
             deadline.watch(self.sock)
-        super().request(*args, **kwargs)
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
-    def _new_conn(self) -> Any:
-        deadline = _connect_within(self)
-        sock = super()._new_conn()
-        return deadline.watch(sock) if deadline is not None else sock
+class _WatchedHTTPConnection(_Watched, urllib3.connection.HTTPConnection):
+    pass
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        deadline = current()
-        if deadline is not None and self.sock is not None:
-            deadline.watch(self.sock)
-        super().request(*args, **kwargs)
+
+class _WatchedHTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
