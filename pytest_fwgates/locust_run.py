@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .fsutil import write_file
+from .owners import LOCUST_FIGURES
 from .process import ProcessResult, run_argv
 
 __all__ = [
@@ -47,18 +48,7 @@ __all__ = [
 LISTENER = Path(__file__).with_name("locust_listener.py")
 PATHS_LOCUSTFILE = Path(__file__).with_name("locust_paths.py")
 #: figures measured in total and per endpoint
-FIGURES = (
-    "requests",
-    "failures",
-    "failure_ratio",
-    "rps",
-    "avg_ms",
-    "p50_ms",
-    "p90_ms",
-    "p95_ms",
-    "p99_ms",
-    "max_ms",
-)
+FIGURES = LOCUST_FIGURES
 PERCENTILES = {"p50_ms": 50, "p90_ms": 90, "p95_ms": 95, "p99_ms": 99}
 #: seconds Locust may take beyond its run time: start, spawn, stop, write its files
 STARTUP_GRACE = 30.0

@@ -14,50 +14,67 @@ Every other figure is free: a test records it and it is held to its standard lik
 (``exit_status``, ``latency_ms``, ``value``, ``records`` and any name of a team's own).
 Plugin check types add theirs with the class attribute ``Check.owns``.
 
-Kept apart from the check modules so that the table is known without importing them.
+Kept apart from the check modules so that the table is known without importing them; the
+names of the operations figures, of a Locust run's figures and of a prometheus check's are
+declared here once, and the modules that measure them take them from here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-__all__ = ["BUILTIN_OWNS", "figure_owners", "owned_message"]
+__all__ = [
+    "BUILTIN_OWNS",
+    "LOCUST_FIGURES",
+    "OPERATIONS_FIGURES",
+    "PROMETHEUS_FIGURES",
+    "figure_owners",
+    "owned_message",
+]
+
+#: operations figures a metric (records) or prometheus check reports (``as:``)
+OPERATIONS_FIGURES: tuple[str, ...] = (
+    "availability_pct",
+    "error_pct",
+    "error_ratio",
+    "mttr_s",
+    "mttd_s",
+    "accuracy_pct",
+    "precision_pct",
+    "recall_pct",
+    "reduction_pct",
+    "cost_reduction_pct",
+    "prevented_pct",
+    "auto_response_pct",
+    "forecast_error_pct",
+)
+#: what a Locust run measures, in total and per endpoint
+LOCUST_FIGURES: tuple[str, ...] = (
+    "requests",
+    "failures",
+    "failure_ratio",
+    "rps",
+    "avg_ms",
+    "p50_ms",
+    "p90_ms",
+    "p95_ms",
+    "p99_ms",
+    "max_ms",
+)
+#: what a prometheus check measures of a query's series, targets, rules and alerts
+PROMETHEUS_FIGURES: tuple[str, ...] = (
+    "series",
+    "targets_up",
+    "targets_down",
+    "targets_total",
+    "rules_loaded",
+    "rules_missing",
+    "alerts_firing",
+    "alerts_pending",
+)
 
 _HOST = frozenset({"mismatches"})
-#: operations figures a metric (records) or prometheus check reports (``as:``)
-_OPERATIONS = frozenset(
-    {
-        "availability_pct",
-        "error_pct",
-        "error_ratio",
-        "mttr_s",
-        "mttd_s",
-        "accuracy_pct",
-        "precision_pct",
-        "recall_pct",
-        "reduction_pct",
-        "cost_reduction_pct",
-        "prevented_pct",
-        "auto_response_pct",
-        "forecast_error_pct",
-        "incidents",
-        "share_pct",
-    }
-)
-_LOCUST = frozenset(
-    {
-        "requests",
-        "failures",
-        "failure_ratio",
-        "rps",
-        "avg_ms",
-        "p50_ms",
-        "p90_ms",
-        "p95_ms",
-        "p99_ms",
-        "max_ms",
-    }
-)
+_OPERATIONS = frozenset(OPERATIONS_FIGURES)
 _PROBES = frozenset(
     {"downtime_ms", "longest_outage_ms", "outages", "failed_probes", "availability_pct"}
 )
@@ -84,18 +101,8 @@ BUILTIN_OWNS: dict[str, frozenset[str]] = {
     "sudo_members": _HOST,
     "private_keys": _HOST | {"readable_keys"},
     "audit_trail": _HOST | {"entries", "last_entry_age_s"},
-    "prometheus": (_OPERATIONS - {"incidents", "share_pct"})
-    | {
-        "series",
-        "targets_up",
-        "targets_down",
-        "targets_total",
-        "rules_loaded",
-        "rules_missing",
-        "alerts_firing",
-        "alerts_pending",
-    },
-    "metric": _OPERATIONS,
+    "prometheus": _OPERATIONS | set(PROMETHEUS_FIGURES),
+    "metric": _OPERATIONS | {"incidents", "share_pct"},
     "availability": frozenset({"availability_pct", "errors", "probes"})
     | {"p50_ms", "p95_ms", "p99_ms", "max_ms"},
     "http": frozenset({"http_status"}),
@@ -108,7 +115,7 @@ BUILTIN_OWNS: dict[str, frozenset[str]] = {
         {"tests", "failures", "errors", "skipped", "passed", "pass_ratio", "files", "flaky"}
     ),
     "handoff": frozenset({"missing_deliverables", "age_s", "files"}),
-    "load": _LOCUST,
+    "load": frozenset(LOCUST_FIGURES),
     "deploy": _PROBES
     | _UNDER_LOAD
     | {

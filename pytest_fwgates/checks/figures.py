@@ -10,6 +10,7 @@ import math
 import re
 
 from ..bounds import format_span
+from ..owners import OPERATIONS_FIGURES
 
 __all__ = ["FIGURES", "SpanError", "as_schema", "format_span", "parse_span"]
 
@@ -44,19 +45,7 @@ def parse_span(value: object) -> float:
 
 
 FIGURES: tuple[str, ...] = (
-    "availability_pct",
-    "error_pct",
-    "error_ratio",
-    "mttr_s",
-    "mttd_s",
-    "accuracy_pct",
-    "precision_pct",
-    "recall_pct",
-    "reduction_pct",
-    "cost_reduction_pct",
-    "prevented_pct",
-    "auto_response_pct",
-    "forecast_error_pct",
+    *OPERATIONS_FIGURES,
     "p50_ms",
     "p95_ms",
     "p99_ms",

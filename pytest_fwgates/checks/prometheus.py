@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from ..bounds import coverage_support
 from ..deadline import Deadline
+from ..owners import PROMETHEUS_FIGURES
 from ..thresholds import ThresholdError, parse_duration
 from .base import Check, CheckError, Measurement
 from .figures import FIGURES, SpanError, as_schema, format_span, parse_span
@@ -90,20 +91,7 @@ class PrometheusCheck(Check):
             "additionalProperties": False,
         },
     }
-    threshold_keys: ClassVar[frozenset[str]] = frozenset(
-        {
-            "value",
-            "series",
-            "targets_up",
-            "targets_down",
-            "targets_total",
-            "rules_loaded",
-            "rules_missing",
-            "alerts_firing",
-            "alerts_pending",
-            *FIGURES,
-        }
-    )
+    threshold_keys: ClassVar[frozenset[str]] = frozenset({"value", *PROMETHEUS_FIGURES, *FIGURES})
     expect_schema: ClassVar[dict[str, dict[str, Any]]] = {
         "firing": {"type": "boolean", "description": "for {alert: NAME}: firing or not (true)"},
     }
