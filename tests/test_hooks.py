@@ -139,18 +139,12 @@ def test_check_finished_is_called_for_each_yaml_check(project: GateProject) -> N
                 out.write(json.dumps(result.to_json()) + "\\n")
         """
     )
-    project.gate(
-        "release",
+    project.build_gate(
         """
-        gate: release
-        criteria:
-          build:
-            title: The build works
-            checks:
-              - command: "true"
-              - command: "false"
-                id: lint
-        """,
+        - command: "true"
+        - command: "false"
+          id: lint
+        """
     )
     project.run("--gate", "release")
     finished = [
@@ -166,17 +160,7 @@ def test_check_finished_is_called_for_each_yaml_check(project: GateProject) -> N
 
 def test_gate_decided_is_called_once_per_gate_before_reports(project: GateProject) -> None:
     project.production_ready()
-    project.gate(
-        "release",
-        """
-        gate: release
-        criteria:
-          build:
-            title: The build works
-            checks:
-              - command: "false"
-        """,
-    )
+    project.build_gate('- command: "false"')
     project.pytester.makeconftest(
         """
         import os
