@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .. import canary_prom
 from ..bounds import count_support
 from ..canary_judge import Increase, JudgeError, Sample, Verdict, judge, parse_increase
 from ..canary_picture import canary_svg
@@ -114,11 +115,13 @@ STEP_OPTIONS: dict[str, dict[str, Any]] = {
                     "p95_ms": {"type": ["string", "number"]},
                 },
             },
+            "prometheus": canary_prom.SCHEMA,
         },
         "anyOf": [
             {"required": ["failure_rate"]},
             {"required": ["p95_ms"]},
             {"required": ["load"]},
+            {"required": ["prometheus"]},
         ],
     },
     "on_abort": {"type": "string", "minLength": 1, "description": "run at once on an abort"},
@@ -153,6 +156,8 @@ class Analysis:
     looks_planned: int = 1
     #: thresholds on Locust's figures during each pause (``analysis.load``)
     load: dict[str, Threshold] = field(default_factory=dict)
+    #: PromQL per version at each look (``analysis.prometheus``, see :mod:`..canary_prom`)
+    prometheus: list[canary_prom.PromRule] = field(default_factory=list)
 
     @property
     def alpha(self) -> float:
@@ -226,6 +231,10 @@ def parse_analysis(
         )
         for key, text in (raw.get("load") or {}).items():
             analysis.load[key] = parse_threshold(text)
+        if raw.get("prometheus") is not None:
+            analysis.prometheus = canary_prom.parse_rules(raw["prometheus"])
+    except canary_prom.PromQLError as exc:
+        raise CheckError(f"analysis.{exc}") from None
     except JudgeError as exc:
         raise CheckError(f"analysis: {exc}") from None
     except ThresholdError as exc:
@@ -458,6 +467,16 @@ class _Steps:
         )
         if analysis.load:
             self._judge_load(record, verdict)
+        prom: list[canary_prom.PromLook] = []
+        if analysis.prometheus:
+            prom = canary_prom.look(
+                analysis.prometheus,
+                self.check.context,
+                new=self.new,
+                old=self.old,
+                deadline=self.deadline,
+            )
+            canary_prom.apply(prom, verdict)
         record.looks += 1
         record.last = {
             "canary": {"version": self.new, **canary.to_json()},
@@ -466,6 +485,7 @@ class _Steps:
             "alpha": round(analysis.alpha, 6),
             **verdict.to_json(),
             **({"load": record.last_load} if record.last_load else {}),
+            **({"prometheus": [p.to_json() for p in prom]} if prom else {}),
         }
         if verdict.outcome == "fail":
             # from the deploy's start: a bad answer users got in an earlier step (not yet

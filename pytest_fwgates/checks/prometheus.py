@@ -28,10 +28,10 @@ from ..bounds import coverage_support
 from ..deadline import Deadline
 from ..owners import PROMETHEUS_FIGURES
 from ..thresholds import ThresholdError, parse_duration
-from .base import Check, CheckError, Measurement
+from .base import Check, CheckContext, CheckError, Measurement
 from .figures import FIGURES, SpanError, as_schema, format_span, parse_span
 
-__all__ = ["PrometheusCheck"]
+__all__ = ["PrometheusCheck", "api_get", "instant_query"]
 
 _NAMES: dict[str, Any] = {
     "anyOf": [
@@ -121,37 +121,15 @@ class PrometheusCheck(Check):
     def _api(self, path: str, params: dict[str, Any] | None = None) -> Any:
         from . import _web
 
-        server = self._server()
-        headers: dict[str, str] = {"Accept": "application/json"}
-        token = self.spec.options.get("token")
-        if token:
-            _web.register_secrets(self.context.redactor, token)
-            headers["Authorization"] = f"Bearer {token}"
-        try:
-            fetched = _web.fetch(
-                _web.session_for(self.context),
-                "GET",
-                f"{server}{path}",
-                timeout=self.timeout,
-                headers=headers,
-                params=params,
-                verify=_web.tls_verify(self.context, self.spec.options),
-            )
-        except _web.FetchError as exc:
-            raise CheckError(f"Prometheus at {server} is unreachable: {exc}") from None
-        try:
-            answer = fetched.json()
-        except CheckError:
-            raise CheckError(
-                f"Prometheus at {server}: {path} answered {fetched.status} without JSON "
-                "(is this a Prometheus server?)"
-            ) from None
-        if not isinstance(answer, dict) or answer.get("status") != "success":
-            if isinstance(answer, dict) and answer.get("error"):
-                kind = answer.get("errorType") or "error"
-                raise CheckError(f"Prometheus {kind}: {answer['error']}")
-            raise CheckError(f"Prometheus at {server}: {path} answered {fetched.status}")
-        return answer.get("data")
+        return api_get(
+            self.context,
+            self._server(),
+            path,
+            params,
+            timeout=self.timeout,
+            token=self.spec.options.get("token"),
+            verify=_web.tls_verify(self.context, self.spec.options),
+        )
 
     # -- measuring -------------------------------------------------------------------------
     def measure(self) -> Measurement:
@@ -364,6 +342,72 @@ class PrometheusCheck(Check):
             facts={"alert": name, "expected": "firing" if want else "not firing"},
             failures=failures,
         )
+
+
+def api_get(
+    context: CheckContext,
+    server: str,
+    path: str,
+    params: dict[str, Any] | None = None,
+    *,
+    timeout: float,
+    token: str | None = None,
+    verify: bool | str = True,
+) -> Any:
+    """``GET server + path`` of Prometheus's HTTP API, bounded by ``timeout`` as a whole; its
+    ``data``. A bearer ``token`` is masked in every output. An unreachable server, an answer
+    that is not JSON or not ``success`` is a :class:`CheckError` with the reason."""
+    from . import _web
+
+    server = server.rstrip("/")
+    headers: dict[str, str] = {"Accept": "application/json"}
+    if token:
+        _web.register_secrets(context.redactor, token)
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        fetched = _web.fetch(
+            _web.session_for(context),
+            "GET",
+            f"{server}{path}",
+            timeout=timeout,
+            headers=headers,
+            params=params,
+            verify=verify,
+        )
+    except _web.FetchError as exc:
+        raise CheckError(f"Prometheus at {server} is unreachable: {exc}") from None
+    try:
+        answer = fetched.json()
+    except CheckError:
+        raise CheckError(
+            f"Prometheus at {server}: {path} answered {fetched.status} without JSON "
+            "(is this a Prometheus server?)"
+        ) from None
+    if not isinstance(answer, dict) or answer.get("status") != "success":
+        if isinstance(answer, dict) and answer.get("error"):
+            kind = answer.get("errorType") or "error"
+            raise CheckError(f"Prometheus {kind}: {answer['error']}")
+        raise CheckError(f"Prometheus at {server}: {path} answered {fetched.status}")
+    return answer.get("data")
+
+
+def instant_query(
+    context: CheckContext,
+    server: str,
+    query: str,
+    *,
+    timeout: float,
+    token: str | None = None,
+    verify: bool | str = True,
+) -> list[tuple[str, float]]:
+    """An instant query's series as ``(labels, value)``, evaluated now; Prometheus is asked to
+    give up at ``timeout`` too. An error, a range vector or a string is a :class:`CheckError`;
+    an empty result is an empty list (the caller decides what that means)."""
+    params = {"query": query, "timeout": f"{max(timeout, 0.001):.3f}s"}
+    data = api_get(
+        context, server, "/api/v1/query", params, timeout=timeout, token=token, verify=verify
+    )
+    return _instant_series(data)
 
 
 def _labels(metric: dict[str, Any]) -> str:

@@ -1,5 +1,6 @@
 """The HTML report's canary-against-stable tables: one per deploy in steps, a row per step with
-what the prober saw of each version in the step's window and the analysis's verdict."""
+what the prober saw of each version in the step's window, each PromQL rule's value against its
+threshold (``analysis.prometheus``) and the analysis's verdict."""
 
 from __future__ import annotations
 
@@ -32,6 +33,25 @@ def _p(value: Any) -> str:
     return _e(f"{value:.2g}") if isinstance(value, int | float) else ""
 
 
+def _prometheus(found: Any) -> str:
+    """Each PromQL rule of the look: its value against its threshold, and its verdict."""
+    if not isinstance(found, list):
+        return ""
+    lines = []
+    for item in found:
+        if not isinstance(item, Mapping):
+            continue
+        query = str(item.get("query", ""))
+        name = str(item.get("name") or (query if len(query) <= 60 else query[:59] + "…"))
+        value = item.get("value")
+        shown = f"{value:g}" if isinstance(value, int | float) else "no value"
+        lines.append(
+            f'<span title="{_e(query)}">{_e(name)}</span>: {_e(shown)} '
+            f"(expected {_e(item.get('expect', ''))}, {_e(item.get('verdict', ''))})"
+        )
+    return "<br>".join(lines)
+
+
 def _table(result: CheckResult) -> str:
     steps = result.measured.get("steps")
     rows = []
@@ -57,6 +77,7 @@ def _table(result: CheckResult) -> str:
             _p(step.get("failure_rate_p")),
             _p(step.get("latency_p")),
             _p(step.get("alpha")),
+            f'<td class="promql">{_prometheus(step.get("prometheus"))}</td>',
             f'<td class="w-{_e(verdict)}">{_e(verdict)}</td>',
             _e("; ".join(step.get("reasons", []) or [])),
         ]
@@ -73,7 +94,8 @@ def _table(result: CheckResult) -> str:
         '<table class="canary-steps"><thead><tr><th>step</th><th>weight</th><th>window s</th>'
         "<th>looks</th><th>canary</th><th>failed</th><th>rate</th><th>p95 ms</th>"
         "<th>stable</th><th>failed</th><th>rate</th><th>p95 ms</th><th>Fisher p</th>"
-        "<th>Mann-Whitney p</th><th>level</th><th>verdict</th><th>why</th></tr></thead>"
+        "<th>Mann-Whitney p</th><th>level</th><th>PromQL</th><th>verdict</th><th>why</th>"
+        "</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
         f"<figcaption>Canary against stable: {_e(result.check_id)}"
         + (f" ({_e(figures)})" if figures else "")
