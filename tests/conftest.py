@@ -118,15 +118,6 @@ def test_monitoring_figures(gate_check):
     gate_check("stand_in", {"targets_up": 1, "rules_loaded": 3})
 """
 
-#: gate release with one criterion, build; ``GateProject.build_gate`` adds its checks
-BUILD_GATE = """\
-gate: release
-criteria:
-  build:
-    title: The build works
-    checks:
-"""
-
 
 class GateProject:
     """A pytester project with gate files, run in-process unless asked otherwise."""
@@ -147,12 +138,15 @@ class GateProject:
         """Write ``gates/<name>.yaml`` (dedented)."""
         return self.pytester.makefile(".yaml", **{f"gates/{name}": textwrap.dedent(text)})
 
-    def build_gate(self, checks: str) -> Path:
-        """``gates/release.yaml``: gate ``release`` with one criterion, ``build`` (The build
-        works), whose checks are ``checks`` (YAML list items, dedented); the first check
-        stands on line 6."""
+    def release_gate(
+        self, checks: str, criterion: str = "build", title: str = "The build works"
+    ) -> Path:
+        """``gates/release.yaml``: gate ``release`` with one criterion (``build``, The build
+        works, unless named) whose checks are ``checks`` (YAML list items, dedented); the
+        first check stands on line 6."""
         items = textwrap.indent(textwrap.dedent(checks).strip("\n"), "      ")
-        return self.gate("release", f"{BUILD_GATE}{items}\n")
+        head = f"gate: release\ncriteria:\n  {criterion}:\n    title: {title}\n    checks:\n"
+        return self.gate("release", f"{head}{items}\n")
 
     def production_ready(self, extra: str = "") -> Path:
         """production-readiness with a passing check in each criterion (+ ``extra`` ones).

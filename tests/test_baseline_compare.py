@@ -208,18 +208,14 @@ def test_stored_runs_keep_histograms_and_counts_and_old_runs_stay_readable(
 
 
 def _samples_gate(project: GateProject, p95: list[float], failures: list[int]) -> None:
-    project.gate(
-        "release",
+    project.release_gate(
         f"""
-        gate: release
-        criteria:
-          speed:
-            title: Speed
-            checks:
-              - stand_in: {{p95_ms: {{samples: {json.dumps(p95)}}}, failure_ratio: {failures}}}
-                id: quick
-                expect: {{p95_ms: "<= +0%", failure_ratio: "<= +0%"}}
+        - stand_in: {{p95_ms: {{samples: {json.dumps(p95)}}}, failure_ratio: {failures}}}
+          id: quick
+          expect: {{p95_ms: "<= +0%", failure_ratio: "<= +0%"}}
         """,
+        "speed",
+        "Speed",
     )
 
 

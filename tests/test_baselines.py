@@ -120,19 +120,15 @@ def test_cli_lists_shows_and_compares(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_saved_on_the_controller_only_and_never_for_errors(project: GateProject) -> None:
-    project.gate(
-        "release",
+    project.release_gate(
         """
-        gate: release
-        criteria:
-          speed:
-            title: Speed
-            checks:
-              - command: "true"
-                id: quick
-              - command: "no-such-command-fwgates"
-                id: broken
+        - command: "true"
+          id: quick
+        - command: "no-such-command-fwgates"
+          id: broken
         """,
+        "speed",
+        "Speed",
     )
     project.pytester.makepyfile(
         test_speed="""
@@ -161,28 +157,37 @@ def test_saved_on_the_controller_only_and_never_for_errors(project: GateProject)
     assert "exit_status" in json.loads((project.path / "store" / runs[0]).read_text())["values"]
 
 
-def test_relative_threshold_of_any_check_type_uses_the_store(project: GateProject) -> None:
-    project.gate(
-        "release",
-        """
-        gate: release
-        criteria:
-          speed:
-            title: Speed
-            checks:
-              - command: "true"
-                id: quick
-                expect: {duration_s: "<= +0%"}
+def _stored_run(folder: Path, number: int, duration_s: float) -> None:
+    """Run ``number`` of release::speed::quick in the store ``folder``, as saved."""
+    run = {"number": number, "gate": "release", "criterion": "speed", "check": "quick"}
+    text = json.dumps({**run, "values": {"duration_s": duration_s}})
+    (folder / f"{number:04d}_x_nogit.json").write_text(text)
+
+
+def _quick_against_baseline(
+    project: GateProject, command: str, bound: str, store: str, duration_s: float
+) -> Path:
+    """Gate release, criterion speed: the command check ``quick`` held to ``duration_s
+    <bound>`` (relative), with one run of it in the baseline store ``store``; its folder."""
+    project.release_gate(
+        f"""
+        - command: "{command}"
+          id: quick
+          expect: {{duration_s: "{bound}"}}
         """,
+        "speed",
+        "Speed",
     )
-    folder = project.path / ".fwgates" / "baselines" / "release" / "speed" / "quick"
+    folder = project.path / store / "release" / "speed" / "quick"
     folder.mkdir(parents=True)
-    run = {"number": 1, "gate": "release", "criterion": "speed", "check": "quick", "values": {}}
-    (folder / "0001_x_nogit.json").write_text(json.dumps({**run, "values": {"duration_s": 60}}))
+    _stored_run(folder, 1, duration_s)
+    return folder
+
+
+def test_relative_threshold_of_any_check_type_uses_the_store(project: GateProject) -> None:
+    folder = _quick_against_baseline(project, "true", "<= +0%", ".fwgates/baselines", 60)
     assert project.run("--gate=release").ret == 0
-    (folder / "0002_x_nogit.json").write_text(
-        json.dumps({**run, "number": 2, "values": {"duration_s": 0.0001}})
-    )
+    _stored_run(folder, 2, 0.0001)
     assert project.run("--gate=release").ret == 1
     assert "duration_s = " in project.criterion("release", "speed")["reason"]
 
@@ -190,23 +195,7 @@ def test_relative_threshold_of_any_check_type_uses_the_store(project: GateProjec
 def test_a_relative_threshold_names_its_baseline_and_bound(project: GateProject) -> None:
     """``p95_ms = 133 ms, expected <= +25% of baseline 100 ms (<= 125 ms)``: in the check's
     message, the terminal table and summary.json; the baseline is not stored as a figure."""
-    project.gate(
-        "release",
-        """
-        gate: release
-        criteria:
-          speed:
-            title: Speed
-            checks:
-              - command: "sleep 0.05"
-                id: quick
-                expect: {duration_s: "<= +25%"}
-        """,
-    )
-    folder = project.path / "store" / "release" / "speed" / "quick"
-    folder.mkdir(parents=True)
-    run = {"number": 1, "gate": "release", "criterion": "speed", "check": "quick"}
-    (folder / "0001_x_nogit.json").write_text(json.dumps({**run, "values": {"duration_s": 0.02}}))
+    folder = _quick_against_baseline(project, "sleep 0.05", "<= +25%", "store", 0.02)
     result = project.run(
         "--gate=release", "--gate-baseline-dir=store", "--gate-baseline-save", "-p", "no:xdist"
     )
@@ -234,18 +223,14 @@ def test_a_relative_threshold_names_its_baseline_and_bound(project: GateProject)
 def test_bad_load_checks_name_file_and_line(
     project: GateProject, option: str, message: str
 ) -> None:
-    project.gate(
-        "release",
+    project.release_gate(
         f"""
-        gate: release
-        criteria:
-          speed:
-            title: Speed
-            checks:
-              - load: http://127.0.0.1:9
-                paths: ["/"]
-                {option}
+        - load: http://127.0.0.1:9
+          paths: ["/"]
+          {option}
         """,
+        "speed",
+        "Speed",
     )
     result = project.run("--gate=release")
     assert result.ret != 0

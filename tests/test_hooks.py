@@ -139,7 +139,7 @@ def test_check_finished_is_called_for_each_yaml_check(project: GateProject) -> N
                 out.write(json.dumps(result.to_json()) + "\\n")
         """
     )
-    project.build_gate(
+    project.release_gate(
         """
         - command: "true"
         - command: "false"
@@ -160,7 +160,7 @@ def test_check_finished_is_called_for_each_yaml_check(project: GateProject) -> N
 
 def test_gate_decided_is_called_once_per_gate_before_reports(project: GateProject) -> None:
     project.production_ready()
-    project.build_gate('- command: "false"')
+    project.release_gate('- command: "false"')
     project.pytester.makeconftest(
         """
         import os

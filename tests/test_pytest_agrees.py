@@ -165,7 +165,7 @@ def test_a_check_error_in_a_fixture_is_an_error_of_the_test(project: GateProject
 @pytest.mark.parametrize("option", ["--setup-only", "--setup-plan"])
 def test_runs_that_only_set_up_run_no_check(project: GateProject, option: str) -> None:
     """Checks measure in their items' setup: a run of setups only must not run them."""
-    project.build_gate('- command: "touch ran-it"')
+    project.release_gate('- command: "touch ran-it"')
     result = project.run("--gate", "release", option)
     assert result.ret == pytest.ExitCode.OK
     assert not (project.path / "ran-it").exists()

@@ -91,7 +91,7 @@ def test_runs_that_only_show_decide_nothing(project: GateProject, option: str) -
 
 
 def test_a_load_error_is_a_failing_case_in_the_gate_junit(project: GateProject) -> None:
-    project.build_gate('- comand: "true"')
+    project.release_gate('- comand: "true"')
     project.run("--gate", "release")
     path = project.path / "reports" / "gates.xml"
     xmlschema.XMLSchema(str(XSD)).validate(str(path))
@@ -410,7 +410,7 @@ def test_debug_log_holds_no_resolved_secret(
     """The secret comes from the environment, as a CI secret does (pytest itself logs
     its command line in --debug, so a value given there is the caller's to hide)."""
     monkeypatch.setenv("FWGATES_API_TOKEN", SECRET)
-    project.build_gate(
+    project.release_gate(
         """
         - command: "echo token=${env:FWGATES_API_TOKEN} >/dev/null"
         - command: "echo ${env:FWGATES_API_TOKEN}"
@@ -491,7 +491,7 @@ def test_table_fits_80_columns_without_cutting_ids(
 
 
 def test_exit_status_is_an_integer_in_messages_and_summary(project: GateProject) -> None:
-    project.build_gate('- command: "exit 3"')
+    project.release_gate('- command: "exit 3"')
     result = project.run("--gate", "release")
     result.stdout.fnmatch_lines(["  exit_status = 3"])
     result.stdout.no_fnmatch_line("*exit_status = 3.0*")
@@ -503,7 +503,7 @@ def test_exit_status_is_an_integer_in_messages_and_summary(project: GateProject)
 
 
 def test_summary_records_targets_without_credentials(project: GateProject) -> None:
-    project.build_gate(
+    project.release_gate(
         """
         - command: "true https://deploy:hunter2hunter2@127.0.0.1:9/x?token=abc123"
           id: probe

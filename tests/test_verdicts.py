@@ -371,7 +371,7 @@ def test_collection_error_never_passes(project: GateProject) -> None:
 
 
 def test_broken_gate_file_is_a_one_line_collection_error(project: GateProject) -> None:
-    project.build_gate('- comand: "true"')
+    project.release_gate('- comand: "true"')
     result = project.run("--gate", "release")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(
