@@ -15,7 +15,7 @@ import json
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -123,16 +123,23 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _init(
-    project: GateProject,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    *argv: str,
-) -> tuple[int, str, str]:
-    monkeypatch.chdir(project.path)
-    code = main(["init", "--timeout", "3", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+#: ``init(*argv)``: the exit code, output and errors of ``fwgates init`` in the project
+Init = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def init(
+    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Init:
+    """Runs ``fwgates init --timeout 3 *argv`` in the project's folder."""
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        monkeypatch.chdir(project.path)
+        code = main(["init", "--timeout", "3", *argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 def _written(project: GateProject, gate: str) -> str:
@@ -140,10 +147,13 @@ def _written(project: GateProject, gate: str) -> str:
 
 
 def test_every_catalog_gate_gets_a_file_that_loads(
-    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    project: GateProject,
+    init: Init,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with service(_routes(**{"/debug": (404, b"")})) as url:
-        code, out, err = _init(project, capsys, monkeypatch, "--url", url, "--no-host")
+        code, out, err = init("--url", url, "--no-host")
     assert code == 0, err
     files = sorted(p.stem for p in (project.path / "gates").glob("*.yaml"))
     assert len(files) == 8 and "production-readiness" in files
@@ -169,16 +179,11 @@ def test_every_catalog_gate_gets_a_file_that_loads(
     )
 
 
-def test_nothing_passes_without_evidence(
-    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_nothing_passes_without_evidence(project: GateProject, init: Init) -> None:
     """Run the written operations-handoff and security-compliance gates: what init found
     passes on the live service, every criterion it left as TODO is NOT_EVALUATED."""
     with service(_routes(**{"/admin": (403, b"")})) as url:
-        code, _, err = _init(
-            project,
-            capsys,
-            monkeypatch,
+        code, _, err = init(
             "--url",
             url,
             "--no-host",
@@ -204,15 +209,12 @@ def test_nothing_passes_without_evidence(
 
 def test_self_signed_tls_is_checked_not_trusted(
     project: GateProject,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    init: Init,
     tmp_path: Path,
 ) -> None:
     context = _self_signed(tmp_path)
     with service(_routes(), tls=context) as url:
-        code, _, err = _init(
-            project, capsys, monkeypatch, "--url", url, "--no-host", "--gate", "security-compliance"
-        )
+        code, _, err = init("--url", url, "--no-host", "--gate", "security-compliance")
         assert code == 0, err
         text = _written(project, "security-compliance")
         assert "did not verify" in text and "self-signed.test" in text
@@ -221,10 +223,7 @@ def test_self_signed_tls_is_checked_not_trusted(
         # the tls check ran against the real server and failed its chain: no pass
         assert project.criteria("security-compliance")["data-protection"] == "FAIL"
         # with the CA given, the same check passes on the same server
-        code, _, err = _init(
-            project,
-            capsys,
-            monkeypatch,
+        code, _, err = init(
             "--url",
             url,
             "--no-host",
@@ -240,25 +239,15 @@ def test_self_signed_tls_is_checked_not_trusted(
         assert project.verdicts()["security-compliance"] == "FAILED"  # the TODO criteria
 
 
-def test_odd_services_end_in_notes_and_todos(
-    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_odd_services_end_in_notes_and_todos(project: GateProject, init: Init) -> None:
     # no metrics, /debug open, Prometheus unreachable, credentials in both URLs
     routes = {"/healthz": (200, b"ok"), "/debug": (200, b"debug console")}
     with service(routes) as url:
         port = url.rsplit(":", 1)[1]
         secret_url = f"http://ops:s3cr%40t-pw@127.0.0.1:{port}/?token=tok-123"
         prometheus = f"http://admin:prom-pw@127.0.0.1:{_closed_port()}"
-        code, out, err = _init(
-            project,
-            capsys,
-            monkeypatch,
-            "--url",
-            secret_url,
-            "--prometheus-url",
-            prometheus,
-            "--gate",
-            "production-readiness",
+        code, out, err = init(
+            "--url", secret_url, "--prometheus-url", prometheus, "--gate", "production-readiness"
         )
     assert code == 0, err
     text = _written(project, "production-readiness")
@@ -276,39 +265,27 @@ def test_odd_services_end_in_notes_and_todos(
     assert doc["criteria"]["performance-verification"][0]["paths"] == {"/healthz": 1}
 
 
-def test_existing_files_are_kept_without_force(
-    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_existing_files_are_kept_without_force(project: GateProject, init: Init) -> None:
     mine = project.gate("production-readiness", "gate: production-readiness\n# mine\n")
     before = mine.read_text()
     with service(_routes()) as url:
         args = ("--url", url, "--no-host", "--gate", "production-readiness")
-        code, out, _ = _init(project, capsys, monkeypatch, *args)
+        code, out, _ = init(*args)
         assert code == 1 and "exists, left as it is" in out
         assert mine.read_text() == before
-        code, out, _ = _init(project, capsys, monkeypatch, *args, "--force")
+        code, out, _ = init(*args, "--force")
     assert code == 0 and "# Starter gate file" in mine.read_text()
 
 
-def test_a_gate_named_twice_is_written_once(
-    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_gate_named_twice_is_written_once(project: GateProject, init: Init) -> None:
     with service(_routes()) as url:
-        code, out, err = _init(
-            project,
-            capsys,
-            monkeypatch,
-            "--url",
-            url,
-            "--no-host",
-            *["--gate", "security-compliance"] * 2,
-        )
+        code, out, err = init("--url", url, "--no-host", *["--gate", "security-compliance"] * 2)
     assert code == 0, err
     assert "exists" not in out and out.count("security-compliance.yaml:") == 1
 
 
 def test_a_link_in_place_of_the_file_is_kept_without_force(
-    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    project: GateProject, init: Init
 ) -> None:
     """A symlink (also one whose target does not exist yet) counts as an existing file."""
     folder = project.path / "gates"
@@ -317,7 +294,7 @@ def test_a_link_in_place_of_the_file_is_kept_without_force(
     link.symlink_to(project.path / "shared" / "production-readiness.yaml")
     with service(_routes()) as url:
         args = ("--url", url, "--no-host", "--gate", "production-readiness")
-        code, out, _ = _init(project, capsys, monkeypatch, *args)
+        code, out, _ = init(*args)
         assert code == 1 and "exists, left as it is" in out
         assert link.is_symlink() and not (project.path / "shared").exists()
 
@@ -355,24 +332,13 @@ def test_clean_url_keeps_host_port_path_only() -> None:
     assert clean_url("http://example.test") == ("http://example.test", None)
 
 
-def test_comments_cannot_break_out_of_their_line(
-    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_comments_cannot_break_out_of_their_line(project: GateProject, init: Init) -> None:
     """A value the service chose (its version) reaches the file as a quoted scalar and
     comments as one printable line: the file still loads and holds no injected key."""
     version = 'v1"\ncriteria: {}\n# '
     routes = _routes(**{"/version": (200, json.dumps({"version": version}).encode())})
     with service(routes) as url:
-        code, _, err = _init(
-            project,
-            capsys,
-            monkeypatch,
-            "--url",
-            url,
-            "--no-host",
-            "--gate",
-            "operations-handoff",
-        )
+        code, _, err = init("--url", url, "--no-host", "--gate", "operations-handoff")
     assert code == 0, err
     doc = yaml.safe_load(_written(project, "operations-handoff"))
     checks = doc["criteria"]["production-deployment"]
@@ -402,18 +368,13 @@ def test_a_service_that_never_answers_costs_one_bound(
     assert set(doc["criteria"]) == {"performance-verification"}
 
 
-def test_an_answer_of_any_shape_from_prometheus_is_a_note(
-    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_answer_of_any_shape_from_prometheus_is_a_note(project: GateProject, init: Init) -> None:
     shapes = {
         "/api/v1/targets?state=active": (200, b'{"data": [1, 2]}'),
         "/api/v1/rules?type=alert": (200, b'{"data": {"groups": [1, {"rules": "x"}]}}'),
     }
     with service(_routes()) as url, service(shapes) as prometheus:
-        code, _, err = _init(
-            project,
-            capsys,
-            monkeypatch,
+        code, _, err = init(
             "--url",
             url,
             "--no-host",
@@ -430,14 +391,9 @@ def test_an_answer_of_any_shape_from_prometheus_is_a_note(
     assert "hunter2-ssh" not in text
 
 
-def test_a_remote_host_is_named_without_its_password(
-    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_remote_host_is_named_without_its_password(project: GateProject, init: Init) -> None:
     with service(_routes()) as url:
-        code, out, err = _init(
-            project,
-            capsys,
-            monkeypatch,
+        code, out, err = init(
             "--url",
             url,
             "--host",
@@ -452,7 +408,7 @@ def test_a_remote_host_is_named_without_its_password(
 
 
 def test_values_the_service_chose_are_data_never_variables(
-    project: GateProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    project: GateProject, init: Init, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A version, job or rule name holding ``${...}`` or a quote is written so that it is
     compared as it is: never resolved as a gate variable (``${env:...}`` would put the
@@ -487,10 +443,7 @@ def test_values_the_service_chose_are_data_never_variables(
             "/api/v1/rules?type=alert": (200, json.dumps(rules).encode()),
         }
         with service(shapes) as prometheus:
-            code, _, err = _init(
-                project,
-                capsys,
-                monkeypatch,
+            code, _, err = init(
                 "--url",
                 url,
                 "--no-host",
@@ -545,8 +498,7 @@ def test_any_value_from_a_service_reads_back_exactly(value: str) -> None:
 
 def test_what_the_host_shows_never_reaches_a_shell_as_code(
     project: GateProject,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    init: Init,
     tmp_path: Path,
 ) -> None:
     """The program behind the port is named ``py;touch pwned;`` (anyone who can listen on
@@ -574,15 +526,7 @@ def test_what_the_host_shows_never_reaches_a_shell_as_code(
     try:
         assert server.stdout is not None
         port = server.stdout.readline().strip()
-        code, _, err = _init(
-            project,
-            capsys,
-            monkeypatch,
-            "--url",
-            f"http://127.0.0.1:{port}",
-            "--gate",
-            "production-readiness",
-        )
+        code, _, err = init("--url", f"http://127.0.0.1:{port}", "--gate", "production-readiness")
     finally:
         server.kill()
         server.wait(10)
