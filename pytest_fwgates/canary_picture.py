@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from html import escape
 
 from .probe import Probe
-from .timeline import version_colours
+from .timeline import svg_legend, version_colours
 
 __all__ = ["canary_svg"]
 
@@ -139,18 +139,7 @@ def canary_svg(
             'stroke="#000" stroke-opacity="0.5" stroke-dasharray="2 3"/>'
             f'<text x="{mx:.1f}" y="{label_y}" text-anchor="{anchor}">{escape(label)}</text>'
         )
-    legend_x = _LEFT
-    for version in versions:
-        parts.append(
-            f'<rect x="{legend_x}" y="{height - 17}" width="10" height="10" '
-            f'fill="{colour[version]}"/>'
-            f'<text x="{legend_x + 14}" y="{height - 8}">{escape(version)}</text>'
-        )
-        legend_x += 24 + 7 * len(version)
-    parts.append(
-        f'<rect x="{legend_x}" y="{height - 17}" width="10" height="10" fill="{_FAILED}"/>'
-        f'<text x="{legend_x + 14}" y="{height - 8}">failed answer</text>'
-    )
+    parts.extend(svg_legend(versions, colour, _LEFT, height - 8, "failed answer"))
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 

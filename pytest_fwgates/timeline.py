@@ -12,7 +12,7 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from .probe import Figures, Probe
 
 __all__ = [
     "VERSION_PALETTE",
+    "svg_legend",
     "timeline_csv",
     "timeline_svg",
     "version_colour",
@@ -246,22 +247,30 @@ def timeline_svg(
             'stroke="#000" stroke-dasharray="4 3"/>'
             f'<text x="{lx:.1f}" y="{label_y}" text-anchor="{anchor}">{escape(label)}</text>'
         )
-    # legend
-    legend_x = _LEFT
-    legend_y = height - 8
+    parts.extend(svg_legend(versions, colour, _LEFT, height - 8, "failed probe"))
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def svg_legend(
+    versions: Sequence[str], colour: Mapping[str, str], left: float, baseline: float, failed: str
+) -> list[str]:
+    """The legend along the bottom of a picture: from ``left``, a swatch in each version's
+    colour, then red for ``failed`` (the text on ``baseline``)."""
+    parts: list[str] = []
+    legend_x = left
     for version in versions:
         parts.append(
-            f'<rect x="{legend_x}" y="{legend_y - 9}" width="10" height="10" '
+            f'<rect x="{legend_x}" y="{baseline - 9}" width="10" height="10" '
             f'fill="{colour[version]}"/>'
-            f'<text x="{legend_x + 14}" y="{legend_y}">{escape(version)}</text>'
+            f'<text x="{legend_x + 14}" y="{baseline}">{escape(version)}</text>'
         )
         legend_x += 24 + 7 * len(version)
     parts.append(
-        f'<rect x="{legend_x}" y="{legend_y - 9}" width="10" height="10" fill="{_FAILED}"/>'
-        f'<text x="{legend_x + 14}" y="{legend_y}">failed probe</text>'
+        f'<rect x="{legend_x}" y="{baseline - 9}" width="10" height="10" fill="{_FAILED}"/>'
+        f'<text x="{legend_x + 14}" y="{baseline}">{escape(failed)}</text>'
     )
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
+    return parts
 
 
 _ROW_H = 14
