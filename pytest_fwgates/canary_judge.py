@@ -1,31 +1,48 @@
 """Canary against stable: is the new version worse than the one it replaces, from what the
-prober saw of each over the same window?
+prober saw of each over the same window - and can the evidence prove it is not?
 
-    verdict = judge(canary, stable, rules, alpha=0.05)
-    verdict.outcome        # "pass", "fail" or "inconclusive" (too few answers to judge)
+    verdict = judge(canary, stable, failure_rate=rate, p95=p95, alpha=a, proof_alpha=b,
+                    min_answers=20)
+    verdict.outcome        # "fail", "pass" or "inconclusive"
 
-- **Failure rate**: failed answers of each version, Fisher's exact test (one-sided: the canary
-  fails more often), and the increase of its rate over the stable one against the allowed
-  ``max_increase`` (``"0.5%"``). It fails when the increase is beyond the allowed one *and*
-  significant at ``alpha``, as Kayenta's judge asks for a real, large enough effect.
-- **Latency** of good answers: the canary's p95 against the stable p95 plus the allowed
-  increase (``"+20%"`` relative, ``"+50ms"``/``50`` absolute), and Mann-Whitney U (one-sided,
-  normal approximation with tie and continuity corrections) of the canary's latencies against
-  the stable ones *raised by the allowed increase*: it fails only when the canary is slower
-  beyond the allowance, significantly - a small systematic shift (a fresh process on a busy
-  machine) that thousands of answers make "significant" is not a regression.
-- **Enough answers**: a significant failure shows at any size (the exact test holds for small
-  samples), but a pass needs ``min_answers`` answers of each version (good ones, for the
-  latency rule): fewer is inconclusive - never a pass.
+Each rule is a dual test against the allowed increase (``max_increase``):
 
-Fisher's test is :func:`pytest_fwgates.stats.fisher_greater` (scipy, imported when a look
-needs it); the Mann-Whitney test here works on the raw latencies of two samples.
+- **fail** when the regression beyond the allowance is *significant* at ``alpha``:
+  failure rate: the canary's rate is more than ``max_increase`` above the stable one and
+  Fisher's exact test (one-sided) says it fails more often; latency: the canary's p95 is above
+  the stable p95 raised by the allowance and Mann-Whitney U (one-sided) of the canary's
+  latencies against the stable ones *raised by the allowance* says they are larger.
+- **pass** only when the evidence *shows* the canary within the allowance at ``1 -
+  proof_alpha`` (an intersection of one-sided bounds, each at ``proof_alpha / 2``):
+  failure rate: the exact (Clopper-Pearson) upper bound of the canary's rate is within the
+  *lower* bound of the stable rate plus ``max_increase``. Both versions' rates are unknown;
+  with each bound at half the error rate, ``P(upper_c < p_c or lower_s > p_s) <= proof_alpha``,
+  so a canary whose true rate is more than ``max_increase`` above the stable's passes with
+  probability at most ``proof_alpha`` (taking the stable's point rate instead would let a
+  stable version that failed by chance more often in the window lift the limit).
+  Latency: the distribution-free upper bound of the canary's p95 (an order statistic of its
+  good answers) is within the allowed limit computed from the lower bound of the stable p95.
+  It proves what the rule names (the p95), not only that the canary's latencies tend to be
+  no larger (Mann-Whitney's non-inferiority direction would pass a canary whose slowest
+  5 % doubled); it needs ``log(proof_alpha / 2) / log(0.95)`` good answers of the canary
+  (about 72 at 95 %) - far fewer than a failure rate allowance of a fraction of a percent.
+- **inconclusive** otherwise: a one-line reason per rule says what the evidence shows and
+  how many answers would show the allowance (for the failure rate, computed exactly as for
+  any counted figure: :func:`pytest_fwgates.stats.trials_needed`).
+
+A pass also needs ``min_answers`` answers of each version (good ones, for latency). A canary
+is promoted when every rule passes: each rule alone bounds the chance of passing a canary
+worse than allowed *by that rule* (an intersection-union test needs no split across rules).
+
+The statistics are :mod:`pytest_fwgates.stats`' (Fisher, Clopper-Pearson, trials needed,
+Mann-Whitney and order-statistic bounds on histograms; scipy, imported when a look needs it).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,9 +54,8 @@ __all__ = [
     "Sample",
     "Verdict",
     "judge",
-    "mann_whitney_greater",
     "parse_increase",
-    "percentile",
+    "proof_answers",
 ]
 
 #: good answers of each version the latency test needs before it can show anything
@@ -91,44 +107,40 @@ def parse_increase(value: Any, *, rate: bool) -> Increase:
     return Increase(number * 1000 if unit == "s" else number, relative=False)
 
 
-def mann_whitney_greater(x: Sequence[float], y: Sequence[float]) -> float:
-    """One-sided p-value of the Mann-Whitney U test that ``x`` tends to be larger than ``y``
-    (normal approximation, tie-corrected, with continuity correction)."""
-    n1, n2 = len(x), len(y)
-    if n1 == 0 or n2 == 0:
-        return 1.0
-    pooled = sorted([(v, 0) for v in x] + [(v, 1) for v in y])
-    ranks = [0.0] * len(pooled)
-    ties = 0.0
-    i = 0
-    while i < len(pooled):
-        j = i
-        while j + 1 < len(pooled) and pooled[j + 1][0] == pooled[i][0]:
-            j += 1
-        rank = (i + j) / 2 + 1
-        for k in range(i, j + 1):
-            ranks[k] = rank
-        size = j - i + 1
-        ties += size**3 - size
-        i = j + 1
-    r1 = sum(r for r, (_, group) in zip(ranks, pooled, strict=True) if group == 0)
-    u1 = r1 - n1 * (n1 + 1) / 2
-    n = n1 + n2
-    mean = n1 * n2 / 2
-    var = n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1))) if n > 1 else 0.0
-    if var <= 0:
-        return 1.0
-    z = (u1 - mean - 0.5) / math.sqrt(var)
-    return 0.5 * math.erfc(z / math.sqrt(2))
+def _histogram(values: Sequence[float]) -> Counter[float]:
+    return Counter(values)
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q`` quantile (0-1) by the nearest-rank rule: a value that was seen."""
+def _nearest_rank(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile by the nearest-rank rule (a value that was seen); 0 for none."""
     if not values:
         return 0.0
-    ordered = sorted(values)
-    rank = max(math.ceil(q * len(ordered)), 1)
-    return ordered[min(rank, len(ordered)) - 1]
+    return stats.histogram_rank(_histogram(values), max(math.ceil(q * len(values)), 1))
+
+
+def _share(value: float, up: bool) -> str:
+    """A share as a percentage to 2 significant digits, rounded the way that claims less."""
+    pct = value * 100
+    if pct <= 0 or not math.isfinite(pct):
+        return f"{pct:g} %"
+    digits = max(1 - math.floor(math.log10(pct)), 0)
+    scale = 10.0**digits
+    shown = (math.ceil if up else math.floor)(round(pct * scale, 9)) / scale
+    return f"{shown:.{digits}f} %"
+
+
+def _level(alpha: float) -> str:
+    return f"{(1 - alpha) * 100:.4g} %"
+
+
+def proof_answers(target: float, alpha: float, failed: int = 0) -> int | None:
+    """How many answers with ``failed`` failures in all show a failure rate ``<= target`` by
+    its exact upper bound at ``1 - alpha`` (``None``: more than 10**9)."""
+    if target <= 0:
+        return None
+    if target >= 1:
+        return max(failed, 1)
+    return stats.trials_needed(failed, max(failed, 1), target, 1 - alpha, lower=False)
 
 
 @dataclass
@@ -145,7 +157,7 @@ class Sample:
 
     @property
     def p95_ms(self) -> float:
-        return percentile(self.latencies_ms, 0.95)
+        return _nearest_rank(self.latencies_ms, 0.95)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -166,6 +178,8 @@ class Verdict:
     slow_ms: float | None = None
     #: which rule failed: failure_rate, p95_ms
     failed_rules: list[str] = field(default_factory=list)
+    #: what the pass side showed: the bounds, limits and answers needed, by rule
+    proof: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         found: dict[str, Any] = {"verdict": self.outcome, "reasons": list(self.reasons)}
@@ -173,7 +187,63 @@ class Verdict:
             found["failure_rate_p"] = round(self.failure_p, 6)
         if self.latency_p is not None:
             found["latency_p"] = round(self.latency_p, 6)
+        if self.proof:
+            found["proof"] = dict(self.proof)
         return found
+
+
+def _prove_rate(canary: Sample, stable: Sample, allowed: Increase, alpha: float) -> str | None:
+    """None when the canary's failure rate is shown within the allowance at ``1 - alpha``,
+    else the one-line reason it is not (what the evidence shows, what would show it)."""
+    side = alpha / 2
+    upper = stats.binomial_upper(canary.failed, canary.answers, 1 - side)
+    lower = stats.binomial_lower(stable.failed, stable.answers, 1 - side)
+    limit = lower + allowed.amount
+    if upper <= limit:
+        return None
+    needed = proof_answers(limit, side, canary.failed)
+    if needed is None:
+        more = f"no number of answers with {canary.failed} failed shows <= {_share(limit, False)}"
+    else:
+        clean = (
+            "clean answers" if canary.failed == 0 else f"answers with only {canary.failed} failed"
+        )
+        more = f"about {needed} {clean} show <= {_share(limit, False)}"
+    stable_said = (
+        f"; stable {stable.failed}/{stable.answers} failed: >= {_share(lower, False)}, "
+        f"allowed {_share(limit, False)}"
+        if stable.failed
+        else ""
+    )
+    return (
+        f"canary {canary.answers} answers, {canary.failed} failed: failure rate <= "
+        f"{_share(upper, True)} at {_level(side)} confidence{stable_said}; {more}"
+    )
+
+
+def _prove_p95(canary: Sample, stable: Sample, allowed: Increase, alpha: float) -> str | None:
+    """None when the canary's p95 is shown within the allowed limit at ``1 - alpha``, else
+    the one-line reason it is not."""
+    side = alpha / 2
+    _, upper = stats.quantile_bounds(_histogram(canary.latencies_ms), 0.95, 1 - side)
+    lower, _ = stats.quantile_bounds(_histogram(stable.latencies_ms), 0.95, 1 - side)
+    limit = allowed.limit(lower)
+    if upper <= limit:
+        return None
+    n = len(canary.latencies_ms)
+    floor = math.ceil(math.log(side) / math.log(0.95))
+    if not math.isfinite(upper):
+        return (
+            f"canary {n} good answers: too few to bound p95 latency at {_level(side)} "
+            f"confidence; at least {floor} good answers bound it"
+        )
+    if not math.isfinite(limit):
+        return f"stable {len(stable.latencies_ms)} good answers: too few to bound its p95"
+    return (
+        f"canary {n} good answers: p95 latency <= {upper:.1f} ms at {_level(side)} "
+        f"confidence, above the allowed {limit:.1f} ms (stable p95 >= {lower:.1f} ms "
+        f"{allowed}); more answers narrow the bound only if the canary is faster"
+    )
 
 
 def judge(
@@ -184,8 +254,13 @@ def judge(
     p95: Increase | None,
     alpha: float,
     min_answers: int,
+    proof_alpha: float | None = None,
 ) -> Verdict:
-    """The canary against the stable version over one window; see the module docstring."""
+    """The canary against the stable version over one window; see the module docstring.
+
+    ``alpha``: the error rate of a fail (a false abort) at this look; ``proof_alpha``: of a
+    pass (promoting a canary worse than allowed); ``None``: this look cannot pass (it looks
+    only for a regression), its outcome is fail or inconclusive."""
     verdict = Verdict("pass")
     if failure_rate is not None and canary.answers and stable.answers:
         p = stats.fisher_greater(canary.failed, canary.answers, stable.failed, stable.answers)
@@ -203,8 +278,8 @@ def judge(
     if p95 is not None and min(good_c, good_s) >= _LATENCY_FLOOR:
         # the canary against the stable latencies raised by the allowed increase: a shift
         # within the allowance is no evidence, however many answers show it
-        allowed = [p95.limit(v) for v in stable.latencies_ms]
-        p = mann_whitney_greater(canary.latencies_ms, allowed)
+        raised = Counter(p95.limit(v) for v in stable.latencies_ms)
+        p = stats.mann_whitney(_histogram(canary.latencies_ms), raised).p_greater
         verdict.latency_p = p
         limit = p95.limit(stable.p95_ms)
         verdict.slow_ms = limit
@@ -218,6 +293,7 @@ def judge(
     if verdict.failed_rules:
         verdict.outcome = "fail"
         return verdict
+    verdict.outcome = "inconclusive"
     # a failure is shown by significance at any size; a pass needs enough answers of both
     short = [
         f"{name} answered {n} times (at least {min_answers} needed to judge)"
@@ -231,7 +307,23 @@ def judge(
             if n < min_answers
         ]
     if short:
-        verdict.outcome = "inconclusive"
         verdict.reasons = short
-
+        return verdict
+    if proof_alpha is None:
+        return verdict  # a look for a regression only: no pass before the proof looks
+    unproven = []
+    if failure_rate is not None:
+        why = _prove_rate(canary, stable, failure_rate, proof_alpha)
+        verdict.proof["failure_rate"] = "shown" if why is None else why
+        if why:
+            unproven.append(why)
+    if p95 is not None:
+        why = _prove_p95(canary, stable, p95, proof_alpha)
+        verdict.proof["p95_ms"] = "shown" if why is None else why
+        if why:
+            unproven.append(why)
+    if unproven:
+        verdict.reasons = unproven
+    else:
+        verdict.outcome = "pass"
     return verdict

@@ -52,6 +52,11 @@ class Measurement:
     #: why the check's figures cannot be judged although it measured (e.g. a history file
     #: that cannot be read): the result is an ERROR that keeps what was measured
     errors: list[str] = field(default_factory=list)
+    #: why the evidence cannot decide what the check was for although it measured (a canary
+    #: the evidence never proved within its allowances): INCONCLUSIVE unless something
+    #: failed outright; the thresholds on ``moot`` values are not judged then
+    inconclusive: list[str] = field(default_factory=list)
+    moot: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -220,7 +225,10 @@ def _judge(
     undecided: list[str] = []
     inconclusive: list[str] = []
     confidence = context.confidence(spec)
+    inconclusive.extend(measurement.inconclusive)
     for key, threshold in spec.thresholds.items():
+        if measurement.inconclusive and key in measurement.moot:
+            continue  # a figure of what could not be decided: neither a pass nor a fail
         if key not in measurement.values:
             failures.append(f"{key} was not measured, expected {threshold}")
             continue

@@ -15,11 +15,22 @@ Each step runs the command with ``$FWGATES_STEP_WEIGHT`` (``$FWGATES_STEP``,
 pauses while the prober keeps probing. During the pause the analysis compares what the prober
 saw of the new version (``version.expect``) with what it saw of the version that served
 before, over the same window (from the step's command end on), every ``analysis.every``
-(see :mod:`pytest_fwgates.canary_judge`); each look spends its share of ``1 - confidence``
-(Bonferroni over every look of the deploy), so looking often does not raise the chance of a
-false abort. At the pause's end a step the analysis could not judge (too few answers of
-either version) is **inconclusive**: the deploy stops, and the check fails whatever its
-``expect`` says.
+(see :mod:`pytest_fwgates.canary_judge`).
+
+A pause is the least a step is watched. From its end on, the step goes on only when the
+evidence *proves* the new version within the allowances (a proof look passes); until then it
+keeps observing (the prober keeps probing), up to ``analysis.max_pause`` (default: three times
+the pause, as far as the check's timeout leaves room), with a proof look at the pause's end and
+then evenly up to ``max_pause`` (every ``analysis.every`` at most, :data:`MAX_PROOF_LOOKS` at
+most per step). A step still unproven then stops the deploy as **unproven**: ``on_abort`` runs
+(an unproven version is not promoted) and the check is INCONCLUSIVE, with the one-line reason
+of what the evidence shows and how many answers would show the allowance.
+
+Error rates, each at most ``1 - confidence`` over the whole deploy (Bonferroni): a false
+abort of a version within the allowances (every look, regression side, spends
+``(1 - confidence) / looks``), and the promotion of a version beyond them (every proof look
+spends ``(1 - confidence) / proof looks``). The two errors are of disjoint cases (a version is
+either within the allowance or beyond it), so each has the whole budget.
 
 When a look fails, the deploy stops at once: ``on_abort`` runs (bounded by
 ``on_abort_timeout``), and the check waits for the service to be stable on the old version.
@@ -58,6 +69,14 @@ __all__ = ["STEP_KEYS", "STEP_OPTIONS", "run_steps"]
 
 WEIGHT_VAR = "FWGATES_STEP_WEIGHT"
 #: the figures of a deploy in steps, each one a threshold key
+#: proof looks of one step at most (at the pause's end, then evenly up to ``max_pause``):
+#: each one spends a share of the promotion error rate
+MAX_PROOF_LOOKS = 10
+#: figures a deploy stopped unproven does not judge (they describe a deploy that was stopped
+#: for want of evidence, not for a regression): its check is INCONCLUSIVE
+UNPROVEN_MOOT = frozenset(
+    {"aborted", "aborted_at_step", "steps_done", "duration_s", "version_changed"}
+)
 STEP_KEYS = (
     "aborted",
     "aborted_at_step",
@@ -103,6 +122,11 @@ STEP_OPTIONS: dict[str, dict[str, Any]] = {
             "p95_ms": _INCREASE_RULE,
             "min_answers": {"type": "integer", "minimum": 5, "maximum": 100000},
             "every": DURATION,
+            "max_pause": {
+                **DURATION,
+                "description": "the longest a step is watched until the new version is "
+                "proven (default: 3x its pause, within the check's timeout)",
+            },
             "confidence": {"type": "number", "minimum": 0.5, "maximum": 0.9999},
             "load": {
                 "description": "with under_load: Locust's figures since the step began must "
@@ -135,6 +159,8 @@ class Step:
     weight: float | None
     instance: int | None
     pause_s: float
+    #: the longest the step is watched until its new version is proven (analysis.max_pause)
+    max_pause_s: float = 0.0
 
     @property
     def label(self) -> str:
@@ -154,6 +180,8 @@ class Analysis:
     every_s: float
     confidence: float
     looks_planned: int = 1
+    #: proof looks of the whole deploy (at a pause's end and after it, until max_pause)
+    proof_looks_planned: int = 1
     #: thresholds on Locust's figures during each pause (``analysis.load``)
     load: dict[str, Threshold] = field(default_factory=dict)
     #: PromQL per version at each look (``analysis.prometheus``, see :mod:`..canary_prom`)
@@ -162,6 +190,20 @@ class Analysis:
     @property
     def alpha(self) -> float:
         return (1 - self.confidence) / max(self.looks_planned, 1)
+
+    @property
+    def proof_alpha(self) -> float:
+        """The chance each proof look may pass a version beyond the allowances."""
+        return (1 - self.confidence) / max(self.proof_looks_planned, 1)
+
+    def proof_times(self, step: Step) -> list[float]:
+        """When the step's proof looks are due, in seconds from its pause's start."""
+        extra = max(step.max_pause_s - step.pause_s, 0.0)
+        if extra <= 0:
+            return [step.pause_s]
+        count = min(math.ceil(extra / self.every_s - 1e-9) + 1, MAX_PROOF_LOOKS)
+        gap = extra / max(count - 1, 1)
+        return [step.pause_s + i * gap for i in range(count)]
 
 
 @dataclass
@@ -215,8 +257,13 @@ def parse_steps(raw: list[dict[str, Any]]) -> list[Step]:
 
 
 def parse_analysis(
-    raw: dict[str, Any] | None, steps: list[Step], confidence: float = 0.95
+    raw: dict[str, Any] | None,
+    steps: list[Step],
+    confidence: float = 0.95,
+    budget_s: float = math.inf,
 ) -> Analysis | None:
+    """``budget_s``: the seconds the check's timeout leaves for watching steps (pauses and
+    the time after them, until proof)."""
     if not raw:
         return None
     try:
@@ -246,10 +293,36 @@ def parse_analysis(
                 f"analysis: step {step.index}: weight {step.weight:g} with a pause: the "
                 f"{side} version gets no answers there, so it could never be judged"
             )
-    pauses = [s.pause_s for s in steps if s.pause_s > 0]
-    if not pauses:
+    paused = [s for s in steps if s.pause_s > 0]
+    if not paused:
         raise CheckError("analysis: no step pauses, so nothing could ever be judged")
-    analysis.looks_planned = sum(max(math.ceil(p / analysis.every_s), 1) for p in pauses)
+    given = raw.get("max_pause")
+    if given is not None:
+        longest = duration(given, 0.0, "analysis.max_pause")
+        for step in paused:
+            if longest < step.pause_s:
+                raise CheckError(
+                    f"analysis.max_pause: {longest:g} s is shorter than step {step.index}'s "
+                    f"pause ({step.pause_s:g} s): a pause is the least a step is watched"
+                )
+            step.max_pause_s = longest
+        if math.isfinite(budget_s) and longest * len(paused) >= budget_s:
+            raise CheckError(
+                f"analysis.max_pause: {len(paused)} step(s) watched up to {longest:g} s each "
+                f"do not fit in the check's timeout ({budget_s:.0f} s left for them)"
+            )
+    else:
+        # three times the pause, as far as the timeout leaves room beside the pauses
+        spare = max(budget_s - sum(s.pause_s for s in paused), 0.0) / len(paused)
+        for step in paused:
+            step.max_pause_s = step.pause_s + min(2 * step.pause_s, spare)
+    proofs = [analysis.proof_times(s) for s in paused]
+    analysis.proof_looks_planned = sum(len(p) for p in proofs)
+    # every look may abort: the regular ones up to max_pause, and the proof looks
+    analysis.looks_planned = sum(
+        max(math.ceil(s.max_pause_s / analysis.every_s), 1) + len(p)
+        for s, p in zip(paused, proofs, strict=True)
+    )
     return analysis
 
 
@@ -327,7 +400,8 @@ class _Steps:
             )
         # judged at the run's confidence level (its criterion's) unless analysis says otherwise
         level = check.context.confidence(check.spec)
-        self.analysis = parse_analysis(check.option("analysis"), self.steps, level)
+        budget = bound - check.settle_s - 5.0  # the settling after the last step, commands
+        self.analysis = parse_analysis(check.option("analysis"), self.steps, level, budget)
         rule = check.version_rule()
         self.new = rule.expect if rule else None
         if self.analysis is not None and (rule is None or self.new is None):
@@ -339,6 +413,8 @@ class _Steps:
         self.records: list[StepRecord] = []
         self.abort: Abort | None = None
         self.failures: list[str] = []
+        #: why the deploy stopped unproven (the check is INCONCLUSIVE)
+        self.unproven: list[str] = []
         self.outputs: list[tuple[str, ProcessResult]] = []
 
     # --- the whole deploy --------------------------------------------------------------------
@@ -427,31 +503,58 @@ class _Steps:
             record.ended = record.judged_from
             return True
         analysis = self.analysis
-        next_look = record.judged_from + (analysis.every_s if analysis else step.pause_s)
+        if analysis is None:
+            while (now := prober.now()) < pause_end:
+                if time.monotonic() >= self.deadline:
+                    record.ended = now
+                    return self._stop(prober, step, "no time left in the check's bound", fail=True)
+                time.sleep(max(min(pause_end - now, 1.0), 0.01))
+            record.ended = prober.now()
+            return True
+        # the pause is the least the step is watched; from its end on, the proof looks
+        proofs = [record.judged_from + t for t in analysis.proof_times(step)]
+        next_look = record.judged_from + analysis.every_s
         verdict: Verdict | None = None
         while True:
             now = prober.now()
             if time.monotonic() >= self.deadline:
                 record.ended = now
+                if now >= pause_end:  # watched its pause, the timeout cut the proof short
+                    return self._unproven(prober, step, verdict, "the check's timeout came")
                 return self._stop(prober, step, "no time left in the check's bound", fail=True)
-            if analysis is not None and now >= min(next_look, pause_end):
-                verdict = self._look(prober, record, now)
+            proof = bool(proofs) and now >= proofs[0]
+            if now >= next_look or proof:
+                verdict = self._look(prober, record, now, proof=proof)
                 next_look = now + analysis.every_s
+                while proofs and proofs[0] <= now:
+                    proofs.pop(0)
                 if verdict.outcome == "fail":
                     record.ended = now
                     return self._stop(prober, step, "; ".join(verdict.reasons), verdict=verdict)
-            if now >= pause_end:
-                break
-            time.sleep(max(min(next_look, pause_end) - prober.now(), 0.01))
+                if proof and verdict.outcome == "pass":
+                    break
+                if proof and not proofs:
+                    record.ended = now
+                    return self._unproven(prober, step, verdict, "max_pause ran out")
+            wake = min(next_look, proofs[0]) if proofs else next_look
+            time.sleep(max(wake - prober.now(), 0.01))
         record.ended = prober.now()
-        if verdict is not None and verdict.outcome == "inconclusive":
-            why = f"step {step.index}: the analysis could not judge the new version: " + "; ".join(
-                verdict.reasons
-            )
-            return self._stop(prober, step, why, fail=True, verdict=verdict)
         return True
 
-    def _look(self, prober: Prober, record: StepRecord, now: float) -> Verdict:
+    def _unproven(self, prober: Prober, step: Step, verdict: Verdict | None, why: str) -> bool:
+        """Stop the deploy for want of proof: on_abort runs (an unproven version is not
+        promoted), and the check is INCONCLUSIVE with what the evidence showed."""
+        where = f"step {step.index}"
+        if step.weight is not None:
+            where += f" (weight {step.weight:g} %)"
+        elif step.instance is not None:
+            where += f" (instance {step.instance})"
+        shown = "; ".join(verdict.reasons) if verdict is not None and verdict.reasons else why
+        reason = f"{where}: {shown}"
+        self.unproven.append(f"unproven, not promoted: {reason}")
+        return self._stop(prober, step, f"unproven ({why}): {reason}", verdict=verdict)
+
+    def _look(self, prober: Prober, record: StepRecord, now: float, *, proof: bool) -> Verdict:
         analysis = self.analysis
         assert analysis is not None and self.new is not None and record.judged_from is not None
         canary, stable, neither = _samples(
@@ -464,6 +567,7 @@ class _Steps:
             p95=analysis.p95,
             alpha=analysis.alpha,
             min_answers=analysis.min_answers,
+            proof_alpha=analysis.proof_alpha if proof else None,
         )
         if analysis.load:
             self._judge_load(record, verdict)
@@ -483,6 +587,7 @@ class _Steps:
             "stable": {"version": self.old, **stable.to_json()},
             "unattributed": neither,
             "alpha": round(analysis.alpha, 6),
+            **({"proof_alpha": round(analysis.proof_alpha, 6)} if proof else {}),
             **verdict.to_json(),
             **({"load": record.last_load} if record.last_load else {}),
             **({"prometheus": [p.to_json() for p in prom]} if prom else {}),
@@ -535,7 +640,13 @@ class _Steps:
         whatever its thresholds say (the deploy broke or was never judged)."""
         if fail:
             self.failures.append(reason)
-        label = "abort" if verdict is not None and verdict.outcome == "fail" else "stopped"
+        label = (
+            "abort"
+            if verdict is not None and verdict.outcome == "fail"
+            else "unproven"
+            if reason.startswith("unproven")
+            else "stopped"
+        )
         at = prober.mark(f"{label}: step {step.index}")
         first_bad = getattr(self, "_first_bad", None) if label == "abort" else None
         self.abort = Abort(at, step.index, reason, verdict, first_bad)
@@ -671,6 +782,9 @@ class _Steps:
                 f"{check.stable_s:g} s within {check.settle_s:g} s after the last step"
             )
         m.failures.extend(self.failures)
+        if self.unproven:
+            m.inconclusive.extend(self.unproven)
+            m.moot = m.moot | UNPROVEN_MOOT
         for name, result in self.outputs:
             check.keep_output(m, name, result)
         check.keep_timeline(m, prober, figures, title=f"deploy {check.spec.id} (in steps)")

@@ -28,9 +28,12 @@ from .traffic import ROOT
 
 pytestmark = pytest.mark.integration
 
+#: allowances a good canary proves in a few hundred answers (a pause of seconds at 50 %): a
+#: failure rate within 5 % needs about 120 clean answers at the proof looks' confidence, a p95
+#: a few hundred good ones; the faulty builds are far beyond them
 ANALYSIS = {
-    "failure_rate": {"max_increase": "0.5%"},
-    "p95_ms": {"max_increase": "+50%"},
+    "failure_rate": {"max_increase": "5%"},
+    "p95_ms": {"max_increase": "+100%"},
     "min_answers": 20,
 }
 
@@ -126,12 +129,40 @@ def test_canary_without_traffic_is_never_a_pass(stack_env: Stack, tmp_path: Path
         version={"json": "version", "expect": "v2"},
         interval="20ms",
         steps=[{"weight": 10, "pause": "1s"}, {"weight": 100}],
-        analysis=ANALYSIS,
+        analysis={**ANALYSIS, "max_pause": "1s"},
         expect={"aborted": "== 1"},  # even an expected abort does not pass an unjudged canary
     )
-    assert result.outcome is Outcome.FAILED
-    assert "could not judge the new version" in result.message
+    assert result.outcome is Outcome.INCONCLUSIVE, result.message
+    assert "unproven, not promoted: step 1 (weight 10 %)" in result.message
     assert "the canary answered 0 times" in result.message
+
+
+def test_canary_too_short_to_prove_is_inconclusive_and_taken_out(
+    stack_env: Stack, tmp_path: Path
+) -> None:
+    # a good build, watched for a second: a few dozen clean answers cannot show a failure
+    # rate within 0.5 % (that takes about 740 at 95 %), so it is not promoted: on_abort takes
+    # it out, and the check says INCONCLUSIVE whatever its expect says - neither a pass nor
+    # a detected regression
+    result = _canary(
+        stack_env,
+        tmp_path,
+        steps=[{"weight": 50, "pause": "1s"}, {"weight": 100}],
+        analysis={"failure_rate": {"max_increase": "0.5%"}, "max_pause": "1s"},
+        expect={"aborted": "== 0"},
+    )
+    assert result.outcome is Outcome.INCONCLUSIVE, result.message
+    measured = result.measured
+    assert "unproven, not promoted: step 1 (weight 50 %)" in result.message
+    assert "clean answers show <= 0.50 %" in result.message or "needed to judge" in (result.message)
+    assert measured["abort_reason"].startswith("unproven")
+    assert measured["aborted"] == 1 and measured["aborted_at_step"] == 1
+    assert "detect_s" not in measured  # no regression was detected
+    assert measured["on_abort_exit_status"] == 0
+    assert measured["version_after"] == "v1" and measured["version_changed"] == 0
+    assert measured["steps"][0]["verdict"] == "inconclusive"
+    assert "app_canary" not in _routing(stack_env)
+    assert stack_env.status()["version"] == "v1"
 
 
 def test_unreadable_version_label_is_an_error(stack_env: Stack, tmp_path: Path) -> None:
