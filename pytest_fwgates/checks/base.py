@@ -27,6 +27,7 @@ __all__ = [
     "Measurement",
     "evidence_folder_name",
     "run_check",
+    "text_failures",
 ]
 
 
@@ -129,6 +130,24 @@ class CheckContext:
             raise CheckError(f"evidence folder: {exc}") from None
         self.evidence_made.add(name)
         return folder
+
+
+def text_failures(name: str, text: str, expect: Mapping[str, Any]) -> list[str]:
+    """What ``text`` lacks of ``expect[<name>_contains]`` and holds of
+    ``expect[<name>_not_contains]`` (each a string or a list of them), in that order: the
+    ``stdout`` of a command, the ``body`` of an HTTP response."""
+
+    def strings(key: str) -> list[str]:
+        value = expect.get(key)
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else [str(v) for v in value]
+
+    missing = [
+        f"{name} does not contain {t!r}" for t in strings(f"{name}_contains") if t not in text
+    ]
+    held = [f"{name} contains {t!r}" for t in strings(f"{name}_not_contains") if t in text]
+    return missing + held
 
 
 def evidence_folder_name(spec: CheckSpec) -> str:

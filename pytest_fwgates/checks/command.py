@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from ..fsutil import write_file
 from ..hosts import LOCAL, HostError, bounded, one_line
 from ..process import ProcessResult
-from .base import Check, CheckError, Measurement
+from .base import Check, CheckError, Measurement, text_failures
 from .host import HOSTS_SCHEMA
 
 #: characters of each stream shown in reports (the evidence file keeps more)
@@ -25,12 +25,6 @@ _STRINGS: dict[str, Any] = {
         {"type": "array", "items": {"type": "string"}, "minItems": 1},
     ]
 }
-
-
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
 def _first_word(command: str) -> str:
@@ -132,17 +126,8 @@ class CommandCheck(Check):
         assert status is not None  # execute() raised for a stopped command
         if status == 127 and "not found" in stderr:
             raise CheckError(f"command not found: {_first_word(self.spec.display_target)}")
-        failures: list[str] = []
         expect = self.spec.expect
-        for text in _as_list(expect.get("stdout_contains")):
-            if text not in stdout:
-                failures.append(f"stdout does not contain {text!r}")
-        for text in _as_list(expect.get("stdout_not_contains")):
-            if text in stdout:
-                failures.append(f"stdout contains {text!r}")
-        for text in _as_list(expect.get("stderr_contains")):
-            if text not in stderr:
-                failures.append(f"stderr does not contain {text!r}")
+        failures = text_failures("stdout", stdout, expect) + text_failures("stderr", stderr, expect)
         longest = self.context.redactor.longest
         measurement = Measurement(
             values={"exit_status": status, "duration_s": round(result.duration_s, 3)},

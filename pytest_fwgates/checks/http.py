@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from ..fsutil import write_file
 from ..patterns import PatternError, PatternTimeout, compile_pattern, search
 from ..thresholds import ThresholdError, parse, parse_duration
-from .base import Check, CheckContext, CheckError, Measurement
+from .base import Check, CheckContext, CheckError, Measurement, text_failures
 
 __all__ = ["HttpCheck", "HttpRequest", "expect_value"]
 
@@ -168,12 +168,7 @@ def judge_response(fetched: Any, expect: dict[str, Any]) -> list[str]:
     elif fetched.status >= 400:
         failures.append(f"status {fetched.status} {fetched.reason}".rstrip())
     text = fetched.text
-    for needle in _as_list(expect.get("body_contains")):
-        if needle not in text:
-            failures.append(f"body does not contain {needle!r}")
-    for needle in _as_list(expect.get("body_not_contains")):
-        if needle in text:
-            failures.append(f"body contains {needle!r}")
+    failures += text_failures("body", text, expect)
     for pattern in _as_list(expect.get("body_matches")):
         try:
             compiled = compile_pattern(pattern)
