@@ -11,10 +11,11 @@ run) or ``baseline: {compare: median, last: 5}`` (the median of the newest five)
 stored run a relative threshold cannot be decided and its criterion is NOT_EVALUATED.
 
 A run also keeps what a statistical comparison needs (``distributions``): the exact latency
-histogram behind each thresholded percentile and the counts behind each share. A relative
-threshold on a percentile or a failure ratio is decided on them (pooled over the reference
-runs) by :func:`pytest_fwgates.bounds.judge_against_baseline`; a run stored without them
-still reads, and makes such a threshold INCONCLUSIVE.
+histogram behind each thresholded percentile, the counts behind each share and the n, mean
+and sd behind each mean (``avg_ms``, ``mttr_s``). A relative threshold on a percentile, a share or a
+mean is decided on them (pooled over the reference runs), one on any other figure on the
+spread of the stored runs' values, by :func:`pytest_fwgates.bounds.judge_against_baseline`; a
+run stored without them still reads, and makes such a threshold INCONCLUSIVE.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .bounds import histogram_of
+from . import stats
+from .bounds import SPREAD_RUNS, histogram_of
 from .fsutil import atomic_write
 from .model import CheckResult, CheckSpec, Outcome
 from .thresholds import BASELINE_PREFIX, number
@@ -47,6 +49,7 @@ __all__ = [
     "machine_info",
     "reference",
     "reference_distribution",
+    "reference_values",
     "savable",
 ]
 
@@ -157,8 +160,11 @@ def _distributions(data: object) -> dict[str, dict[str, Any]]:
             continue
         histogram = histogram_of(entry.get("histogram"))
         count = entry.get("count")
+        mean = _mean_entry(entry.get("mean"))
         if histogram:
             found[str(key)] = {"histogram": histogram}
+        elif mean is not None:
+            found[str(key)] = {"mean": mean}
         elif (
             isinstance(count, list)
             and len(count) == 2
@@ -169,6 +175,22 @@ def _distributions(data: object) -> dict[str, dict[str, Any]]:
     return found
 
 
+def _mean_entry(data: object) -> dict[str, Any] | None:
+    """A stored ``{"n", "mean", "sd"}`` of a mean, or None when it is not one."""
+    if not isinstance(data, Mapping):
+        return None
+    n, mean, sd = data.get("n"), data.get("mean"), data.get("sd")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        return None
+    if isinstance(mean, bool) or not isinstance(mean, int | float) or not math.isfinite(mean):
+        return None
+    if sd is not None and (
+        isinstance(sd, bool) or not isinstance(sd, int | float) or not math.isfinite(sd) or sd < 0
+    ):
+        return None
+    return {"n": n, "mean": float(mean), "sd": None if sd is None else float(sd)}
+
+
 def distributions_of(result: CheckResult) -> dict[str, dict[str, Any]]:
     """The histograms and counts behind ``result``'s figures, as a baseline run keeps them."""
     found: dict[str, dict[str, Any]] = {}
@@ -176,8 +198,11 @@ def distributions_of(result: CheckResult) -> dict[str, dict[str, Any]]:
         if not isinstance(support, Mapping):
             continue
         histogram = histogram_of(support.get("histogram"))
+        mean = _mean_entry(support.get("mean"))
         if histogram:
             found[key] = {"histogram": {_key_text(v): c for v, c in sorted(histogram.items())}}
+        elif mean is not None:
+            found[key] = {"mean": mean}
         elif isinstance(support.get("count"), list | tuple) and len(support["count"]) == 2:
             found[key] = {"count": [int(support["count"][0]), int(support["count"][1])]}
     return found
@@ -208,7 +233,37 @@ def reference_distribution(
             "count": [sum(e["count"][0] for e in entries), sum(e["count"][1] for e in entries)],
             "runs": len(entries),
         }
+    if all("mean" in e for e in entries):
+        n, mean, sd = stats.pooled_stats(
+            [
+                (
+                    e["mean"]["n"],
+                    e["mean"]["mean"],
+                    math.nan if e["mean"]["sd"] is None else e["mean"]["sd"],
+                )
+                for e in entries
+            ]
+        )
+        return {
+            "mean": {"n": n, "mean": mean, "sd": sd if math.isfinite(sd) else None},
+            "runs": len(entries),
+        }
     return {}
+
+
+def _sd(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def reference_values(
+    runs: list[BaselineRun], key: str, compare: str = "last", last: int = 1
+) -> list[float]:
+    """The values of ``key`` in the newest stored runs, whose spread judges a figure that is
+    one number per run: the newest ``last`` under ``compare: median``, else the newest
+    :data:`~pytest_fwgates.bounds.SPREAD_RUNS`."""
+    values = [run.values[key] for run in runs if key in run.values]
+    count = max(last, 1) if compare == "median" else SPREAD_RUNS
+    return values[-count:]
 
 
 def savable(result: CheckResult) -> bool:
@@ -357,7 +412,8 @@ class BaselineStore:
         compare = str(policy.get("compare", "last"))
         last = int(policy.get("last", 5 if compare == "median" else 1))
         runs = self.runs(spec.gate, spec.criterion, spec.id)
-        return reference_distribution(runs, key, compare, last)
+        found = reference_distribution(runs, key, compare, last)
+        return {**found, "values": reference_values(runs, key, compare, last)}
 
 
 def _list(folder: Path) -> list[Path]:

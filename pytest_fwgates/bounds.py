@@ -8,7 +8,9 @@ the result:
   Clopper-Pearson lower bound, ``<``/``<=`` on the upper bound.
 - ``{"quantile": {"q": 0.95, "n": n, "low": L, "high": H, "confidence": c}}``: a percentile
   with its distribution-free order-statistic bounds (``None`` where the sample is too small).
-- ``{"mean": {"n": n, "sd": s}}``: a mean of ``n`` samples, judged on its Student-t bound.
+- ``{"mean": {"n": n, "mean": m, "sd": s, "of": "drills"}}``: a mean of ``n`` samples, judged
+  on its Student-t bound; a mean figure (:data:`MEANS`: ``avg_ms``, ``mttr_s``, ``mttd_s``)
+  without it, or of one sample, cannot pass.
 - ``{"coverage": {"share": f, "window_s": w, "samples": m}}``: a figure over a window whose
   samples cover only the share ``f`` of it; under :data:`MIN_COVERAGE` it cannot pass.
 
@@ -17,6 +19,10 @@ INCONCLUSIVE, with the evidence still missing named; a point estimate that misse
 failure as before. A share of counted events (:data:`COUNTED`) with no counts behind it is
 inconclusive too: there is nothing to bound it with; so is a percentile (``pNN_...``) with no
 samples behind it.
+
+A relative threshold (``<= +10%``) is always decided against the stored baseline on evidence
+(:func:`judge_against_baseline`): samples, counts, n/mean/sd, or the spread of the stored
+runs for a figure that is one number per run.
 """
 
 from __future__ import annotations
@@ -35,12 +41,16 @@ __all__ = [
     "COUNTED",
     "DEFAULT_CONFIDENCE",
     "DEFAULT_MARGIN",
+    "MEANS",
     "MIN_COMPARED",
     "MIN_COVERAGE",
+    "MIN_RUNS",
     "Judged",
     "count_support",
     "coverage_support",
+    "histogram_mean_support",
     "histogram_of",
+    "is_mean",
     "judge",
     "judge_against_baseline",
     "margin_of",
@@ -76,6 +86,9 @@ COUNTED = frozenset(
         "detected_pct",
     }
 )
+
+#: figures that are means of several samples: judged on n, mean and sd, never on the mean alone
+MEANS = frozenset({"avg_ms", "mttr_s", "mttd_s"})
 
 _ONE_SIDED = ("<", "<=", ">", ">=")
 
@@ -118,13 +131,18 @@ def counted(key: str) -> bool:
     return key.rsplit("::", 1)[-1] in COUNTED
 
 
+def is_mean(key: str) -> bool:
+    """Whether ``key`` (``"GET /a::avg_ms"`` too) is a mean of several samples."""
+    return key.rsplit("::", 1)[-1] in MEANS
+
+
 def needs_bound(key: str, support: Mapping[str, Any]) -> bool:
     """Whether a threshold on ``key`` is judged on more than its value: it has support, or
-    is a share of counted events or a percentile (which cannot pass without support)."""
+    is a share of counted events, a percentile or a mean (which cannot pass without it)."""
     if key in support:
         return True
     name = key.rsplit("::", 1)[-1]
-    return name in COUNTED or (name[:1] == "p" and percentile_of(name) is not None)
+    return name in COUNTED or name in MEANS or (name[:1] == "p" and percentile_of(name) is not None)
 
 
 def count_support(events: int, total: int, of: str, event: str) -> dict[str, Any]:
@@ -136,9 +154,34 @@ def coverage_support(covered_s: float, window_s: float, samples: int) -> dict[st
     return {"coverage": {"share": round(share, 6), "window_s": window_s, "samples": samples}}
 
 
-def mean_support(values: Sequence[float]) -> dict[str, Any]:
-    n, _mean, sd = stats.sample_stats(values)
-    return {"mean": {"n": n, "sd": sd if math.isfinite(sd) else None}}
+def mean_support(values: Sequence[float], of: str = "samples") -> dict[str, Any]:
+    n, mean, sd = stats.sample_stats(values)
+    return {
+        "mean": {
+            "n": n,
+            "mean": mean if math.isfinite(mean) else None,
+            "sd": sd if math.isfinite(sd) else None,
+            "of": of,
+        }
+    }
+
+
+def histogram_mean_support(
+    histogram: stats.Histogram, of: str = "requests", mean: float | None = None
+) -> dict[str, Any]:
+    """The n, mean and sd behind a mean taken over an exact histogram (a load check's
+    ``avg_ms`` over its 1 ms response-time histogram); ``mean`` the exact mean where the
+    histogram rounds the samples."""
+    n, hist_mean, sd = stats.histogram_stats(histogram)
+    mean = hist_mean if mean is None else mean
+    return {
+        "mean": {
+            "n": n,
+            "mean": mean if math.isfinite(mean) else None,
+            "sd": sd if math.isfinite(sd) else None,
+            "of": of,
+        }
+    }
 
 
 def quantile_support(
@@ -202,32 +245,26 @@ def judge(
     ``reference`` is what the stored baseline runs hold behind ``baseline`` (a histogram or
     counts; ``{}`` when they hold none): a relative threshold on a percentile or a counted
     figure is then decided by a statistical test (:func:`judge_against_baseline`)."""
-    if reference is not None and baseline is not None and threshold.relative:
-        compared = judge_against_baseline(
-            key, threshold, value, support, reference, baseline, confidence
-        )
-        if compared is not None:
-            return compared
     holds = threshold.holds(key, value, baseline)
     shown = format_value(key, value)
     if holds is None:
         return Judged("undecided", f"{key} = {shown}: {threshold} needs a baseline")
+    covered = _covered(key, shown, support or {}, min_coverage)
+    if threshold.relative and baseline is not None:
+        compared = judge_against_baseline(
+            key, threshold, value, support, reference or {}, baseline, confidence
+        )
+        if compared.state == "pass" and covered is not None:
+            return covered
+        return compared
     if not holds:
         return Judged(
             "fail", f"{key} = {shown}, expected {describe_threshold(key, threshold, baseline)}"
         )
     support = support or {}
-    coverage = support.get("coverage")
-    if isinstance(coverage, Mapping) and float(coverage.get("share", 0.0)) < min_coverage:
-        window = float(coverage.get("window_s") or 0.0)
-        return Judged(
-            "inconclusive",
-            f"{key} = {shown}: {int(coverage.get('samples') or 0)} samples cover "
-            f"{float(coverage.get('share', 0.0)) * 100:.3g} % of the "
-            f"{format_span(window) if window > 0 else ''} window; "
-            f"{min_coverage * 100:g} % needed",
-        )
-    if threshold.op not in _ONE_SIDED or threshold.relative:
+    if covered is not None:
+        return covered
+    if threshold.op not in _ONE_SIDED:
         return Judged("pass")
     lower = threshold.op in (">", ">=")
     if "count" in support:
@@ -244,6 +281,12 @@ def judge(
         return _judge_quantile(key, threshold, value, support["quantile"], lower)
     if isinstance(support.get("mean"), Mapping):
         return _judge_mean(key, threshold, value, support["mean"], confidence, lower)
+    if is_mean(key):
+        return Judged(
+            "inconclusive",
+            f"{key} = {shown} is a mean with no samples behind it: no bound at "
+            f"{_pct(confidence)} confidence (record the samples, their n and spread, with it)",
+        )
     if counted(key):
         return Judged(
             "inconclusive",
@@ -257,6 +300,23 @@ def judge(
             "confidence (record the samples with the figure)",
         )
     return Judged("pass")
+
+
+def _covered(
+    key: str, shown: str, support: Mapping[str, Any], min_coverage: float
+) -> Judged | None:
+    """INCONCLUSIVE when the samples of a figure over a window cover too little of it."""
+    coverage = support.get("coverage")
+    if isinstance(coverage, Mapping) and float(coverage.get("share", 0.0)) < min_coverage:
+        window = float(coverage.get("window_s") or 0.0)
+        return Judged(
+            "inconclusive",
+            f"{key} = {shown}: {int(coverage.get('samples') or 0)} samples cover "
+            f"{float(coverage.get('share', 0.0)) * 100:.3g} % of the "
+            f"{format_span(window) if window > 0 else ''} window; "
+            f"{min_coverage * 100:g} % needed",
+        )
+    return None
 
 
 def _judge_count(
@@ -343,24 +403,35 @@ def _judge_mean(
 ) -> Judged:
     n = int(mean.get("n") or 0)
     sd = mean.get("sd")
-    low, high = stats.mean_bounds(n, value, float(sd) if sd is not None else math.nan, confidence)
+    of = str(mean.get("of") or "samples")
+    spread = float(sd) if sd is not None else math.nan
+    low, high = stats.mean_bounds(n, value, spread, confidence)
     bound = low if lower else high
     if not math.isfinite(bound):
+        noun = of[:-1] if n == 1 and of.endswith("s") else of
         return Judged(
             "inconclusive",
-            f"{key} = {format_value(key, value)} is the mean of {n} sample"
-            f"{'' if n == 1 else 's'}: no bound at {_pct(confidence)} confidence; "
-            "2 or more needed",
+            f"{key} = {format_value(key, value)} is the mean of {n} {noun}: no bound at "
+            f"{_pct(confidence)} confidence; a mean needs at least 2 {of}",
         )
     said = (
-        f"{key} mean of {n}: {'>=' if lower else '<='} {_show(key, bound, lower)} "
+        f"{key} mean of {n} {of}: {'>=' if lower else '<='} {_show(key, bound, lower)} "
         f"at {_pct(confidence)} confidence"
     )
     if threshold.holds(key, bound):
         return Judged("pass", said)
-    return Judged(
-        "inconclusive", f"{key} = {format_value(key, value)}, but {said}; more samples needed"
+    limit = threshold.limit(key)
+    needed = (
+        stats.mean_samples_needed(value, spread, limit, confidence, lower=lower)
+        if limit is not None
+        else None
     )
+    more = (
+        f"{needed} {of} with this spread show {threshold}"
+        if needed is not None
+        else "more samples needed"
+    )
+    return Judged("inconclusive", f"{key} = {format_value(key, value)}, but {said}; {more}")
 
 
 _PERCENTILE = re.compile(r"(?:^|::)p(\d{1,2}(?:\.\d+)?)_")
@@ -451,9 +522,17 @@ def histogram_of(data: object) -> dict[float, int]:
     return found
 
 
+#: stored runs a figure that is one number per run needs before its spread can show "no
+#: regression" (the Student-t prediction of one more run has k - 1 degrees of freedom)
+MIN_RUNS = 3
+#: the newest runs whose spread is used under ``baseline: {compare: last}``
+SPREAD_RUNS = 5
+
+
 def margin_of(threshold: Threshold) -> float:
-    """The practical margin of a relative ``<``/``<=`` threshold (a fraction)."""
-    return max(float(threshold.value) / 100, DEFAULT_MARGIN)
+    """The practical margin of a relative "no regression" threshold (a fraction): its own
+    percentage, at least :data:`DEFAULT_MARGIN`."""
+    return max(abs(float(threshold.value)) / 100, DEFAULT_MARGIN)
 
 
 def _change(value: float, baseline: float) -> str:
@@ -466,6 +545,32 @@ def _p(p: float) -> str:
     return f"p = {p:.2g}" if p >= 0.001 else "p < 0.001"
 
 
+def _kind(key: str, support: Mapping[str, Any]) -> str:
+    if percentile_of(key) is not None:
+        return "percentile"
+    if counted(key):
+        return "counted"
+    if is_mean(key) or isinstance(support.get("mean"), Mapping):
+        return "mean"
+    return "runs"
+
+
+def _mean_of(entry: object, value: float | None = None) -> tuple[int, float, float] | None:
+    """(n, mean, sd) of a ``{"mean": {...}}`` support or stored distribution, or None."""
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("mean"), Mapping):
+        return None
+    mean = entry["mean"]
+    try:
+        n = int(mean.get("n") or 0)
+        m = float(mean["mean"]) if mean.get("mean") is not None else value
+        sd = float(mean["sd"]) if mean.get("sd") is not None else math.nan
+    except (TypeError, ValueError):
+        return None
+    if m is None or n <= 0 or not math.isfinite(m):
+        return None
+    return n, float(m), sd
+
+
 def judge_against_baseline(
     key: str,
     threshold: Threshold,
@@ -474,29 +579,54 @@ def judge_against_baseline(
     reference: Mapping[str, Any],
     baseline: float,
     confidence: float = DEFAULT_CONFIDENCE,
-) -> Judged | None:
-    """A relative ``<``/``<=`` threshold on a percentile or a counted figure, decided by a
-    one-sided test against the stored baseline with a practical margin (None: judged on the
-    value, as other relative thresholds are).
+) -> Judged:
+    """A relative threshold decided by a one-sided test against the stored baseline.
 
-    Percentiles: the new samples against the baseline's scaled by ``1 + margin``, by
-    Mann-Whitney U (a shift of the whole distribution) and by order-statistic bounds of the
-    percentile itself (a regression of the tail alone), each at half the error rate. Counted
-    figures: Fisher's exact test of the new failures against the baseline's scaled by
-    ``1 + margin``. A significant regression FAILS; no significant regression PASSES only
-    with at least :data:`MIN_COMPARED` samples each side, else INCONCLUSIVE."""
-    if threshold.op not in ("<", "<=") or threshold.value < 0:
-        return None
-    q = percentile_of(key)
-    if q is None and not counted(key):
-        return None
+    ``<``/``<=`` say "lower is better", ``>``/``>=`` "higher is better". A threshold that
+    allows the figure to get worse (``<= +10%``, ``>= -10%``) asks "no regression beyond the
+    margin": the baseline is scaled by the margin (:func:`margin_of`) and the new run tested
+    against it; a significant regression FAILS, none PASSES only with enough evidence
+    (:data:`MIN_COMPARED` samples each side, :data:`MIN_RUNS` stored runs), else
+    INCONCLUSIVE. One that demands an improvement (``<= -10%``, ``>= +5%``) PASSES only when
+    the test shows the new run significantly better than the baseline scaled by it; a point
+    that misses it FAILS. ``==``/``!=`` cannot be shown by a test: INCONCLUSIVE when met.
+
+    The test by kind of figure: percentiles, Mann-Whitney U on the histograms plus the
+    percentile's order-statistic bounds (a regression of the tail alone), each at half the
+    error rate; counted figures, Fisher's exact test of the events against the baseline's
+    scaled counts; means, Welch's t test from n, mean and sd; any other figure (one number
+    per run: ``rps``, ``duration_s``), the Student-t prediction of one more run from the
+    stored runs' values."""
     support = support or {}
-    margin = margin_of(threshold)
     alpha = 1 - confidence
     shown, base_shown = format_value(key, value), format_value(key, baseline)
     head = f"{key} {shown} vs baseline {base_shown} ({_change(value, baseline)}"
-    margin_text = f"margin {margin * 100:g} %"
-    if q is not None:
+    point = threshold.holds(key, value, baseline)
+    if threshold.op not in _ONE_SIDED:
+        if not point:
+            return Judged(
+                "fail", f"{key} = {shown}, expected {describe_threshold(key, threshold, baseline)}"
+            )
+        return Judged(
+            "inconclusive",
+            f"{head}): no test can show a figure {threshold.op} a share of its baseline "
+            "(state it with <= or >=)",
+        )
+    lower_better = threshold.op in ("<", "<=")
+    v = float(threshold.value) / 100
+    improve = v < 0 if lower_better else v > 0
+    margin = margin_of(threshold)
+    if improve:
+        factor = 1 + v
+        margin_text = f"improvement {abs(v) * 100:g} %"
+    else:
+        factor = 1 + margin if lower_better else 1 - margin
+        margin_text = f"margin {margin * 100:g} %"
+    kind = _kind(key, support)
+    enough = True
+    tail_why = ""
+    if kind == "percentile":
+        q = percentile_of(key) or 0.5
         new, base = histogram_of(support.get("histogram")), histogram_of(reference.get("histogram"))
         if not base:
             return Judged(
@@ -506,19 +636,24 @@ def judge_against_baseline(
             )
         if not new:
             return Judged("inconclusive", f"{head}): no samples behind {key} to compare")
-        scaled = {v * (1 + margin): c for v, c in base.items()}
+        scaled = {x * factor: c for x, c in base.items()}
         n_new, n_base = sum(new.values()), sum(base.values())
-        p = stats.mann_whitney(new, scaled).p_greater
-        low_new, _ = stats.quantile_bounds(new, q, 1 - alpha / 2)
-        _, high_base = stats.quantile_bounds(scaled, q, 1 - alpha / 2)
-        tail = math.isfinite(low_new) and math.isfinite(high_base) and low_new > high_base
+        test = stats.mann_whitney(new, scaled)
+        p_worse, p_better = (
+            (test.p_greater, test.p_less) if lower_better else (test.p_less, test.p_greater)
+        )
+        if not improve:
+            # the tail alone: the new percentile's bound beyond the scaled baseline's
+            low_new, high_new = stats.quantile_bounds(new, q, 1 - alpha / 2)
+            low_base, high_base = stats.quantile_bounds(scaled, q, 1 - alpha / 2)
+            if lower_better and math.isfinite(low_new) and low_new > high_base:
+                tail_why = f"p{q * 100:g} >= {format_value(key, low_new)}"
+            elif not lower_better and math.isfinite(high_new) and high_new < low_base:
+                tail_why = f"p{q * 100:g} <= {format_value(key, high_new)}"
         samples = f"{n_new} vs {n_base} samples"
-        if p < alpha / 2 or tail:
-            why = _p(p) if p < alpha / 2 else f"p{q * 100:g} >= {format_value(key, low_new)}"
-            return Judged(
-                "fail", f"{head}, beyond the {margin_text}: {why}, {samples}), expected {threshold}"
-            )
-    else:
+        enough = min(n_new, n_base) >= MIN_COMPARED
+        need = f"{MIN_COMPARED} samples each side needed"
+    elif kind == "counted":
         new_count, base_count = support.get("count"), reference.get("count")
         if not isinstance(base_count, list | tuple) or len(base_count) != 2:
             return Judged(
@@ -528,22 +663,96 @@ def judge_against_baseline(
             )
         if not isinstance(new_count, list | tuple) or len(new_count) != 2:
             return Judged("inconclusive", f"{head}): no counts behind {key} to compare")
-        bad_new, n_new = (int(x) for x in new_count)
-        bad_base, n_base = (int(x) for x in base_count)
+        k_new, n_new = (int(x) for x in new_count)
+        k_base, n_base = (int(x) for x in base_count)
         if n_new <= 0 or n_base <= 0:
             return Judged("inconclusive", f"{head}): nothing counted to compare")
-        scaled_bad = min(n_base, math.ceil(bad_base * (1 + margin)))
-        p = stats.fisher_greater(bad_new, n_new, scaled_bad, n_base)
-        samples = f"{bad_new}/{n_new} vs {bad_base}/{n_base}"
-        if p < alpha:
+        # the events that make the figure worse: the counted ones when lower is better,
+        # the others when higher is better (availability: the probes not good)
+        bad_new = k_new if lower_better else n_new - k_new
+        bad_share = (k_base if lower_better else n_base - k_base) / n_base
+        if improve:
+            allowed = bad_share * factor if lower_better else 1 - (1 - bad_share) * factor
+            scaled_bad = max(0, min(n_base, math.floor(allowed * n_base + 1e-9)))
+        else:
+            # the bad events may grow by the margin, and as far as the threshold allows
+            allowed = bad_share * (1 + margin)
+            if not lower_better:
+                allowed = max(allowed, 1 - (1 - bad_share) * (1 + v))
+            scaled_bad = max(0, min(n_base, math.ceil(allowed * n_base - 1e-9)))
+        p_worse = stats.fisher_greater(bad_new, n_new, scaled_bad, n_base)
+        p_better = stats.fisher_greater(scaled_bad, n_base, bad_new, n_new)
+        samples = f"{k_new}/{n_new} vs {k_base}/{n_base}"
+        enough = min(n_new, n_base) >= MIN_COMPARED
+        need = f"{MIN_COMPARED} samples each side needed"
+    elif kind == "mean":
+        new_mean, base_mean = _mean_of(support, value), _mean_of(reference)
+        if base_mean is None:
             return Judged(
-                "fail",
-                f"{head}, beyond the {margin_text}: {_p(p)}, {samples}), expected {threshold}",
+                "inconclusive",
+                f"{head}): the baseline holds no n, mean and sd of {key} to compare with "
+                "(saved before they were stored): save a new baseline",
             )
-    if min(n_new, n_base) < MIN_COMPARED:
+        if new_mean is None:
+            return Judged("inconclusive", f"{head}): no samples behind {key} to compare")
+        n_new, m_new, s_new = new_mean
+        n_base, m_base, s_base = base_mean
+        if min(n_new, n_base) < 2 or not (math.isfinite(s_new) and math.isfinite(s_base)):
+            return Judged(
+                "inconclusive",
+                f"{head}): {n_new} vs {n_base} samples: a comparison of means needs "
+                "at least 2 each side",
+            )
+        p_greater, p_less = stats.welch_p(
+            n_new, m_new, s_new, n_base, m_base * factor, s_base * abs(factor)
+        )
+        p_worse, p_better = (p_greater, p_less) if lower_better else (p_less, p_greater)
+        samples = f"means of {n_new} vs {n_base} samples"
+        enough = min(n_new, n_base) >= MIN_COMPARED
+        need = f"{MIN_COMPARED} samples each side needed"
+    else:
+        runs = [float(x) for x in reference.get("values") or () if math.isfinite(float(x))]
+        k = len(runs)
+        if k < MIN_RUNS:
+            if not point:
+                return Judged(
+                    "fail",
+                    f"{key} = {shown}, expected {describe_threshold(key, threshold, baseline)}",
+                )
+            return Judged(
+                "inconclusive",
+                f"{head}): {k} baseline run{'' if k == 1 else 's'} of {key}, no spread to "
+                f"judge one run by: {MIN_RUNS - k} more baseline run"
+                f"{'' if MIN_RUNS - k == 1 else 's'} needed",
+            )
+        p_greater, p_less = stats.prediction_p(value, [x * factor for x in runs])
+        p_worse, p_better = (p_greater, p_less) if lower_better else (p_less, p_greater)
+        _, run_mean, run_sd = stats.sample_stats(runs)
+        samples = (
+            f"{k} baseline runs: mean {format_value(key, run_mean)}, sd {format_value(key, run_sd)}"
+        )
+        need = ""
+    if improve:
+        if not point:
+            return Judged(
+                "fail", f"{key} = {shown}, expected {describe_threshold(key, threshold, baseline)}"
+            )
+        if p_better < alpha and enough:
+            return Judged("pass", f"{head}, {margin_text} shown: {_p(p_better)}, {samples})")
+        tail = f": {need} to show it" if not enough else ""
         return Judged(
             "inconclusive",
-            f"{head}, {margin_text}, not significant: {_p(p)}, {samples}): "
-            f"{MIN_COMPARED} samples each side needed to show no regression",
+            f"{head}, {margin_text} not shown: {_p(p_better)}, {samples}){tail}",
         )
-    return Judged("pass", f"{head}, {margin_text}, within noise: {_p(p)}, {samples})")
+    if tail_why or p_worse < (alpha / 2 if kind == "percentile" else alpha):
+        why = tail_why if tail_why and p_worse >= alpha / 2 else _p(p_worse)
+        return Judged(
+            "fail", f"{head}, beyond the {margin_text}: {why}, {samples}), expected {threshold}"
+        )
+    if not enough:
+        return Judged(
+            "inconclusive",
+            f"{head}, {margin_text}, not significant: {_p(p_worse)}, {samples}): "
+            f"{need} to show no regression",
+        )
+    return Judged("pass", f"{head}, {margin_text}, within noise: {_p(p_worse)}, {samples})")

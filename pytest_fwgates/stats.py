@@ -8,7 +8,10 @@
 - Means of few samples (``mttr_s`` over incidents): a one-sided Student-t bound.
 - Two distributions (a latency histogram against its baseline): the Mann-Whitney U test
   with ties, normal approximation with continuity correction, computed on the histograms;
-  failure rates of two samples: Fisher's exact test.
+  failure rates of two samples: Fisher's exact test; two means from their n, mean and
+  standard deviation: Welch's t test.
+- One number per run (``rps``, a deploy's ``duration_s``) against the stored runs: the
+  Student-t prediction of one more run from their mean and spread.
 
 The distributions come from scipy, imported only when a bound is computed. Each function
 takes the confidence as a fraction (``0.95``).
@@ -30,11 +33,16 @@ __all__ = [
     "binomial_upper",
     "fisher_greater",
     "histogram_rank",
+    "histogram_stats",
     "mann_whitney",
     "mean_bounds",
+    "mean_samples_needed",
+    "pooled_stats",
+    "prediction_p",
     "quantile_bounds",
     "quantile_ranks",
     "trials_needed",
+    "welch_p",
 ]
 
 
@@ -256,3 +264,102 @@ def fisher_greater(bad_new: int, n_new: int, bad_base: int, n_base: int) -> floa
 
     table = [[bad_new, n_new - bad_new], [bad_base, n_base - bad_base]]
     return float(fisher_exact(table, alternative="greater").pvalue)
+
+
+def histogram_stats(histogram: Histogram) -> tuple[int, float, float]:
+    """(n, mean, sample standard deviation) of a histogram ``{value: count}``."""
+    items = [(float(v), int(c)) for v, c in histogram.items() if c > 0]
+    n = sum(c for _, c in items)
+    if n == 0:
+        return 0, math.nan, math.nan
+    mean = math.fsum(v * c for v, c in items) / n
+    if n < 2:
+        return n, mean, math.nan
+    var = math.fsum(c * (v - mean) ** 2 for v, c in items) / (n - 1)
+    return n, mean, math.sqrt(var)
+
+
+def pooled_stats(parts: Sequence[tuple[int, float, float]]) -> tuple[int, float, float]:
+    """(n, mean, sd) of the samples of several parts together, each given as (n, mean, sd)
+    (an sd of NaN only for a part of one sample)."""
+    parts = [(int(n), float(m), float(s)) for n, m, s in parts if n > 0]
+    n = sum(p[0] for p in parts)
+    if n == 0:
+        return 0, math.nan, math.nan
+    mean = math.fsum(k * m for k, m, _ in parts) / n
+    if n < 2:
+        return n, mean, math.nan
+    within = math.fsum((k - 1) * (s if math.isfinite(s) else 0.0) ** 2 for k, _, s in parts)
+    between = math.fsum(k * (m - mean) ** 2 for k, m, _ in parts)
+    return n, mean, math.sqrt(max(within + between, 0.0) / (n - 1))
+
+
+def welch_p(
+    n_new: int, mean_new: float, sd_new: float, n_base: int, mean_base: float, sd_base: float
+) -> tuple[float, float]:
+    """Welch's t test of two means from their n, mean and sample standard deviation:
+    the one-sided p-values of "``new`` is larger" and "smaller" (as scipy's
+    ``ttest_ind(equal_var=False)``). (1, 1) when either side has fewer than two samples."""
+    if n_new < 2 or n_base < 2 or not (math.isfinite(sd_new) and math.isfinite(sd_base)):
+        return 1.0, 1.0
+    a, b = sd_new**2 / n_new, sd_base**2 / n_base
+    diff = mean_new - mean_base
+    if a + b <= 0:
+        if diff == 0:
+            return 1.0, 1.0
+        return (0.0, 1.0) if diff > 0 else (1.0, 0.0)
+    t_stat = diff / math.sqrt(a + b)
+    df = (a + b) ** 2 / (a**2 / (n_new - 1) + b**2 / (n_base - 1))
+    from scipy.stats import t
+
+    return float(t.sf(t_stat, df)), float(t.cdf(t_stat, df))
+
+
+def prediction_p(value: float, runs: Sequence[float]) -> tuple[float, float]:
+    """How surprising one more run's ``value`` is for the stored ``runs`` (one number each):
+    the one-sided p-values of "larger" and "smaller" from the Student-t prediction
+    ``(value - mean) / (s * sqrt(1 + 1/k))`` with ``k - 1`` degrees of freedom. Runs that
+    all agree (s = 0) make any other value significant. Needs at least two runs."""
+    k, mean, sd = sample_stats(list(runs))
+    if k < 2:
+        raise ValueError("a prediction needs at least two runs")
+    diff = value - mean
+    if sd <= 0 or not math.isfinite(sd):
+        if diff == 0:
+            return 1.0, 1.0
+        return (0.0, 1.0) if diff > 0 else (1.0, 0.0)
+    t_stat = diff / (sd * math.sqrt(1 + 1 / k))
+    from scipy.stats import t
+
+    return float(t.sf(t_stat, k - 1)), float(t.cdf(t_stat, k - 1))
+
+
+def mean_samples_needed(
+    mean: float, stdev: float, limit: float, confidence: float = 0.95, *, lower: bool = False
+) -> int | None:
+    """The smallest n whose one-sided t bound, with this mean and spread, lies on the good
+    side of ``limit`` (upper bound below it, or lower bound above it); None when the mean
+    itself does not, or it would take more than 10**6."""
+    _alpha(confidence)
+    gap = (mean - limit) if lower else (limit - mean)
+    if gap <= 0 or not math.isfinite(stdev):
+        return None
+    if stdev == 0:
+        return 2
+    from scipy.stats import t
+
+    def shows(n: int) -> bool:
+        return float(t.ppf(confidence, n - 1)) * stdev / math.sqrt(n) < gap
+
+    low, high = 2, 2
+    while not shows(high):
+        low, high = high, high * 2
+        if high > 10**6:
+            return None
+    while high - low > 1:
+        mid = (low + high) // 2
+        if shows(mid):
+            high = mid
+        else:
+            low = mid
+    return high

@@ -133,8 +133,8 @@ def test_a_baseline_without_a_distribution_is_inconclusive() -> None:
         "failure_ratio", NO_REGRESSION, 0.0, {"count": [0, 100]}, 0.95, 0.0, reference={}
     )
     assert judged.state == "inconclusive" and "holds no counts" in judged.text
-    # with no store looked up (reference None) a relative threshold is judged on the value
-    assert judge("p95_ms", NO_REGRESSION, 30.0, None, 0.95, 40.0).state == "pass"
+    # with no store looked up (reference None) nothing backs a relative threshold either
+    assert judge("p95_ms", NO_REGRESSION, 30.0, None, 0.95, 40.0).state == "inconclusive"
 
 
 def test_failure_ratio_by_fishers_exact_test() -> None:
@@ -158,11 +158,16 @@ def test_failure_ratio_by_fishers_exact_test() -> None:
     assert (ratio((22, 1000), (10, 1000)).state == "fail") == (p < 0.05)
 
 
-def test_other_relative_thresholds_are_judged_on_the_value() -> None:
-    # a duration, and a ">=" relative threshold, keep the point comparison
-    assert judge("duration_s", NO_REGRESSION, 9.0, None, 0.95, 10.0, reference={}).state == "pass"
+def test_other_relative_thresholds_need_the_spread_of_stored_runs() -> None:
+    # a duration is one number per run: judged on the spread of the stored runs
+    one_run = judge("duration_s", NO_REGRESSION, 9.0, None, 0.95, 10.0, reference={})
+    assert one_run.state == "inconclusive" and "3 more baseline runs needed" in one_run.text
+    runs = {"values": [10.0, 11.0, 9.5, 10.4]}
+    judged = judge("duration_s", NO_REGRESSION, 9.0, None, 0.95, 10.0, reference=runs)
+    assert judged.state == "pass" and "4 baseline runs" in judged.text
+    # a ">=" relative threshold on a percentile: the mirror test, and no samples no pass
     bigger = parse(">= -10%")
-    assert judge("p95_ms", bigger, 95.0, None, 0.95, 100.0, reference={}).state == "pass"
+    assert judge("p95_ms", bigger, 95.0, None, 0.95, 100.0, reference={}).state == "inconclusive"
 
 
 def test_stored_runs_keep_histograms_and_counts_and_old_runs_stay_readable(

@@ -186,10 +186,18 @@ def _quick_against_baseline(
 
 def test_relative_threshold_of_any_check_type_uses_the_store(project: GateProject) -> None:
     folder = _quick_against_baseline(project, "true", "<= +0%", ".fwgates/baselines", 60)
+    # one stored run shows no spread: met, not proven
+    assert project.run("--gate=release").ret == 7
+    assert "2 more baseline runs needed" in project.criterion("release", "speed")["reason"]
+    _stored_run(folder, 2, 58)
+    _stored_run(folder, 3, 61)
     assert project.run("--gate=release").ret == 0
-    _stored_run(folder, 2, 0.0001)
+    # the newest five runs, all far quicker than this one: a regression beyond their spread
+    for number, seconds in ((4, 0.0001), (5, 0.0002), (6, 0.0001), (7, 0.00015), (8, 0.0001)):
+        _stored_run(folder, number, seconds)
     assert project.run("--gate=release").ret == 1
-    assert "duration_s = " in project.criterion("release", "speed")["reason"]
+    reason = project.criterion("release", "speed")["reason"]
+    assert "beyond the margin 10 %" in reason and "5 baseline runs" in reason
 
 
 def test_a_relative_threshold_names_its_baseline_and_bound(project: GateProject) -> None:

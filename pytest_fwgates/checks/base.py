@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..bounds import DEFAULT_CONFIDENCE, judge, needs_bound, parse_confidence
+from ..bounds import DEFAULT_CONFIDENCE, judge, parse_confidence
 from ..exclusive import LockTimeout, exclusive
 from ..fsutil import real_folder
 from ..hosts import HostPool
@@ -257,11 +257,8 @@ def _judge(
             # kept with the result: reports show the bound the baseline made
             measurement.facts[BASELINE_PREFIX + key] = baseline
         support = measurement.support.get(key)
-        reference = (
-            context.baseline_distribution(spec, key)
-            if baseline is not None and needs_bound(key, {})
-            else None
-        )
+        # every relative threshold is decided on what the stored runs hold behind it
+        reference = context.baseline_distribution(spec, key) if baseline is not None else None
         judged = judge(key, threshold, value, support, confidence, baseline, reference=reference)
         if judged.state == "fail" and key in measurement.explained and measurement.failures:
             continue  # already failed, with the reason in the host's own words
@@ -273,7 +270,9 @@ def _judge(
             inconclusive.append(judged.text)
         if support is not None and judged.text and judged.state != "fail":
             support["shown"] = judged.text
-        if support is not None and reference is not None and " vs baseline " in judged.text:
+        if reference is not None and " vs baseline " in judged.text:
+            if support is None:
+                support = measurement.support[key] = {}
             # the statistical comparison, whatever it decided: the reports show it as the
             # threshold's measure (not the point bound the percentage alone would give)
             support["compared"] = judged.text

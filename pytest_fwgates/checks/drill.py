@@ -24,6 +24,7 @@ import time
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from ..bounds import mean_support
 from ..probe import ProbeError, Prober, _Connection
 from ..process import ProcessResult
 from .base import CheckError, Measurement
@@ -175,11 +176,14 @@ class DrillCheck(TimedCheck):
         )
         if detected is not None:
             measurement.values["mttd_s"] = round(detected - fault_at, 3)
+            # one drill: a mean of one sample, which no standard on a mean can pass
+            measurement.support["mttd_s"] = mean_support([measurement.values["mttd_s"]], "drills")
         first_failed = next((p for p in prober.probes if p.start >= fault_at and not p.ok), None)
         if first_failed is not None:
             measurement.values["mttd_probe_s"] = round(first_failed.start - fault_at, 3)
         if recovered is not None:
             measurement.values["mttr_s"] = round(recovered - fault_at, 3)
+            measurement.support["mttr_s"] = mean_support([measurement.values["mttr_s"]], "drills")
         measurement.facts["versions_seen"] = figures.versions
         measurement.facts["detected_by"] = (
             f"alert {detect['alert']}" if isinstance(detect, dict) else "probe"

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..bounds import count_support, quantile_support
+from ..bounds import count_support, histogram_mean_support, quantile_support
 from ..exclusive import LockTimeout, exclusive
 from ..locust_run import (
     FIGURES,
@@ -211,7 +211,8 @@ class LoadCheck(Check):
 
     def _support(self, run: LoadRun, values: dict[str, float]) -> dict[str, dict[str, Any]]:
         """Counts behind each failure ratio; order-statistic bounds of each percentile held
-        to a threshold (from the exact histograms)."""
+        to a threshold and the n, mean and sd behind each ``avg_ms`` (from the exact
+        histograms)."""
         confidence = self.context.confidence(self.spec)
         support: dict[str, dict[str, Any]] = {}
         for endpoint, figures in [("", run.total), *run.endpoints.items()]:
@@ -223,6 +224,11 @@ class LoadCheck(Check):
                     failed, requests, "requests", "failed"
                 )
             hist = run.histograms.get(endpoint)
+            if hist and f"{prefix}avg_ms" in values:
+                # the mean's n and spread from the same exact histogram (kept for a baseline)
+                support[f"{prefix}avg_ms"] = histogram_mean_support(
+                    hist, mean=values[f"{prefix}avg_ms"]
+                )
             for key, pct in PERCENTILES.items():
                 name = f"{prefix}{key}"
                 if hist and name in values and name in self.spec.thresholds:
