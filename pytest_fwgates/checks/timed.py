@@ -4,12 +4,13 @@ running their commands, and the timeline evidence."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..bounds import count_support
+from ..bounds import count_support, mean_support
 from ..fsutil import write_file
 from ..history import HISTORY_SCHEMA, HistoryError, window
 from ..probe import DEFAULT_INTERVAL, Figures, Probe, ProbeError, Prober, VersionRule
@@ -175,6 +176,20 @@ class TimedCheck(Check):
             ]
             if having:
                 measurement.values[name] = max(having)
+        if self.type_name == "drill":
+            # MTTR and MTTD are means: over the drills of the window that measured them
+            for key in ("mttr_s", "mttd_s"):
+                having = [
+                    float(e[key])
+                    for e in chosen.entries
+                    if isinstance(e.get(key), int | float) and not isinstance(e.get(key), bool)
+                ]
+                if key in measurement.values and having:
+                    measurement.facts[f"{key}_this_drill"] = measurement.values[key]
+                    measurement.values[key] = round(math.fsum(having) / len(having), 3)
+                    mean = mean_support(having, "drills")
+                    mean["over"] = chosen.over
+                    measurement.support[key] = mean
         times = [e["_time"] for e in chosen.entries if "_time" in e]
         measurement.facts["history"] = {
             "outcomes": total,
