@@ -538,7 +538,10 @@ def margin_of(threshold: Threshold) -> float:
 def _change(value: float, baseline: float) -> str:
     if baseline <= 0:
         return "new" if value > 0 else "+0 %"
-    return f"{(value / baseline - 1) * 100:+.0f} %"
+    change = (value / baseline - 1) * 100
+    if change != 0 and abs(change) < 1:
+        return f"{change:+.2g} %"  # a share: -0.01 %, not -0 %
+    return f"{change:+.0f} %"
 
 
 def _p(p: float) -> str:
@@ -680,6 +683,10 @@ def judge_against_baseline(
             if not lower_better:
                 allowed = max(allowed, 1 - (1 - bad_share) * (1 + v))
             scaled_bad = max(0, min(n_base, math.ceil(allowed * n_base - 1e-9)))
+            if not lower_better and bad_share > 0:
+                # the margin as the growth of the events against the figure it allows
+                other = f"not {support.get('event') or 'counted'}"
+                margin_text = f"margin {(allowed / bad_share - 1) * 100:.3g} % more {other}"
         p_worse = stats.fisher_greater(bad_new, n_new, scaled_bad, n_base)
         p_better = stats.fisher_greater(scaled_bad, n_base, bad_new, n_new)
         samples = f"{k_new}/{n_new} vs {k_base}/{n_base}"
@@ -729,7 +736,8 @@ def judge_against_baseline(
         p_worse, p_better = (p_greater, p_less) if lower_better else (p_less, p_greater)
         _, run_mean, run_sd = stats.sample_stats(runs)
         samples = (
-            f"{k} baseline runs: mean {format_value(key, run_mean)}, sd {format_value(key, run_sd)}"
+            f"{k} baseline runs: mean {format_value(key, float(f'{run_mean:.4g}'))}, "
+            f"sd {format_value(key, float(f'{run_sd:.3g}'))}"
         )
         need = ""
     if improve:
