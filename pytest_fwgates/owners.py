@@ -14,9 +14,10 @@ Every other figure is free: a test records it and it is held to its standard lik
 (``exit_status``, ``latency_ms``, ``value``, ``records`` and any name of a team's own).
 Plugin check types add theirs with the class attribute ``Check.owns``.
 
-Kept apart from the check modules so that the table is known without importing them; the
-names of the operations figures, of a Locust run's figures and of a prometheus check's are
-declared here once, and the modules that measure them take them from here.
+Kept apart from the check modules so that the table is known without importing them. The
+names of the figures it is made of (the operations figures, a Locust run's, a prober's, a load's
+in each phase, a prometheus check's) are declared here once; the modules that measure them
+take them from here.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from collections.abc import Iterable, Mapping
 
 __all__ = [
     "BUILTIN_OWNS",
+    "LOAD_PHASES",
     "LOCUST_FIGURES",
     "OPERATIONS_FIGURES",
+    "PROBE_FIGURES",
     "PROMETHEUS_FIGURES",
+    "UNDER_LOAD_FIGURES",
     "figure_owners",
     "owned_message",
 ]
@@ -73,16 +77,26 @@ PROMETHEUS_FIGURES: tuple[str, ...] = (
     "alerts_pending",
 )
 
-_HOST = frozenset({"mismatches"})
-_OPERATIONS = frozenset(OPERATIONS_FIGURES)
-_PROBES = frozenset(
-    {"downtime_ms", "longest_outage_ms", "outages", "failed_probes", "availability_pct"}
+#: what the prober of a deploy, rollback or drill measures of the service's answers
+PROBE_FIGURES: tuple[str, ...] = (
+    "downtime_ms",
+    "longest_outage_ms",
+    "outages",
+    "failed_probes",
+    "availability_pct",
 )
-_UNDER_LOAD = frozenset(
+#: the phases of a deploy under load, and what the load measures in each
+LOAD_PHASES: tuple[str, ...] = ("before", "during", "after")
+UNDER_LOAD_FIGURES: tuple[str, ...] = tuple(
     f"{stem}_{phase}"
     for stem in ("load_requests", "load_failures", "p95_ms")
-    for phase in ("before", "during", "after")
+    for phase in LOAD_PHASES
 )
+
+_HOST = frozenset({"mismatches"})
+_OPERATIONS = frozenset(OPERATIONS_FIGURES)
+_PROBES = frozenset(PROBE_FIGURES)
+_UNDER_LOAD = frozenset(UNDER_LOAD_FIGURES)
 
 #: built-in type -> the figures it owns
 BUILTIN_OWNS: dict[str, frozenset[str]] = {

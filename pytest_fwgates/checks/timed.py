@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from ..bounds import count_support, mean_support
 from ..fsutil import write_file
 from ..history import HISTORY_SCHEMA, HistoryError, window
+from ..owners import PROBE_FIGURES
 from ..probe import DEFAULT_INTERVAL, Figures, Probe, ProbeError, Prober, VersionRule
 from ..process import ProcessResult
 from ..thresholds import ThresholdError, parse_duration
@@ -34,7 +35,7 @@ DURATION: dict[str, Any] = {
 _URL: dict[str, Any] = {"type": "string", "minLength": 1}
 
 #: the prober's figures over a deploy or a rollback, each one a threshold key
-PROBE_KEYS = ("downtime_ms", "longest_outage_ms", "outages", "failed_probes", "availability_pct")
+PROBE_KEYS = PROBE_FIGURES
 
 PROBE_OPTIONS: dict[str, dict[str, Any]] = {
     "health": {**_URL, "description": "URL probed through the whole check (GET)"},

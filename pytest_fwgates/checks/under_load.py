@@ -44,6 +44,7 @@ from ..locust_run import (
     weighted_paths,
 )
 from ..locust_run import run_locust as _run_locust
+from ..owners import LOAD_PHASES, UNDER_LOAD_FIGURES
 from .base import CheckError
 from .load import LoadCheck
 
@@ -51,10 +52,8 @@ __all__ = ["PHASES", "UNDER_LOAD_KEYS", "UNDER_LOAD_OPTION", "BackgroundLoad", "
 
 #: seconds of one slot of the listener's per-time figures
 SLOT_S = 0.1
-PHASES = ("before", "during", "after")
-UNDER_LOAD_KEYS = tuple(
-    f"{stem}_{phase}" for stem in ("load_requests", "load_failures", "p95_ms") for phase in PHASES
-)
+PHASES = LOAD_PHASES
+UNDER_LOAD_KEYS = UNDER_LOAD_FIGURES
 _DURATION: dict[str, Any] = {
     "anyOf": [
         {"type": "number", "minimum": 0, "maximum": 3600},
