@@ -84,6 +84,7 @@ COUNTED = frozenset(
         "prevented_pct",
         "auto_response_pct",
         "detected_pct",
+        "capacity_pct",
     }
 )
 
@@ -551,7 +552,7 @@ def _p(p: float) -> str:
 def _kind(key: str, support: Mapping[str, Any]) -> str:
     if percentile_of(key) is not None:
         return "percentile"
-    if counted(key):
+    if counted(key) or isinstance(support.get("count"), list | tuple):
         return "counted"
     if is_mean(key) or isinstance(support.get("mean"), Mapping):
         return "mean"

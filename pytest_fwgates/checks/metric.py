@@ -309,11 +309,11 @@ class MetricCheck(Check):
         values: dict[str, float] = {"incidents": float(len(records)), "records": len(records)}
         if recovery:
             values["mttr_s"] = round(math.fsum(recovery) / len(recovery), 3)
-            self.support["mttr_s"] = mean_support(recovery)
+            self.support["mttr_s"] = mean_support(recovery, "incidents")
             values["max_ttr_s"] = round(max(recovery), 3)
         if detection:
             values["mttd_s"] = round(math.fsum(detection) / len(detection), 3)
-            self.support["mttd_s"] = mean_support(detection)
+            self.support["mttd_s"] = mean_support(detection, "incidents")
         facts["window"] = f"{_iso(min(starts))} .. {_iso(max(ends or starts))}"
         facts["records"] = len(records)
         return values
