@@ -415,6 +415,13 @@ def _judge_mean(
             f"{key} = {format_value(key, value)} is the mean of {n} {noun}: no bound at "
             f"{_pct(confidence)} confidence; a mean needs at least 2 {of}",
         )
+    if of == "requests" and n < MIN_COMPARED:
+        # response times are skewed: a t bound from a few dozen of them can undercover
+        return Judged(
+            "inconclusive",
+            f"{key} = {format_value(key, value)} is the mean of {n} {of}: response times "
+            f"are skewed, their mean's t bound needs {MIN_COMPARED} {of}",
+        )
     said = (
         f"{key} mean of {n} {of}: {'>=' if lower else '<='} {_show(key, bound, lower)} "
         f"at {_pct(confidence)} confidence"

@@ -273,6 +273,12 @@ def test_the_load_checks_mean_carries_its_histograms_n_and_spread(tmp_path: Path
         assert mean["n"] == n == 100 and mean["mean"] == 18.9
         assert mean["sd"] == pytest.approx(sd)
     assert histogram_mean_support(hist)["mean"]["mean"] == pytest.approx(19.0)
+    # skewed response times: a t bound from 50 requests on
+    passed = judge("avg_ms", parse("< 100"), 18.9, support["avg_ms"], 0.95)
+    assert passed.state == "pass" and "avg_ms mean of 100 requests: <= " in passed.text
+    few = histogram_mean_support({10: 10, 20: 10}, mean=15.0)
+    judged = judge("avg_ms", parse("< 100"), 15.0, few, 0.95)
+    assert judged.state == "inconclusive" and "needs 50 requests" in judged.text
 
 
 # --- the statistics against scipy ------------------------------------------------------
