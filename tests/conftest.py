@@ -23,6 +23,7 @@ import requests  # noqa: F401  (imported for its side: loaded once)
 
 # the same for numpy's compiled core, under the scipy distributions the verdict bounds use
 import scipy.stats  # noqa: F401  (imported for its side: loaded once)
+from loopback import http_server
 
 #: plugins a gate run does not need; hypothesis' would be imported again by every in-process run
 QUIET_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
@@ -219,29 +220,8 @@ class GateProject:
 def _serve_body(body: bytes, path: str = "/") -> Iterator[str]:
     """A real HTTP server on loopback answering every GET with ``body``; yields the URL
     of ``path`` and stops the server after the block."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        wbufsize = 65536
-
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}{path}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(lambda _: (200, body)) as base:
+        yield f"{base}{path}"
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import server_context
 
 from pytest_fwgates.checks import CheckContext, CheckRegistry, run_check
 from pytest_fwgates.deadline import Deadline
@@ -233,9 +234,7 @@ def test_fwgates_init_looks_at_a_trickling_service_within_its_bound(mode: str) -
 
 @pytest.fixture(scope="module")
 def server_tls(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
-    from test_init import _self_signed
-
-    return _self_signed(tmp_path_factory.mktemp("tls"))
+    return server_context(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.mark.parametrize("mode", ["slow-headers", "slow-body-until-close"])
