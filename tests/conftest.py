@@ -149,6 +149,13 @@ class GateProject:
         head = f"gate: release\ncriteria:\n  {criterion}:\n    title: {title}\n    checks:\n"
         return self.gate("release", f"{head}{items}\n")
 
+    def criterion_gate(self, gate: str, criterion: str, checks: str) -> Path:
+        """``gates/<gate>.yaml`` with one criterion of a catalog gate, ``criterion`` (its title
+        and standards from the catalog), holding ``checks`` (YAML list items, dedented); the
+        first check stands on line 4."""
+        items = textwrap.indent(textwrap.dedent(checks).strip("\n"), "    ")
+        return self.gate(gate, f"gate: {gate}\ncriteria:\n  {criterion}:\n{items}\n")
+
     def production_ready(self, extra: str = "") -> Path:
         """production-readiness with a passing check in each criterion (+ ``extra`` ones).
 

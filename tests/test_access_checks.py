@@ -15,16 +15,7 @@ NO_LOGIN = ("nologin", "/false", "/sync", "/shutdown", "/halt")
 
 
 def _access(project: GateProject, checks: str) -> dict[str, dict[str, Any]]:
-    body = "\n".join("        " + line for line in checks.strip("\n").splitlines())
-    project.gate(
-        "security-compliance",
-        f"""
-    gate: security-compliance
-    criteria:
-      access-control:
-{body}
-    """,
-    )
+    project.criterion_gate("security-compliance", "access-control", checks)
     project.run("--gate=security-compliance")
     found = project.criterion("security-compliance", "access-control")["checks"]
     return {c["check"]: c for c in found}

@@ -21,16 +21,7 @@ if TYPE_CHECKING:
 
 
 def _gate(project: GateProject, checks: str) -> None:
-    body = "\n".join("        " + line for line in checks.strip("\n").splitlines())
-    project.gate(
-        "security-compliance",
-        f"""
-    gate: security-compliance
-    criteria:
-      access-control:
-{body}
-    """,
-    )
+    project.criterion_gate("security-compliance", "access-control", checks)
 
 
 def _run(project: GateProject, checks: str, *args: str) -> tuple[pytest.RunResult, list[dict]]:
