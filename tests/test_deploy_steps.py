@@ -71,6 +71,24 @@ def _run(tmp_path: Path, **settings: Any) -> CheckResult:
             "the steps' pauses add up to 70 s",
         ),
         (
+            # a pause is the least a step is watched
+            {
+                "steps": [{"weight": 10, "pause": "5s"}, {"weight": 100}],
+                "analysis": {**ANALYSIS, "max_pause": "2s"},
+                "version": {"json": "version", "expect": "v2"},
+            },
+            "analysis.max_pause: 2 s is shorter than step 1's pause (5 s)",
+        ),
+        (
+            {
+                "steps": [{"weight": 10, "pause": "5s"}, {"weight": 50, "pause": "5s"}],
+                "analysis": {**ANALYSIS, "max_pause": "40s"},
+                "version": {"json": "version", "expect": "v2"},
+                "timeout": 60,
+            },
+            "analysis.max_pause: 2 step(s) watched up to 40 s each do not fit",
+        ),
+        (
             {
                 "steps": STEPS,
                 "analysis": {"p95_ms": {"max_increase": "lots"}},
@@ -122,3 +140,19 @@ def test_an_aborted_deploy_is_never_a_successful_one_in_the_history(tmp_path: Pa
     assert [e["outcome"] for e in check.outcomes(aborted)] == ["failed"]
     promoted = Measurement(values={"aborted": 0.0, "duration_s": 3.0})
     assert [e["outcome"] for e in check.outcomes(promoted)] == ["ok"]
+
+
+def test_a_bad_max_pause_fails_at_load(tmp_path: Path) -> None:
+    loader = GateLoader([], registry=CheckRegistry())
+    with pytest.raises(Exception, match="max_pause"):
+        loader.spec_from_mapping(
+            None,
+            None,
+            {
+                "deploy": "true",
+                "health": URL,
+                "steps": STEPS,
+                "analysis": {**ANALYSIS, "max_pause": "a while"},
+            },
+            Source(tmp_path, 1),
+        )

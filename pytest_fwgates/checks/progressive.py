@@ -400,7 +400,8 @@ class _Steps:
             )
         # judged at the run's confidence level (its criterion's) unless analysis says otherwise
         level = check.context.confidence(check.spec)
-        budget = bound - check.settle_s - 5.0  # the settling after the last step, commands
+        # beside the pauses, the least the settling after the last step takes, and commands
+        budget = bound - check.stable_s - 10.0
         self.analysis = parse_analysis(check.option("analysis"), self.steps, level, budget)
         rule = check.version_rule()
         self.new = rule.expect if rule else None

@@ -138,29 +138,59 @@ def test_canary_without_traffic_is_never_a_pass(stack_env: Stack, tmp_path: Path
 
 
 def test_canary_too_short_to_prove_is_inconclusive_and_taken_out(
-    stack_env: Stack, tmp_path: Path
+    stack_env: Stack, pytester: pytest.Pytester
 ) -> None:
     # a good build, watched for a second: a few dozen clean answers cannot show a failure
     # rate within 0.5 % (that takes about 740 at 95 %), so it is not promoted: on_abort takes
-    # it out, and the check says INCONCLUSIVE whatever its expect says - neither a pass nor
-    # a detected regression
-    result = _canary(
-        stack_env,
-        tmp_path,
-        steps=[{"weight": 50, "pause": "1s"}, {"weight": 100}],
-        analysis={"failure_rate": {"max_increase": "0.5%"}, "max_pause": "1s"},
-        expect={"aborted": "== 0"},
+    # it out, and the gate says INCONCLUSIVE (exit 7) whatever the check's expect says -
+    # neither a pass nor a detected regression - in the terminal, summary and JUnit, with the
+    # one-line reason
+    pytester.makefile(
+        ".yaml",
+        **{
+            "gates/canary-proof": textwrap.dedent(
+                f"""
+                gate: canary-proof
+                criteria:
+                  canary:
+                    - deploy: {ROOT}/examples/deploy/deploy-canary v2
+                      id: short-canary
+                      health: {stack_env.urls["app"]}/work?ms=10
+                      version: {{json: version, expect: v2}}
+                      interval: 10ms
+                      steps: [{{weight: 50, pause: 1s}}, {{weight: 100}}]
+                      analysis: {{failure_rate: {{max_increase: "0.5%"}}, max_pause: 1s}}
+                      on_abort: {ROOT}/examples/deploy/rollback
+                      expect: {{aborted: "== 0"}}
+                      timeout: 60
+                """
+            )
+        },
     )
-    assert result.outcome is Outcome.INCONCLUSIVE, result.message
-    measured = result.measured
-    assert "unproven, not promoted: step 1 (weight 50 %)" in result.message
-    assert "clean answers show <= 0.50 %" in result.message or "needed to judge" in (result.message)
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "--gate=canary-proof"
+    )
+    out = result.stdout.str()
+    assert result.ret == 7, out[-3000:]
+    result.stdout.fnmatch_lines(["canary-proof  INCONCLUSIVE*"])
+    assert "unproven, not promoted: step 1 (weight 50 %)" in out
+    summary = json.loads((pytester.path / "reports/summary.json").read_text())
+    criterion = summary["gates"][0]["criteria"][0]
+    assert criterion["verdict"] == "INCONCLUSIVE"
+    check = criterion["checks"][0]
+    assert check["outcome"] == "inconclusive"
+    why = check["message"]
+    assert why.startswith("unproven, not promoted: step 1 (weight 50 %): canary ")
+    assert "clean answers show <= 0.50 %" in why or "needed to judge" in why
+    measured = check["measured"]
     assert measured["abort_reason"].startswith("unproven")
     assert measured["aborted"] == 1 and measured["aborted_at_step"] == 1
     assert "detect_s" not in measured  # no regression was detected
     assert measured["on_abort_exit_status"] == 0
     assert measured["version_after"] == "v1" and measured["version_changed"] == 0
     assert measured["steps"][0]["verdict"] == "inconclusive"
+    junit = (pytester.path / "reports/gates.xml").read_text()
+    assert "unproven, not promoted: step 1 (weight 50 %)" in junit
     assert "app_canary" not in _routing(stack_env)
     assert stack_env.status()["version"] == "v1"
 
