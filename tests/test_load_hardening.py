@@ -106,37 +106,30 @@ def test_merge_keys_still_merge(tmp_path: Path) -> None:
         assert doc["x"].line_of("m") == 5 and doc["x"].line_of("k") == 1
 
 
-def test_merge_key_duplicate_no_longer_drops_a_failing_check(project: GateProject) -> None:
-    """The example of the issue: the failing check vanished and the gate PASSED."""
+@pytest.mark.parametrize(
+    ("criteria", "message"),
+    [
+        # the failing check of the first smoke must not vanish behind the second (a pass)
+        (
+            '<<: {smoke: [{command: "exit 1"}], smoke: [{command: "true"}]}',
+            ":3: duplicate key 'smoke'",
+        ),
+        (
+            '<<: {smoke: [{command: "exit 1"}]}\n<<: {smoke: [{command: "true"}]}',
+            ":4: duplicate key '<<' (first at line 3)",
+        ),
+    ],
+    ids=["in-one-merge-source", "two-merge-keys"],
+)
+def test_a_merge_key_duplicate_in_a_gate_file_is_refused(
+    project: GateProject, criteria: str, message: str
+) -> None:
     project.pytester.makeini("[pytest]\n")
-    path = project.gate(
-        "my-gate",
-        """
-        gate: my-gate
-        criteria:
-          <<: {smoke: [{command: "exit 1"}], smoke: [{command: "true"}]}
-        """,
-    )
+    path = project.gate("my-gate", "gate: my-gate\ncriteria:\n" + textwrap.indent(criteria, "  "))
     result = project.run("--gate=my-gate")
     assert result.ret == pytest.ExitCode.INTERRUPTED
-    assert one_line(result, f"{path}:3: duplicate key 'smoke'")
+    assert one_line(result, f"{path}{message}")
     assert project.summary()["verdict"] == "FAILED"
-
-
-def test_two_merge_keys_in_a_gate_file(project: GateProject) -> None:
-    project.pytester.makeini("[pytest]\n")
-    path = project.gate(
-        "my-gate",
-        """
-        gate: my-gate
-        criteria:
-          <<: {smoke: [{command: "exit 1"}]}
-          <<: {smoke: [{command: "true"}]}
-        """,
-    )
-    result = project.run("--gate=my-gate")
-    assert result.ret == pytest.ExitCode.INTERRUPTED
-    assert one_line(result, f"{path}:4: duplicate key '<<' (first at line 3)")
 
 
 # -- YAML: control characters ------------------------------------------------------------------
@@ -181,21 +174,19 @@ def test_control_character_in_a_waivers_file(project: GateProject) -> None:
 # -- thresholds: negative numbers ----------------------------------------------------------------
 
 
+NEGATIVE = """
+    gate: my-gate
+    criteria:
+      smoke:
+        title: Smoke
+        thresholds: {exit_status: -1}
+        checks:
+          - command: "exit 3"
+"""
+
+
 def test_negative_criterion_threshold_loads(tmp_path: Path) -> None:
-    gate = loader_for(
-        tmp_path,
-        {
-            "my-gate": """
-            gate: my-gate
-            criteria:
-              smoke:
-                title: Smoke
-                thresholds: {exit_status: -1}
-                checks:
-                  - command: "exit 3"
-            """
-        },
-    ).load("my-gate")
+    gate = loader_for(tmp_path, {"my-gate": NEGATIVE}).load("my-gate")
     (spec,) = gate.checks()
     assert str(spec.thresholds["exit_status"]) == "== -1"
     assert gate.criteria["smoke"].standards == {"exit_status": "== -1"}
@@ -204,18 +195,7 @@ def test_negative_criterion_threshold_loads(tmp_path: Path) -> None:
 def test_negative_threshold_through_pytest(project: GateProject) -> None:
     """``thresholds: {exit_status: -1}`` crashed collection (ThresholdError)."""
     project.pytester.makeini("[pytest]\n")
-    project.gate(
-        "my-gate",
-        """
-        gate: my-gate
-        criteria:
-          smoke:
-            title: Smoke
-            thresholds: {exit_status: -1}
-            checks:
-              - command: "exit 3"
-        """,
-    )
+    project.gate("my-gate", NEGATIVE)
     result = project.run("--gate=my-gate")
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     result.assert_outcomes(failed=1)
