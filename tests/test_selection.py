@@ -212,20 +212,7 @@ def test_gate_list_with_a_broken_gate_file(project: GateProject) -> None:
 
 def test_including_gate_decides_the_included_one(project: GateProject) -> None:
     project.production_ready()
-    project.gate(
-        "operations-handoff",
-        """
-        gate: operations-handoff
-        criteria:
-          production-deployment: [{stand_in: {http_status: 200}}]
-          monitoring-active: [{command: "true"}]
-          security-controls: [{file: /etc}]
-          performance-baseline: [{stand_in: {requests: 300}}]
-          incident-response: [{stand_in: {alerts_firing: 1}}]
-          operations-documentation: [{file: /etc}]
-          handoff-deliverables: [{file: /etc}]
-        """,
-    )
+    project.handoff_ready()
     project.pytester.makepyfile(
         test_rollback="""
         import pytest

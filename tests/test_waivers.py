@@ -215,20 +215,7 @@ def test_waived_included_gate_needs_review_in_the_includer(project: GateProject)
         """,
     )
     project.monitoring_figures()
-    project.gate(
-        "operations-handoff",
-        """
-        gate: operations-handoff
-        criteria:
-          production-deployment: [{stand_in: {http_status: 200}}]
-          monitoring-active: [{command: "true"}]
-          security-controls: [{file: /etc}]
-          performance-baseline: [{stand_in: {requests: 300}}]
-          incident-response: [{stand_in: {alerts_firing: 1}}]
-          operations-documentation: [{file: /etc}]
-          handoff-deliverables: [{file: /etc}]
-        """,
-    )
+    project.handoff_ready()
     project.performance_figures()
     result = project.run("--gate", "operations-handoff")
     assert result.ret == EXIT_FAILED
