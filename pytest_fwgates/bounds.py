@@ -725,6 +725,15 @@ def judge_against_baseline(
         samples = f"means of {n_new} vs {n_base} samples"
         enough = min(n_new, n_base) >= MIN_COMPARED
         need = f"{MIN_COMPARED} samples each side needed"
+        # "within noise" means something only where a regression of the margin could be seen
+        se = math.sqrt(s_new**2 / n_new + s_base**2 / n_base)
+        seen = stats.t_ppf(confidence, min(n_new, n_base) - 1) * se
+        if enough and not improve and seen > margin * abs(m_base):
+            enough = False
+            need = (
+                f"the samples vary too much to show a {margin * 100:g} % regression "
+                f"(it takes {_show(key, seen, False)}): more samples or a wider margin needed"
+            )
     else:
         runs = [float(x) for x in reference.get("values") or () if math.isfinite(float(x))]
         k = len(runs)
@@ -747,7 +756,15 @@ def judge_against_baseline(
             f"{k} baseline runs: mean {format_value(key, float(f'{run_mean:.4g}'))}, "
             f"sd {format_value(key, float(f'{run_sd:.3g}'))}"
         )
+        enough = True
         need = ""
+        seen = stats.t_ppf(confidence, k - 1) * run_sd * math.sqrt(1 + 1 / k)
+        if not improve and seen > margin * abs(run_mean):
+            enough = False
+            need = (
+                f"the runs vary too much to show a {margin * 100:g} % regression "
+                f"(it takes {_show(key, seen, False)}): more runs or a wider margin needed"
+            )
     if improve:
         if not point:
             return Judged(
@@ -769,6 +786,6 @@ def judge_against_baseline(
         return Judged(
             "inconclusive",
             f"{head}, {margin_text}, not significant: {_p(p_worse)}, {samples}): "
-            f"{need} to show no regression",
+            f"{need}{'' if need.endswith('wider margin needed') else ' to show no regression'}",
         )
     return Judged("pass", f"{head}, {margin_text}, within noise: {_p(p_worse)}, {samples})")

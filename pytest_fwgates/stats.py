@@ -41,6 +41,7 @@ __all__ = [
     "prediction_p",
     "quantile_bounds",
     "quantile_ranks",
+    "t_ppf",
     "trials_needed",
     "welch_p",
 ]
@@ -363,3 +364,10 @@ def mean_samples_needed(
         else:
             low = mid
     return high
+
+
+def t_ppf(confidence: float, df: float) -> float:
+    """The one-sided Student-t quantile at ``confidence`` with ``df`` degrees of freedom."""
+    from scipy.stats import t
+
+    return float(t.ppf(confidence, df))

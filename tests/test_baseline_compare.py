@@ -162,9 +162,14 @@ def test_other_relative_thresholds_need_the_spread_of_stored_runs() -> None:
     # a duration is one number per run: judged on the spread of the stored runs
     one_run = judge("duration_s", NO_REGRESSION, 9.0, None, 0.95, 10.0, reference={})
     assert one_run.state == "inconclusive" and "3 more baseline runs needed" in one_run.text
-    runs = {"values": [10.0, 11.0, 9.5, 10.4]}
+    runs = {"values": [10.0, 10.2, 9.9, 10.1]}
     judged = judge("duration_s", NO_REGRESSION, 9.0, None, 0.95, 10.0, reference=runs)
     assert judged.state == "pass" and "4 baseline runs" in judged.text
+    # runs too far apart to see a 10 % regression: "within noise" proves nothing
+    wide = {"values": [10.0, 11.0, 9.5, 10.4]}
+    judged = judge("duration_s", NO_REGRESSION, 9.0, None, 0.95, 10.0, reference=wide)
+    assert judged.state == "inconclusive"
+    assert "the runs vary too much to show a 10 % regression" in judged.text
     # a ">=" relative threshold on a percentile: the mirror test, and no samples no pass
     bigger = parse(">= -10%")
     assert judge("p95_ms", bigger, 95.0, None, 0.95, 100.0, reference={}).state == "inconclusive"

@@ -171,6 +171,19 @@ def test_one_number_per_run_is_judged_on_the_spread_of_the_stored_runs(
     assert words in judged.text
 
 
+def test_within_noise_passes_only_where_the_margin_could_be_seen() -> None:
+    """A regression of the margin's size must be detectable at the spread the evidence has."""
+    threshold = parse("<= +10%")
+    noisy = {"values": [100.0, 130.0, 85.0, 115.0, 95.0]}
+    judged = judge("duration_s", threshold, 100.0, None, 0.95, 95.0, reference=noisy)
+    assert judged.state == "inconclusive" and "more runs or a wider margin" in judged.text
+    wide = judge("duration_s", parse("<= +60%"), 100.0, None, 0.95, 95.0, reference=noisy)
+    assert wide.state == "pass"
+    spread = mean_support([20.0 * (1 + (i % 9)) for i in range(60)], "requests")
+    judged = judge("avg_ms", threshold, 100.0, spread, 0.95, 100.0, reference=spread)
+    assert judged.state == "inconclusive" and "the samples vary too much" in judged.text
+
+
 def test_means_are_compared_by_welch() -> None:
     base = mean_support([100.0 + i % 11 for i in range(200)])
     same = mean_support([101.0 + i % 11 for i in range(200)])
