@@ -317,18 +317,23 @@ def test_failing_advisory_check_keeps_the_gate_passed(project: GateProject) -> N
     result.stdout.fnmatch_lines(["release  PASSED", "*docs*advisory*0/1*WARN"])
 
 
-def test_human_review_on_a_passing_criterion(project: GateProject) -> None:
+def _with_sign_off(project: GateProject, command: str) -> None:
+    """RELEASE and a criterion marked for human review whose one check runs ``command``."""
     project.gate(
         "release",
         RELEASE
-        + """
+        + f"""
       sign-off:
         title: Release notes read by a person
         human_review: true
         checks:
-          - command: "true"
+          - command: "{command}"
     """,
     )
+
+
+def test_human_review_on_a_passing_criterion(project: GateProject) -> None:
+    _with_sign_off(project, "true")
     result = project.run("--gate", "release")
     assert result.ret == EXIT_HUMAN_REVIEW
     assert project.criteria("release")["sign-off"] == "PASS"
@@ -339,17 +344,7 @@ def test_human_review_on_a_passing_criterion(project: GateProject) -> None:
 
 
 def test_human_review_does_not_hide_a_failure(project: GateProject) -> None:
-    project.gate(
-        "release",
-        RELEASE
-        + """
-      sign-off:
-        title: Release notes read by a person
-        human_review: true
-        checks:
-          - command: "false"
-    """,
-    )
+    _with_sign_off(project, "false")
     result = project.run("--gate", "release")
     assert result.ret == EXIT_FAILED
     assert project.verdicts() == {"release": "FAILED"}
