@@ -5,12 +5,18 @@ from __future__ import annotations
 import pytest
 
 
-def test_help_lists_the_gate_options(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _help(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.RunResult:
+    """``pytest --help`` 80 columns wide, where the pinned lines wrap."""
     monkeypatch.setenv("COLUMNS", "80")
     result = pytester.runpytest("--help")
     assert result.ret == 0
+    return result
+
+
+def test_help_lists_the_gate_options(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = _help(pytester, monkeypatch)
     result.stdout.fnmatch_lines(
         [
             "quality gates (pytest-fwgates):",
@@ -72,9 +78,7 @@ def test_gate_marker_is_registered(pytester: pytest.Pytester) -> None:
 def test_help_lists_the_handoff_options(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("COLUMNS", "80")
-    result = pytester.runpytest("--help")
-    assert result.ret == 0
+    result = _help(pytester, monkeypatch)
     result.stdout.fnmatch_lines(
         [
             "  --handoff-package=DIR",
