@@ -374,3 +374,42 @@ def test_samples_needed_is_the_smallest_n_whose_t_bound_shows_it(
     assert mean + t.ppf(0.95, n - 1) * sd / math.sqrt(n) < limit
     if n > 2:
         assert mean + t.ppf(0.95, n - 2) * sd / math.sqrt(n - 1) >= limit
+
+
+def test_a_saved_run_keeps_the_mean_and_the_store_hands_back_runs_and_pooled_means(
+    tmp_path: Path,
+) -> None:
+    from pytest_fwgates.baseline import BaselineStore
+    from pytest_fwgates.model import CheckResult, Outcome
+
+    store = BaselineStore(tmp_path)
+    parts = ([10.0, 12.0, 14.0], [11.0, 13.0], [20.0, 22.0, 24.0, 26.0])
+    for rps, samples in zip((100.0, 104.0, 98.0), parts, strict=True):
+        result = CheckResult(
+            nodeid="n",
+            gate="g",
+            criterion="c",
+            check_id="load",
+            outcome=Outcome.PASSED,
+            measured={"avg_ms": statistics.fmean(samples), "rps": rps},
+            support={"avg_ms": mean_support(samples, "requests")},
+        )
+        store.save(result, target="http://t", machine={}, commit={})
+    spec = CheckSpec(
+        type="load",
+        target="http://t",
+        id="load",
+        gate="g",
+        criterion="c",
+        source=Source(Path("g.yaml"), 1),
+        options={"baseline": {"compare": "median", "last": 2}},
+    )
+    pooled = store.distribution(spec, "avg_ms")
+    n, mean, sd = stats.sample_stats([*parts[1], *parts[2]])
+    assert pooled["mean"]["n"] == n == 6 and pooled["runs"] == 2
+    assert pooled["mean"]["mean"] == pytest.approx(mean)
+    assert pooled["mean"]["sd"] == pytest.approx(sd)
+    assert store.distribution(spec, "rps")["values"] == [104.0, 98.0]
+    spec.options = {}
+    assert store.distribution(spec, "rps")["values"] == [100.0, 104.0, 98.0]
+    assert store.distribution(spec, "avg_ms")["mean"]["n"] == 4
