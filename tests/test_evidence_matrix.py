@@ -413,3 +413,39 @@ def test_a_saved_run_keeps_the_mean_and_the_store_hands_back_runs_and_pooled_mea
     spec.options = {}
     assert store.distribution(spec, "rps")["values"] == [100.0, 104.0, 98.0]
     assert store.distribution(spec, "avg_ms")["mean"]["n"] == 4
+
+
+def test_an_http_retry_waits_for_the_answer_never_for_a_fast_enough_request(
+    tmp_path: Path,
+) -> None:
+    """The first answer is slow, the next ones fast: retrying until latency_ms holds would
+    report the fastest of several tries."""
+    import time
+
+    from loopback import http_server
+
+    from pytest_fwgates.checks.base import run_check
+    from pytest_fwgates.loader import GateLoader
+
+    answered: list[float] = []
+
+    def answer(path: str) -> tuple[int, bytes]:
+        if not answered:
+            time.sleep(0.3)
+        answered.append(time.monotonic())
+        return 200, b"ok"
+
+    with http_server(answer) as base:
+        loader = GateLoader([], registry=CheckRegistry(), environ={})
+        mapping = {
+            "http": f"{base}/",
+            "id": "fast",
+            "retry": {"within": "5s", "every": "0.05s"},
+            "expect": {"status": 200, "latency_ms": "< 200ms"},
+        }
+        spec = loader.spec_from_mapping(None, None, mapping, Source(tmp_path / "g.yaml", 1))
+        context = CheckContext(rootdir=tmp_path, evidence_root=tmp_path / "evidence")
+        result = run_check(CheckRegistry().get("http")(spec, context), "fast")
+    assert result.measured["tries"] == 1 and len(answered) == 1
+    assert result.measured["latency_ms"] >= 300
+    assert str(result.outcome) == "failed" and "latency_ms = " in result.message
