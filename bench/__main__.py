@@ -9,7 +9,18 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 
-from . import baseline_ab, canary, downtime_fidelity, hosts, idle, load, overhead, scale, xdist
+from . import (
+    baseline_ab,
+    canary,
+    downtime_fidelity,
+    hosts,
+    idle,
+    load,
+    overhead,
+    relative_rates,
+    scale,
+    xdist,
+)
 from .common import Row, print_table
 
 BENCHES: dict[str, ModuleType] = {
@@ -22,6 +33,7 @@ BENCHES: dict[str, ModuleType] = {
     "downtime": downtime_fidelity,
     "canary": canary,
     "baseline_ab": baseline_ab,
+    "relative_rates": relative_rates,
 }
 
 
