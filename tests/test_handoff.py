@@ -207,10 +207,9 @@ def gate_argv(package: Path, key: Path | None, rollback: str = "true") -> list[s
     return argv
 
 
-@pytest.fixture(scope="module")
-def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """One real gate run (in its own process) that writes a signed package."""
-    root = tmp_path_factory.mktemp("handoff-project")
+def signed_run(root: Path, env: dict[str, str] | None = None) -> dict[str, Path]:
+    """The project made in ``root`` and one real gate run of it (in its own process, with
+    ``env`` added to :func:`gate_env`) that writes a signed package and its archive."""
     make_project(root)
     key = root / "keys" / "handoff.pem"
     keygen(key, key.with_name("handoff.pub"))
@@ -218,7 +217,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     completed = subprocess.run(
         gate_argv(package, key),
         cwd=root,
-        env=gate_env(),
+        env={**gate_env(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=120,
@@ -226,6 +225,12 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     return {"root": root, "package": package, "public": key.with_name("handoff.pub"), "key": key}
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One real gate run (in its own process) that writes a signed package."""
+    return signed_run(tmp_path_factory.mktemp("handoff-project"))
 
 
 def verify(*args: object) -> tuple[int, str]:

@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
-from test_handoff import gate_argv, gate_env, make_project, verify
+from test_handoff import gate_argv, gate_env, signed_run, verify
 
 from pytest_fwgates.checks import CheckContext, CheckRegistry, run_check
 from pytest_fwgates.environment import run_ids
-from pytest_fwgates.integrity import keygen, verify_package
+from pytest_fwgates.integrity import verify_package
 from pytest_fwgates.loader import GateLoader
 from pytest_fwgates.model import Outcome, Source
 
@@ -30,22 +30,7 @@ RUN_2 = {"GITHUB_RUN_ID": "4242", "GITHUB_RUN_ATTEMPT": "2"}
 @pytest.fixture(scope="module")
 def earlier(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A project and the signed PASSED package (with its archive) of its run 4242-1."""
-    root = tmp_path_factory.mktemp("stale-project")
-    make_project(root)
-    key = root / "keys" / "handoff.pem"
-    keygen(key, key.with_name("handoff.pub"))
-    package = root / "out" / "package"
-    completed = subprocess.run(
-        gate_argv(package, key),
-        cwd=root,
-        env={**gate_env(), **RUN_1},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    return {"root": root, "package": package, "key": key, "public": key.with_name("handoff.pub")}
+    return signed_run(tmp_path_factory.mktemp("stale-project"), RUN_1)
 
 
 @pytest.fixture
