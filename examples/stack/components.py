@@ -68,6 +68,11 @@ class Layout:
     def prom_dir(self) -> Path:
         return self.root / "prometheus"
 
+    @property
+    def instances_file(self) -> Path:
+        """Prometheus's list of the app's running instances (file_sd)."""
+        return self.prom_dir / "instances.json"
+
     def colour_dir(self, colour: str) -> Path:
         return self.root / colour
 
@@ -483,6 +488,17 @@ def reload_nginx(
 # --- Prometheus ----------------------------------------------------------------------------
 
 
+def write_instances(layout: Layout, colours: dict[str, Any]) -> None:
+    """Every instance on record, for Prometheus to scrape on its own (atomic: Prometheus
+    watches the file and never reads half of it)."""
+    entries = [e for e in colours.values() if e and e.get("port")]
+    path = layout.instances_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(config.instance_targets(entries))
+    os.replace(tmp, path)
+
+
 def start_prometheus(
     layout: Layout, prometheus: str, app_port: int, timeout: float = 45.0
 ) -> dict[str, Any]:
@@ -497,7 +513,10 @@ def start_prometheus(
         conf = pdir / "prometheus.yml"
         conf.write_text(
             config.prometheus_yml(
-                app_target=f"{LOOPBACK}:{app_port}", self_target=f"{LOOPBACK}:{port}", rules=rules
+                app_target=f"{LOOPBACK}:{app_port}",
+                self_target=f"{LOOPBACK}:{port}",
+                rules=rules,
+                instances=layout.instances_file,
             )
         )
         argv = [

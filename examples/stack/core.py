@@ -74,6 +74,9 @@ class Stack:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self._state, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, path)
+        if "colours" in self._state:
+            # an instance is on record from its start on: scraped before it takes traffic
+            comp.write_instances(self.layout, self._state["colours"])
 
     @property
     def state(self) -> dict[str, Any]:
@@ -166,6 +169,15 @@ class Stack:
         """Start everything (bounded); returns the FWGATES_* variables. Idempotent."""
         nginx, prometheus = self.binaries()
         with self.locked(create=True):
+            if self._state and self._front_running():
+                from . import deploy
+
+                # what a killed deploy left: a canary's share, a stopped instance on record;
+                # when that cannot be undone in place, everything starts afresh
+                try:
+                    deploy.reset_stale(self)
+                except StackError:
+                    self._teardown()
             if self._state and all(procs.owns(r) for r in self.records().values()):
                 live = self._state["colours"].get(self._state.get("live", ""))
                 if live and self._state.get("prometheus"):
@@ -181,6 +193,11 @@ class Stack:
                 raise
             self._write_env()
             return self.env
+
+    def _front_running(self) -> bool:
+        """nginx and Prometheus on record and running (the stack is up, whatever its app)."""
+        recs = self.records()
+        return all(n in recs and procs.owns(recs[n]) for n in ("nginx", "prometheus"))
 
     def _start(self, nginx: str, prometheus: str) -> None:
         from ..webapp.db import init_db

@@ -254,6 +254,48 @@ def rollback(stack: Stack, *, timeout: float) -> DeployResult:
     return _run(stack, "rollback", "bluegreen", dict(target), timeout)
 
 
+def reset_stale(stack: Stack, *, timeout: float = 30.0) -> DeployResult | None:
+    """At the stack's start, on a stack that is up: take out what a deploy killed midway left.
+
+    A canary's share lives between two commands of a deploy in steps (each command holds the
+    stack's lock only while it runs): when the run that drives the steps is killed, nginx
+    keeps sending the share to the canary, or to nothing once that instance is gone (502 for
+    that share of the users). So a canary on record is taken out (every request to the live
+    colour, the canary stopped), and an instance that is neither live, in the pool nor
+    running is forgotten. None when there was nothing to do."""
+    state = stack.state
+    if not state or not state.get("nginx") or not state.get("colours"):
+        return None
+    live_colour = state.get("live")
+    pool = set(state.get("pool") or [])
+    for name, entry in list(state["colours"].items()):
+        if entry and name != live_colour and name not in pool and not comp.colour_running(entry):
+            state["colours"][name] = None
+    live = state["colours"].get(live_colour)
+    if not state.get("canary") or not comp.colour_running(live):
+        stack.save()  # without a live colour, the stack's start begins afresh anyway
+        return None
+    canary_colour = state["canary"].get("colour")
+    canary_entry = state["colours"].get(canary_colour) if canary_colour else None
+    started = time.monotonic()
+    phases: dict[str, float] = {}
+    _canary_out(stack, _Budget(timeout), phases)
+    done = DeployResult(
+        action="rollback",
+        strategy="canary",
+        from_version=canary_entry["version"] if canary_entry else None,
+        to_version=live["version"] if live else "",
+        colour=str(live_colour),
+        result="success",
+        duration_s=round(time.monotonic() - started, 3),
+        message="stale canary taken out at start (left by a deploy that did not finish): "
+        f"every request to {label(live)} on {live_colour}",
+        phases={k: round(v, 3) for k, v in phases.items()},
+    )
+    audit(stack, done)
+    return done
+
+
 def _run(
     stack: Stack, action: str, strategy: str, target: dict[str, Any], timeout: float
 ) -> DeployResult:
@@ -670,6 +712,9 @@ def _bluegreen(
 
 def _naive(stack: Stack, target: dict[str, Any], budget: _Budget, phases: dict[str, float]) -> str:
     state, layout = stack.state, stack.layout
+    if state.get("canary"):
+        # a canary's share (or a stale one's) would outlive the live colour's replacement
+        _canary_out(stack, budget, phases)
     colour = str(state["live"])
     live = state["colours"].get(colour)
     port = live["port"] if live else None

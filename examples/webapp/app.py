@@ -109,11 +109,14 @@ STARTED = time.monotonic()
 
 # --- metrics -------------------------------------------------------------------------------
 
-REQUESTS = Counter("http_requests_total", "HTTP requests handled", ["method", "endpoint", "status"])
+# Each carries the version that served the request, so that a canary beside the stable version
+# (each instance scraped on its own: job "app_instances") can be told apart in PromQL.
+_LABELS = ["method", "endpoint", "status", "version"]
+REQUESTS = Counter("http_requests_total", "HTTP requests handled", _LABELS)
 LATENCY = Histogram(
     "http_request_duration_seconds",
     "Time spent handling HTTP requests",
-    ["method", "endpoint", "status"],
+    _LABELS,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0),
 )
 VERSION_INFO = Gauge(
@@ -313,8 +316,8 @@ def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[byte
     except Exception as exc:
         response = _json(500, {"error": type(exc).__name__})
     status = str(response[0])
-    REQUESTS.labels(method=method, endpoint=endpoint, status=status).inc()
-    LATENCY.labels(method=method, endpoint=endpoint, status=status).observe(
+    REQUESTS.labels(method=method, endpoint=endpoint, status=status, version=VERSION).inc()
+    LATENCY.labels(method=method, endpoint=endpoint, status=status, version=VERSION).observe(
         time.perf_counter() - started
     )
     return _send(start_response, method, response)

@@ -403,7 +403,7 @@ def instant_query(
     """An instant query's series as ``(labels, value)``, evaluated now; Prometheus is asked to
     give up at ``timeout`` too. An error, a range vector or a string is a :class:`CheckError`;
     an empty result is an empty list (the caller decides what that means)."""
-    params = {"query": query, "timeout": f"{max(timeout, 0.001):.3f}s"}
+    params = {"query": query, "timeout": f"{max(timeout, 0.001):.3f}"}  # seconds
     data = api_get(
         context, server, "/api/v1/query", params, timeout=timeout, token=token, verify=verify
     )

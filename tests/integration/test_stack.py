@@ -95,7 +95,8 @@ def test_endpoints_through_nginx(live_v1: Stack) -> None:
     metrics = session.get(f"{app}/metrics", timeout=2)
     assert metrics.status_code == 200
     text = metrics.text
-    assert 'http_requests_total{endpoint="/items",method="POST",status="201"}' in text
+    # the version that served each request is a label: a canary's series are its own
+    assert 'http_requests_total{endpoint="/items",method="POST",status="201",version="v1"}' in text
     assert "http_request_duration_seconds_bucket{" in text
     assert 'app_version_info{version="v1"} 1.0' in text
     assert metrics.headers["Server"] == "nginx"  # served through nginx
