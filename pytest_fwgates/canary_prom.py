@@ -15,9 +15,10 @@ is beyond its threshold fails the look, and the deploy is aborted (``on_abort`` 
 the prober's rules. Every series the query returns must hold; the worst is shown.
 
 Fail closed: an empty result, NaN, an error answer, an unreachable server or a time-out
-never passes. Such a look is **inconclusive** for that query; a step whose pause ends on an
-inconclusive look is not promoted (the deploy stops as for too few answers). When "no
-series" means "no bad events", say so in the query: ``... or vector(0)``.
+never passes. Such a look is **inconclusive** for that query, so no proof look passes on it:
+a step is promoted only on a look at which every query held (else it ends unproven, as for
+too few answers). When "no series" means "no bad events", say so in the query:
+``... or vector(0)``.
 
 ``{{new}}`` and ``{{old}}`` stand for the new version (``version.expect``) and the one that
 served before. A placeholder must be a whole double- or single-quoted string literal
