@@ -288,3 +288,55 @@ def test_a_prometheus_rule_alone_is_an_analysis(tmp_path: Path) -> None:
         Source(tmp_path / "g.yaml", 1),
     )
     assert spec.options["analysis"]["prometheus"]["query"] == "up"
+
+
+def test_a_token_is_masked_from_the_first_look_on(tmp_path: Path) -> None:
+    context = _context(tmp_path, "http://127.0.0.1:9")
+    rules = parse_rules({"query": QUERY, "token": "s3cret-token-value", "timeout": "300ms"})
+    (found,) = look(rules, context, new="v2", old="v1")
+    assert found.outcome == "inconclusive"
+    assert "s3cret-token-value" not in context.redactor.text("Bearer s3cret-token-value")
+
+
+def test_the_report_shows_each_query_with_its_value_and_threshold() -> None:
+    from pytest_fwgates.model import CheckResult
+    from pytest_fwgates.report.canary_html import canary_sections
+
+    rules = parse_rules([{"query": QUERY, "name": "5xx <b>"}, {"query": "x", "expect": "< 1"}])
+    step = {
+        "step": 1,
+        "weight": 50.0,
+        "verdict": "fail",
+        "prometheus": [
+            judge_series(rules[0], "q1", [("{}", 0.25)]).to_json(),
+            judge_series(rules[1], "q2", []).to_json(),
+        ],
+    }
+    result = CheckResult("n", "g", "c", "deploy[x]", Outcome.PASSED, measured={"steps": [step]})
+    (html,) = canary_sections([result])
+    assert "5xx &lt;b&gt;</span>: 0.25 (expected == 0, fail)" in html
+    assert 'title="q2">q2</span>: no value (expected &lt; 1, inconclusive)' in html
+
+
+def test_the_stack_scrapes_every_instance_it_has_on_record(tmp_path: Path) -> None:
+    import json
+
+    from examples.stack import config
+
+    yml = config.prometheus_yml(
+        app_target="127.0.0.1:1",
+        self_target="127.0.0.1:2",
+        rules=tmp_path / "r.yml",
+        instances=tmp_path / "instances.json",
+    )
+    assert "job_name: app_instances" in yml and "refresh_interval: 1s" in yml
+    assert "scrape_interval: 1s" in yml  # a pause of ~20 s sees many scrapes
+    groups = json.loads(
+        config.instance_targets(
+            [{"colour": "blue", "port": 8001}, {"colour": "green", "port": 8002}]
+        )
+    )
+    assert groups == [
+        {"targets": ["127.0.0.1:8001"], "labels": {"colour": "blue"}},
+        {"targets": ["127.0.0.1:8002"], "labels": {"colour": "green"}},
+    ]
