@@ -207,15 +207,18 @@ def gate_argv(package: Path, key: Path | None, rollback: str = "true") -> list[s
     return argv
 
 
-def signed_run(root: Path, env: dict[str, str] | None = None) -> dict[str, Path]:
-    """The project made in ``root`` and one real gate run of it (in its own process, with
-    ``env`` added to :func:`gate_env`) that writes a signed package and its archive."""
-    make_project(root)
-    key = root / "keys" / "handoff.pem"
-    keygen(key, key.with_name("handoff.pub"))
-    package = root / "out" / "package"
-    completed = subprocess.run(
-        gate_argv(package, key),
+def run_gate(
+    root: Path,
+    package: Path,
+    key: Path | None,
+    *args: str,
+    env: dict[str, str] | None = None,
+    rollback: str = "true",
+) -> subprocess.CompletedProcess[str]:
+    """A gate run of the project in ``root`` in its own process (:func:`gate_argv` and
+    ``args``; ``env`` added to :func:`gate_env`), writing its package to ``package``."""
+    return subprocess.run(
+        [*gate_argv(package, key, rollback), *args],
         cwd=root,
         env={**gate_env(), **(env or {})},
         capture_output=True,
@@ -223,6 +226,16 @@ def signed_run(root: Path, env: dict[str, str] | None = None) -> dict[str, Path]
         timeout=120,
         check=False,
     )
+
+
+def signed_run(root: Path, env: dict[str, str] | None = None) -> dict[str, Path]:
+    """The project made in ``root`` and one real gate run of it (in its own process, with
+    ``env`` added to :func:`gate_env`) that writes a signed package and its archive."""
+    make_project(root)
+    key = root / "keys" / "handoff.pem"
+    keygen(key, key.with_name("handoff.pub"))
+    package = root / "out" / "package"
+    completed = run_gate(root, package, key, env=env)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     return {"root": root, "package": package, "public": key.with_name("handoff.pub"), "key": key}
 
@@ -400,15 +413,7 @@ def test_a_resigned_manifest_with_a_changed_verdict_fails(
 def test_failed_verdict_fails_the_required_verdict(made: dict[str, Path], tmp_path: Path) -> None:
     root = made["root"]
     package = tmp_path / "failed"
-    completed = subprocess.run(
-        gate_argv(package, made["key"], rollback="false"),
-        cwd=root,
-        env=gate_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    completed = run_gate(root, package, made["key"], rollback="false")
     assert completed.returncode == 1, completed.stdout + completed.stderr
     status, out = verify(package, "--public-key", made["public"])
     assert status == 0, out  # intact and signed
@@ -421,10 +426,7 @@ def test_unsigned_package_verifies_without_key_and_says_so(
     made: dict[str, Path], tmp_path: Path
 ) -> None:
     package = tmp_path / "unsigned"
-    completed = subprocess.run(
-        gate_argv(package, None), cwd=made["root"], env=gate_env(),
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    completed = run_gate(made["root"], package, None)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     status, out = verify(package)
     assert status == 0 and "note the package is not signed" in out

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_handoff import gate_argv, gate_env, signed_run, verify
+from test_handoff import gate_argv, gate_env, run_gate, signed_run, verify
 
 from pytest_fwgates.checks import CheckContext, CheckRegistry, run_check
 from pytest_fwgates.environment import run_ids
@@ -96,19 +96,10 @@ def test_a_run_that_does_not_finish_leaves_no_earlier_package(
         with (project / "conftest.py").open("a") as handle:
             handle.write("\ndef pytest_collection_finish(session):\n    raise KeyboardInterrupt\n")
         args = []
-    argv = gate_argv(project / "out" / "package", project / "keys" / "handoff.pem")
-    completed = subprocess.run(
-        [*argv, *args],
-        cwd=project,
-        env={**gate_env(), **RUN_2},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    package, key = project / "out" / "package", project / "keys" / "handoff.pem"
+    completed = run_gate(project, package, key, *args, env=RUN_2)
     assert completed.returncode != 0 or args in (["--co"], ["--help"]), completed.stdout
     if interrupted:  # decided FAILED: a package of this run may say so, never PASSED
-        package = project / "out" / "package"
         for candidate in (package, package.with_name("package.tar.gz")):
             if candidate.exists():
                 result = verify_package(candidate, require_verdict="PASSED")
