@@ -33,6 +33,9 @@ def _login_users() -> list[str]:
 
 @pytest.fixture
 def sshd_config(tmp_path: Path) -> Path:
+    # sshd -T needs its privilege separation directory, which only a started sshd (or
+    # systemd) makes: without it the check reads the config file instead
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "host_key")],
         check=True,
