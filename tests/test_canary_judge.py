@@ -174,6 +174,46 @@ def test_rollback_proof_is_long_enough_to_see_the_share(share: float, alpha: flo
     assert _proof_probes(0.0, alpha) == _proof_probes(0.01, alpha)  # a floor, never zero
 
 
+def _chance_of_a_run(share: float, n: int, probes: int) -> float:
+    """Exactly: the chance that ``probes`` answers, each of the new version with chance
+    ``share``, hold ``n`` or more in a row of the old version (a run the settling would take
+    for a rollback)."""
+    import numpy as np
+
+    # the chance of each length of the current run of old answers (< n)
+    states = np.zeros(n)
+    states[0] = 1.0
+    found = 0.0
+    for _ in range(probes):
+        found += states[-1] * (1 - share)
+        moved = np.empty(n)
+        moved[0] = states.sum() * share
+        moved[1:] = states[:-1] * (1 - share)
+        states = moved
+    return float(found)
+
+
+@given(
+    share=st.floats(0.01, 0.95),
+    alpha=st.sampled_from([0.05, 0.01, 0.001]),
+    probes=st.integers(1, 1500),
+)
+@settings(max_examples=150, deadline=None)
+def test_rollback_proof_holds_among_every_answer_the_settling_scans(
+    share: float, alpha: float, probes: int
+) -> None:
+    # a rollback that left the new version's share in place is taken for stable with chance
+    # at most alpha, however long the settling looks for the run (exact, not simulated)
+    from pytest_fwgates.checks.progressive import _proof_probes
+
+    n = _proof_probes(share, alpha, probes)
+    assert _chance_of_a_run(share, n, probes) <= alpha * (1 + 1e-9)
+    assert n >= _proof_probes(share, alpha)
+    # a single run's proof is not enough when the run is looked for among many answers
+    if probes >= 20 * _proof_probes(share, alpha) and share <= 0.2:
+        assert _chance_of_a_run(share, _proof_probes(share, alpha), probes) > alpha
+
+
 def test_first_bad_answer_is_the_first_of_the_whole_deploy() -> None:
     # a canary that failed once in step 1 (not yet significant) and is aborted in step 2: the
     # bad answer users got in step 1 is where detection time starts, not step 2's first one

@@ -334,13 +334,22 @@ def _canary_probe(probe: Probe, new: str) -> bool:
     return probe.version == new or (probe.version is None and not probe.ok)
 
 
-def _proof_probes(share: float, alpha: float) -> int:
+def _proof_probes(share: float, alpha: float, probes: int = 1) -> int:
     """How many answers in a row of the old version prove that a share ``share`` of requests
-    no longer reaches the new one: ``(1 - share) ** n <= alpha`` (at least 1 % of share)."""
+    no longer reaches the new one, when the run is looked for among ``probes`` answers at
+    most (the settling scans every answer for such a run, so each one could start it).
+
+    The chance that ``n`` answers in a row all miss a share still in place: ``(1 - share) **
+    n`` for a run from the first answer, ``share * (1 - share) ** n`` for one after an answer
+    of the new version; by the union bound over the starts, at most ``(1 - share) ** n * (1 +
+    (probes - 1) * share)``, which must be ``<= alpha`` (a share of 1 % at least). With one
+    start only this is ``(1 - share) ** n <= alpha``; a run looked for in a long wait needs
+    more answers, else it would turn up by chance while the share is still in place."""
     share = min(max(share, 0.01), 1.0)
     if share >= 1.0:
         return 1
-    return max(math.ceil(math.log(alpha) / math.log(1 - share)), 1)
+    starts = 1 + (max(probes, 1) - 1) * share
+    return max(math.ceil(math.log(alpha / starts) / math.log(1 - share)), 1)
 
 
 def _first_bad(probes: list[Probe], since: float, new: str, verdict: Verdict) -> float | None:
@@ -674,23 +683,29 @@ class _Steps:
         check = self.check
         since = self.abort.at if self.abort else started
         version = (self.old or None) if self.abort else self.new
+        now = prober.now()
+        # the most answers the settling can scan for a run: from ``since`` to its bound
+        bound = min(check.settle_s, max(self.deadline - time.monotonic(), 0.0))
+        scanned = math.ceil((now - since + bound) / max(check.interval, 1e-3)) + 1
         settled = check.wait_settled(
             prober,
             since=since,
             version=version,
-            until=prober.now(),
+            until=now,
             deadline=self.deadline,
-            min_probes=self._rollback_proof() if self.abort else 0,
+            min_probes=self._rollback_proof(scanned) if self.abort else 0,
         )
         if settled is not None:
             prober.mark(f"stable on {version}" if version else "stable")
         return settled
 
-    def _rollback_proof(self) -> int:
+    def _rollback_proof(self, scanned: int) -> int:
         """The answers in a row of the old version that show the new one's share is gone: a
         run of ``stable`` seconds alone is likely by chance while a small share still reaches
-        the new version (ten probes miss a 10 % share 35 % of the time). The share is the
-        aborted step's weight, else the new version's share of the last look's answers."""
+        the new version (ten probes miss a 10 % share 35 % of the time), and so is a longer
+        run looked for among many answers (``scanned``: the most the settling may see). The
+        share is the aborted step's weight, else the new version's share of the last look's
+        answers."""
         if self.new is None or not self.records:
             return 0
         record = self.records[-1]
@@ -706,7 +721,7 @@ class _Steps:
             if self.analysis is not None
             else self.check.context.confidence(self.check.spec)
         )
-        return _proof_probes(share, 1 - level)
+        return _proof_probes(share, 1 - level, scanned)
 
     # --- figures -----------------------------------------------------------------------------
 
