@@ -237,3 +237,32 @@ def test_first_bad_answer_is_the_first_of_the_whole_deploy() -> None:
     assert _first_bad(probes, 0.0, "v2", slow) == 3.0  # a good answer slower than allowed
     load = Verdict("fail", failed_rules=["load.failure_ratio"])
     assert _first_bad(probes, 0.0, "v2", load) == 2.0
+
+
+def test_first_bad_answer_of_an_abort_by_a_promql_rule() -> None:
+    # a PromQL rule may measure anything: every bad answer the prober can see counts for it
+    # (failed, slower than the p95 limit); when it saw none, detect_s runs from the new
+    # version's first answer, an upper bound
+    from pytest_fwgates.canary_judge import Verdict
+    from pytest_fwgates.checks.progressive import _detect_from, _first_bad
+    from pytest_fwgates.probe import Probe
+
+    good = [
+        Probe(0.5, 0.51, 200, True, "v1"),
+        Probe(1.0, 1.01, 200, True, "v2"),
+        Probe(2.0, 2.003, 200, True, "v2"),
+        Probe(3.0, 3.3, 200, True, "v2"),  # slow
+        Probe(4.0, 4.01, 500, False, "v2"),
+    ]
+    prom = Verdict("fail", failed_rules=["prometheus"])
+    assert _first_bad(good, 0.0, "v2", prom) == 4.0
+    assert "first bad answer of v2" in _detect_from(good, 0.0, "v2", prom)
+    prom_slow = Verdict("fail", failed_rules=["prometheus"], slow_ms=100.0)
+    assert _first_bad(good, 0.0, "v2", prom_slow) == 3.0
+    clean = good[:3]
+    assert _first_bad(clean, 0.0, "v2", prom) == 1.0
+    assert "upper bound" in _detect_from(clean, 0.0, "v2", prom)
+    assert _first_bad(clean[:1], 0.0, "v2", prom) is None  # the new version never answered
+    assert "not measured" in _detect_from(clean[:1], 0.0, "v2", prom)
+    # the other rules are unchanged: no bad answer, no detect_s
+    assert _first_bad(clean, 0.0, "v2", Verdict("fail", failed_rules=["failure_rate"])) is None

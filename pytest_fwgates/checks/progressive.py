@@ -355,17 +355,42 @@ def _proof_probes(share: float, alpha: float, probes: int = 1) -> int:
 def _first_bad(probes: list[Probe], since: float, new: str, verdict: Verdict) -> float | None:
     """When the first answer of the new version (see :func:`_canary_probe`) since ``since``
     that is bad by the rules ``verdict`` failed on started: a failed one (failure rate, a
-    Locust threshold), a good one slower than the allowed p95 (latency)."""
-    rate = any(r == "failure_rate" or r.startswith("load.") for r in verdict.failed_rules)
-    slow_ms = verdict.slow_ms if "p95_ms" in verdict.failed_rules else None
+    Locust threshold), a good one slower than the allowed p95 (latency).
+
+    A PromQL rule (``analysis.prometheus``) may measure anything, so every kind of bad answer
+    the prober can see counts for it: a failed one, and a good one slower than the p95 rule's
+    limit when there is one. When the prober saw none, the time runs from the new version's
+    first answer: the earliest it could have been bad (``detect_s`` is then an upper bound,
+    never shorter than the truth); see :func:`_detect_from`."""
+    prom = "prometheus" in verdict.failed_rules
+    rate = prom or any(r == "failure_rate" or r.startswith("load.") for r in verdict.failed_rules)
+    slow_ms = verdict.slow_ms if prom or "p95_ms" in verdict.failed_rules else None
+    first: float | None = None
     for probe in probes:
         if probe.start < since or not _canary_probe(probe, new):
             continue
+        if first is None:
+            first = probe.start
         if rate and not probe.ok:
             return probe.start
         if slow_ms is not None and probe.ok and probe.latency_ms > slow_ms:
             return probe.start
-    return None
+    return first if prom else None
+
+
+def _detect_from(probes: list[Probe], since: float, new: str, verdict: Verdict) -> str:
+    """What ``detect_s`` is measured from, for the record."""
+    found = _first_bad(probes, since, new, verdict)
+    if found is None:
+        return "not measured: no bad answer of the new version seen"
+    if "prometheus" in verdict.failed_rules:
+        plain = Verdict("fail", failed_rules=["failure_rate", "p95_ms"], slow_ms=verdict.slow_ms)
+        if _first_bad(probes, since, new, plain) is None:
+            return (
+                f"the first answer of {new}: the prober saw no bad one (a PromQL rule aborted), "
+                "so detect_s is an upper bound"
+            )
+    return f"the first bad answer of {new} the prober saw"
 
 
 def _samples(
@@ -605,7 +630,9 @@ class _Steps:
         if verdict.outcome == "fail":
             # from the deploy's start: a bad answer users got in an earlier step (not yet
             # significant then) is where the time to detect it begins
-            self._first_bad = _first_bad(prober.probes, self.records[0].started, self.new, verdict)
+            since = self.records[0].started
+            self._first_bad = _first_bad(prober.probes, since, self.new, verdict)
+            self._detect_from = _detect_from(prober.probes, since, self.new, verdict)
         return verdict
 
     def _judge_load(self, record: StepRecord, verdict: Verdict) -> None:
@@ -781,6 +808,8 @@ class _Steps:
                     f"that deploys a bad build on purpose expects it: aborted == 1"
                 )
             m.facts["abort_reason"] = abort.reason[:SHOWN]
+            if abort.verdict is not None and abort.verdict.outcome == "fail":
+                m.facts["detect_from"] = getattr(self, "_detect_from", "")
             if abort.first_bad is not None:
                 m.values["detect_s"] = round(max(abort.at - abort.first_bad, 0.0), 3)
                 prober.mark("first bad answer", at=abort.first_bad)

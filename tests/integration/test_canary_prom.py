@@ -65,11 +65,14 @@ def test_a_faulty_canary_is_aborted_by_the_promql_rule_alone(
                 "name": "canary 5xx/s",
             }
         },
-        expect={"aborted": "== 1"},
+        expect={"aborted": "== 1", "detect_s": "< 20s"},
     )
     assert result.outcome is Outcome.PASSED, result.message
     measured = result.measured
     assert measured["aborted"] == 1 and measured["aborted_at_step"] == 1
+    # from the first bad answer of v2 the prober saw, as for the prober's own rules
+    assert 0 < measured["detect_s"] < measured["duration_s"]
+    assert measured["detect_from"] == "the first bad answer of v2 the prober saw"
     assert measured["version_after"] == "v1"
     step = measured["steps"][0]
     assert step["verdict"] == "fail" and "failure_rate_p" not in step  # no prober rule
