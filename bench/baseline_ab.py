@@ -3,6 +3,7 @@ fails an unchanged service (A/A false alarms) and how often it fails a service 3
 (A/B detection), each judged against the run before it as a stored baseline.
 
     python -m bench.baseline_ab [--runs 20] [--ms 20] [--slower 1.3] [--users 4] [--duration 2]
+                                [--busy 0]
 
 Against the example stack's app, ``GET /work?ms=N`` (the app sleeps N ms). The runs alternate
 A, B, A, B, ... with one more A first: A is ``ms``, B is ``ms * slower``. Each A run is judged
@@ -11,14 +12,22 @@ check's own judgement (``checks.base._judge``) with the previous run's value and
 histogram as its baseline, as a stored run gives them. Targets: A/A false alarms <= 5 %,
 A/B detection >= 95 %. The measured p95 ratio B / A is printed beside them (the app's own
 overhead makes it a little less than ``slower``).
+
+``--busy N`` starts N processes that spin in bursts of random length (0.1-1.5 s on, as long
+off, from a fixed seed) for the whole bench: the load bursts of a shared machine, which move
+one run's tail and not the next one's, made on purpose.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +36,32 @@ from pytest_fwgates.checks import CheckContext, CheckRegistry, run_check
 from pytest_fwgates.loader import GateLoader
 from pytest_fwgates.model import CheckResult, Outcome, Source
 
-from .common import Row
+from .common import Row, print_table
 
 KEY = "p95_ms"
+#: one busy process: spins and sleeps in turn, each for 0.1-1.5 s, from its seed
+_BUSY = """
+import random, sys, time
+rng = random.Random(int(sys.argv[1]))
+while True:
+    end = time.monotonic() + rng.uniform(0.1, 1.5)
+    while time.monotonic() < end:
+        pass
+    time.sleep(rng.uniform(0.1, 1.5))
+"""
+
+
+@contextlib.contextmanager
+def _busy(count: int) -> Iterator[None]:
+    """``count`` processes making load bursts, stopped (by their ids) at the end."""
+    procs = [subprocess.Popen([sys.executable, "-c", _BUSY, str(seed)]) for seed in range(count)]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait(timeout=10)
 
 
 def _run(
@@ -80,19 +112,22 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--slower", type=float, default=1.3, help="B's sleep over A's")
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per run")
+    parser.add_argument(
+        "--busy", type=int, default=0, help="processes making load bursts during the bench"
+    )
     args = parser.parse_args(argv)
     slow_ms = round(args.ms * args.slower)
     print(
         f"load average {os.getloadavg()[0]:.1f}; A = /work?ms={args.ms}, B = /work?ms={slow_ms}, "
         f"{args.users} users for {args.duration:g} s per run, {args.runs} A/A and "
-        f"{args.runs} A/B comparisons"
+        f"{args.runs} A/B comparisons, {args.busy} busy processes"
     )
     aa: list[Outcome] = []
     ab: list[Outcome] = []
     ratios: list[float] = []
     with tempfile.TemporaryDirectory(prefix="fwgates-bench-ab-") as tmp:
         folder = Path(tmp)
-        with Stack(folder / "stack") as stack:
+        with Stack(folder / "stack") as stack, _busy(args.busy):
             url = stack.urls["app"]
             previous = _run(folder, url, args.ms, args, 0, None)
             for index in range(1, args.runs + 1):
@@ -122,4 +157,4 @@ def main(argv: list[str] | None = None) -> list[Row]:
 
 
 if __name__ == "__main__":
-    main()
+    print_table(main())

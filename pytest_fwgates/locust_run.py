@@ -103,6 +103,9 @@ class LoadRun:
     argv: list[str]
     #: the exact response-time histograms ``{ms: requests}``: "" in total, else per endpoint
     histograms: dict[str, dict[int, int]] = field(default_factory=dict)
+    #: with ``LoadPlan.slot_s``: every endpoint's response times per slot of wall-clock time
+    #: (slot -> histogram), in the order they were answered
+    slots: dict[int, dict[int, int]] = field(default_factory=dict)
 
 
 def percentile(hist: Mapping[int, int], count: int, pct: float) -> float:
@@ -421,7 +424,21 @@ def _read_run(
         duration_s=result.duration_s,
         argv=argv,
         histograms={"": total_hist, **histograms},
+        slots=_slots(exact.get("slots")),
     )
+
+
+def _slots(raw: object) -> dict[int, dict[int, int]]:
+    """The listener's per-slot histograms (slot -> {ms: requests}); {} when it kept none."""
+    if not isinstance(raw, Mapping):
+        return {}
+    try:
+        return {
+            int(slot): {int(ms): int(c) for ms, c in entry["hist"].items()}
+            for slot, entry in raw.items()
+        }
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return {}
 
 
 def _first_error(endpoints: Mapping[str, Any]) -> str:

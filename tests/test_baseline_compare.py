@@ -4,6 +4,7 @@ by a statistical test with a practical margin (bounds.judge_against_baseline).""
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections import Counter
 from pathlib import Path
@@ -16,10 +17,14 @@ from pytest_fwgates import stats
 from pytest_fwgates.baseline import BaselineStore, distributions_of, reference_distribution
 from pytest_fwgates.bounds import (
     DEFAULT_MARGIN,
+    MAX_BATCHES,
     MIN_COMPARED,
+    clustered_excess,
+    clustered_shift,
     judge,
     quantile_support,
     supported_value,
+    time_batches,
 )
 from pytest_fwgates.model import CheckResult, Outcome
 from pytest_fwgates.thresholds import parse
@@ -115,6 +120,162 @@ def test_a_tail_regression_alone_fails() -> None:
     judged = _judge(new, base)
     assert judged.state == "fail", judged.text
     assert "p95 >= " in judged.text
+
+
+def _judge_batches(batches: list[dict[float, int]], base: dict[float, int]):
+    new: Counter[float] = Counter()
+    for batch in batches:
+        new.update(batch)
+    return judge(
+        "p95_ms",
+        NO_REGRESSION,
+        _p(dict(new), 0.95),
+        {"histogram": dict(new), "batches": batches},
+        0.95,
+        _p(base, 0.95),
+        reference={"histogram": base},
+    )
+
+
+def test_a_tail_regression_spread_over_the_run_fails_a_load_burst_does_not() -> None:
+    """The same samples, the slowest 10 % three times slower: spread over the run's 20 time
+    batches it is a slower tail (FAIL); all in two of them it is a load burst of the machine,
+    which the tail test sets aside (the whole distribution is still tested)."""
+    base = {20.0: 900, 40.0: 100}
+    spread = [{20.0: 45, 120.0: 5} for _ in range(20)]
+    judged = _judge_batches(spread, base)
+    assert judged.state == "fail", judged.text
+    assert "p95 >= 120 ms" in judged.text
+    burst = [{20.0: 50} for _ in range(18)] + [{120.0: 50} for _ in range(2)]
+    judged = _judge_batches(burst, base)
+    assert judged.state == "pass", judged.text
+    assert "; p95 clustered in time, a load burst over 20 time batches)" in judged.text
+
+
+def test_a_shift_in_a_few_moments_is_a_load_burst_a_shift_throughout_the_run_fails() -> None:
+    """Every sample of four of the 20 batches four times slower tips Mann-Whitney U and the
+    p95 bounds taken on independent samples; asked with the batches as their units, it is a
+    burst. A slowdown spread over every batch fails."""
+    rng = random.Random(1)
+    base = _sample(rng, 800)
+    burst = [_sample(rng, 40, 4.0 if index in (6, 7, 8, 9) else 1.0) for index in range(20)]
+    judged = _judge_batches(burst, base)
+    assert (
+        stats.mann_whitney(
+            dict(sum((Counter(b) for b in burst), Counter())), {v * 1.1: c for v, c in base.items()}
+        ).p_greater
+        < 0.025
+    )
+    assert judged.state == "pass", judged.text
+    assert "; p95 and the shift clustered in time, a load burst over 20 time batches)" in (
+        judged.text
+    )
+    spread = [_sample(rng, 40, 1.45) for _ in range(20)]
+    judged = _judge_batches(spread, base)
+    assert judged.state == "fail", judged.text
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32 - 1), st.floats(min_value=0.97, max_value=1.08))
+def test_clustered_shift_of_independent_batches_is_mann_whitneys_z(seed: int, scale: float) -> None:
+    """Batches drawn independently (nothing clustered), near no shift: the statistic is
+    scipy's Mann-Whitney U z (without continuity correction) up to the sampling noise of the
+    batches' spread and DeLong's error against the null one."""
+    from scipy.stats import mannwhitneyu, norm
+
+    rng = random.Random(seed)
+    base = _sample(rng, 400)
+    batches = [_sample(rng, 20, scale) for _ in range(20)]
+    new = [v for b in batches for v, c in b.items() for _ in range(c)]
+    old = [v for v, c in base.items() for _ in range(c)]
+    z = float(norm.isf(mannwhitneyu(new, old, alternative="greater", use_continuity=False).pvalue))
+    t = clustered_shift(batches, base)
+    assert abs(t - z) <= 0.3 + 0.15 * abs(z), (t, z)
+
+
+def test_too_few_time_batches_judge_the_tail_on_independent_samples() -> None:
+    base = {20.0: 900, 40.0: 100}
+    burst = [{20.0: 450}, {20.0: 450, 120.0: 100}]
+    assert _judge_batches(burst, base).state == "fail"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dictionaries(
+        st.integers(min_value=-50, max_value=400),
+        st.dictionaries(
+            st.integers(min_value=1, max_value=500), st.integers(min_value=0, max_value=30)
+        ),
+        min_size=1,
+    ),
+    st.integers(min_value=1, max_value=40),
+)
+def test_time_batches_keep_every_sample_in_order(slots: dict, most: int) -> None:
+    batches = time_batches(slots, most)
+    assert len(batches) <= most
+    assert all(batches)
+    total: Counter[float] = Counter()
+    for batch in batches:
+        total.update(batch)
+    expected: Counter[float] = Counter()
+    for hist in slots.values():
+        expected.update({float(v): c for v, c in hist.items() if c})
+    assert total == expected
+    # in time order: a value only the first (last) slot holds is in the first (last) batch
+    first, last = min(slots), max(slots)
+    if len(batches) > 1 and slots[first] and slots[last]:
+        assert set(slots[first]) - {v for v, c in slots[first].items() if not c} <= set(batches[0])
+        assert {v for v, c in slots[last].items() if c} <= set(batches[-1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(min_value=1, max_value=60), min_size=2, max_size=MAX_BATCHES),
+    st.floats(min_value=0.01, max_value=0.99),
+    st.floats(min_value=0.01, max_value=0.5),
+)
+def test_clustered_error_is_never_smaller_than_the_binomial_one(
+    sizes: list[int], found: float, share: float
+) -> None:
+    """Batches with one share each (nothing clustered) give the binomial error; any batches
+    give an error at least as large (a smaller excess in standard errors)."""
+    above = [round(n * found) for n in sizes]
+    batches = [{10.0: n - a, 99.0: a} for n, a in zip(sizes, above, strict=True)]
+    batches = [{v: c for v, c in b.items() if c} for b in batches]
+    n, e = sum(sizes), sum(above)
+    p_hat = e / n
+    t = clustered_excess(batches, 50.0, share)
+    if 0 < p_hat < 1:
+        binomial = (p_hat - share) / math.sqrt(p_hat * (1 - p_hat) / n)
+        assert abs(t) <= abs(binomial) + 1e-9
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32 - 1))
+def test_runs_with_load_bursts_rarely_fail_and_slower_ones_still_fail(seed: int) -> None:
+    """A/A and A/B in simulation as a shared machine makes them: 400-request runs in 20 time
+    batches, in each run a burst slows every request of one to three batches two to four
+    times; 40 pairs each. Over 200 pairs: A/A false alarms about 0.5 % (6 % with the tail
+    taken as independent samples), 50 % slower runs detected 100 %."""
+    rng = random.Random(seed)
+
+    def run(scale: float) -> list[dict[float, int]]:
+        slow = set(rng.sample(range(20), rng.randint(1, 3)))
+        factor = rng.uniform(2, 4)
+        return [_sample(rng, 20, scale * (factor if index in slow else 1.0)) for index in range(20)]
+
+    def pooled(batches: list[dict[float, int]]) -> dict[float, int]:
+        total: Counter[float] = Counter()
+        for batch in batches:
+            total.update(batch)
+        return dict(total)
+
+    false_alarms = sum(
+        _judge_batches(run(1.0), pooled(run(1.0))).state == "fail" for _ in range(40)
+    )
+    detected = sum(_judge_batches(run(1.5), pooled(run(1.0))).state == "fail" for _ in range(40))
+    assert false_alarms <= 2  # P(3 or more of 40 at 0.5 %) < 0.1 %
+    assert detected >= 38
 
 
 def test_few_samples_are_inconclusive_not_a_pass() -> None:

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..bounds import count_support, histogram_mean_support, quantile_support
+from ..bounds import count_support, histogram_mean_support, quantile_support, time_batches
 from ..exclusive import LockTimeout, exclusive
 from ..locust_run import (
     FIGURES,
@@ -40,6 +40,8 @@ _ENDPOINT_EXPECT: dict[str, Any] = {
 }
 _PATH: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 2000}
 DEFAULT_DURATION_S = 10.0
+#: slot of wall-clock time in which the listener keeps response times in order (seconds)
+BATCH_SLOT_S = 0.1
 DEFAULT_USERS = 10
 
 
@@ -144,6 +146,9 @@ class LoadCheck(Check):
             master_bind=str(options.get("master_bind") or ""),
             grace_s=grace,
             progress_s=float(options.get("progress", 3.0)),
+            # response times in time order too: a comparison with a stored baseline tells a
+            # load burst of the machine (clustered in time) from a slower tail (spread out)
+            slot_s=BATCH_SLOT_S,
         )
 
     def _locustfile(self, given: str) -> Path:
@@ -233,4 +238,6 @@ class LoadCheck(Check):
                 name = f"{prefix}{key}"
                 if hist and name in values and name in self.spec.thresholds:
                     support[name] = quantile_support(hist, pct / 100, confidence)
+                    if not endpoint and run.slots:
+                        support[name]["batches"] = time_batches(run.slots)
         return support

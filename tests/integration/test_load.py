@@ -249,6 +249,12 @@ def test_saved_baseline_makes_a_slower_run_fail_its_relative_threshold(
     assert same["outcome"] == "passed", same["message"]
     shown = same["support"]["p50_ms"]["shown"]
     assert "vs baseline" in shown and "margin 50 %, within noise: p = " in shown, shown
+    # the same samples in time order: time batches of 0.1 s slots, every request in one
+    batches = same["support"]["p50_ms"]["batches"]
+    assert 5 <= len(batches) <= 20
+    assert sum(sum(b.values()) for b in batches) == sum(
+        same["support"]["p50_ms"]["histogram"].values()
+    )
     # four times as slow fails, significantly
     _run(project, live_v1, "--gate-var=ms=200")
     slower = _result(project, "work")
