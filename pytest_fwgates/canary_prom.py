@@ -2,9 +2,10 @@
 
     analysis:
       prometheus:                       # one query, or a list of them
-        - 'sum(rate(http_requests_total{version="{{new}}",status=~"5.."}[10s])) or vector(0)'
+        - 'sum(rate(http_requests_total{version="{{new}}",status=~"5.."}[{{window}}]))
+           or vector(0)'
         - query: 'histogram_quantile(0.95, sum by (le) (rate(
-                    http_request_duration_seconds_bucket{version="{{new}}"}[10s])))'
+                    http_request_duration_seconds_bucket{version="{{new}}"}[{{window}}])))'
           expect: "< 0.5"               # default "== 0": no bad events
           server: http://127.0.0.1:9090 # default: the ini option gate_prometheus_url
           timeout: 2s                   # each evaluation, as a whole (default 2 s)
@@ -27,6 +28,13 @@ every character that is not printable ASCII escaped: a version is data, it can n
 the query's structure. Inside a regular-expression matcher (``=~``, ``!~``), a backtick string,
 a longer string or outside a string, a placeholder is a setting error. (``${...}`` are the gate
 file's variables, resolved when the gate file is read.)
+
+``[{{window}}]`` is the range of the step's window so far: from the end of the step's command
+(where the prober's samples of the step begin) to the look, in whole milliseconds. A fixed
+range (``[10s]``) reaches back before the step: it can hold the series of an instance of the
+same version stopped less than one range ago (a faulty canary just aborted, whose errors would
+then abort a good one deployed after it), and of the step before. ``{{window}}`` may stand only
+for a whole range or subquery range (``[{{window}}]``, ``[{{window}}:1s]``).
 """
 
 from __future__ import annotations
@@ -60,6 +68,9 @@ __all__ = [
 ]
 
 PLACEHOLDERS = ("new", "old")
+#: the placeholder of a range: the step's window so far
+WINDOW = "window"
+_RANGE = re.compile(r"\d+ms")
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 DEFAULT_TIMEOUT_S = 2.0
 MAX_TIMEOUT_S = 30.0
@@ -103,7 +114,8 @@ class Template:
     """A query split into text and placeholders (each one a whole string literal)."""
 
     text: str
-    #: plain text, and ("new" | "old") where a string literal of that version goes
+    #: plain text, and ("new" | "old") where a string literal of that version goes, or
+    #: ("window",) where the range of the step's window goes
     parts: tuple[str | tuple[str], ...]
 
     @property
@@ -111,9 +123,20 @@ class Template:
         return frozenset(p[0] for p in self.parts if isinstance(p, tuple))
 
     def render(self, values: Mapping[str, str]) -> str:
-        return "".join(
-            promql_string(values[p[0]]) if isinstance(p, tuple) else p for p in self.parts
-        )
+        """The query with its placeholders filled: the versions as string literals, the
+        window (``values["window"]``, e.g. ``"12000ms"``) as a range."""
+        out = []
+        for part in self.parts:
+            if not isinstance(part, tuple):
+                out.append(part)
+            elif part[0] == WINDOW:
+                window = values.get(WINDOW, "")
+                if not _RANGE.fullmatch(window):
+                    raise PromQLError(f"{{{{window}}}}: {window!r} is not a range like 12000ms")
+                out.append(window)
+            else:
+                out.append(promql_string(values[part[0]]))
+        return "".join(out)
 
 
 def promql_string(value: str) -> str:
@@ -195,7 +218,7 @@ def parse_template(text: str) -> Template:
                 parts.append(text[plain:i])
                 parts.append((name,))
                 plain = end
-            elif any(m.group(1) in PLACEHOLDERS for m in _PLACEHOLDER.finditer(inner)):
+            elif any(m.group(1) in (*PLACEHOLDERS, WINDOW) for m in _PLACEHOLDER.finditer(inner)):
                 raise PromQLError(
                     f"a placeholder must be a whole double- or single-quoted string literal "
                     f'(label="{{{{new}}}}"), not part of one: {text[i:end]}'
@@ -203,7 +226,21 @@ def parse_template(text: str) -> Template:
             i = end
             continue
         if text.startswith("{{", i) and _PLACEHOLDER.match(text, i):
-            name = _PLACEHOLDER.match(text, i).group(1)  # type: ignore[union-attr]
+            found = _PLACEHOLDER.match(text, i)
+            assert found is not None
+            name = found.group(1)
+            if name == WINDOW:
+                opens = text[:i].rstrip().endswith("[")
+                closes = text[found.end() :].lstrip()[:1] in ("]", ":")
+                if not (opens and closes):
+                    raise PromQLError(
+                        "{{window}} stands for a whole range: [{{window}}] (or a subquery's "
+                        "[{{window}}:1s])"
+                    )
+                parts.append(text[plain:i])
+                parts.append((WINDOW,))
+                plain = i = found.end()
+                continue
             raise PromQLError(
                 f"{{{{{name}}}}} outside a string literal: write it quoted, "
                 f'label="{{{{{name}}}}}" (the version becomes a string, never PromQL)'
@@ -214,6 +251,8 @@ def parse_template(text: str) -> Template:
 
 
 def _known(name: str) -> str:
+    if name == WINDOW:
+        raise PromQLError("{{window}} is a range, not a string: write [{{window}}]")
     if name not in PLACEHOLDERS:
         raise PromQLError(
             f"unknown placeholder {{{{{name}}}}}: the known ones are "
@@ -328,16 +367,19 @@ def look(
     new: str,
     old: str,
     deadline: float | None = None,
+    window_s: float | None = None,
 ) -> list[PromLook]:
     """Evaluate every rule now, each bounded by its timeout (and by ``deadline``, a
-    ``time.monotonic()`` instant); never raises for what Prometheus did."""
+    ``time.monotonic()`` instant); never raises for what Prometheus did. ``window_s``: the
+    seconds of the step's window so far (``[{{window}}]``, rounded down to milliseconds)."""
+    window = "" if window_s is None else f"{max(math.floor(window_s * 1000), 1)}ms"
     from .checks.base import CheckError
     from .checks.prometheus import instant_query
 
     looks = []
     for rule in rules:
         try:
-            query = rule.template.render({"new": new, "old": old})
+            query = rule.template.render({"new": new, "old": old, WINDOW: window})
         except PromQLError as exc:
             looks.append(PromLook(rule, rule.template.text, "inconclusive", reason=str(exc)))
             continue

@@ -117,11 +117,47 @@ def test_no_label_value_is_an_error(value: str) -> None:
         ("x{version=`{{new}}`}", "not part of one"),
         ('x{version="{{canary}}"}', "unknown placeholder"),
         ('x{version="{{new}}}', "does not end"),
+        ('x{version="{{window}}"}', "a range, not a string"),
+        ('x{version="v{{window}}"}', "not part of one"),
+        ("x[{{window}}s]", "whole range"),
+        ("x[1m] offset {{window}}", "whole range"),
+        ("x{{window}}", "whole range"),
+        ("x[5s:{{window}}]", "whole range"),
     ],
 )
 def test_a_placeholder_that_is_not_a_whole_string_is_an_error(query: str, why: str) -> None:
     with pytest.raises(PromQLError, match=why):
         parse_template(query)
+
+
+@given(window_s=st.floats(0.0, 1e6, allow_nan=False))
+def test_the_window_is_a_range_within_the_steps_window(window_s: float) -> None:
+    # [{{window}}] reaches back no further than the step's window (rounded down to ms), so a
+    # stopped instance's series from before the step is never in it
+    template = parse_template(
+        'sum(rate(x{v="{{new}}"}[ {{window}} ])) + max_over_time(y[{{window}}:1s])'
+    )
+
+    ms = max(math.floor(window_s * 1000), 1)
+    rendered = template.render({"new": "v2", "old": "v1", "window": f"{ms}ms"})
+    assert rendered == f'sum(rate(x{{v="v2"}}[ {ms}ms ])) + max_over_time(y[{ms}ms:1s])'
+
+
+@pytest.mark.parametrize("window", ["", "5s", "1ms] or vector(1) #", "-1ms"])
+def test_a_window_that_is_not_milliseconds_never_reaches_the_query(window: str) -> None:
+    template = parse_template("rate(x[{{window}}])")
+    with pytest.raises(PromQLError, match="not a range"):
+        template.render({"new": "v2", "old": "v1", "window": window})
+
+
+def test_a_window_query_outside_a_step_is_inconclusive(tmp_path: Path) -> None:
+    # no window to fill (the caller gave none): the look says so and never passes
+    from pytest_fwgates.canary_prom import look, parse_rules
+
+    context = CheckContext(rootdir=tmp_path, redactor=Redactor(), evidence_root=tmp_path)
+    rules = parse_rules({"query": "rate(x[{{window}}])", "server": "http://127.0.0.1:9"})
+    (found,) = look(rules, context, new="v2", old="v1")
+    assert found.outcome == "inconclusive" and "not a range" in found.reason
 
 
 def test_placeholders_in_single_quotes_in_functions_and_comments() -> None:

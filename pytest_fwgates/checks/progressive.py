@@ -614,6 +614,7 @@ class _Steps:
                 new=self.new,
                 old=self.old,
                 deadline=self.deadline,
+                window_s=now - record.judged_from,
             )
             canary_prom.apply(prom, verdict)
         record.looks += 1

@@ -28,8 +28,11 @@ from .traffic import ROOT
 
 pytestmark = pytest.mark.integration
 
-#: the canary's failed answers per second, from its own instance's counters
-ERRORS = 'sum(rate(http_requests_total{job="app_instances",version="{{new}}",status=~"5.."}[10s]))'
+#: the canary's failed answers per second in the step's window, from its own instance's counters
+ERRORS = (
+    'sum(rate(http_requests_total{job="app_instances",version="{{new}}",status=~"5.."}'
+    "[{{window}}]))"
+)
 
 
 def test_hostile_versions_reach_prometheus_as_one_label_value(
@@ -81,6 +84,25 @@ def test_a_faulty_canary_is_aborted_by_the_promql_rule_alone(
     assert 'version="v2"' in found["query"] and found["name"] == "canary 5xx/s"
     assert any(r.startswith("prometheus: canary 5xx/s = ") for r in step["reasons"])
     assert "app_canary" not in _routing(stack_env)
+
+    # at once a good v2 with the same rule: its look must not see the aborted v2's series
+    # (stopped a second ago, still within a fixed range), only the step's window
+    good = _canary(
+        stack_env,
+        tmp_path / "good",
+        steps=[{"weight": 50, "pause": "3s"}, {"weight": 100}],
+        analysis={
+            "prometheus": {
+                "query": ERRORS + " or vector(0)",
+                "server": stack_env.urls["prometheus"],
+            },
+            "min_answers": 5,
+            "max_pause": "4s",
+        },
+        expect={"aborted": "== 0"},
+    )
+    assert good.outcome is Outcome.PASSED, good.message
+    assert good.measured["version_after"] == "v2"
 
 
 def test_a_query_that_returns_nothing_never_passes_a_step(stack_env: Stack, tmp_path: Path) -> None:
