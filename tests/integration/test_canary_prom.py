@@ -43,10 +43,13 @@ def test_hostile_versions_reach_prometheus_as_one_label_value(
     context = CheckContext(rootdir=tmp_path, redactor=Redactor(), evidence_root=tmp_path)
     template = parse_template('absent(fwgates_no_such_metric{v="{{new}}", w="{{old}}"})')
     server = example_stack.urls["prometheus"]
-    # and every instance of the app is a target of its own (the live one at least)
-    assert instant_query(context, server, 'min(up{job="app_instances"})', timeout=5.0) == [
-        ("{}", 1.0)
-    ]
+    # and every instance of the app is a target of its own (the live one at least), once
+    # Prometheus has read the targets file and scraped them (each every second; bounded)
+    up = 'min(up{job="app_instances"})'
+    deadline = time.monotonic() + 15
+    while (found := instant_query(context, server, up, timeout=5.0)) != [("{}", 1.0)]:
+        assert time.monotonic() < deadline, found
+        time.sleep(0.2)
     for version in ['v2"} or vector(1) #', "a\\b\\", "{{new}}", "\n\t\x00'`", "ü€😀", '"']:
         query = template.render({"new": version, "old": "v1"})
         series = instant_query(context, server, query, timeout=5.0)
