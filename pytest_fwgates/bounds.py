@@ -49,6 +49,8 @@ __all__ = [
     "Judged",
     "count_support",
     "coverage_support",
+    "evidence_for",
+    "figure_kind",
     "histogram_mean_support",
     "histogram_of",
     "is_mean",
@@ -145,6 +147,57 @@ def needs_bound(key: str, support: Mapping[str, Any]) -> bool:
         return True
     name = key.rsplit("::", 1)[-1]
     return name in COUNTED or name in MEANS or (name[:1] == "p" and percentile_of(name) is not None)
+
+
+#: what in a support is evidence of each kind of figure
+_EVIDENCE = {"counted": ("count",), "percentile": ("quantile", "histogram"), "mean": ("mean",)}
+
+
+def figure_kind(key: str) -> str | None:
+    """``percentile``, ``counted`` or ``mean`` for a figure that needs a bound by its name
+    (``p95_ms``, ``availability_pct``, ``mttr_s``), else None."""
+    if percentile_of(key) is not None:
+        return "percentile"
+    if counted(key):
+        return "counted"
+    if is_mean(key):
+        return "mean"
+    return None
+
+
+def evidence_for(key: str, support: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The part of ``support`` that is evidence for ``key``: a figure that needs a bound by
+    its name is judged only on evidence of its own kind (a mean reported ``as: p95_ms`` is no
+    percentile, a share of counted records reported ``as: mttr_s`` no mean, the p50's bounds
+    none of the p95); the rest of ``support`` (coverage, what was shown) stays. ``support``
+    itself when all of it fits."""
+    support = support or {}
+    kind = figure_kind(key)
+    if kind is None:
+        return support
+    drop = {part for other, parts in _EVIDENCE.items() if other != kind for part in parts}
+    if kind == "percentile":
+        quantile = support.get("quantile")
+        q = percentile_of(key)
+        if isinstance(quantile, Mapping):
+            try:
+                same = q is not None and math.isclose(float(quantile.get("q") or 0.0), q)
+            except (TypeError, ValueError):
+                same = False
+            if not same:
+                drop |= {"quantile", "histogram"}
+    if not drop & set(support):
+        return support
+    return {k: v for k, v in support.items() if k not in drop}
+
+
+def _bounded(key: str, support: Mapping[str, Any]) -> bool:
+    """Whether a figure needs a bound: by its name, or by the evidence recorded with it."""
+    return figure_kind(key) is not None or any(
+        isinstance(support.get(part), Mapping | list | tuple)
+        for parts in _EVIDENCE.values()
+        for part in parts
+    )
 
 
 def count_support(events: int, total: int, of: str, event: str) -> dict[str, Any]:
@@ -251,7 +304,8 @@ def judge(
     shown = format_value(key, value)
     if holds is None:
         return Judged("undecided", f"{key} = {shown}: {threshold} needs a baseline")
-    covered = _covered(key, shown, support or {}, min_coverage)
+    support = evidence_for(key, support)
+    covered = _covered(key, shown, support, min_coverage)
     if threshold.relative and baseline is not None:
         compared = judge_against_baseline(
             key, threshold, value, support, reference or {}, baseline, confidence
@@ -263,16 +317,17 @@ def judge(
         return Judged(
             "fail", f"{key} = {shown}, expected {describe_threshold(key, threshold, baseline)}"
         )
-    support = support or {}
     if covered is not None:
         return covered
     if threshold.op not in _ONE_SIDED:
-        return Judged("pass")
+        if not _bounded(key, support):
+            return Judged("pass")
+        return _judge_equality(key, threshold, value, support, confidence, min_coverage)
     lower = threshold.op in (">", ">=")
     if "count" in support:
         # judged once, with the check; the verdict and the reports read it back
         memo = support.get("judged")
-        fresh = {"threshold": str(threshold), "confidence": confidence}
+        fresh = {"key": key, "threshold": str(threshold), "confidence": confidence}
         if isinstance(memo, Mapping) and all(memo.get(k) == v for k, v in fresh.items()):
             return Judged(str(memo.get("state")), str(memo.get("text") or ""))
         judged = _judge_count(key, threshold, support, confidence, lower)
@@ -280,7 +335,7 @@ def judge(
             support["judged"] = {**fresh, "state": judged.state, "text": judged.text}
         return judged
     if isinstance(support.get("quantile"), Mapping):
-        return _judge_quantile(key, threshold, value, support["quantile"], lower)
+        return _judge_quantile(key, threshold, value, support, confidence, lower)
     if isinstance(support.get("mean"), Mapping):
         return _judge_mean(key, threshold, value, support["mean"], confidence, lower)
     if is_mean(key):
@@ -302,6 +357,40 @@ def judge(
             "confidence (record the samples with the figure)",
         )
     return Judged("pass")
+
+
+def _judge_equality(
+    key: str,
+    threshold: Threshold,
+    value: float,
+    support: Mapping[str, Any],
+    confidence: float,
+    min_coverage: float,
+) -> Judged:
+    """``==``/``!=`` met by the point estimate of a figure that needs a bound. No sample
+    shows a share, a percentile or a mean equal to a number (``availability_pct: "== 100%"``
+    from 3 probes): INCONCLUSIVE. ``!= x`` is shown by the bound on the side the value lies
+    on (``> x`` or ``< x``)."""
+    if threshold.op == "!=":
+        limit = threshold.limit(key)
+        side = ">" if limit is not None and value > limit else "<"
+        judged = judge(
+            key,
+            Threshold(side, threshold.value, threshold.unit),
+            value,
+            support,
+            confidence,
+            min_coverage=min_coverage,
+        )
+        if judged.state == "fail":  # the value lies on that side: it is never a miss
+            return Judged("inconclusive", judged.text)
+        return judged
+    return Judged(
+        "inconclusive",
+        f"{key} = {format_value(key, value)}: no sample can show a "
+        f"{figure_kind(key) or 'measured'} figure {threshold} (its bound only narrows it "
+        "down): state it with >= or <=",
+    )
 
 
 def _covered(
@@ -369,12 +458,29 @@ def _judge_count(
 
 
 def _judge_quantile(
-    key: str, threshold: Threshold, value: float, quantile: Mapping[str, Any], lower: bool
+    key: str,
+    threshold: Threshold,
+    value: float,
+    support: Mapping[str, Any],
+    confidence: float,
+    lower: bool,
 ) -> Judged:
+    quantile = support["quantile"]
     q = float(quantile.get("q") or 0.5)
     n = int(quantile.get("n") or 0)
-    confidence = float(quantile.get("confidence") or DEFAULT_CONFIDENCE)
     bound = quantile.get("low" if lower else "high")
+    stamped = float(quantile.get("confidence") or 0.0)
+    if stamped != confidence:
+        # bounded at another level when it was measured: bound it again, at this one, from
+        # its samples (a bound at a higher level holds at a lower one too; one at a lower
+        # level proves nothing here)
+        histogram = histogram_of(support.get("histogram"))
+        if histogram and sum(histogram.values()) == n:
+            low, high = stats.quantile_bounds(histogram, q, confidence)
+            found = low if lower else high
+            bound = found if math.isfinite(found) else None
+        elif stamped < confidence:
+            bound = None
     name = f"p{q * 100:g}"
     if bound is None:
         tail = 1 - q if lower else q
@@ -605,11 +711,12 @@ def _p(p: float) -> str:
 
 
 def _kind(key: str, support: Mapping[str, Any]) -> str:
-    if percentile_of(key) is not None:
-        return "percentile"
-    if counted(key) or isinstance(support.get("count"), list | tuple):
+    kind = figure_kind(key)
+    if kind is not None:
+        return kind
+    if isinstance(support.get("count"), list | tuple):
         return "counted"
-    if is_mean(key) or isinstance(support.get("mean"), Mapping):
+    if isinstance(support.get("mean"), Mapping):
         return "mean"
     return "runs"
 
@@ -711,7 +818,8 @@ def judge_against_baseline(
     scaled counts; means, Welch's t test from n, mean and sd; any other figure (one number
     per run: ``rps``, ``duration_s``), the Student-t prediction of one more run from the
     stored runs' values."""
-    support = support or {}
+    support = evidence_for(key, support)
+    reference = evidence_for(key, reference)
     alpha = 1 - confidence
     shown, base_shown = format_value(key, value), format_value(key, baseline)
     head = f"{key} {shown} vs baseline {base_shown} ({_change(value, baseline)}"

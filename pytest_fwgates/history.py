@@ -3,7 +3,8 @@
 One JSON line per outcome in ``<baseline dir>/history/<gate>/<criterion>/<check>.jsonl``::
 
     {"time": "2026-12-02T07:01:12+00:00", "outcome": "ok", "type": "deploy",
-     "duration_s": 3.2, "version_from": "v1", "version_to": "v2", "run_id": "1234-1"}
+     "duration_s": 3.2, "version_from": "v1", "version_to": "v2", "run_id": "1234-1",
+     "id": "5f1c0a9e2b7d4c36"}
 
 ``outcome`` is ``ok``, ``failed`` (the deploy ran and did not succeed) or ``error`` (it could
 not be measured); only ``ok`` counts as a success. The controller appends a run's outcomes
@@ -11,7 +12,9 @@ not be measured); only ``ok`` counts as a success. The controller appends a run'
 leaves half a line and two runs never interleave.
 
 A check with ``history: {last: N}`` or ``history: {since: 90d}`` judges ``success_ratio`` over
-the recorded outcomes in that window plus this run's. A line that cannot be read is an error
+the recorded outcomes in that window plus this run's. Each outcome has an ``id`` of its own, so
+a success counts once: a line repeated word for word (a file merged with itself) and a success
+dated in the future are not counted (a failure always is). A line that cannot be read is an error
 naming ``file:line``: a history that cannot be read never passes.
 """
 
@@ -215,18 +218,51 @@ def window(
     """The outcomes of ``policy``: ``{last: N}`` the newest N (this run's included),
     ``{since: period}`` the recorded ones of the period and this run's."""
     now = now or dt.datetime.now(dt.UTC)
+    recorded, dropped = _countable(recorded, now)
+    note = (
+        f"; {dropped} recorded success{'es' if dropped != 1 else ''} not counted "
+        "(a repeated line or dated in the future)"
+        if dropped
+        else ""
+    )
     if "since" in policy:
         seconds = parse_period(policy["since"])
         start = now - dt.timedelta(seconds=seconds)
         kept = [e for e in recorded if e["_time"] >= start]
-        return Window([*kept, *current], f"over {_period_text(seconds)}")
+        return Window([*kept, *current], f"over {_period_text(seconds)}{note}")
     last = int(policy.get("last", 1))
     chosen = [*recorded, *current][-last:]
     times = [e["_time"] for e in chosen if "_time" in e]
     span = ""
     if times:
         span = f", since {min(times).strftime('%Y-%m-%d')}"
-    return Window(chosen, f"of the last {last} recorded{span}")
+    return Window(chosen, f"of the last {last} recorded{span}{note}")
+
+
+#: how far a recorded outcome may lie ahead of this machine's clock (another runner's skew)
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+def _countable(
+    recorded: list[dict[str, Any]], now: dt.datetime
+) -> tuple[list[dict[str, Any]], int]:
+    """The recorded outcomes that count, and how many successes do not: a success dated
+    after now (beyond :data:`CLOCK_SKEW`) has not happened yet, and a line repeated word for
+    word (a history file merged with itself, a line appended twice) is one success, not
+    two. A failure always counts: leaving one out could only flatter the ratio."""
+    kept: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    dropped = 0
+    for entry in recorded:
+        if entry.get("outcome") == "ok":
+            when = entry.get("_time")
+            line = json.dumps([entry_json(entry), str(when)], sort_keys=True, default=str)
+            if (isinstance(when, dt.datetime) and when > now + CLOCK_SKEW) or line in seen:
+                dropped += 1
+                continue
+            seen.add(line)
+        kept.append(entry)
+    return kept, dropped
 
 
 def entry_json(entry: Mapping[str, Any]) -> dict[str, Any]:

@@ -60,10 +60,11 @@ def _record(project: GateProject, outcomes: list[tuple[str, float]]) -> None:
                     "outcome": outcome,
                     "type": "deploy",
                     "duration_s": 1.0,
+                    "id": f"{i:016x}",
                 }
             )
             + "\n"
-            for outcome, ago in outcomes
+            for i, (outcome, ago) in enumerate(outcomes)
         ),
         encoding="utf-8",
     )

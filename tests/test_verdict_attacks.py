@@ -1,0 +1,253 @@
+"""A verdict is no stronger than its evidence, whatever the threshold's form says.
+
+Over every figure every check type is held to: an equality on a figure that needs a bound
+(``availability_pct: "== 100%"``, a bare ``100``) never passes on the point estimate; a
+figure is judged only on evidence of its own kind (a mean reported ``as: p95_ms`` is no
+percentile, a share of counted records reported ``as: mttr_s`` no mean); a percentile is
+bounded at the confidence it is judged at, not the one its samples were first bounded at;
+and a deploy history counts each recorded outcome once, and none dated in the future.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_fwgates import stats
+from pytest_fwgates.bounds import (
+    count_support,
+    counted,
+    is_mean,
+    judge,
+    mean_support,
+    percentile_of,
+    quantile_support,
+)
+from pytest_fwgates.checks import CheckContext, CheckRegistry, run_check
+from pytest_fwgates.history import HistoryStore, window
+from pytest_fwgates.loader import GateLoader
+from pytest_fwgates.model import Outcome, Source
+from pytest_fwgates.thresholds import key_unit, parse
+
+
+def _figures() -> list[str]:
+    """Every figure a check type can be held to that needs a bound (a share of counted
+    events, a percentile, a mean), and one of each kind a Python test records."""
+    registry = CheckRegistry()
+    keys = {key for name in registry.names() for key in registry.get(name).threshold_keys}
+    keys |= {"GET /a::p95_ms", "GET /a::failure_ratio", "GET /a::avg_ms"}
+    return sorted(k for k in keys if _kind(k) != "other")
+
+
+def _kind(key: str) -> str:
+    if percentile_of(key) is not None:
+        return "percentile"
+    if counted(key):
+        return "counted"
+    if is_mean(key):
+        return "mean"
+    return "other"
+
+
+FIGURES = _figures()
+
+
+def _supports(key: str) -> dict[str, tuple[float, dict[str, Any]]]:
+    """Strong evidence of every kind, each with the value it shows for ``key``."""
+    scale = 100.0 if key_unit(key) == "%" else 1.0
+    hist = Counter({10.0: 5000})
+    return {
+        "counted": (scale, count_support(100000, 100000, "events", "good")),
+        "percentile": (10.0, quantile_support(hist, percentile_of(key) or 0.95)),
+        "mean": (10.0, mean_support([9.0, 10.0, 11.0] * 2000)),
+    }
+
+
+def test_every_kind_of_figure_is_covered() -> None:
+    assert {_kind(k) for k in FIGURES} == {"percentile", "counted", "mean"}
+
+
+@pytest.mark.parametrize("key", FIGURES)
+def test_an_equality_on_a_figure_that_needs_a_bound_never_passes(key: str) -> None:
+    for kind, (value, support) in _supports(key).items():
+        for text in (f"== {value!r}", repr(value)):
+            judged = judge(key, parse(text), value, support, 0.95)
+            assert judged.state == "inconclusive", (key, kind, text, judged)
+            assert "state it with" in judged.text
+        # missed by the point estimate: a failure as always
+        assert judge(key, parse(f"== {value * 2 + 1!r}"), value, support).state == "fail"
+
+
+@pytest.mark.parametrize("key", FIGURES)
+def test_an_inequality_passes_only_where_the_bound_shows_it(key: str) -> None:
+    value, support = _supports(key)[_kind(key)]
+    below = value / 2
+    # far from the evidence: shown on the bound of the side the value lies on
+    assert judge(key, parse(f"!= {below!r}"), value, support).state == "pass", key
+    # next to the value: the bound reaches it, nothing is shown
+    thin_value, thin = _thin(key)
+    near = thin_value * (1.001 if _kind(key) == "percentile" else 0.999)
+    judged = judge(key, parse(f"!= {near!r}"), thin_value, thin)
+    assert judged.state == "inconclusive", (key, judged)
+    # and with no evidence at all
+    assert judge(key, parse(f"!= {below!r}"), value, None).state == "inconclusive", key
+
+
+def _thin(key: str) -> tuple[float, dict[str, Any]]:
+    """A little evidence of the figure's own kind."""
+    kind = _kind(key)
+    scale = 100.0 if key_unit(key) == "%" else 1.0
+    if kind == "counted":
+        return scale, count_support(3, 3, "events", "good")
+    if kind == "percentile":
+        # too few to bound the percentile from above
+        return 10.0, quantile_support(Counter({10.0: 3}), percentile_of(key) or 0.95)
+    return 10.0, mean_support([8.0, 12.0, 10.0])
+
+
+@pytest.mark.parametrize("key", FIGURES)
+@pytest.mark.parametrize("op", ["<=", ">="])
+def test_a_figure_is_judged_only_on_evidence_of_its_own_kind(key: str, op: str) -> None:
+    own = _kind(key)
+    for kind, (value, support) in _supports(key).items():
+        limit = value * 2 + 1 if op == "<=" else value / 2 - 1
+        judged = judge(key, parse(f"{op} {limit!r}"), value, support, 0.95)
+        if kind == own:
+            assert judged.state == "pass", (key, kind, judged)
+        else:
+            assert judged.state == "inconclusive", (key, kind, judged)
+        # against a baseline: the same, whatever the stored run holds
+        reference = {**support, "histogram": support.get("histogram") or {}}
+        text = "<= +10%" if op == "<=" else ">= -10%"
+        compared = judge(key, parse(text), value, support, 0.95, value, reference=reference)
+        if kind != own:
+            assert compared.state == "inconclusive", (key, kind, compared)
+
+
+@pytest.mark.parametrize("q", [0.5, 0.9, 0.99])
+def test_a_percentile_is_judged_only_on_the_bounds_of_its_own_quantile(q: float) -> None:
+    # the p50's bound reported as the p95, p99: no bound of those
+    hist = Counter({float(v): 10 for v in range(1, 301)})
+    support = quantile_support(hist, q)
+    for key in ("p50_ms", "p95_ms", "p99_ms"):
+        judged = judge(key, parse("< 10000ms"), 150.0, support, 0.95)
+        expected = "pass" if percentile_of(key) == q else "inconclusive"
+        assert judged.state == expected, (q, key, judged)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    counts=st.lists(st.integers(0, 40), min_size=1, max_size=40),
+    q=st.sampled_from([0.5, 0.9, 0.95, 0.99]),
+    stamped=st.sampled_from([0.5, 0.8, 0.9, 0.95, 0.99, 0.999]),
+    level=st.sampled_from([0.5, 0.8, 0.9, 0.95, 0.99, 0.999]),
+    op=st.sampled_from(["<", "<=", ">", ">="]),
+    at=st.integers(1, 40),
+)
+def test_a_percentile_is_bounded_at_the_level_it_is_judged_at(
+    counts: list[int], q: float, stamped: float, level: float, op: str, at: int
+) -> None:
+    hist = Counter({float(i + 1): c for i, c in enumerate(counts) if c})
+    if not hist:
+        return
+    n = sum(hist.values())
+    value = stats.histogram_rank(hist, max(math.ceil(q * n), 1))
+    threshold = parse(f"{op} {float(at)!r}")
+    key = f"p{q * 100:g}_ms"
+    asked = judge(key, threshold, value, quantile_support(hist, q, stamped), level)
+    honest = judge(key, threshold, value, quantile_support(hist, q, level), level)
+    assert asked.state == honest.state, (asked, honest)
+    if asked.state == "pass":
+        low, high = stats.quantile_bounds(hist, q, level)
+        assert threshold.holds(key, high if op.startswith("<") else low)
+
+
+def test_a_mean_reported_as_a_percentile_does_not_pass_its_standard(tmp_path: Path) -> None:
+    (tmp_path / "incidents.csv").write_text(
+        "id,started,resolved\n"
+        + "".join(
+            f"I{i},2026-11-0{1 + i % 9}T10:00:00Z,2026-11-0{1 + i % 9}T10:01:{10 + i:02d}Z\n"
+            for i in range(40)
+        )
+    )
+    (tmp_path / "uptime.csv").write_text("ok\n" + "1\n" * 30)
+    cases = [
+        ({"compute": "mttr", "as": "p95_ms"}, "incidents.csv", {"p95_ms": "< 500ms"}),
+        ({"compute": "availability", "as": "mttr_s"}, "uptime.csv", {"mttr_s": "< 2m"}),
+        (
+            {"compute": "mttr", "as": "availability_pct"},
+            "incidents.csv",
+            {"availability_pct": ">= 5%"},
+        ),
+    ]
+    for options, target, expect in cases:
+        loader = GateLoader([], registry=CheckRegistry(), environ={})
+        mapping = {"metric": target, **options, "expect": expect}
+        spec = loader.spec_from_mapping(None, None, mapping, Source(tmp_path / "t.py", 1))
+        context = CheckContext(rootdir=tmp_path, evidence_root=tmp_path / "evidence")
+        result = run_check(CheckRegistry().get("metric")(spec, context), "t")
+        assert result.outcome is Outcome.INCONCLUSIVE, (options, result.message)
+
+
+def _entry(when: dt.datetime, outcome: str = "ok", **more: Any) -> dict[str, Any]:
+    return {"time": when.isoformat(), "outcome": outcome, "type": "deploy", **more}
+
+
+NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+
+
+def _read(tmp_path: Path, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    store = HistoryStore(tmp_path)
+    path = store.path("g", "c", "k")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    return store.read("g", "c", "k")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ages_h=st.lists(st.integers(-2000, 3000), min_size=1, max_size=30),
+    failed=st.sets(st.integers(0, 29)),
+    copies=st.lists(st.integers(0, 29), max_size=10),
+    policy=st.sampled_from([{"since": "90d"}, {"since": "7d"}, {"last": 5}, {"last": 50}]),
+)
+def test_a_history_counts_each_success_once_and_none_from_the_future(
+    tmp_path_factory: pytest.TempPathFactory,
+    ages_h: list[int],
+    failed: set[int],
+    copies: list[int],
+    policy: dict[str, Any],
+) -> None:
+    tmp_path = tmp_path_factory.mktemp("history")
+    entries = [
+        _entry(NOW - dt.timedelta(hours=h), "failed" if i in failed else "ok", run_id=f"r{i}")
+        for i, h in enumerate(ages_h)
+    ]
+    forged = entries + [entries[i % len(entries)] for i in copies]
+    judged = window(_read(tmp_path, forged), [], policy, now=NOW)
+    ok = [e for e in judged.entries if e["outcome"] == "ok"]
+    assert all(e["_time"] <= NOW for e in ok), ok
+    assert len({e["run_id"] for e in ok}) == len(ok)
+    if "since" in policy:
+        start = NOW - dt.timedelta(days=float(policy["since"][:-1]))
+        honest_ok = {
+            e["run_id"]
+            for e in entries
+            if e["outcome"] == "ok" and start <= dt.datetime.fromisoformat(e["time"]) <= NOW
+        }
+        assert judged.succeeded == len(honest_ok)
+        # every failure counts, repeated or not
+        bad = [
+            e
+            for e in forged
+            if e["outcome"] != "ok" and dt.datetime.fromisoformat(e["time"]) >= start
+        ]
+        assert judged.total - judged.succeeded == len(bad)
