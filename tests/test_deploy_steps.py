@@ -41,8 +41,21 @@ def _run(tmp_path: Path, **settings: Any) -> CheckResult:
             "analysis.load: needs under_load",
         ),
         (
-            {"steps": [{"weight": 10}], "analysis": ANALYSIS, "version": {"json": "v"}},
+            {
+                "steps": [{"weight": 10}, {"weight": 100}],
+                "analysis": ANALYSIS,
+                "version": {"json": "v"},
+            },
             "no step pauses",
+        ),
+        (
+            # a share left on the old version: "stable on the new one" only by a chance run
+            {"steps": [{"weight": 10, "pause": "1s"}, {"weight": 90}]},
+            "the last step sends 90 % of the requests to the new version",
+        ),
+        (
+            {"steps": [{"weight": 0}]},
+            "the last step sends 0 % of the requests",
         ),
         ({"steps": STEPS, "analysis": ANALYSIS}, "needs version"),
         (
@@ -65,7 +78,11 @@ def _run(tmp_path: Path, **settings: Any) -> CheckResult:
         (
             # the pauses alone outlast the check's bound: it could only end "no time left"
             {
-                "steps": [{"weight": 10, "pause": "40s"}, {"weight": 50, "pause": "30s"}],
+                "steps": [
+                    {"weight": 10, "pause": "40s"},
+                    {"weight": 50, "pause": "30s"},
+                    {"weight": 100},
+                ],
                 "timeout": 60,
             },
             "the steps' pauses add up to 70 s",
@@ -81,7 +98,11 @@ def _run(tmp_path: Path, **settings: Any) -> CheckResult:
         ),
         (
             {
-                "steps": [{"weight": 10, "pause": "5s"}, {"weight": 50, "pause": "5s"}],
+                "steps": [
+                    {"weight": 10, "pause": "5s"},
+                    {"weight": 50, "pause": "5s"},
+                    {"weight": 100},
+                ],
                 "analysis": {**ANALYSIS, "max_pause": "40s"},
                 "version": {"json": "version", "expect": "v2"},
                 "timeout": 60,

@@ -426,6 +426,16 @@ class _Steps:
         self.measurement = measurement
         self.deadline = deadline
         self.steps = parse_steps(list(check.option("steps")))
+        last = self.steps[-1]
+        if last.instance is None and last.weight is not None and last.weight < 100:
+            # the check then waits until the service is stable on the new version: with a
+            # share still on the old one, only a run of new answers by chance could show that
+            raise CheckError(
+                f"steps: the last step sends {last.weight:g} % of the requests to the new "
+                f"version and leaves the rest on the old one, so the deploy never completes "
+                f"(the check waits for the service to be stable on the new version): end the "
+                f"steps on weight 100"
+            )
         pauses, bound = sum(s.pause_s for s in self.steps), deadline - time.monotonic()
         if pauses >= bound:
             raise CheckError(

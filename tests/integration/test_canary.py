@@ -202,7 +202,7 @@ def test_unreadable_version_label_is_an_error(stack_env: Stack, tmp_path: Path) 
         "examples/deploy/deploy-canary v2",
         health=stack_env.urls["app"] + "/",
         version={"json": "no.such.field", "expect": "v2"},
-        steps=[{"weight": 10, "pause": "1s"}],
+        steps=[{"weight": 10, "pause": "1s"}, {"weight": 100}],
         analysis=ANALYSIS,
     )
     assert result.outcome is Outcome.ERROR
