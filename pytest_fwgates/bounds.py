@@ -896,6 +896,30 @@ def judge_against_baseline(
         samples = f"{n_new} vs {n_base} samples{burst}"
         enough = min(n_new, n_base) >= MIN_COMPARED
         need = f"{MIN_COMPARED} samples each side needed"
+        if enough and not improve:
+            # "not significant" proves nothing where the new percentile itself lies beyond
+            # what the baseline with its margin can be (a tail too thin for either test, a
+            # slowdown set aside as clustered in time): the point must be within its bound
+            allowed = high_base if lower_better else low_base
+            if not math.isfinite(allowed):
+                enough = False
+                need = (
+                    f"the baseline's {n_base} samples cannot bound its p{q * 100:g}: "
+                    "more samples needed"
+                )
+            elif (value > allowed) if lower_better else (value < allowed):
+                enough = False
+                why = (
+                    "a load burst of the machine or a version that stalls now and then: "
+                    "run it again; more samples or a wider margin needed"
+                    if burst
+                    else "more samples or a wider margin needed"
+                )
+                need = (
+                    f"p{q * 100:g} {format_value(key, value)} lies beyond the baseline's with "
+                    f"the margin ({'<=' if lower_better else '>='} "
+                    f"{format_value(key, allowed)}), not significantly: {why}"
+                )
     elif kind == "counted":
         new_count, base_count = support.get("count"), reference.get("count")
         if not isinstance(base_count, list | tuple) or len(base_count) != 2:
@@ -932,6 +956,20 @@ def judge_against_baseline(
         samples = f"{k_new}/{n_new} vs {k_base}/{n_base}"
         enough = min(n_new, n_base) >= MIN_COMPARED
         need = f"{MIN_COMPARED} samples each side needed"
+        if enough and not improve:
+            # as for a percentile: the new share must lie within what the baseline's share
+            # with the margin can be (its bound), else "not significant" proves nothing
+            most = stats.binomial_upper(scaled_bad, n_base, 1 - alpha / 2)
+            if bad_new / n_new > most:
+                scale = 100.0 if key_unit(key) == "%" else 1.0
+                bound = most if lower_better else 1 - most
+                enough = False
+                need = (
+                    f"{key} {format_value(key, value)} lies beyond the baseline's with the "
+                    f"margin ({'<=' if lower_better else '>='} "
+                    f"{_show(key, bound * scale, not lower_better)}), not significantly: "
+                    "more samples or a wider margin needed"
+                )
     elif kind == "mean":
         new_mean, base_mean = _mean_of(support, value), _mean_of(reference)
         if base_mean is None:

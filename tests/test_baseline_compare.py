@@ -66,7 +66,11 @@ def _sample(rng: random.Random, n: int, scale: float = 1.0) -> dict[float, int]:
 def test_the_same_samples_never_fail_and_pass_only_with_enough_of_them(hist: dict) -> None:
     judged = _judge(hist, hist)
     n = sum(hist.values())
-    assert judged.state == ("pass" if n >= MIN_COMPARED else "inconclusive"), judged.text
+    # and only where the baseline's samples bound its p95 (72 of them at 97.5 %)
+    bounded = stats.quantile_ranks(n, 0.95, 0.975)[1] is not None
+    assert judged.state == ("pass" if n >= MIN_COMPARED and bounded else "inconclusive"), (
+        judged.text
+    )
     assert "vs baseline" in judged.text and f"margin {DEFAULT_MARGIN * 100:g} %" in judged.text
 
 
@@ -148,7 +152,9 @@ def test_a_tail_regression_spread_over_the_run_fails_a_load_burst_does_not() -> 
     assert "p95 >= 120 ms" in judged.text
     burst = [{20.0: 50} for _ in range(18)] + [{120.0: 50} for _ in range(2)]
     judged = _judge_batches(burst, base)
-    assert judged.state == "pass", judged.text
+    # not a regression shown, and no proof of none either: the p95 itself is 120 ms, and a
+    # version that stalls now and then is clustered in time as a load burst is
+    assert judged.state == "inconclusive", judged.text
     assert "; p95 clustered in time, a load burst over 20 time batches)" in judged.text
 
 
@@ -166,7 +172,7 @@ def test_a_shift_in_a_few_moments_is_a_load_burst_a_shift_throughout_the_run_fai
         ).p_greater
         < 0.025
     )
-    assert judged.state == "pass", judged.text
+    assert judged.state == "inconclusive", judged.text
     assert "; p95 and the shift clustered in time, a load burst over 20 time batches)" in (
         judged.text
     )

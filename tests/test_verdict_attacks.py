@@ -251,3 +251,104 @@ def test_a_history_counts_each_success_once_and_none_from_the_future(
             if e["outcome"] != "ok" and dt.datetime.fromisoformat(e["time"]) >= start
         ]
         assert judged.total - judged.succeeded == len(bad)
+
+
+def _rank(histogram: dict[float, int], q: float) -> float:
+    return stats.histogram_rank(histogram, max(1, math.ceil(q * sum(histogram.values()))))
+
+
+@pytest.mark.parametrize("n", [50, 58, 72, 100, 150, 400])
+@pytest.mark.parametrize("slow", [0.06, 0.08])
+def test_a_slower_tail_too_thin_for_the_tests_is_no_pass(n: int, slow: float) -> None:
+    """The slowest 6 % ten times slower: the p95 is ten times the baseline's, yet neither
+    Mann-Whitney U (the bulk is unchanged) nor the order-statistic bounds (too few samples
+    beyond the p95) call it significant. Not significant is no proof of no regression."""
+    base = {20.0: n}
+    k = max(1, round(n * slow))
+    new = {20.0: n - k, 200.0: k}
+    value = _rank(new, 0.95)
+    support = quantile_support(Counter(new), 0.95)
+    judged = judge(
+        "p95_ms", parse("<= +0%"), value, support, 0.95, 20.0, reference={"histogram": base}
+    )
+    assert value == 200.0 and judged.state != "pass", judged
+
+
+@pytest.mark.parametrize("stalled", [2, 4, 6])
+def test_a_regression_that_comes_in_stalls_is_no_pass(stalled: int) -> None:
+    """A new version that stalls now and then (a collector, a lock convoy): every request of
+    a few of the run's time batches four times slower, clustered in time as a load burst of
+    the machine is. The batches cannot tell the two apart: never a pass."""
+    base: Counter[float] = Counter({float(v): 40 for v in range(15, 26)})
+    batches = [
+        {float(v * (4 if i % (20 // stalled) == 0 else 1)): 2 for v in range(15, 26)}
+        for i in range(20)
+    ]
+    new: Counter[float] = Counter()
+    for batch in batches:
+        new.update(batch)
+    support = {**quantile_support(new, 0.95), "batches": batches}
+    value = _rank(dict(new), 0.95)
+    judged = judge(
+        "p95_ms", parse("<= +0%"), value, support, 0.95, 25.0, reference={"histogram": dict(base)}
+    )
+    assert value >= 60 and judged.state != "pass", judged
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    base=st.dictionaries(st.integers(1, 60), st.integers(1, 30), min_size=1, max_size=20),
+    new=st.dictionaries(st.integers(1, 200), st.integers(1, 30), min_size=1, max_size=20),
+    q=st.sampled_from([0.5, 0.9, 0.95, 0.99]),
+    higher_better=st.booleans(),
+)
+def test_within_noise_passes_only_with_the_point_inside_the_baselines_bound(
+    base: dict[int, int], new: dict[int, int], q: float, higher_better: bool
+) -> None:
+    b = {float(v): c for v, c in base.items()}
+    h = {float(v): c for v, c in new.items()}
+    key = f"p{q * 100:g}_ms"
+    value = _rank(h, q)
+    text = ">= -10%" if higher_better else "<= +10%"
+    judged = judge(
+        key,
+        parse(text),
+        value,
+        quantile_support(Counter(h), q),
+        0.95,
+        _rank(b, q),
+        reference={"histogram": b},
+    )
+    if judged.state == "pass":
+        factor = 0.9 if higher_better else 1.1
+        low, high = stats.quantile_bounds({v * factor: c for v, c in b.items()}, q, 0.975)
+        assert (value >= low) if higher_better else (value <= high), judged
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n_base=st.integers(50, 3000),
+    base_bad=st.floats(0.0, 0.2),
+    n_new=st.integers(50, 3000),
+    new_bad=st.floats(0.0, 0.5),
+    higher_better=st.booleans(),
+)
+def test_a_share_within_noise_passes_only_with_the_point_inside_the_baselines_bound(
+    n_base: int, base_bad: float, n_new: int, new_bad: float, higher_better: bool
+) -> None:
+    bad_base, bad_new = round(n_base * base_bad), round(n_new * new_bad)
+    if higher_better:
+        key, text = "availability_pct", ">= -0.1%"
+        support = count_support(n_new - bad_new, n_new, "probes", "good")
+        reference = {"count": [n_base - bad_base, n_base]}
+        value, baseline = 100 * (1 - bad_new / n_new), 100 * (1 - bad_base / n_base)
+    else:
+        key, text = "failure_ratio", "<= +0%"
+        support = count_support(bad_new, n_new, "requests", "failed")
+        reference = {"count": [bad_base, n_base]}
+        value, baseline = bad_new / n_new, bad_base / n_base
+    judged = judge(key, parse(text), value, support, 0.95, baseline, reference=reference)
+    if judged.state == "pass":
+        allowed = max(bad_base * 1.1, bad_base + 0.001 * n_base if higher_better else 0)
+        upper = stats.binomial_upper(min(math.ceil(allowed - 1e-9), n_base), n_base, 0.975)
+        assert bad_new / n_new <= upper, judged
