@@ -145,7 +145,7 @@ def test_p95_is_a_seen_value() -> None:
     assert Sample().p95_ms == 0.0
 
 
-def test_failures_without_a_version_count_against_the_canary() -> None:
+def test_answers_not_of_the_stable_version_count_against_the_canary() -> None:
     from pytest_fwgates.checks.progressive import _samples
     from pytest_fwgates.probe import Probe
 
@@ -159,8 +159,11 @@ def test_failures_without_a_version_count_against_the_canary() -> None:
         Probe(9.0, 9.01, 500, False, "v2"),  # outside the window
     ]
     canary, stable, neither = _samples(probes, 0.0, 1.0, "v2", "v1")
-    assert (canary.answers, canary.failed) == (3, 2)
+    # every answer that is not the stable version's and not a good one of the new version is
+    # a failure of the canary: refused, a proxy's 502, a body without a version, a third one
+    assert (canary.answers, canary.failed) == (5, 4)
     assert (stable.answers, stable.failed) == (1, 0)
+    assert len(canary.latencies_ms) == 1
     assert neither == 4
 
 
@@ -237,6 +240,11 @@ def test_first_bad_answer_is_the_first_of_the_whole_deploy() -> None:
     assert _first_bad(probes, 0.0, "v2", slow) == 3.0  # a good answer slower than allowed
     load = Verdict("fail", failed_rules=["load.failure_ratio"])
     assert _first_bad(probes, 0.0, "v2", load) == 2.0
+    # a good answer that shows no version (a body that is not the service's) is a bad one of
+    # the canary once the stable version is known
+    garbled = [probes[0], Probe(1.5, 1.51, 200, True, None), *probes[2:]]
+    assert _first_bad(garbled, 0.0, "v2", rate, "v1") == 1.5
+    assert _first_bad(garbled, 0.0, "v2", rate) == 2.0  # no stable version known: not counted
 
 
 def test_first_bad_answer_of_an_abort_by_a_promql_rule() -> None:

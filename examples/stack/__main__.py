@@ -10,9 +10,10 @@
     python -m examples.stack down     [--dir DIR]
 
 FAULT: 500, slow, crash, or measured faults joined by commas: errors=5% (a share of requests
-answers 500), delay=20ms (each request slower), crash-after=N (the instance exits after N
-requests). ``--strategy canary --weight W`` sends W % of the requests to the new version
-(100 promotes it, 0 takes it out). ``--strategy rolling [--instance N] [--instances 3]``
+answers 500), garbled=5% (a share answers 200 with a body that is not the app's),
+delay=20ms (each request slower), crash-after=N (the instance exits after N requests).
+``--strategy canary --weight W`` sends W % of the requests to the new version (100 promotes
+it, 0 takes it out). ``--strategy rolling [--instance N] [--instances 3]``
 replaces instance N (every one in turn without it) of a pool of instances behind nginx.
 
 DIR defaults to $FWGATES_STACK_DIR, else ./.fwgates-stack. Exit status: 0 done (or nothing to do),

@@ -7,9 +7,11 @@ VERSIONS = ("v1", "v2")
 FAULTS = ("500", "slow", "crash")
 #: faults with a measure, for canary and rolling deploys (several joined by commas):
 #: ``errors=5%`` (a share of application requests answers 500), ``delay=20ms`` (each one is
-#: slower by that much), ``crash-after=50`` (the instance exits after that many of them)
+#: slower by that much), ``crash-after=50`` (the instance exits after that many of them),
+#: ``garbled=5%`` (a share of them answers 200 with a body that is not the app's: no version)
 MEASURED_FAULTS = {
     "errors": "FAULT_ERROR_RATE",
+    "garbled": "FAULT_GARBLED_RATE",
     "delay": "FAULT_DELAY_MS",
     "crash-after": "FAULT_CRASH_AFTER",
 }
@@ -30,11 +32,11 @@ def fault_env(fault: str | None) -> dict[str, str]:
             continue
         key, sep, raw = part.partition("=")
         if not sep or key not in MEASURED_FAULTS:
-            choices = ", ".join([*FAULTS, "errors=R%", "delay=MSms", "crash-after=N"])
+            choices = ", ".join([*FAULTS, "errors=R%", "garbled=R%", "delay=MSms", "crash-after=N"])
             raise ValueError(f"unknown fault {part!r}: expected one of {choices}")
         value = raw.strip()
         try:
-            if key == "errors":
+            if key in ("errors", "garbled"):
                 rate = float(value[:-1]) / 100 if value.endswith("%") else float(value)
                 if not 0 <= rate <= 1:
                     raise ValueError

@@ -10,7 +10,9 @@ Configured from the environment at start (gunicorn passes it on to each worker):
 - ``FAULT_ERROR_RATE`` (0-1), ``FAULT_DELAY_MS``, ``FAULT_CRASH_AFTER``: measured faults of a
   build deployed as a canary or in a rolling deploy: that share of application requests answers
   500, each one takes that many milliseconds longer, the instance exits after that many of
-  them (counted in each worker). Their answers carry the version as every other one does;
+  them (counted in each worker). ``FAULT_GARBLED_RATE`` (0-1): that share answers 200 with an
+  HTML body that is not the app's answer (no version in it, the ``X-App-Version`` header kept).
+  The other answers carry the version as every other one does;
   ``/version`` (the readiness smoke check), ``/health`` and ``/metrics`` are left alone.
 - ``APP_COLOUR``: the deployment slot (``blue``/``green``), reported by ``/version``.
 - ``FWGATES_DB``: the SQLite file shared by both versions (default ``app.db``).
@@ -98,6 +100,7 @@ def _env_number(name: str) -> float:
 
 
 ERROR_RATE = min(_env_number("FAULT_ERROR_RATE"), 1.0)
+GARBLED_RATE = min(_env_number("FAULT_GARBLED_RATE"), 1.0)
 DELAY_S = _env_number("FAULT_DELAY_MS") / 1000
 CRASH_AFTER = int(_env_number("FAULT_CRASH_AFTER"))
 _served = 0
@@ -311,6 +314,9 @@ def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[byte
             broken = FAULT == "500" and endpoint not in FAULT_EXEMPT
             if broken or (measured and ERROR_RATE and random.random() < ERROR_RATE):
                 response = _json(500, {"error": "deliberate fault", "version": VERSION})
+            elif measured and GARBLED_RATE and random.random() < GARBLED_RATE:
+                # a 200 whose body is not the app's answer (a template bug): no version in it
+                response = (200, b"<html>welcome</html>\n", [("Content-Type", "text/html")])
             else:
                 response = target(environ, *args)
     except Exception as exc:

@@ -326,12 +326,26 @@ def parse_analysis(
     return analysis
 
 
-def _canary_probe(probe: Probe, new: str) -> bool:
-    """An answer of the new version, or a failed one that names no version (no answer at all,
-    a proxy's error page): it could come from either, and it counts against the canary - in
-    the analysis, the blast radius and ``detect_s`` alike - so that a new version whose
-    failures hide their version can never look healthy or harmless."""
-    return probe.version == new or (probe.version is None and not probe.ok)
+def _canary_probe(probe: Probe, new: str, old: str) -> bool:
+    """An answer of the new version, or one that is not the stable version's (``old``): a
+    failed one that names no version (no answer at all, a proxy's error page), a good one
+    whose version cannot be read (a body that is not the service's answer) or names a third
+    version. Such an answer could come from either version, or should not have been given
+    at all: it counts against the canary, in the analysis, the blast radius and ``detect_s``
+    alike, so that a new version whose bad answers hide their version can never look healthy
+    or harmless. With no stable version known (``old`` empty), only failed answers without a
+    version count."""
+    if probe.version == new:
+        return True
+    if not old:
+        return probe.version is None and not probe.ok
+    return probe.version != old
+
+
+def _canary_bad(probe: Probe, new: str) -> bool:
+    """A bad answer against the canary (see :func:`_canary_probe`): a failed one, or one that
+    does not show the new version."""
+    return not probe.ok or probe.version != new
 
 
 def _proof_probes(share: float, alpha: float, probes: int = 1) -> int:
@@ -352,7 +366,9 @@ def _proof_probes(share: float, alpha: float, probes: int = 1) -> int:
     return max(math.ceil(math.log(alpha / starts) / math.log(1 - share)), 1)
 
 
-def _first_bad(probes: list[Probe], since: float, new: str, verdict: Verdict) -> float | None:
+def _first_bad(
+    probes: list[Probe], since: float, new: str, verdict: Verdict, old: str = ""
+) -> float | None:
     """When the first answer of the new version (see :func:`_canary_probe`) since ``since``
     that is bad by the rules ``verdict`` failed on started: a failed one (failure rate, a
     Locust threshold), a good one slower than the allowed p95 (latency).
@@ -367,25 +383,27 @@ def _first_bad(probes: list[Probe], since: float, new: str, verdict: Verdict) ->
     slow_ms = verdict.slow_ms if prom or "p95_ms" in verdict.failed_rules else None
     first: float | None = None
     for probe in probes:
-        if probe.start < since or not _canary_probe(probe, new):
+        if probe.start < since or not _canary_probe(probe, new, old):
             continue
         if first is None:
             first = probe.start
-        if rate and not probe.ok:
+        if rate and _canary_bad(probe, new):
             return probe.start
         if slow_ms is not None and probe.ok and probe.latency_ms > slow_ms:
             return probe.start
     return first if prom else None
 
 
-def _detect_from(probes: list[Probe], since: float, new: str, verdict: Verdict) -> str:
+def _detect_from(
+    probes: list[Probe], since: float, new: str, verdict: Verdict, old: str = ""
+) -> str:
     """What ``detect_s`` is measured from, for the record."""
-    found = _first_bad(probes, since, new, verdict)
+    found = _first_bad(probes, since, new, verdict, old)
     if found is None:
         return "not measured: no bad answer of the new version seen"
     if "prometheus" in verdict.failed_rules:
         plain = Verdict("fail", failed_rules=["failure_rate", "p95_ms"], slow_ms=verdict.slow_ms)
-        if _first_bad(probes, since, new, plain) is None:
+        if _first_bad(probes, since, new, plain, old) is None:
             return (
                 f"the first answer of {new}: the prober saw no bad one (a PromQL rule aborted), "
                 "so detect_s is an upper bound"
@@ -396,24 +414,26 @@ def _detect_from(probes: list[Probe], since: float, new: str, verdict: Verdict) 
 def _samples(
     probes: list[Probe], start: float, end: float, new: str, old: str
 ) -> tuple[Sample, Sample, int]:
-    """What each version answered in ``[start, end]``; and the answers of neither.
+    """What each version answered in ``[start, end]``; and how many answers were of neither.
 
-    A failed answer that names no version (no answer at all, an error page of a proxy) could
-    come from either: it counts against the canary, so that a new version whose failures
-    hide their version can never look healthy."""
+    An answer of neither (a failed one that names no version, a good one whose version cannot
+    be read, one of a third version) counts against the canary, as a failed one (see
+    :func:`_canary_probe`), so that a new version whose bad answers hide their version can
+    never look healthy."""
     canary, stable, neither = Sample(), Sample(), 0
     for probe in probes:
         if probe.start < start or probe.start > end:
             continue
-        sample = canary if probe.version == new else stable if probe.version == old else None
-        if sample is None and not probe.ok and probe.version is None:
+        if probe.version == old and old:
+            sample = stable
+        elif _canary_probe(probe, new, old):
             sample = canary
-            neither += 1
-        elif sample is None:
+            neither += probe.version != new
+        else:
             neither += 1
             continue
         sample.answers += 1
-        if probe.ok:
+        if probe.ok and probe.version in (new, old):
             sample.latencies_ms.append(probe.latency_ms)
         else:
             sample.failed += 1
@@ -642,8 +662,8 @@ class _Steps:
             # from the deploy's start: a bad answer users got in an earlier step (not yet
             # significant then) is where the time to detect it begins
             since = self.records[0].started
-            self._first_bad = _first_bad(prober.probes, since, self.new, verdict)
-            self._detect_from = _detect_from(prober.probes, since, self.new, verdict)
+            self._first_bad = _first_bad(prober.probes, since, self.new, verdict, self.old)
+            self._detect_from = _detect_from(prober.probes, since, self.new, verdict, self.old)
         return verdict
 
     def _judge_load(self, record: StepRecord, verdict: Verdict) -> None:
@@ -778,9 +798,10 @@ class _Steps:
         m.support["capacity_pct"] = count_support(answered, len(probes), "probes", "answered")
         if self.new is not None:
             until = settled if settled is not None else stopped
-            canary = [p for p in probes if _canary_probe(p, self.new) and p.start <= until]
+            old = self.old
+            canary = [p for p in probes if _canary_probe(p, self.new, old) and p.start <= until]
             m.values["canary_answers"] = float(len(canary))
-            m.values["bad_answers"] = float(sum(1 for p in canary if not p.ok))
+            m.values["bad_answers"] = float(sum(1 for p in canary if _canary_bad(p, self.new)))
         abort = self.abort
         if abort is not None or self.analysis is not None:
             m.values["aborted"] = float(abort is not None)

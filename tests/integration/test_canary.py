@@ -410,6 +410,27 @@ def test_failures_that_name_no_version_are_the_canarys_blast_radius(
     assert measured["detect_s"] >= 0
 
 
+def test_good_answers_that_show_no_version_are_the_canarys_failures(
+    stack_env: Stack, tmp_path: Path
+) -> None:
+    # a fifth of the canary's answers are 200s whose body is not the app's (no version in
+    # it): not the stable version's answers, so they are the canary's, and bad ones
+    result = _canary(
+        stack_env,
+        tmp_path,
+        "garbled=20%",
+        expect={"aborted": "== 1", "detect_s": "< 1m"},
+    )
+    assert result.outcome is Outcome.PASSED, result.message
+    measured = result.measured
+    assert measured["aborted"] == 1 and measured["aborted_at_step"] == 1
+    step = measured["steps"][0]
+    assert step["verdict"] == "fail" and step["unattributed"] > 0
+    assert step["canary"]["failed"] >= step["unattributed"]
+    assert measured["bad_answers"] >= step["unattributed"]
+    assert measured["version_after"] == "v1"
+
+
 def test_steps_without_analysis_prove_no_abort(stack_env: Stack, tmp_path: Path) -> None:
     # nothing judged the new version, so "it was not aborted" is no evidence of anything
     result = _canary(
