@@ -403,7 +403,15 @@ class BaselineStore:
         policy = spec.options.get("baseline") or {}
         compare = str(policy.get("compare", "last"))
         last = int(policy.get("last", 5 if compare == "median" else 1))
-        return reference(self.runs(spec.gate, spec.criterion, spec.id), key, compare, last)
+        return reference(self.references(spec), key, compare, last)
+
+    def references(self, spec: CheckSpec) -> list[BaselineRun]:
+        """The stored runs of ``spec`` a new run is compared with: every run but those that
+        FAILED. A regressed run is stored (``fwgates baseline`` shows it), but never becomes
+        the reference: saved after every run, it would let the same regression pass against
+        itself the next time."""
+        runs = self.runs(spec.gate, spec.criterion, spec.id)
+        return [run for run in runs if run.outcome != str(Outcome.FAILED)]
 
     def distribution(self, spec: CheckSpec, key: str) -> dict[str, Any]:
         """What the reference runs hold behind ``key`` (see :func:`reference_distribution`);
@@ -411,7 +419,7 @@ class BaselineStore:
         policy = spec.options.get("baseline") or {}
         compare = str(policy.get("compare", "last"))
         last = int(policy.get("last", 5 if compare == "median" else 1))
-        runs = self.runs(spec.gate, spec.criterion, spec.id)
+        runs = self.references(spec)
         found = reference_distribution(runs, key, compare, last)
         return {**found, "values": reference_values(runs, key, compare, last)}
 

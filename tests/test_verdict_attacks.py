@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_fwgates import stats
+from pytest_fwgates.baseline import BaselineStore
 from pytest_fwgates.bounds import (
     count_support,
     counted,
@@ -34,7 +35,7 @@ from pytest_fwgates.bounds import (
 from pytest_fwgates.checks import CheckContext, CheckRegistry, run_check
 from pytest_fwgates.history import HistoryStore, window
 from pytest_fwgates.loader import GateLoader
-from pytest_fwgates.model import Outcome, Source
+from pytest_fwgates.model import CheckResult, CheckSpec, Outcome, Source
 from pytest_fwgates.thresholds import key_unit, parse
 
 
@@ -352,3 +353,61 @@ def test_a_share_within_noise_passes_only_with_the_point_inside_the_baselines_bo
         allowed = max(bad_base * 1.1, bad_base + 0.001 * n_base if higher_better else 0)
         upper = stats.binomial_upper(min(math.ceil(allowed - 1e-9), n_base), n_base, 0.975)
         assert bad_new / n_new <= upper, judged
+
+
+@pytest.mark.parametrize("compare", [{}, {"compare": "median", "last": 3}])
+def test_a_failed_run_never_becomes_the_baseline_it_is_compared_with(
+    tmp_path: Path, compare: dict[str, Any]
+) -> None:
+    """Saved with ``--gate-baseline-save`` after every run, a regressed run that FAILED would
+    be the next run's reference, and the same regression would pass against itself."""
+    store = BaselineStore(tmp_path)
+    fast = {float(v): 30 for v in range(18, 23)}
+    slow = {v * 2: c for v, c in fast.items()}
+
+    def result(outcome: Outcome, hist: dict[float, int]) -> CheckResult:
+        value = _rank(hist, 0.95)
+        support = {"p95_ms": quantile_support(Counter(hist), 0.95), "rps": {}}
+        measured = {"p95_ms": value, "rps": 100.0 if hist is fast else 60.0}
+        return CheckResult(
+            nodeid="n",
+            gate="g",
+            criterion="c",
+            check_id="load[x]",
+            outcome=outcome,
+            measured=measured,
+            support=support,
+        )
+
+    for outcome, hist in [(Outcome.PASSED, fast)] * 3 + [(Outcome.FAILED, slow)] * 3:
+        store.save(result(outcome, hist), target="t", machine={}, commit={})
+    spec = CheckSpec(
+        type="load",
+        target="t",
+        id="load[x]",
+        gate="g",
+        criterion="c",
+        source=Source(tmp_path / "g.yaml", 1),
+        options={"baseline": compare} if compare else {},
+    )
+    new = result(Outcome.PASSED, slow)
+    p95 = judge(
+        "p95_ms",
+        parse("<= +0%"),
+        new.measured["p95_ms"],
+        new.support["p95_ms"],
+        0.95,
+        store.lookup(spec, "p95_ms"),
+        reference=store.distribution(spec, "p95_ms"),
+    )
+    assert p95.state == "fail", p95
+    rps = judge(
+        "rps",
+        parse(">= -10%"),
+        60.0,
+        None,
+        0.95,
+        store.lookup(spec, "rps"),
+        reference=store.distribution(spec, "rps"),
+    )
+    assert rps.state == "fail", rps
