@@ -130,14 +130,68 @@ def parse_confidence(value: object) -> float:
     return number
 
 
+#: words that make a ``_pct``/``_ratio``/``_rate`` figure of a team's own a share of counted
+#: events (``login_success_pct``, ``uptime_pct``, ``cache_hit_ratio``)
+_SHARE_WORDS = frozenset(
+    {
+        "availability",
+        "uptime",
+        "success",
+        "successful",
+        "failure",
+        "failures",
+        "failed",
+        "error",
+        "errors",
+        "pass",
+        "passed",
+        "accuracy",
+        "precision",
+        "recall",
+        "hit",
+        "miss",
+        "detected",
+        "prevented",
+        "share",
+    }
+)
+#: words that make such a figure a change or an estimate, not a share (``forecast_error_pct``,
+#: ``error_reduction_pct``)
+_NOT_SHARE_WORDS = frozenset(
+    {"forecast", "reduction", "change", "growth", "increase", "decrease", "delta"}
+)
+#: words that make a figure of a team's own a mean (``checkout_avg_ms``, ``restore_mean_s``)
+_MEAN_WORDS = frozenset({"avg", "mean", "mttr", "mttd"})
+#: words that make it one extreme or a count instead (``max_mttr_s``)
+_NOT_MEAN_WORDS = frozenset({"max", "min", "total", "count", "sum", "this"})
+
+
+def _words(key: str) -> tuple[str, set[str]]:
+    name = key.rsplit("::", 1)[-1]
+    return name, set(name.lower().split("_"))
+
+
 def counted(key: str) -> bool:
-    """Whether ``key`` (``"GET /a::failure_ratio"`` too) is a share of counted events."""
-    return key.rsplit("::", 1)[-1] in COUNTED
+    """Whether ``key`` (``"GET /a::failure_ratio"`` too) is a share of counted events: a
+    figure of :data:`COUNTED`, or one of a team's own named as a share
+    (``login_success_pct``, ``checkout_error_ratio``)."""
+    name, words = _words(key)
+    if name in COUNTED:
+        return True
+    if not name.endswith(("_pct", "_ratio", "_rate")) or words & _NOT_SHARE_WORDS:
+        return False
+    return bool(words & _SHARE_WORDS)
 
 
 def is_mean(key: str) -> bool:
-    """Whether ``key`` (``"GET /a::avg_ms"`` too) is a mean of several samples."""
-    return key.rsplit("::", 1)[-1] in MEANS
+    """Whether ``key`` (``"GET /a::avg_ms"`` too) is a mean of several samples: a figure of
+    :data:`MEANS`, or one of a team's own named as a mean (``checkout_avg_ms``)."""
+    name, words = _words(key)
+    if name in MEANS:
+        return True
+    if words & _NOT_MEAN_WORDS or percentile_of(key) is not None or counted(key):
+        return False
+    return bool(words & _MEAN_WORDS)
 
 
 def needs_bound(key: str, support: Mapping[str, Any]) -> bool:
@@ -145,8 +199,7 @@ def needs_bound(key: str, support: Mapping[str, Any]) -> bool:
     is a share of counted events, a percentile or a mean (which cannot pass without it)."""
     if key in support:
         return True
-    name = key.rsplit("::", 1)[-1]
-    return name in COUNTED or name in MEANS or (name[:1] == "p" and percentile_of(name) is not None)
+    return figure_kind(key) is not None
 
 
 #: what in a support is evidence of each kind of figure
@@ -549,7 +602,8 @@ def _judge_mean(
     return Judged("inconclusive", f"{key} = {format_value(key, value)}, but {said}; {more}")
 
 
-_PERCENTILE = re.compile(r"(?:^|::)p(\d{1,2}(?:\.\d+)?)_")
+#: ``p95_ms``, ``GET /a::p99_ms``, and a team's own ``page_p95_ms``, ``search_p99.9_ms``
+_PERCENTILE = re.compile(r"(?:^|::|_)p(\d{1,2}(?:\.\d+)?)(?:_|$)")
 
 
 def percentile_of(key: str) -> float | None:

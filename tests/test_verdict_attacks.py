@@ -31,6 +31,7 @@ from pytest_fwgates.bounds import (
     mean_support,
     percentile_of,
     quantile_support,
+    supported_value,
 )
 from pytest_fwgates.checks import CheckContext, CheckRegistry, run_check
 from pytest_fwgates.history import HistoryStore, window
@@ -411,3 +412,45 @@ def test_a_failed_run_never_becomes_the_baseline_it_is_compared_with(
         reference=store.distribution(spec, "rps"),
     )
     assert rps.state == "fail", rps
+
+
+#: figures of a team's own, named as the docs name them: what kind each is
+OWN_FIGURES = {
+    "login_success_pct": "counted",
+    "checkout_success_ratio": "counted",
+    "uptime_pct": "counted",
+    "GET /a::error_pct": "counted",
+    "api_error_ratio": "counted",
+    "cache_hit_pct": "counted",
+    "page_p95_ms": "percentile",
+    "latency_p99_ms": "percentile",
+    "search_p99.9_ms": "percentile",
+    "checkout_avg_ms": "mean",
+    "restore_mean_s": "mean",
+    "cpu_pct": "other",
+    "disk_used_pct": "other",
+    "forecast_error_pct": "other",
+    "error_reduction_pct": "other",
+    "max_mttr_s": "other",
+    "requests": "other",
+    "step_count": "other",
+}
+
+
+@pytest.mark.parametrize(("key", "kind"), OWN_FIGURES.items())
+def test_a_teams_own_share_percentile_or_mean_is_known_by_its_name(key: str, kind: str) -> None:
+    """``gate_record("login_success_pct", 99.95)``: a share with no counts behind it, as the
+    docs promise, INCONCLUSIVE; ``gate_record("page_p95_ms", samples=...)`` the p95 of the
+    samples with its order-statistic bound, not their mean."""
+    assert _kind(key) == kind
+    threshold = parse("< 1000000") if kind != "counted" else parse(">= 0.5")
+    judged = judge(key, threshold, 99.95 if kind == "counted" else 20.0, None, 0.95)
+    assert judged.state == ("pass" if kind == "other" else "inconclusive"), judged
+
+
+def test_gate_record_of_a_teams_p95_records_the_p95_not_the_mean() -> None:
+    samples = [10.0] * 90 + [1000.0] * 10
+    value, support = supported_value("page_p95_ms", None, samples=samples)
+    assert value == 1000.0 and "quantile" in support
+    judged = judge("page_p95_ms", parse("< 200ms"), value, support, 0.95)
+    assert judged.state == "fail", judged
