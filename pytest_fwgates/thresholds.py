@@ -328,6 +328,20 @@ def vacuous(threshold: Threshold, key: str) -> str | None:
         "!=": False,
     }[op]
     if not (never_fails or edge_only or never_passes):
+        if (
+            op in (">", ">=")
+            and threshold.unit is None
+            and key_unit(key.rsplit("::", 1)[-1]) == "%"
+            and (low, high) == (0.0, 100.0)
+            and 0 < bound <= 1
+        ):
+            # a fraction meant as a percentage: ">= 0.999" is 0.999 %, which 99 of 100 pass
+            number = format_threshold(Threshold(op, threshold.value * 100)).split(" ", 1)[1]
+            name = key.rsplit("::", 1)[-1]
+            return (
+                f"'{threshold}' is {bound:g} % for {name}, a percentage: did you mean "
+                f"'{op} {number}%'? (write '{op} {threshold.value:g}%' for {bound:g} %)"
+            )
         return None
     what = _domain_words(key, low, high)
     if never_passes:

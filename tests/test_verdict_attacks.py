@@ -37,7 +37,8 @@ from pytest_fwgates.checks import CheckContext, CheckRegistry, run_check
 from pytest_fwgates.history import HistoryStore, window
 from pytest_fwgates.loader import GateLoader
 from pytest_fwgates.model import CheckResult, CheckSpec, Outcome, Source
-from pytest_fwgates.thresholds import key_unit, parse
+from pytest_fwgates.thresholds import ThresholdError, key_unit, parse
+from pytest_fwgates.yamlsrc import SourceError
 
 
 def _figures() -> list[str]:
@@ -454,3 +455,30 @@ def test_gate_record_of_a_teams_p95_records_the_p95_not_the_mean() -> None:
     assert value == 1000.0 and "quantile" in support
     judged = judge("page_p95_ms", parse("< 200ms"), value, support, 0.95)
     assert judged.state == "fail", judged
+
+
+PERCENT_SHARES = [k for k in FIGURES if counted(k) and key_unit(k.rsplit("::", 1)[-1]) == "%"]
+
+
+@pytest.mark.parametrize("key", PERCENT_SHARES)
+@pytest.mark.parametrize("text", [">= 0.999", "> 0.95", ">= 1", "> .5"])
+def test_a_fraction_written_for_a_percentage_is_refused(key: str, text: str) -> None:
+    """``availability_pct: ">= 0.999"`` is 0.999 %: 99 of 100 probes pass it. A share in %
+    held from below by a bare number of at most 1 is a fraction meant as a percentage."""
+    with pytest.raises(ThresholdError, match="did you mean"):
+        parse(text).check_key(key)
+    parse(text.replace(" ", " ") + "%").check_key(key)  # with its unit: as written
+    parse(text.replace(">", "<")).check_key(key)  # from above: strict, never a slip to pass
+
+
+def test_the_slip_is_one_line_naming_the_gate_file(tmp_path: Path) -> None:
+    loader = GateLoader([], registry=CheckRegistry(), environ={})
+    mapping = {
+        "metric": "up.csv",
+        "compute": "availability",
+        "expect": {"availability_pct": ">= 0.999"},
+    }
+    with pytest.raises(SourceError) as info:
+        loader.spec_from_mapping(None, None, mapping, Source(tmp_path / "g.yaml", 7))
+    assert "g.yaml:7" in str(info.value) and "'>= 99.9%'" in str(info.value)
+    assert "\n" not in str(info.value)
