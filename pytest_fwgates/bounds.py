@@ -322,20 +322,34 @@ def format_span(seconds: float) -> str:
 
 
 def _pct(confidence: float) -> str:
-    return f"{confidence * 100:g} %"
+    # every digit given: 99.99999 % is no "100 %" (a certainty no sample gives)
+    return f"{confidence * 100:.10g} %"
 
 
-def _rounded(value: float, down: bool) -> float:
-    """``value`` to 4 significant digits, rounded the way that claims less."""
+def _rounded(value: float, down: bool, digits: int = 4) -> float:
+    """``value`` to ``digits`` significant digits, rounded the way that claims less."""
     if value == 0 or not math.isfinite(value):
         return value
-    digits = 3 - math.floor(math.log10(abs(value)))
-    scale = 10.0**digits
+    places = digits - 1 - math.floor(math.log10(abs(value)))
+    scale = 10.0**places
     return (math.floor if down else math.ceil)(value * scale - 1e-9 * (1 if down else -1)) / scale
 
 
-def _show(key: str, value: float, down: bool) -> str:
-    return format_value(key, _rounded(value, down))
+def _show(key: str, value: float, down: bool, threshold: Threshold | None = None) -> str:
+    """A bound to 4 significant digits, or as many more as it takes to stay on the side of
+    ``threshold`` the bound itself is on (``>= 99.99 %`` for a bound that passes
+    ``>= 99.9999%`` would read as a pass without proof)."""
+    digits, shown = 4, _rounded(value, down)
+    while threshold is not None and digits < 15:
+        if threshold.holds(key, shown) == threshold.holds(key, value):
+            break
+        digits += 1
+        shown = _rounded(value, down, digits)
+    if digits <= 6:
+        return format_value(key, shown)
+    unit = key_unit(key)
+    text = f"{shown:.{digits}g}"
+    return text if unit in (None, "ratio") else f"{text} {unit}"
 
 
 def judge(
@@ -479,7 +493,7 @@ def _judge_count(
     else:
         bound = stats.binomial_upper(events, total, confidence) * scale
     side = ">=" if lower else "<="
-    said = f"{what}: {side} {_show(key, bound, lower)} at {_pct(confidence)} confidence"
+    said = f"{what}: {side} {_show(key, bound, lower, threshold)} at {_pct(confidence)} confidence"
     if threshold.holds(key, bound):
         return Judged("pass", said)
     limit = threshold.limit(key)
@@ -583,7 +597,7 @@ def _judge_mean(
             f"are skewed, their mean's t bound needs {MIN_COMPARED} {of}",
         )
     said = (
-        f"{key} mean of {n} {of}: {'>=' if lower else '<='} {_show(key, bound, lower)} "
+        f"{key} mean of {n} {of}: {'>=' if lower else '<='} {_show(key, bound, lower, threshold)} "
         f"at {_pct(confidence)} confidence"
     )
     if threshold.holds(key, bound):

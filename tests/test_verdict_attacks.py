@@ -482,3 +482,27 @@ def test_the_slip_is_one_line_naming_the_gate_file(tmp_path: Path) -> None:
         loader.spec_from_mapping(None, None, mapping, Source(tmp_path / "g.yaml", 7))
     assert "g.yaml:7" in str(info.value) and "'>= 99.9%'" in str(info.value)
     assert "\n" not in str(info.value)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    nines=st.integers(2, 7),
+    bad=st.integers(0, 30),
+    total_exp=st.integers(3, 12),
+    level=st.sampled_from([0.9, 0.95, 0.99, 0.999, 0.9999999]),
+)
+def test_the_bound_a_message_shows_agrees_with_the_verdict(
+    nines: int, bad: int, total_exp: int, level: float
+) -> None:
+    """``>= 99.99 %`` shown for a bound that passes ``>= 99.9999%`` reads as a pass without
+    proof; ``at 100 % confidence`` as a certainty no sample gives."""
+    total = 10**total_exp
+    limit = 100 - 10 ** (2 - nines)
+    threshold = parse(f">= {limit!r}%")
+    support = count_support(total - min(bad, total), total, "probes", "good")
+    value = 100 * (total - min(bad, total)) / total
+    judged = judge("availability_pct", threshold, value, support, level)
+    if judged.state in ("pass", "inconclusive"):
+        shown = float(judged.text.split(": >= ", 1)[1].split(" %", 1)[0])
+        assert threshold.holds("availability_pct", shown) == (judged.state == "pass"), judged
+        assert f"at {level * 100:.10g} % confidence" in judged.text, judged
