@@ -42,6 +42,7 @@ __all__ = [
     "COUNTED",
     "DEFAULT_CONFIDENCE",
     "DEFAULT_MARGIN",
+    "MAX_CONFIDENCE",
     "MEANS",
     "MIN_COMPARED",
     "MIN_COVERAGE",
@@ -65,6 +66,9 @@ __all__ = [
 ]
 
 DEFAULT_CONFIDENCE = 0.95
+#: the highest level accepted: the exact binomial sums of a percentile's bounds resolve an
+#: error rate of 1e-9, not one of 1e-12 (a level beyond it would be met by rounding)
+MAX_CONFIDENCE = 1 - 1e-9
 #: the share of a window its samples must cover for a figure over it to pass
 MIN_COVERAGE = 0.9
 
@@ -125,8 +129,8 @@ def parse_confidence(value: object) -> float:
         raise ValueError(f"not a confidence level: {value!r} (e.g. 95%)")
     if number >= 1 and not (isinstance(value, str) and value.strip().endswith("%")):
         number /= 100  # 95 means 95 %
-    if not (math.isfinite(number) and 0.5 <= number < 1):
-        raise ValueError(f"confidence level out of range (50% to below 100%): {value!r}")
+    if not (math.isfinite(number) and 0.5 <= number <= MAX_CONFIDENCE):
+        raise ValueError(f"confidence level out of range (50% to 99.9999999%): {value!r}")
     return number
 
 

@@ -29,6 +29,7 @@ from pytest_fwgates.bounds import (
     is_mean,
     judge,
     mean_support,
+    parse_confidence,
     percentile_of,
     quantile_support,
     supported_value,
@@ -506,3 +507,26 @@ def test_the_bound_a_message_shows_agrees_with_the_verdict(
         shown = float(judged.text.split(": >= ", 1)[1].split(" %", 1)[0])
         assert threshold.holds("availability_pct", shown) == (judged.state == "pass"), judged
         assert f"at {level * 100:.10g} % confidence" in judged.text, judged
+
+
+@pytest.mark.parametrize("nines", range(6, 13))
+def test_percentile_bounds_hold_their_confidence_up_to_the_highest_level_accepted(
+    nines: int,
+) -> None:
+    """The exact sums of the binomial near 1 resolve a level of 99.9999999 %, not one of
+    99.9999999999 %: a level beyond what they resolve is refused, not met by rounding."""
+    from scipy.stats import binom
+
+    text = f"{100 - 10 ** (2 - nines):.12f}%"
+    try:
+        confidence = parse_confidence(text)
+    except ValueError:
+        assert nines > 9
+        return
+    for n in (200, 1000, 5000, 19000, 30000):
+        for q in (0.5, 0.9, 0.95, 0.99):
+            low, high = stats.quantile_ranks(n, q, confidence)
+            if high is not None:
+                assert binom.cdf(high - 1, n, q) >= confidence * (1 - 1e-15), (n, q)
+            if low is not None:
+                assert binom.cdf(low - 1, n, q) <= (1 - confidence) * (1 + 1e-6), (n, q)
