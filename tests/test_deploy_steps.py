@@ -54,6 +54,15 @@ def _run(tmp_path: Path, **settings: Any) -> CheckResult:
             "the last step sends 90 % of the requests to the new version",
         ),
         (
+            {
+                "steps": STEPS,
+                "analysis": {"load": {"p95_ms": "< 500"}},
+                "version": {"json": "version", "expect": "v2"},
+                "under_load": {"paths": ["/"], "users": 1},
+            },
+            "p95_ms alone can abort a step but never prove one",
+        ),
+        (
             {"steps": [{"weight": 0}]},
             "the last step sends 0 % of the requests",
         ),
@@ -177,3 +186,35 @@ def test_a_bad_max_pause_fails_at_load(tmp_path: Path) -> None:
             },
             Source(tmp_path, 1),
         )
+
+
+@pytest.mark.parametrize(
+    ("requests", "failures", "threshold", "proof", "outcome"),
+    [
+        (3, 0, "< 1%", True, "inconclusive"),  # no failure in 3 shows nothing
+        (200, 0, "< 1%", True, "inconclusive"),  # <= 1.5 % at 95 %: not shown < 1 %
+        (300, 0, "< 1%", True, "pass"),  # <= 0.99 % at 95 %
+        (1000, 0, "< 1%", True, "pass"),
+        (1000, 30, "< 1%", True, "fail"),  # beyond the threshold: aborts at any look
+        (3, 0, "< 1%", False, "pass"),  # a look for a regression only passes nothing itself
+        (0, 0, "< 1%", True, "inconclusive"),
+    ],
+)
+def test_a_load_failure_ratio_passes_a_proof_look_only_when_its_bound_shows_it(
+    requests: int, failures: int, threshold: str, proof: bool, outcome: str
+) -> None:
+    from pytest_fwgates.canary_judge import Verdict
+    from pytest_fwgates.checks.progressive import Analysis, Step, StepRecord, _Steps
+    from pytest_fwgates.thresholds import parse
+
+    steps = _Steps.__new__(_Steps)
+    steps.analysis = Analysis(None, None, 20, 1.0, 0.95, load={"failure_ratio": parse(threshold)})
+
+    class Load:
+        latest = {"requests": requests + 7, "failures": failures + 1, "p95_ms": 12.0}
+
+    steps.load = Load()  # type: ignore[assignment]
+    record = StepRecord(Step(1, 10.0, None, 1.0), 0.0, load_at={"requests": 7, "failures": 1})
+    verdict = Verdict("pass")
+    steps._judge_load(record, verdict, 0.05 if proof else None)
+    assert verdict.outcome == outcome, verdict.reasons

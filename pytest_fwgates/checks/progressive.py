@@ -56,6 +56,7 @@ from ..canary_picture import canary_svg
 from ..fsutil import write_file
 from ..probe import Probe, Prober
 from ..process import ProcessResult
+from ..stats import binomial_upper
 from ..thresholds import Threshold, ThresholdError, format_value
 from ..thresholds import parse as parse_threshold
 from .base import CheckError, Measurement
@@ -473,6 +474,16 @@ class _Steps:
             raise CheckError("analysis: needs version: {..., expect: <the new version>}")
         if self.analysis is not None and self.analysis.load and not check.option("under_load"):
             raise CheckError("analysis.load: needs under_load (the Locust run it judges)")
+        if (
+            self.analysis is not None
+            and not (self.analysis.failure_rate or self.analysis.p95 or self.analysis.prometheus)
+            and "failure_ratio" not in self.analysis.load
+        ):
+            raise CheckError(
+                "analysis.load: p95_ms alone can abort a step but never prove one (Locust's "
+                "p95 is one number without its samples): add failure_rate, p95_ms or "
+                "load.failure_ratio"
+            )
         self.rule = rule
         self.load: BackgroundLoad | None = None
         self.records: list[StepRecord] = []
@@ -635,7 +646,7 @@ class _Steps:
             proof_alpha=analysis.proof_alpha if proof else None,
         )
         if analysis.load:
-            self._judge_load(record, verdict)
+            self._judge_load(record, verdict, analysis.proof_alpha if proof else None)
         prom: list[canary_prom.PromLook] = []
         if analysis.prometheus:
             prom = canary_prom.look(
@@ -666,8 +677,15 @@ class _Steps:
             self._detect_from = _detect_from(prober.probes, since, self.new, verdict, self.old)
         return verdict
 
-    def _judge_load(self, record: StepRecord, verdict: Verdict) -> None:
-        """Locust's figures since the step's traffic began against ``analysis.load``."""
+    def _judge_load(
+        self, record: StepRecord, verdict: Verdict, proof_alpha: float | None = None
+    ) -> None:
+        """Locust's figures since the step's traffic began against ``analysis.load``: a
+        threshold that does not hold fails the look (k6's abortOnFail). A look that would
+        pass (a proof look, ``proof_alpha``) passes only when ``failure_ratio`` is *shown*:
+        the exact upper bound of Locust's failure ratio at ``1 - proof_alpha`` holds it, not
+        only its point (3 requests without a failure show nothing). Locust's ``p95_ms`` is one
+        number without its samples: it can abort, it proves nothing."""
         assert self.analysis is not None and self.load is not None
         latest, base = self.load.latest, record.load_at
         requests = int(latest.get("requests") or 0) - int(base.get("requests") or 0)
@@ -694,6 +712,16 @@ class _Steps:
                     f"({failures}/{requests} failed), expected {threshold}"
                 )
                 verdict.outcome = "fail"
+        ratio = self.analysis.load.get("failure_ratio")
+        if verdict.outcome == "pass" and proof_alpha is not None and ratio is not None:
+            upper = binomial_upper(min(max(failures, 0), requests), requests, 1 - proof_alpha)
+            if ratio.holds("failure_ratio", upper) is not True:
+                verdict.outcome = "inconclusive"
+                verdict.reasons.append(
+                    f"under load: {failures}/{requests} requests failed: failure_ratio <= "
+                    f"{format_value('failure_ratio', upper)} at {(1 - proof_alpha) * 100:.4g} % "
+                    f"confidence, not shown {ratio}"
+                )
 
     def _stop(
         self,

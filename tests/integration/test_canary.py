@@ -356,7 +356,9 @@ def test_good_canary_under_load_passes(stack_env: Stack, tmp_path: Path) -> None
     result = _canary(
         stack_env,
         tmp_path,
-        analysis={**ANALYSIS, "load": {"failure_ratio": "< 1%"}},
+        # a proof look needs Locust's failure ratio shown by its bound: at < 5 % about 100
+        # clean requests in the step (< 1 % would need some 500, near what 3 users make)
+        analysis={**ANALYSIS, "load": {"failure_ratio": "< 5%"}},
         under_load=LOAD,
         expect={"aborted": "== 0", "load_failures_during": "== 0"},
         timeout=120,
