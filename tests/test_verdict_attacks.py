@@ -530,3 +530,30 @@ def test_percentile_bounds_hold_their_confidence_up_to_the_highest_level_accepte
                 assert binom.cdf(high - 1, n, q) >= confidence * (1 - 1e-15), (n, q)
             if low is not None:
                 assert binom.cdf(low - 1, n, q) <= (1 - confidence) * (1 + 1e-6), (n, q)
+
+
+JUNIT_DATA = Path(__file__).parent / "data" / "junit"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in JUNIT_DATA.glob("*.xml")))
+def test_a_junit_file_matched_twice_counts_once(tmp_path: Path, name: str) -> None:
+    """``reports/**/*.xml`` matching a results file and its copy (an artifact folder, a
+    merged download) doubles the passed tests behind ``pass_ratio``: the copy counts once."""
+    from pytest_fwgates.checks.junit import JUnitCheck
+
+    text = (JUNIT_DATA / name).read_bytes()
+    for folder in ("results", "results/copy", "results/copy/again"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / folder / name).write_bytes(text)
+
+    def run(target: str) -> CheckResult:
+        loader = GateLoader([], registry=CheckRegistry(), environ={})
+        mapping = {"junit": target, "expect": {"tests": ">= 1"}}
+        spec = loader.spec_from_mapping(None, None, mapping, Source(tmp_path / "g.yaml", 1))
+        return run_check(JUnitCheck(spec, CheckContext(rootdir=tmp_path)), "junit")
+
+    once, thrice = run(f"results/{name}"), run("results/**/*.xml")
+    for key in ("tests", "passed", "failures", "errors", "skipped", "pass_ratio"):
+        assert thrice.measured[key] == once.measured[key], key
+    assert thrice.support.get("pass_ratio") == once.support.get("pass_ratio")
+    assert thrice.measured["files"] == 1

@@ -189,13 +189,46 @@ class JUnitCheck(Check):
             raise CheckError(f"{pattern}: {len(found)} file(s) match, {needed} expected")
         return found
 
+    @staticmethod
+    def _distinct(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+        """The files whose content differs from every earlier one, and the copies: a glob
+        that matches a results file and its copy (an artifact folder, a merged download)
+        must not count its tests twice."""
+        import hashlib
+
+        seen: set[tuple[int, str]] = set()
+        distinct: list[Path] = []
+        copies: list[Path] = []
+        for path in paths:
+            try:
+                size = path.stat().st_size
+                if size > _MAX_BYTES:
+                    distinct.append(path)  # refused with its size below
+                    continue
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                distinct.append(path)  # the error is reported when it is read
+                continue
+            if (size, digest) in seen:
+                copies.append(path)
+            else:
+                seen.add((size, digest))
+                distinct.append(path)
+        return distinct, copies
+
     def measure(self) -> Measurement:
         import defusedxml.ElementTree as SafeET
         from defusedxml import DefusedXmlException
 
         totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0, "flaky": 0}
         failing: list[str] = []
-        paths = self._paths()
+        paths, copies = self._distinct(self._paths())
+        needed = int(self.spec.options.get("min_files", 1))
+        if copies and len(paths) < needed:
+            raise CheckError(
+                f"{self.spec.target}: {len(paths)} distinct file(s) match, {needed} expected "
+                f"({len(copies)} more are copies of them)"
+            )
         for path in paths:
             try:
                 size = path.stat().st_size
@@ -234,6 +267,12 @@ class JUnitCheck(Check):
             str(p.relative_to(root_dir)) if p.is_relative_to(root_dir) else str(p) for p in paths
         ]
         facts: dict[str, Any] = {"junit_files": shown[:_LISTED]}
+        if copies:
+            # the same results twice would count every test twice (pass_ratio's counts too)
+            facts["copies_not_counted"] = [
+                str(p.relative_to(root_dir)) if p.is_relative_to(root_dir) else str(p)
+                for p in copies[:_LISTED]
+            ]
         if failing:
             facts["failing_tests"] = failing[:_LISTED]
         return Measurement(
