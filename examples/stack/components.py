@@ -128,6 +128,10 @@ def start_colour(
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir()
     (cdir / "draining").unlink(missing_ok=True)
+    # a colour is started only when none of it runs (the stack knows its processes by their
+    # records, not by this file): a pid file left by an instance killed before it was
+    # recorded would make gunicorn refuse to start once its PID is reused by any process
+    (cdir / "gunicorn.pid").unlink(missing_ok=True)
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("APP_", "PROMETHEUS_", "FAULT_"))
     }

@@ -243,6 +243,24 @@ def test_rollback_returns_to_the_previous_version(live_v1: Stack) -> None:
     assert actions == [("rollback", "success"), ("rollback", "noop")]
 
 
+def test_a_stale_pid_file_of_a_killed_instance_does_not_block_the_next_start(
+    live_v1: Stack,
+) -> None:
+    # an instance killed before the stack recorded it (a deploy interrupted mid-start) leaves
+    # its gunicorn.pid; once its PID is reused by any live process, gunicorn refuses to start
+    # ("Already running on PID ..."), so every later deploy to that colour would fail
+    state = json.loads(live_v1.layout.state_file.read_text())
+    idle = "green" if state["live"] == "blue" else "blue"
+    live_v1.layout.colour_dir(idle).mkdir(parents=True, exist_ok=True)
+    (live_v1.layout.colour_dir(idle) / "gunicorn.pid").write_text(f"{os.getpid()}\n")
+    try:
+        result = live_v1.canary("v2", 10)
+        assert result.result == "success", result.message
+    finally:
+        live_v1.rollback()
+    assert _version(live_v1) == "v1"
+
+
 # --- Prometheus ----------------------------------------------------------------------------
 
 
