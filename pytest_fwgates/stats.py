@@ -66,9 +66,49 @@ def binomial_lower(successes: int, trials: int, confidence: float = 0.95) -> flo
         return 0.0
     if successes == trials:
         return float(alpha ** (1.0 / trials))  # exact: the solution of p^n = alpha
+    failures = trials - successes
+    if failures <= _EXACT_BOUND_MAX:
+        # P(X >= s) = alpha is P(failures <= f) = alpha for the failure share q = 1 - p:
+        # its solution from above, so that the bound on p is never too high
+        return 1.0 - _solve_cdf(trials, failures, alpha)[1]
+    if successes - 1 <= _EXACT_BOUND_MAX:
+        # P(X <= s - 1) = 1 - alpha, from below
+        return _solve_cdf(trials, successes - 1, 1.0 - alpha)[0]
     from scipy.stats import beta
 
     return float(beta.ppf(alpha, successes, trials - successes + 1))
+
+
+#: up to this many events on the rarer side, a Clopper-Pearson bound is found here by
+#: bisection over the exact binomial sum (no scipy import: the common case of a few failed
+#: probes or requests among thousands); beyond it, scipy's beta quantile
+_EXACT_BOUND_MAX = 200
+
+
+def _solve_cdf(n: int, k: int, level: float) -> tuple[float, float]:
+    """An interval ``(low, high)`` of width one float step (or 1e-15) around the ``p`` with
+    ``P(Bin(n, p) <= k) = level`` (``0 <= k < n``; the sum falls as ``p`` grows), each end on
+    its side of the solution."""
+    log_choose = [
+        math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) for j in range(k + 1)
+    ]
+
+    def cdf(p: float) -> float:
+        log_p, log_r = math.log(p), math.log1p(-p)
+        terms = [c + j * log_p + (n - j) * log_r for j, c in enumerate(log_choose)]
+        top = max(terms)
+        return math.exp(top) * math.fsum(math.exp(t - top) for t in terms)
+
+    low, high = 0.0, 1.0
+    while high - low > 1e-15:
+        mid = (low + high) / 2
+        if mid in (low, high):
+            break
+        if cdf(mid) > level:
+            low = mid
+        else:
+            high = mid
+    return low, high
 
 
 def binomial_upper(successes: int, trials: int, confidence: float = 0.95) -> float:

@@ -72,7 +72,7 @@ class Threshold:
     relative: bool = False
 
     def __str__(self) -> str:
-        return format_threshold(self)
+        return _threshold_text(self)
 
     def limit(self, key: str, baseline: float | None = None) -> float | None:
         """The bound in the unit of ``key``; ``None`` for a relative bound without baseline."""
@@ -205,6 +205,19 @@ def parse(text: object) -> Threshold:
         if sign == "-":
             value = -value
     return Threshold(op, value, unit, relative)
+
+
+def _threshold_text(threshold: Threshold) -> str:
+    # thresholds are few and immutable, and their text is asked for every result
+    text = _TEXTS.get(threshold)
+    if text is None:
+        if len(_TEXTS) > 4096:
+            _TEXTS.clear()
+        text = _TEXTS[threshold] = format_threshold(threshold)
+    return text
+
+
+_TEXTS: dict[Threshold, str] = {}
 
 
 def format_threshold(threshold: Threshold) -> str:

@@ -19,9 +19,10 @@ Results are grouped by (gate, criterion) once, so deciding is linear in the resu
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import functools
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from .bounds import DEFAULT_CONFIDENCE, judge, needs_bound
 from .ids import waiver_key
@@ -72,12 +73,15 @@ def _hold_to_standards(
     failures = []
     inconclusive = []
     undecided = []
-    thresholds = dict(result.thresholds)
+    # copied only when a standard is added: the verdict holds tens of thousands of results
+    thresholds = result.thresholds
     if in_force is None:
         in_force = criterion.thresholds_in_force()
-    added = set()
+    added: set[str] = set()
     for key, text in in_force.items():
         if key not in thresholds and _number(result.measured.get(key)):
+            if not added:
+                thresholds = dict(thresholds)
             thresholds[key] = text
             added.add(key)
     for key, text in thresholds.items():
@@ -105,15 +109,15 @@ def _hold_to_standards(
         elif judged.state == "inconclusive":
             inconclusive.append(judged.text)
     if failures:
-        return dataclasses.replace(
+        return _changed(
             result, outcome=Outcome.FAILED, thresholds=thresholds, message="; ".join(failures)
         )
     if undecided:
-        return dataclasses.replace(
+        return _changed(
             result, outcome=Outcome.SKIPPED, thresholds=thresholds, message="; ".join(undecided)
         )
     if inconclusive and result.outcome is Outcome.PASSED:
-        return dataclasses.replace(
+        return _changed(
             result,
             outcome=Outcome.INCONCLUSIVE,
             thresholds=thresholds,
@@ -121,6 +125,15 @@ def _hold_to_standards(
         )
     result.thresholds = thresholds
     return result
+
+
+def _changed(result: CheckResult, **changes: Any) -> CheckResult:
+    """A shallow copy of ``result`` with ``changes`` (``dataclasses.replace`` without its
+    per-call introspection: the verdict holds tens of thousands of results)."""
+    copied = copy.copy(result)
+    for name, value in changes.items():
+        setattr(copied, name, value)
+    return copied
 
 
 #: thresholds are few and immutable, results many: each text is parsed once

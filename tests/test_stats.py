@@ -41,6 +41,39 @@ def test_clopper_pearson_matches_scipy(counts: tuple[int, int], confidence: floa
     assert stats.binomial_upper(k, n, confidence) == pytest.approx(upper.high, abs=1e-9)
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1000, 10**6),
+    st.integers(0, 250),
+    st.booleans(),
+    st.sampled_from([0.9, 0.95, 0.99, 0.999, 0.99875]),
+)
+def test_clopper_pearson_of_many_trials_with_few_events_matches_scipy(
+    n: int, few: int, failures: bool, confidence: float
+) -> None:
+    """Probes and requests by the thousand with a few failed (or a few counted): the bound
+    found here by bisection, without scipy, is scipy's beta quantile."""
+    k = n - few if failures else few
+    expected = 0.0 if k == 0 else float(scipy_stats.beta.ppf(1 - confidence, k, n - k + 1))
+    assert stats.binomial_lower(k, n, confidence) == pytest.approx(expected, abs=1e-11, rel=1e-9)
+
+
+def test_few_failures_among_many_are_bounded_without_importing_scipy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pytest_fwgates import stats; "
+        "assert stats.binomial_lower(4998, 5000) > 0.998; "
+        "assert stats.trials_needed(3499, 3500, 0.999) == 4742; "
+        "print('scipy' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "False"
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 20), st.sampled_from([0.9, 0.99, 0.999]), CONFIDENCES)
 def test_trials_needed_is_the_smallest(failures: int, target: float, confidence: float) -> None:
