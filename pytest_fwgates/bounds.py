@@ -620,13 +620,14 @@ def _judge_mean(
     return Judged("inconclusive", f"{key} = {format_value(key, value)}, but {said}; {more}")
 
 
-#: ``p95_ms``, ``GET /a::p99_ms``, and a team's own ``page_p95_ms``, ``search_p99.9_ms``
-_PERCENTILE = re.compile(r"(?:^|::|_)p(\d{1,2}(?:\.\d+)?)(?:_|$)")
+#: ``p95_ms``, and a team's own ``page_p95_ms``, ``search_p99.9_ms``
+_PERCENTILE = re.compile(r"(?:^|_)p(\d{1,2}(?:\.\d+)?)(?:_|$)")
 
 
 def percentile_of(key: str) -> float | None:
-    """The quantile a percentile figure names (``p95_ms`` -> 0.95), or None."""
-    match = _PERCENTILE.search(key)
+    """The quantile a percentile figure names (``p95_ms`` -> 0.95), or None; of an endpoint's
+    figure (``GET /a_p50::p95_ms``) by the figure's name alone."""
+    match = _PERCENTILE.search(key.rsplit("::", 1)[-1])
     if match is None:
         return None
     q = float(match.group(1)) / 100
