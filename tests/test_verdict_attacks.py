@@ -564,3 +564,36 @@ def test_a_junit_file_matched_twice_counts_once(tmp_path: Path, name: str) -> No
         assert thrice.measured[key] == once.measured[key], key
     assert thrice.support.get("pass_ratio") == once.support.get("pass_ratio")
     assert thrice.measured["files"] == 1
+
+
+@pytest.mark.parametrize(
+    ("compute", "header", "row"),
+    [
+        ("mttr", "id,started,resolved", "2026-11-01T10:00:00Z,2026-11-01T10:01:00Z"),
+        ("availability", "id,ok", "1"),
+        ("accuracy", "id,label,predicted", "yes,yes"),
+        ("share", "id,ok", "yes"),
+    ],
+)
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_a_record_whose_id_appears_twice_is_an_error_naming_its_line(
+    tmp_path: Path, compute: str, header: str, row: str, suffix: str
+) -> None:
+    """Records with ids (``INC-1``) counted once each: the same incident or probe twice (a
+    file appended to twice, two exports merged) would count as more evidence."""
+    names = header.split(",")
+    rows = [[f"R-{i}", *row.split(",")] for i in range(5)] + [["R-2", *row.split(",")]]
+    if suffix == "csv":
+        text = header + "\n" + "".join(",".join(r) + "\n" for r in rows)
+    else:
+        text = "".join(json.dumps(dict(zip(names, r, strict=True))) + "\n" for r in rows)
+    (tmp_path / f"records.{suffix}").write_text(text)
+    loader = GateLoader([], registry=CheckRegistry(), environ={})
+    mapping = {"metric": f"records.{suffix}", "compute": compute}
+    spec = loader.spec_from_mapping(None, None, mapping, Source(tmp_path / "g.yaml", 1))
+    context = CheckContext(rootdir=tmp_path, evidence_root=tmp_path / "evidence")
+    result = run_check(CheckRegistry().get("metric")(spec, context), "t")
+    assert result.outcome is Outcome.ERROR, result.message
+    line = 7 if suffix == "csv" else 6
+    assert f"records.{suffix}:{line}:" in result.message and "R-2" in result.message
+    assert f"first at line {4 if suffix == 'csv' else 3}" in result.message

@@ -82,6 +82,28 @@ def _number(value: Any, what: str) -> float:
     return number
 
 
+#: fields that name a record (an incident, a probe, a prediction): each is counted once
+_ID_FIELDS = ("id", "incident", "incident_id", "key")
+
+
+def _unique_ids(records: list[Record]) -> None:
+    """An error naming the line of a record whose id an earlier record has: the same
+    incident or probe twice (a file appended to twice, two exports merged) would count as
+    more evidence than there is."""
+    for name in _ID_FIELDS:
+        seen: dict[str, Record] = {}
+        for record in records:
+            value = record.fields.get(name)
+            if value is None or value == "":
+                continue
+            text = str(value)
+            first = seen.get(text)
+            if first is not None:
+                at = f"line {first.line}" if first.line is not None else f"record {first.index + 1}"
+                raise record.error(f"{name} {text!r} appears twice (first at {at})")
+            seen[text] = record
+
+
 def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -158,7 +180,9 @@ class MetricCheck(Check):
         return read_text(path), str(path), given
 
     def _records(self, text: str, where: str, kind: str | None) -> list[Record]:
-        return load_records(text, where, kind, self.spec.options.get("records"))
+        records = load_records(text, where, kind, self.spec.options.get("records"))
+        _unique_ids(records)
+        return records
 
     def _field(self, record: Record, name: str, *, required: bool = True) -> Any:
         given = (self.spec.options.get("fields") or {}).get(name)
