@@ -274,3 +274,43 @@ def test_first_bad_answer_of_an_abort_by_a_promql_rule() -> None:
     assert "not measured" in _detect_from(clean[:1], 0.0, "v2", prom)
     # the other rules are unchanged: no bad answer, no detect_s
     assert _first_bad(clean, 0.0, "v2", Verdict("fail", failed_rules=["failure_rate"])) is None
+
+
+@pytest.mark.parametrize(
+    ("weights", "last_look", "share"),
+    [
+        ([90.0, 100.0], None, 0.1),  # a last command that shifts nothing leaves 10 % on v1
+        ([10.0, 50.0, 100.0], None, 0.5),
+        ([100.0], None, 1.0),  # one step: everything stays on the old version
+        ([None, None, None], {"canary": 20, "stable": 10}, 1 / 3),  # instances: the last look
+        ([None, None], None, 0.0),  # no look to tell the share: no proof beyond `stable`
+    ],
+)
+def test_promotion_proof_is_long_enough_to_see_the_old_share_left_by_a_last_step_that_did_nothing(
+    weights: list[float | None], last_look: dict[str, int] | None, share: float
+) -> None:
+    # a last step command that exits 0 but shifts nothing: the old version keeps the share the
+    # step before left it, and the settling must not take a chance run of new answers for
+    # stable (a 10 % share stays hidden in 20 answers 12 % of the time)
+    from pytest_fwgates.checks.progressive import Analysis, Step, StepRecord, _proof_probes, _Steps
+
+    steps = _Steps.__new__(_Steps)
+    steps.new, steps.old = "v2", "v1"
+    steps.analysis = Analysis(None, None, 20, 1.0, 0.95)
+    steps.records = []
+    for index, weight in enumerate(weights, 1):
+        record = StepRecord(Step(index, weight, None if weight else index, 1.0), 0.0)
+        steps.records.append(record)
+    if last_look is not None:
+        steps.records[-2].last = {
+            "canary": {"answers": last_look["canary"]},
+            "stable": {"answers": last_look["stable"]},
+        }
+    scanned = 1200
+    n = steps._promotion_proof(scanned)
+    if share <= 0:
+        assert n == 0
+        return
+    assert n == _proof_probes(share, 0.05, scanned)
+    if share < 1:
+        assert _chance_of_a_run(share, n, scanned) <= 0.05

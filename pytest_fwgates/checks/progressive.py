@@ -779,7 +779,9 @@ class _Steps:
             version=version,
             until=now,
             deadline=self.deadline,
-            min_probes=self._rollback_proof(scanned) if self.abort else 0,
+            min_probes=self._rollback_proof(scanned)
+            if self.abort
+            else self._promotion_proof(scanned),
         )
         if settled is not None:
             prober.mark(f"stable on {version}" if version else "stable")
@@ -802,12 +804,38 @@ class _Steps:
             share = canary / (canary + stable) if canary + stable else 0.0
         if share <= 0:
             return 0
-        level = (
-            self.analysis.confidence
-            if self.analysis is not None
-            else self.check.context.confidence(self.check.spec)
-        )
-        return _proof_probes(share, 1 - level, scanned)
+        return _proof_probes(share, 1 - self._level(), scanned)
+
+    def _promotion_proof(self, scanned: int) -> int:
+        """The answers in a row of the new version that show the old one's share is gone after
+        the last step: a last step command that exits 0 but shifts nothing leaves the old
+        version the share it had before (10 % after a step at 90 %), and a run of ``stable``
+        seconds of the new version turns up by chance in a long settling. The share is what
+        the step before the last one left on the old version (all of it when there is none);
+        for a step that names an instance, the old version's share of the last look's
+        answers."""
+        if self.new is None or not self.records:
+            return 0
+        last = self.records[-1].step
+        if last.weight is not None and last.instance is None:
+            before = self.records[-2].step.weight if len(self.records) > 1 else 0.0
+            share = 1 - (before or 0.0) / 100
+        else:
+            looked = [r.last for r in self.records if r.last.get("stable")]
+            if not looked:
+                return 0
+            canary = looked[-1].get("canary", {}).get("answers", 0)
+            stable = looked[-1].get("stable", {}).get("answers", 0)
+            share = stable / (canary + stable) if canary + stable else 0.0
+        if share <= 0:
+            return 0
+        return _proof_probes(share, 1 - self._level(), scanned)
+
+    def _level(self) -> float:
+        """The confidence of the proofs of the settling: the analysis's, else the run's."""
+        if self.analysis is not None:
+            return self.analysis.confidence
+        return self.check.context.confidence(self.check.spec)
 
     # --- figures -----------------------------------------------------------------------------
 
