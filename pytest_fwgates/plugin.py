@@ -50,6 +50,8 @@ DEFAULT_JUNIT = "reports/gates.xml"
 _phase_key: pytest.StashKey[dict[str, Any]] = pytest.StashKey()
 #: what this process made of an item's reports in its attempts so far (outcomes.Attempts)
 _attempts_key: pytest.StashKey[Any] = pytest.StashKey()
+#: the verdict's judgment (an Outcome) of a marked test's values at its call's report
+_judged_key: pytest.StashKey[Any] = pytest.StashKey()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -595,7 +597,18 @@ def pytest_runtest_makereport(
     attempts.add(call.when, outcome, message, result_json)
     if attempts.telling():
         data = {**data, "attempts": attempts.to_json()}
-    if report.failed and call.when != "teardown" and not item.config.option.runxfail:
+    judged = None if shared.get("check") else _judge(item, run, report, call.when)
+    if judged is not None:
+        # the verdict judges the recorded values itself: for the gate this report passed
+        data = {**data, "judged": True, "inconclusive": judged == "inconclusive"}
+        message = short_message(report, run.loader.redactor)
+    elif result_json is not None and report.failed and result_json["outcome"] == "inconclusive":
+        data = {**data, "inconclusive": True}
+    if (
+        report.failed
+        and (call.when != "teardown" or judged is not None)
+        and not item.config.option.runxfail
+    ):
         # pytest's view agrees with the gate's: a failure that does not fail the gate (an
         # advisory criterion, a waiver) is an expected failure, as an xfail mark makes it
         why = run.not_blocking(item)
@@ -606,11 +619,62 @@ def pytest_runtest_makereport(
     return report
 
 
+def _judge(item: pytest.Item, run: GateRun, report: pytest.TestReport, when: str) -> str | None:
+    """pytest's outcome of a marked test agrees with the verdict's judgment of the values it
+    recorded (``GateRun.judge_recorded``, the verdict's own rules): a test that passed with
+    values that fail their criterion fails, with values the evidence does not prove is an
+    INCONCLUSIVE failure, with values that cannot be judged (a relative standard) is a skip,
+    as a YAML check with such values is. Judged at the call, and again at the teardown for
+    values recorded after it. Returns the outcome it gave the report, or None."""
+    from .model import Outcome
+    from .run import JUDGED_RANK
+
+    if when not in ("call", "teardown") or not report.passed or hasattr(report, "wasxfail"):
+        return None
+    before = item.stash.get(_judged_key, None)
+    if when == "teardown" and before is None:
+        return None  # the call did not pass: pytest says so already
+    outcome, why = run.judge_recorded(item)
+    if when == "call":
+        item.stash[_judged_key] = outcome
+    elif before is not None and JUDGED_RANK[outcome] <= JUDGED_RANK[before]:
+        return None  # the call's report said it
+    if outcome is Outcome.PASSED:
+        return None
+    if outcome is Outcome.SKIPPED:
+        path, line, _ = report.location
+        report.outcome = "skipped"
+        report.longrepr = (str(path), (line or 0) + 1, f"Skipped: NOT_EVALUATED: {why}")
+        return "skipped"
+    word = "INCONCLUSIVE" if outcome is Outcome.INCONCLUSIVE else "FAILED"
+    report.outcome = "failed"
+    report.longrepr = f"{word}: {why}"
+    return word.lower()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+    """An item whose evidence its criterion judged INCONCLUSIVE is a category of its own in
+    pytest's terminal (``1 inconclusive``, a yellow line); it fails in pytest's JUnit."""
+    data = getattr(report, "fwgates", None)
+    if (
+        isinstance(data, dict)
+        and data.get("inconclusive")
+        and report.failed
+        and not hasattr(report, "wasxfail")
+    ):
+        return "inconclusive", "I", ("INCONCLUSIVE", {"yellow": True})
+    return None
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
     """The item's attempts are forgotten once its whole protocol (reruns included) is over."""
     try:
         return (yield)
     finally:
-        if _attempts_key in item.stash:
-            del item.stash[_attempts_key]
+        for key in (_attempts_key, _judged_key):
+            if key in item.stash:
+                del item.stash[key]

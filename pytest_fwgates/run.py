@@ -29,7 +29,7 @@ from .bounds import DEFAULT_CONFIDENCE, parse_confidence
 from .checks import CheckContext, CheckRegistry
 from .collect import GateFile, GateItem
 from .fsutil import atomic_write_all
-from .keys import measures_key, run_key
+from .keys import measured_by_key, measures_key, record_problems_key, run_key, support_key
 from .loader import GateLoader
 from .model import (
     EXIT_FAILED,
@@ -38,19 +38,20 @@ from .model import (
     EXIT_PASSED,
     CheckResult,
     CheckSpec,
+    CriterionVerdict,
     Gate,
     GateDecision,
     GateVerdict,
     Outcome,
 )
-from .outcomes import SEVERITY, ItemRecord, seen_outcome
+from .outcomes import SEVERITY, ItemRecord, seen_outcome, short_message
 from .redact import Redactor
 from .report.junit import build_junit
 from .report.paths import SUMMARY_NAME, path_problem, remove_stale, resolve_junit, summary_path
 from .report.summary import summary_bytes
 from .report.terminal import clean_line, table_lines, table_width, verdict_color
 from .thresholds import ThresholdError, format_value, parse
-from .verdict import decide_all, overall
+from .verdict import decide_all, hold_to_standards, overall
 from .waivers import WaiverSet
 from .yamlsrc import SourceError
 
@@ -62,6 +63,17 @@ _VERDICT_EXIT = {
     GateVerdict.FAILED: EXIT_FAILED,
     GateVerdict.HUMAN_REVIEW_REQUIRED: EXIT_HUMAN_REVIEW,
     GateVerdict.INCONCLUSIVE: EXIT_INCONCLUSIVE,
+}
+
+
+#: how bad the verdict's judgment of recorded values is (its own order: a failure, then a
+#: value it cannot judge, then one its evidence does not prove)
+JUDGED_RANK = {
+    Outcome.PASSED: 0,
+    Outcome.INCONCLUSIVE: 1,
+    Outcome.SKIPPED: 2,
+    Outcome.FAILED: 3,
+    Outcome.ERROR: 3,
 }
 
 
@@ -384,6 +396,42 @@ class GateRun:
                 )
         return None
 
+    def judge_recorded(self, item: pytest.Item) -> tuple[Outcome, str]:
+        """What the verdict will make of the values a marked test recorded so far, by its own
+        rules (:func:`~pytest_fwgates.verdict.hold_to_standards`): PASSED, or the worst of
+        FAILED, SKIPPED (undecided) and INCONCLUSIVE with its reason, naming the criterion.
+        pytest's outcome of the test says the same (``plugin.pytest_runtest_makereport``)."""
+        problems = item.stash.get(record_problems_key, None)
+        if problems:
+            return Outcome.FAILED, problems[0]
+        measured = item.stash.get(measures_key, None)
+        if not measured:
+            return Outcome.PASSED, ""
+        worst: tuple[Outcome, str] = (Outcome.PASSED, "")
+        for gate_name, criterion_id, check_id in self.memberships(item):
+            try:
+                criterion = self.loader.load(gate_name).criteria.get(criterion_id)
+            except SourceError:
+                continue  # reported at collection; the verdict fails closed
+            if criterion is None:
+                continue
+            result = recorded_result(
+                (item.nodeid, gate_name, criterion_id, check_id),
+                Outcome.PASSED,
+                measured,
+                item.stash.get(measured_by_key, {}),
+                item.stash.get(support_key, {}),
+                criterion.thresholds_in_force(),
+            )
+            level = criterion.confidence
+            held = hold_to_standards(
+                criterion, result, None, level if level is not None else run_confidence(self.config)
+            )
+            if JUDGED_RANK[held.outcome] > JUDGED_RANK[worst[0]]:
+                text = f"{gate_name}/{criterion_id}: {self.loader.redactor.text(held.message)}"
+                worst = (held.outcome, text)
+        return worst
+
     def not_blocking(self, item: pytest.Item) -> str | None:
         """Why a failure of ``item`` fails no gate (each criterion it serves is advisory, or a
         valid waiver covers it), or None when it does fail one."""
@@ -601,29 +649,17 @@ class GateRun:
                         result = dataclasses.replace(result, message=text)
                     results.append(result)
                     continue
-                in_force = standards.get((gate, criterion), {})
-                thresholds = {k: v for k, v in in_force.items() if k in record.measured}
-                support: dict[str, dict[str, Any]] = {}
-                for name, given in record.support.items():
-                    given = dict(given)
-                    own = given.pop("threshold", None)  # a gate_check's own expect
-                    if own is not None and name not in thresholds:
-                        thresholds[name] = str(own)
-                    support[name] = given
                 results.append(
-                    CheckResult(
-                        nodeid=nodeid,
-                        gate=gate,
-                        criterion=criterion,
-                        check_id=check_id,
-                        outcome=outcome,
-                        measured=dict(record.measured),
-                        measured_by=dict(record.measured_by),
-                        thresholds=thresholds,
+                    recorded_result(
+                        (nodeid, gate, criterion, check_id),
+                        outcome,
+                        record.measured,
+                        record.measured_by,
+                        record.support,
+                        standards.get((gate, criterion), {}),
                         message=redact.text(message),
                         duration=record.duration,
                         location=record.location,
-                        support=support,
                     )
                 )
         for key, spec in specs.items():
@@ -777,8 +813,58 @@ class GateRun:
         if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED,
                           pytest.ExitCode.NO_TESTS_COLLECTED):  # fmt: skip
             session.exitstatus = _VERDICT_EXIT[verdict]
+        self._tell_pytest(verdict)
         if verdict is not GateVerdict.PASSED:
             self._ended = (session, _VERDICT_EXIT[verdict])
+
+    def _tell_pytest(self, verdict: GateVerdict) -> None:
+        """pytest's own outputs name every gate that did not pass: its terminal summary line
+        (``3 passed, 1 gate FAILED``: never all green) and its ``--junitxml`` (a test case
+        ``gate::NAME``, a failure, or a skip for human review), with the verdict's reason.
+
+        Told to pytest's terminal reporter and JUnit writer only, not as a report of every
+        plugin: a gate is no test to rerun, to count towards ``--maxfail`` or ``--lf``."""
+        ended = [
+            (d.gate.name, d.verdict, _what_is_missing(d))
+            for d in self.decisions
+            if d.verdict is not GateVerdict.PASSED
+        ]
+        if not ended and verdict is not GateVerdict.PASSED:
+            ended = [("reports", verdict, f"gate reports not written: {self.write_error}")]
+        rootdir = self.config.rootpath
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        try:
+            from _pytest.junitxml import xml_key
+        except ImportError:  # pragma: no cover (a pytest without it writes no JUnit here)
+            xml = None
+        else:
+            xml = self.config.stash.get(xml_key, None)
+        for name, gate_verdict, reason in ended:
+            text = clean_line(self.loader.redactor.text(f"gate {name} {gate_verdict}: {reason}"))
+            nodeid = f"gate::{name}"
+            files = self.loader.user_files(name) if name in self.selected else []
+            where = os.path.relpath(files[0], rootdir) if files else nodeid
+            location = (where, None, nodeid)
+            review = gate_verdict is GateVerdict.HUMAN_REVIEW_REQUIRED
+            report = pytest.TestReport(
+                nodeid,
+                location,
+                {},
+                "skipped" if review else "failed",
+                (where, 1, f"Skipped: {text}") if review else text,
+                "call",
+            )
+            if reporter is not None:
+                add = getattr(reporter, "_add_stats", None)  # also sets the line's colour
+                if add is not None:
+                    add(f"gate {gate_verdict}", [report])
+                else:  # pragma: no cover
+                    reporter.stats.setdefault(f"gate {gate_verdict}", []).append(report)
+            if xml is not None:
+                xml.pytest_runtest_logreport(report)
+                xml.pytest_runtest_logreport(
+                    pytest.TestReport(nodeid, location, {}, "passed", None, "teardown")
+                )
 
     def hold_exit_status(self) -> None:
         """The last word on the exit status (a cleanup of the config, after every
@@ -828,6 +914,10 @@ class GateRun:
             return
         tr = terminalreporter
         tr.write_sep("=", "gate verdicts")
+        for report in tr.stats.get("inconclusive", ()):
+            # pytest's short summary shows failures only: these say why here
+            why = short_message(report, self.loader.redactor)
+            tr.write_line(clean_line(f"INCONCLUSIVE {report.nodeid} - {why}"), yellow=True)
         width = table_width(self.config.get_terminal_writer(), os.environ)
         # an unloadable gate's error is printed in full below the table, once
         shown = [
@@ -854,6 +944,60 @@ class GateRun:
         from .plugin import _gate_dirs
 
         return ", ".join(str(folder) for folder in _gate_dirs(self.config))
+
+
+def _what_is_missing(decision: GateDecision) -> str:
+    """The reason of a gate's verdict, with the reason of each required criterion that
+    blocks it (what was missing, what failed) when the verdict's own reason names them only."""
+    details = [
+        f"{c.criterion.id}: {c.reason}"
+        for c in decision.criteria
+        if c.criterion.required
+        and c.verdict in (CriterionVerdict.FAIL, CriterionVerdict.NOT_EVALUATED)
+        and c.reason
+    ]
+    if decision.verdict is GateVerdict.FAILED and details:
+        return f"{decision.reason} ({'; '.join(details)})"
+    return decision.reason
+
+
+def recorded_result(
+    where: tuple[str, str, str, str],
+    outcome: Outcome,
+    measured: dict[str, Any],
+    measured_by: dict[str, str],
+    support: dict[str, dict[str, Any]],
+    in_force: dict[str, str],
+    message: str = "",
+    duration: float = 0.0,
+    location: str = "",
+) -> CheckResult:
+    """The result of a marked Python test (``where``: node id, gate, criterion, check id)
+    with the values it recorded, held to the standards ``in_force`` it measured and to a
+    ``gate_check``'s own thresholds; the verdict judges it (``hold_to_standards``)."""
+    nodeid, gate, criterion, check_id = where
+    thresholds = {k: v for k, v in in_force.items() if k in measured}
+    supports: dict[str, dict[str, Any]] = {}
+    for name, given in support.items():
+        given = dict(given)
+        own = given.pop("threshold", None)  # a gate_check's own expect
+        if own is not None and name not in thresholds:
+            thresholds[name] = str(own)
+        supports[name] = given
+    return CheckResult(
+        nodeid=nodeid,
+        gate=gate,
+        criterion=criterion,
+        check_id=check_id,
+        outcome=outcome,
+        measured=dict(measured),
+        measured_by=dict(measured_by),
+        thresholds=thresholds,
+        message=message,
+        duration=duration,
+        location=location,
+        support=supports,
+    )
 
 
 def _skip_reason(report: pytest.CollectReport) -> str:

@@ -40,7 +40,7 @@ from .owners import BUILTIN_OWNERS
 from .thresholds import ThresholdError, loosens, number, parse
 from .waivers import WaiverSet
 
-__all__ = ["decide_all", "decide_gate", "overall"]
+__all__ = ["decide_all", "decide_gate", "hold_to_standards", "overall"]
 
 _RAN = (Outcome.PASSED, Outcome.FAILED, Outcome.ERROR, Outcome.INCONCLUSIVE)
 _Groups = Mapping[tuple[str, str], list[CheckResult]]
@@ -125,6 +125,11 @@ def _hold_to_standards(
         )
     result.thresholds = thresholds
     return result
+
+
+#: the same judgment of a marked test's recorded values, made at its own reports too, so that
+#: pytest's outcome of the test says what the verdict will (plugin.py)
+hold_to_standards = _hold_to_standards
 
 
 def _changed(result: CheckResult, **changes: Any) -> CheckResult:

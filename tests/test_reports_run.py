@@ -240,7 +240,11 @@ def test_pytest_junitxml_reports_gate_items(
         "gates.release.yaml.build::unit-tests",
         "gates.release.yaml.performance::quick",
         "gates.release.yaml.docs::docs-build",
+        "gate::release",  # the gate's verdict: it did not pass
     ]
+    verdict = found["gate::release"].find("failure")
+    assert verdict is not None
+    assert verdict.get("message", "").startswith("gate release FAILED: required criteria: ")
     failure = found["gates.release.yaml.build::unit-tests"].find("failure")
     assert failure is not None
     assert failure.get("message", "").startswith(
