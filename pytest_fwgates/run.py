@@ -917,6 +917,7 @@ class GateRun:
         for report in tr.stats.get("inconclusive", ()):
             # pytest's short summary shows failures only: these say why here
             why = short_message(report, self.loader.redactor)
+            why = why.split("INCONCLUSIVE: ", 1)[-1]  # (after a YAML check's file and line)
             tr.write_line(clean_line(f"INCONCLUSIVE {report.nodeid} - {why}"), yellow=True)
         width = table_width(self.config.get_terminal_writer(), os.environ)
         # an unloadable gate's error is printed in full below the table, once
