@@ -22,6 +22,7 @@ import contextlib
 import heapq
 import itertools
 import os
+import signal
 import socket
 import threading
 import time
@@ -29,7 +30,7 @@ import weakref
 from types import TracebackType
 from typing import Self
 
-__all__ = ["Deadline", "current"]
+__all__ = ["Deadline", "current", "signals_to_main_thread"]
 
 _local = threading.local()
 #: the deadline each watched socket belongs to now (one at a time)
@@ -37,6 +38,20 @@ _owners: weakref.WeakKeyDictionary[socket.socket, Deadline] = weakref.WeakKeyDic
 _owners_lock = threading.Lock()
 #: seconds the watchdog thread waits without deadlines before it ends
 _IDLE_S = 10.0
+
+
+def signals_to_main_thread() -> None:
+    """Called first in a helper thread that never starts a process (a child would inherit
+    the mask): Ctrl-C and SIGTERM are never delivered to it.
+
+    Python runs signal handlers in the main thread only. A process-directed signal that the
+    kernel hands to another thread (it may pick any thread that does not block it, e.g. when
+    the main one has a signal pending) sets a flag and nothing more: the main thread, blocked
+    in a ``poll`` on a command's pipes or in a sleep, is not woken, and the interrupt waits
+    until that wait ends by itself (a command's whole bound). Blocked here, the signal goes to
+    the main thread and ends its wait at once."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def current() -> Deadline | None:
@@ -160,6 +175,7 @@ class _Watchdog:
             self._live.discard(id(deadline))
 
     def _run(self) -> None:
+        signals_to_main_thread()
         while True:
             with self._cond:
                 while self._heap and id(self._heap[0][2]) not in self._live:

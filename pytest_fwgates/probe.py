@@ -45,7 +45,7 @@ from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
 from .bounds import DEFAULT_CONFIDENCE, count_support, quantile_support
-from .deadline import Deadline, current
+from .deadline import Deadline, current, signals_to_main_thread
 from .patterns import PatternError, PatternTimeout, compile_pattern, search
 
 __all__ = [
@@ -447,6 +447,7 @@ class _Periodic:
         self._conn.close()
 
     def _run(self) -> None:
+        signals_to_main_thread()  # an interrupt wakes the main thread, never this one
         ends = self.t0 + self.limit_s
         due = time.monotonic()
         try:

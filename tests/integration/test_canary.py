@@ -235,10 +235,14 @@ def test_failing_on_abort_fails_the_check(
 
 
 def test_interrupted_canary_takes_the_new_version_out(stack_env: Stack, tmp_path: Path) -> None:
+    # the run's bound after Ctrl-C: the step's command stopped (SIGTERM, SIGKILL after 2 s),
+    # on_abort (on_abort_timeout), the prober joined; well within the 60 s waited here. A run
+    # that does not end dumps every thread's stack (SIGUSR1) into the failure message.
     script = textwrap.dedent(
         f"""
-        import sys
+        import faulthandler, signal, sys
         from pathlib import Path
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         sys.path.insert(0, {str(ROOT)!r})
         from tests.integration.test_deploy_checks import _check
         _check(
@@ -249,25 +253,41 @@ def test_interrupted_canary_takes_the_new_version_out(stack_env: Stack, tmp_path
             version={{"json": "version", "expect": "v2"}},
             steps=[{{"weight": 30, "pause": "60s"}}, {{"weight": 100}}],
             on_abort="examples/deploy/rollback",
+            on_abort_timeout="20s",
             timeout=120,
         )
         """
     )
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+    errors = tmp_path / "stderr.txt"
+    with errors.open("wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stderr=sink)
+
+    def stopped(why: str) -> str:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGUSR1)  # where it waits, into its stderr
+            time.sleep(1.0)
+            proc.kill()
+            proc.wait(10)
+        return f"{why}; its stderr:\n{errors.read_text(errors='replace')[-6000:]}"
+
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            if "app_canary" in _routing(stack_env):
-                break
+        while "app_canary" not in _routing(stack_env):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(stopped("the canary never took its share"))
             time.sleep(0.1)
-        assert "app_canary" in _routing(stack_env), "the canary took its share"
         time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)  # Ctrl-C during the pause
-        status = proc.wait(timeout=60)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)  # Ctrl-C during the step or its pause
+        try:
+            status = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(stopped("the run did not end within 60 s of Ctrl-C"))
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+    print(f"\n[figures] interrupted canary: ended {time.monotonic() - sent:.2f} s after Ctrl-C")
     assert status != 0
     assert "app_canary" not in _routing(stack_env)
     state = json.loads(stack_env.layout.state_file.read_text())
