@@ -246,6 +246,80 @@ def _prove_p95(canary: Sample, stable: Sample, allowed: Increase, alpha: float) 
     )
 
 
+def _binomial_p_greater(events: int, trials: int, share: float) -> float:
+    """The exact one-sided p-value of "more than ``share`` of the trials are events":
+    ``P(Bin(trials, share) >= events)`` (scipy's ``binomtest(..., alternative="greater")``)."""
+    if events <= 0:
+        return 1.0
+    if share <= 0:
+        return 0.0
+    if share >= 1:
+        return 1.0
+    from scipy.stats import binom
+
+    return min(float(binom.sf(events - 1, trials, share)), 1.0)
+
+
+def _regressed_rate(
+    canary: Sample, stable: Sample, allowed: Increase, alpha: float, verdict: Verdict
+) -> str | None:
+    """The one-line reason when the canary's failure rate is shown *beyond* the allowance
+    at ``1 - alpha`` (a false abort of a canary within it at most ``alpha``), else None.
+
+    The null hypothesis is "the canary is within the allowance": ``p_c <= p_s + allowance``.
+    Half the error rate bounds the stable rate from above (Clopper-Pearson, ``p_s <= U_s``);
+    the other half is an exact one-sample binomial test of the canary's failures against
+    ``U_s + allowance``. Within the allowance, ``P(abort) <= P(U_s < p_s) + P(test rejects |
+    p_c <= U_s + allowance) <= alpha / 2 + alpha / 2``: the mirror image of the pass side."""
+    side = alpha / 2
+    upper = stats.binomial_upper(stable.failed, stable.answers, 1 - side)
+    limit = upper + allowed.amount
+    p = _binomial_p_greater(canary.failed, canary.answers, limit)
+    verdict.failure_p = p
+    if p >= side:
+        return None
+    lower = stats.binomial_lower(canary.failed, canary.answers, 1 - side)
+    return (
+        f"failure rate {canary.failure_rate:.2%} ({canary.failed}/{canary.answers}) against "
+        f"{stable.failure_rate:.2%} ({stable.failed}/{stable.answers}) stable: >= "
+        f"{_share(lower, False)} at {_level(side)} confidence, more than the allowed "
+        f"{_share(limit, True)} (stable <= {_share(upper, True)} + {allowed.amount:.2%}; "
+        f"binomial p = {p:.2g} < {side:.3g})"
+    )
+
+
+def _regressed_p95(
+    canary: Sample, stable: Sample, allowed: Increase, alpha: float, verdict: Verdict
+) -> str | None:
+    """The one-line reason when the canary's p95 is shown *above* the allowed limit at
+    ``1 - alpha``, else None.
+
+    The null hypothesis is the rule's: "the canary p95 is within the allowance of the stable
+    p95". Half the error rate bounds the stable p95 from above (an order statistic); the
+    limit is the allowance applied to that bound; the other half is the sign test of the
+    canary's good answers slower than the limit: under the null at most 5 % of them are, so
+    ``P(Bin(n, 0.05) >= slower)`` is the p-value (the order-statistic lower bound of the
+    canary p95 above the limit, said as a test). Distribution-free, so a canary whose bulk is
+    slower but whose p95 is within the allowance is not aborted for it."""
+    side = alpha / 2
+    _, upper = stats.quantile_bounds(_histogram(stable.latencies_ms), 0.95, 1 - side)
+    if not math.isfinite(upper):
+        return None  # too few stable answers to bound its p95 from above: no evidence yet
+    limit = allowed.limit(upper)
+    n = len(canary.latencies_ms)
+    slower = sum(1 for v in canary.latencies_ms if v > limit)
+    p = _binomial_p_greater(slower, n, 0.05)
+    verdict.latency_p = p
+    if p >= side:
+        return None
+    return (
+        f"p95 latency {canary.p95_ms:.1f} ms against {stable.p95_ms:.1f} ms stable: "
+        f"{slower} of {n} good canary answers ({slower / n:.0%}) slower than the allowed "
+        f"{limit:.1f} ms (stable p95 <= {upper:.1f} ms at {_level(side)} confidence "
+        f"{allowed}; binomial p = {p:.2g} < {side:.3g})"
+    )
+
+
 def judge(
     canary: Sample,
     stable: Sample,
@@ -263,33 +337,17 @@ def judge(
     only for a regression), its outcome is fail or inconclusive."""
     verdict = Verdict("pass")
     if failure_rate is not None and canary.answers and stable.answers:
-        p = stats.fisher_greater(canary.failed, canary.answers, stable.failed, stable.answers)
-        verdict.failure_p = p
-        increase = canary.failure_rate - stable.failure_rate
-        if increase > failure_rate.amount and p < alpha:
+        why = _regressed_rate(canary, stable, failure_rate, alpha, verdict)
+        if why:
             verdict.failed_rules.append("failure_rate")
-            verdict.reasons.append(
-                f"failure rate {canary.failure_rate:.2%} ({canary.failed}/{canary.answers}) "
-                f"against {stable.failure_rate:.2%} ({stable.failed}/{stable.answers}) stable: "
-                f"+{increase:.2%}, more than {failure_rate.amount:.2%} allowed "
-                f"(Fisher p = {p:.2g} < {alpha:.3g})"
-            )
+            verdict.reasons.append(why)
     good_c, good_s = len(canary.latencies_ms), len(stable.latencies_ms)
     if p95 is not None and min(good_c, good_s) >= _LATENCY_FLOOR:
-        # the canary against the stable latencies raised by the allowed increase: a shift
-        # within the allowance is no evidence, however many answers show it
-        raised = Counter(p95.limit(v) for v in stable.latencies_ms)
-        p = stats.mann_whitney(_histogram(canary.latencies_ms), raised).p_greater
-        verdict.latency_p = p
-        limit = p95.limit(stable.p95_ms)
-        verdict.slow_ms = limit
-        if canary.p95_ms > limit and p < alpha:
+        verdict.slow_ms = p95.limit(stable.p95_ms)
+        why = _regressed_p95(canary, stable, p95, alpha, verdict)
+        if why:
             verdict.failed_rules.append("p95_ms")
-            verdict.reasons.append(
-                f"p95 latency {canary.p95_ms:.1f} ms against {stable.p95_ms:.1f} ms stable, "
-                f"above the allowed {limit:.1f} ms ({p95}; Mann-Whitney p = {p:.2g} < "
-                f"{alpha:.3g})"
-            )
+            verdict.reasons.append(why)
     if verdict.failed_rules:
         verdict.outcome = "fail"
         return verdict
