@@ -40,6 +40,7 @@ Mann-Whitney and order-statistic bounds on histograms; scipy, imported when a lo
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -133,6 +134,7 @@ def _level(alpha: float) -> str:
     return f"{(1 - alpha) * 100:.4g} %"
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of numbers, asked at every proof look
 def proof_answers(target: float, alpha: float, failed: int = 0) -> int | None:
     """How many answers with ``failed`` failures in all show a failure rate ``<= target`` by
     its exact upper bound at ``1 - alpha`` (``None``: more than 10**9)."""

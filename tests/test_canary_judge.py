@@ -4,11 +4,13 @@ evidence (a pass needs the bounds to show the canary within the allowances)."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_fwgates import stats
 from pytest_fwgates.canary_judge import (
     Increase,
     JudgeError,
@@ -32,12 +34,15 @@ def fisher_greater(a: int, b: int, c: int, d: int) -> float:
     return _fisher(a, a + b, c, c + d)
 
 
-def test_the_latency_test_is_scipys_mann_whitney_against_the_raised_stable() -> None:
-    stats = pytest.importorskip("scipy.stats")
+def test_the_latency_abort_is_scipys_sign_test_against_the_stable_p95_bound() -> None:
+    """Abort on p95 when more than 5 % of the canary's good answers are slower than the limit
+    from the stable p95's upper bound: scipy's exact binomial test, half the look's alpha."""
+    scipy_stats = pytest.importorskip("scipy.stats")
     rng = random.Random(7)
     for _ in range(60):
-        x = [round(rng.gauss(10, 3), 1) for _ in range(rng.randint(20, 60))]
-        y = [round(rng.gauss(10.4, 3), 1) for _ in range(rng.randint(20, 200))]
+        shift = rng.uniform(0, 8)
+        x = [round(rng.gauss(10 + shift, 3), 1) for _ in range(rng.randint(20, 300))]
+        y = [round(rng.gauss(10, 3), 1) for _ in range(rng.randint(150, 600))]
         verdict = judge(
             Sample(len(x), 0, x),
             Sample(len(y), 0, y),
@@ -46,9 +51,11 @@ def test_the_latency_test_is_scipys_mann_whitney_against_the_raised_stable() -> 
             alpha=0.05,
             min_answers=20,
         )
-        raised = [P95.limit(v) for v in y]
-        expected = stats.mannwhitneyu(x, raised, alternative="greater", method="asymptotic")
-        assert verdict.latency_p == pytest.approx(expected.pvalue, abs=1e-9)
+        _, upper = stats.quantile_bounds(Counter(y), 0.95, 1 - 0.025)
+        slower = sum(v > P95.limit(upper) for v in x)
+        expected = scipy_stats.binomtest(slower, len(x), 0.05, alternative="greater").pvalue
+        assert verdict.latency_p == pytest.approx(expected, abs=1e-9)
+        assert (verdict.outcome == "fail") == (expected < 0.025)
 
 
 @settings(max_examples=200, deadline=None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -68,6 +69,35 @@ def test_never_a_pass_unless_scipys_exact_bounds_show_the_allowance(
     elif outcome == "inconclusive" and min(nc, ns) >= 20:
         # and the other way round: shown bounds are a pass unless a regression is significant
         assert upper > lower + allowance - 1e-9
+
+
+@settings(max_examples=300, deadline=None)
+@given(counts, counts, allowances, alphas)
+def test_an_abort_is_scipys_binomial_test_against_the_stable_bound_plus_the_allowance(
+    canary: tuple[int, int], stable: tuple[int, int], allowance: float, alpha: float
+) -> None:
+    """The null hypothesis of an abort is "the canary is within the allowance": the exact
+    one-sample test of its failures against the stable's upper bound + the allowance, the
+    look's alpha split in halves (the stable bound, the test)."""
+    (nc, fc), (ns, fs) = canary, stable
+    verdict = judge(
+        Sample(nc, fc),
+        Sample(ns, fs),
+        failure_rate=Increase(allowance, relative=False),
+        p95=None,
+        alpha=alpha,
+        min_answers=20,
+    )
+    if nc == 0 or ns == 0:
+        assert verdict.outcome != "fail"
+        return
+    limit = min(_cp(fs, ns, alpha)[1] + allowance, 1.0)
+    p = scipy_stats.binomtest(fc, nc, limit, alternative="greater").pvalue
+    assert verdict.failure_p == pytest.approx(p, abs=1e-9)
+    if abs(p - alpha / 2) > 1e-9:
+        assert (verdict.outcome == "fail") == (p < alpha / 2)
+    if verdict.outcome == "fail":  # the canary's own exact lower bound is beyond the limit
+        assert _cp(fc, nc, alpha)[0] > limit - 1e-9
 
 
 @settings(max_examples=150, deadline=None)
@@ -198,20 +228,29 @@ def test_default_max_pause_stays_within_the_timeout() -> None:
     assert [s.max_pause_s for s in steps] == [20.0, 20.0]  # no room: the pause alone
 
 
+#: one answer of a version: None when it failed, else its latency in ms
+Draw = Callable[[random.Random], "float | None"]
+
+
+def _rate(rate: float) -> Draw:
+    return lambda rng: None if rng.random() < rate else 10.0
+
+
 def _simulate(
     analysis: Analysis,
     step: Step,
-    rate_canary: float,
-    rate_stable: float,
+    canary: Draw,
+    stable: Draw,
     per_s: float,
     share: float,
     rng: random.Random,
+    prove: bool = True,
 ) -> str:
     """One analysed step, answers arriving at ``per_s`` a second (``share`` of them the
     canary's), looked at as the deploy check does: every ``every`` s for a regression, at the
-    proof times for proof. Its outcome: fail, pass, or unproven."""
-    assert analysis.failure_rate is not None
-    canary, stable = Sample(), Sample()
+    proof times for proof (``prove=False``: never promoted, watched to the end, which only
+    adds chances of a false abort). Its outcome: fail, pass, or unproven."""
+    samples = {True: Sample(), False: Sample()}
     proofs = analysis.proof_times(step)
     looks = sorted(
         {
@@ -225,15 +264,20 @@ def _simulate(
         answers = round(per_s * (at - now))
         now = at
         for _ in range(answers):
-            sample, rate = (canary, rate_canary) if rng.random() < share else (stable, rate_stable)
+            is_canary = rng.random() < share
+            sample = samples[is_canary]
+            latency = (canary if is_canary else stable)(rng)
             sample.answers += 1
-            sample.failed += rng.random() < rate
-        proof = any(abs(at - t) < 1e-6 for t in proofs)
+            if latency is None:
+                sample.failed += 1
+            elif analysis.p95 is not None:
+                sample.latencies_ms.append(latency)
+        proof = prove and any(abs(at - t) < 1e-6 for t in proofs)
         verdict = judge(
-            canary,
-            stable,
+            samples[True],
+            samples[False],
             failure_rate=analysis.failure_rate,
-            p95=None,
+            p95=analysis.p95,
             alpha=analysis.alpha,
             min_answers=analysis.min_answers,
             proof_alpha=analysis.proof_alpha if proof else None,
@@ -245,31 +289,85 @@ def _simulate(
     return "unproven"
 
 
-@pytest.mark.parametrize(
-    ("canary", "stable", "promoted_at_most", "promoted_at_least"),
-    [
-        # worse than allowed (2 %) by a little: the hardest case to keep from promotion
-        (0.025, 0.0, 0.05, 0.0),
-        (0.032, 0.01, 0.05, 0.0),
-        (0.05, 0.0, 0.05, 0.0),
-        # good: clean, or within the allowance by a margin, with enough answers
-        (0.0, 0.0, 1.0, 0.95),
-        (0.004, 0.002, 1.0, 0.8),
-    ],
-)
-def test_simulated_deploys_promote_a_bad_canary_rarely_and_a_good_one(
-    canary: float, stable: float, promoted_at_most: float, promoted_at_least: float
-) -> None:
-    step = Step(1, 20.0, None, 20.0)
-    raw = {"failure_rate": {"max_increase": "2%"}, "every": "2s"}
+def _deploys(raw: dict[str, object], canary: Draw, stable: Draw, seed: str, **kw: float) -> dict:
+    step = Step(1, 20.0, None, kw.get("pause", 20.0))
     analysis = parse_analysis(raw, [step, Step(2, 100.0, None, 0.0)], 0.95)
     assert analysis is not None
-    rng = random.Random(f"{canary}-{stable}")
-    runs = 150
-    outcomes = [_simulate(analysis, step, canary, stable, 100.0, 0.2, rng) for _ in range(runs)]
-    promoted = outcomes.count("pass") / runs
-    assert promoted <= promoted_at_most, outcomes
-    assert promoted >= promoted_at_least, outcomes
+    rng = random.Random(seed)
+    runs = int(kw.get("runs", 150))
+    per_s, share, prove = kw.get("per_s", 100.0), kw.get("share", 0.2), bool(kw.get("prove", 1))
+    outcomes = [
+        _simulate(analysis, step, canary, stable, per_s, share, rng, prove) for _ in range(runs)
+    ]
+    return {o: outcomes.count(o) / runs for o in ("fail", "pass", "unproven")}
+
+
+@pytest.mark.parametrize(
+    ("canary", "stable", "promoted", "aborted"),
+    [
+        # worse than allowed (2 %) by a little: the hardest case to keep from promotion
+        (0.025, 0.0, (0.0, 0.05), (0.0, 1.0)),
+        (0.032, 0.01, (0.0, 0.05), (0.0, 1.0)),
+        (0.05, 0.0, (0.0, 0.05), (0.0, 1.0)),
+        # good: clean, or within the allowance by a margin, with enough answers
+        (0.0, 0.0, (0.95, 1.0), (0.0, 0.05)),
+        (0.004, 0.002, (0.8, 1.0), (0.0, 0.05)),
+        # within the allowance, up to its edge, watched to the end (never promoted): aborted
+        # in at most 1 - confidence of deploys (a test of p_c <= p_s, as Fisher's was, aborts
+        # the 1 % one in about 12 %)
+        (0.01, 0.0, None, (0.0, 0.05)),
+        (0.02, 0.0, None, (0.0, 0.05)),
+        (0.03, 0.01, None, (0.0, 0.05)),
+        # well beyond: caught
+        (0.08, 0.0, (0.0, 0.05), (0.95, 1.0)),
+        (0.12, 0.02, (0.0, 0.05), (0.95, 1.0)),
+    ],
+)
+def test_simulated_deploys_abort_only_beyond_the_allowance_and_promote_only_within(
+    canary: float,
+    stable: float,
+    promoted: tuple[float, float] | None,
+    aborted: tuple[float, float],
+) -> None:
+    raw = {"failure_rate": {"max_increase": "2%"}, "every": "2s"}
+    prove = promoted is not None
+    # fewer runs where every proof look of every run computes bounds over a failing stable
+    runs = 80 if prove and stable else 150
+    seen = _deploys(raw, _rate(canary), _rate(stable), f"{canary}-{stable}", prove=prove, runs=runs)
+    if promoted is not None:
+        assert promoted[0] <= seen["pass"] <= promoted[1], seen
+    assert aborted[0] <= seen["fail"] <= aborted[1], seen
+
+
+def _stable_ms(rng: random.Random) -> float:
+    return 10.0 + rng.expovariate(1.0)  # p95 10 + ln 20 = 13.0 ms; the limit at +20 %: 15.6
+
+
+def _slow_bulk(rng: random.Random) -> float:
+    # 95 % of the answers between 14.8 and 15.6 ms (the stable's slowest 5 % are faster):
+    # the p95 exactly at the limit, so within the allowance, with every answer slower
+    return 15.6 * (0.95 + 0.05 * rng.uniform(0.0, 1 / 0.95))
+
+
+@pytest.mark.parametrize(
+    ("name", "canary", "aborted"),
+    [
+        ("unchanged", _stable_ms, (0.0, 0.05)),
+        ("+20 % (at the limit)", lambda rng: 1.2 * _stable_ms(rng), (0.0, 0.05)),
+        # Mann-Whitney against the raised stable plus the point p95 aborted this nearly always
+        ("bulk slower, p95 at the limit", _slow_bulk, (0.0, 0.05)),
+        ("+50 %", lambda rng: 1.5 * _stable_ms(rng), (0.95, 1.0)),
+        ("+5 ms", lambda rng: 5.0 + _stable_ms(rng), (0.95, 1.0)),
+    ],
+)
+def test_simulated_deploys_abort_on_p95_only_beyond_the_allowance(
+    name: str, canary: Draw, aborted: tuple[float, float]
+) -> None:
+    raw = {"p95_ms": {"max_increase": "+20%"}, "every": "2s"}
+    seen = _deploys(
+        raw, canary, _stable_ms, name, pause=10.0, runs=100, per_s=60.0, share=0.5, prove=0
+    )
+    assert aborted[0] <= seen["fail"] <= aborted[1], seen
 
 
 # --- the check's outcome ----------------------------------------------------------------------
