@@ -7,11 +7,14 @@ prober saw of each over the same window - and can the evidence prove it is not?
 
 Each rule is a dual test against the allowed increase (``max_increase``):
 
-- **fail** when the regression beyond the allowance is *significant* at ``alpha``:
-  failure rate: the canary's rate is more than ``max_increase`` above the stable one and
-  Fisher's exact test (one-sided) says it fails more often; latency: the canary's p95 is above
-  the stable p95 raised by the allowance and Mann-Whitney U (one-sided) of the canary's
-  latencies against the stable ones *raised by the allowance* says they are larger.
+- **fail** only when the evidence *shows* the canary beyond the allowance at ``1 - alpha``:
+  the null hypothesis is the canary within it, so a canary within its allowance (not only one
+  no worse than the stable version) is aborted at most that rarely; each side at ``alpha / 2``.
+  Failure rate: an exact one-sample binomial test of the canary's failures against the
+  stable rate's Clopper-Pearson *upper* bound plus ``max_increase``; latency: the sign test of
+  the canary's good answers slower than the limit the allowance sets from the stable p95's
+  order-statistic *upper* bound (more than 5 % of them: its p95 is above the limit). Both are
+  the pass side's bounds mirrored.
 - **pass** only when the evidence *shows* the canary within the allowance at ``1 -
   proof_alpha`` (an intersection of one-sided bounds, each at ``proof_alpha / 2``):
   failure rate: the exact (Clopper-Pearson) upper bound of the canary's rate is within the
@@ -34,8 +37,9 @@ A pass also needs ``min_answers`` answers of each version (good ones, for latenc
 is promoted when every rule passes: each rule alone bounds the chance of passing a canary
 worse than allowed *by that rule* (an intersection-union test needs no split across rules).
 
-The statistics are :mod:`pytest_fwgates.stats`' (Fisher, Clopper-Pearson, trials needed,
-Mann-Whitney and order-statistic bounds on histograms; scipy, imported when a look needs it).
+The statistics are :mod:`pytest_fwgates.stats`' (Clopper-Pearson, trials needed,
+order-statistic bounds on histograms) and the binomial tail (scipy, imported when a look
+needs it).
 """
 
 from __future__ import annotations

@@ -93,8 +93,8 @@ def _table(result: CheckResult) -> str:
         f'<figure class="canary" data-check="{_e(result.check_id)}">'
         '<table class="canary-steps"><thead><tr><th>step</th><th>weight</th><th>window s</th>'
         "<th>looks</th><th>canary</th><th>failed</th><th>rate</th><th>p95 ms</th>"
-        "<th>stable</th><th>failed</th><th>rate</th><th>p95 ms</th><th>Fisher p</th>"
-        "<th>Mann-Whitney p</th><th>level</th><th>PromQL</th><th>verdict</th><th>why</th>"
+        "<th>stable</th><th>failed</th><th>rate</th><th>p95 ms</th><th>rate p</th>"
+        "<th>p95 p</th><th>level (a test at half)</th><th>PromQL</th><th>verdict</th><th>why</th>"
         "</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
         f"<figcaption>Canary against stable: {_e(result.check_id)}"
