@@ -28,6 +28,7 @@ runs for a figure that is one number per run.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 from collections import Counter
@@ -175,6 +176,7 @@ def _words(key: str) -> tuple[str, set[str]]:
     return name, set(name.lower().split("_"))
 
 
+@functools.lru_cache(maxsize=4096)  # by the name alone, asked for every result
 def counted(key: str) -> bool:
     """Whether ``key`` (``"GET /a::failure_ratio"`` too) is a share of counted events: a
     figure of :data:`COUNTED`, or one of a team's own named as a share
@@ -187,6 +189,7 @@ def counted(key: str) -> bool:
     return bool(words & _SHARE_WORDS)
 
 
+@functools.lru_cache(maxsize=4096)  # by the name alone, asked for every result
 def is_mean(key: str) -> bool:
     """Whether ``key`` (``"GET /a::avg_ms"`` too) is a mean of several samples: a figure of
     :data:`MEANS`, or one of a team's own named as a mean (``checkout_avg_ms``)."""
@@ -208,8 +211,14 @@ def needs_bound(key: str, support: Mapping[str, Any]) -> bool:
 
 #: what in a support is evidence of each kind of figure
 _EVIDENCE = {"counted": ("count",), "percentile": ("quantile", "histogram"), "mean": ("mean",)}
+#: what in a support is evidence of the other kinds than each
+_OTHER_EVIDENCE = {
+    kind: frozenset(part for other, parts in _EVIDENCE.items() if other != kind for part in parts)
+    for kind in _EVIDENCE
+}
 
 
+@functools.lru_cache(maxsize=4096)  # by the name alone, asked for every result
 def figure_kind(key: str) -> str | None:
     """``percentile``, ``counted`` or ``mean`` for a figure that needs a bound by its name
     (``p95_ms``, ``availability_pct``, ``mttr_s``), else None."""
@@ -232,7 +241,7 @@ def evidence_for(key: str, support: Mapping[str, Any] | None) -> Mapping[str, An
     kind = figure_kind(key)
     if kind is None:
         return support
-    drop = {part for other, parts in _EVIDENCE.items() if other != kind for part in parts}
+    drop = set(_OTHER_EVIDENCE[kind])
     if kind == "percentile":
         quantile = support.get("quantile")
         q = percentile_of(key)
@@ -398,9 +407,15 @@ def judge(
     if "count" in support:
         # judged once, with the check; the verdict and the reports read it back
         memo = support.get("judged")
-        fresh = {"key": key, "threshold": str(threshold), "confidence": confidence}
-        if isinstance(memo, Mapping) and all(memo.get(k) == v for k, v in fresh.items()):
+        text = str(threshold)
+        if (
+            isinstance(memo, Mapping)
+            and memo.get("key") == key
+            and memo.get("threshold") == text
+            and memo.get("confidence") == confidence
+        ):
             return Judged(str(memo.get("state")), str(memo.get("text") or ""))
+        fresh = {"key": key, "threshold": text, "confidence": confidence}
         judged = _judge_count(key, threshold, support, confidence, lower)
         if isinstance(support, dict):
             support["judged"] = {**fresh, "state": judged.state, "text": judged.text}
@@ -624,6 +639,7 @@ def _judge_mean(
 _PERCENTILE = re.compile(r"(?:^|_)p(\d{1,2}(?:\.\d+)?)(?:_|$)")
 
 
+@functools.lru_cache(maxsize=4096)  # by the name alone, asked for every result
 def percentile_of(key: str) -> float | None:
     """The quantile a percentile figure names (``p95_ms`` -> 0.95), or None; of an endpoint's
     figure (``GET /a_p50::p95_ms``) by the figure's name alone."""
