@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .deadline import signals_to_main_thread
 from .fsutil import write_file
 from .owners import LOCUST_FIGURES
 from .process import ProcessResult, run_argv
@@ -471,6 +472,7 @@ class _ProgressWatcher:
         self._thread.join(timeout=5)
 
     def _loop(self) -> None:
+        signals_to_main_thread()  # it starts no process: an interrupt is the main thread's
         while not self._stop.wait(self.interval / 2):
             try:
                 stamp = self.path.stat().st_mtime

@@ -168,14 +168,21 @@ def test_the_prober_and_deadline_threads_leave_ctrl_c_to_the_main_thread(
     flag: the main thread, blocked in a command's poll, would not wake until the command
     ended. Helper threads block SIGINT and SIGTERM, so the main thread always gets them."""
     from pytest_fwgates.deadline import _watchdog
+    from pytest_fwgates.locust_run import _ProgressWatcher
     from pytest_fwgates.probe import Prober
 
-    url, _ = served
+    url, folder = served
     wanted = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
-    with Prober(url, interval=0.02) as prober:
-        assert prober.wait_for(lambda probes: len(probes) >= 2, 10)
-        threads = [prober._thread, _watchdog._thread]
-        for thread in threads:
-            assert thread is not None and thread.native_id is not None
-            assert _blocked(thread.native_id) & wanted == wanted, thread.name
+    watcher = _ProgressWatcher(folder / "progress.json", lambda state: None, 0.5)
+    watcher.start()
+    try:
+        with Prober(url, interval=0.02) as prober:
+            assert prober.wait_for(lambda probes: len(probes) >= 2, 10)
+            time.sleep(0.1)  # the watcher's first line has run
+            threads = [prober._thread, _watchdog._thread, watcher._thread]
+            for thread in threads:
+                assert thread is not None and thread.native_id is not None
+                assert _blocked(thread.native_id) & wanted == wanted, thread.name
+    finally:
+        watcher.stop()
     assert _blocked(threading.main_thread().native_id or 0) & wanted == 0
