@@ -245,11 +245,39 @@ def _prove_p95(canary: Sample, stable: Sample, allowed: Increase, alpha: float) 
         )
     if not math.isfinite(limit):
         return f"stable {len(stable.latencies_ms)} good answers: too few to bound its p95"
+    within = sum(1 for v in canary.latencies_ms if v <= limit) / n
+    needed = _p95_answers(within, side)
+    more = (
+        f"about {needed} good answers with as many within it would show it"
+        if needed is not None
+        else "more answers show it only if the canary is faster"
+    )
     return (
         f"canary {n} good answers: p95 latency <= {upper:.1f} ms at {_level(side)} "
         f"confidence, above the allowed {limit:.1f} ms (stable p95 >= {lower:.1f} ms "
-        f"{allowed}); more answers narrow the bound only if the canary is faster"
+        f"{allowed}); {_share(within, False)} of them within it: {more}"
     )
+
+
+def _p95_answers(within: float, side: float, most: int = 10**6) -> int | None:
+    """How many good canary answers, ``within`` of them at or under the limit, bring the
+    upper bound of the p95 (at ``1 - side``) within it (``None``: none up to ``most``). The
+    upper bound is the order statistic of rank ``r(n)``; it is within the limit when at least
+    ``r(n)`` answers are, and ``r(n) / n`` falls towards 0.95 as ``n`` grows."""
+
+    def shows(n: int) -> bool:
+        rank = stats.quantile_ranks(n, 0.95, 1 - side)[1]
+        return rank is not None and rank <= math.floor(within * n + 1e-9)
+
+    if within <= 0.95 or not shows(most):
+        return None
+    low, high = 1, 64
+    while not shows(high):
+        low, high = high, high * 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if shows(mid) else (mid, high)
+    return high
 
 
 def _binomial_p_greater(events: int, trials: int, share: float) -> float:

@@ -183,6 +183,32 @@ def test_a_clean_canary_with_enough_answers_passes_latency_too() -> None:
     assert "at least 72 good answers" in verdict.reasons[0]
 
 
+def test_the_good_answers_said_to_show_the_p95_are_exact() -> None:
+    """A canary 2 % of whose good answers are beyond the limit: the count the reason names
+    passes at that share, one fewer does not."""
+
+    def look(n: int) -> tuple[str, list[str]]:
+        fast = math.floor(0.98 * n + 1e-9)
+        canary = [10.0] * fast + [100.0] * (n - fast)
+        verdict = judge(
+            Sample(n, 0, canary),
+            Sample(20_000, 0, [10.0] * 20_000),
+            failure_rate=None,
+            p95=Increase(0.2, True),
+            alpha=0.05,
+            min_answers=20,
+            proof_alpha=0.0025,
+        )
+        return verdict.outcome, verdict.reasons
+
+    outcome, reasons = look(300)
+    assert outcome == "inconclusive"
+    needed = int(reasons[0].split("about ")[1].split()[0])
+    assert "98 % of them within it" in reasons[0]
+    assert look(needed)[0] == "pass"
+    assert look(needed - 1)[0] == "inconclusive"
+
+
 def test_a_look_that_is_no_proof_look_never_passes() -> None:
     verdict = judge(
         Sample(10_000, 0),
