@@ -358,7 +358,7 @@ def test_simulated_deploys_abort_only_beyond_the_allowance_and_promote_only_with
     raw = {"failure_rate": {"max_increase": "2%"}, "every": "2s"}
     prove = promoted is not None
     # fewer runs where every proof look of every run computes bounds over a failing stable
-    runs = 80 if prove and stable else 150
+    runs = 60 if prove and stable else 150
     seen = _deploys(raw, _rate(canary), _rate(stable), f"{canary}-{stable}", prove=prove, runs=runs)
     if promoted is not None:
         assert promoted[0] <= seen["pass"] <= promoted[1], seen
