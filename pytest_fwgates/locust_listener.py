@@ -19,6 +19,11 @@ the Locust process only. Stdlib and Locust only.
 - With ``FWGATES_LOAD_SLOT_S`` (seconds, e.g. 0.1) it also keeps the requests, failures and
   response times per slot of wall-clock time (when each request ended), written into the
   histogram file as ``slots``: what users felt before, during and after a deploy.
+- With ``FWGATES_LOAD_VERSION_HEADER`` (a response header's name, e.g. ``X-App-Version``) it
+  also counts requests, failures and the exact histogram of the good answers' response times
+  per value of that header (the version that answered), in the progress file as
+  ``versions``: at most ``_MAX_VERSIONS`` distinct values (truncated to ``_VERSION_CHARS``
+  characters) are kept, later ones as ``"other"``; an answer without the header as ``""``.
 - With ``FWGATES_LOAD_STOP`` (a path) the run quits, as at the end of ``--run-time``, as soon
   as that file exists: a load that lasts as long as something else does.
 """
@@ -39,7 +44,12 @@ _PROGRESS = os.environ.get("FWGATES_LOAD_PROGRESS", "")
 _PROGRESS_S = float(os.environ.get("FWGATES_LOAD_PROGRESS_S", "3") or 3)
 _STOP = os.environ.get("FWGATES_LOAD_STOP", "")
 _SLOT_S = float(os.environ.get("FWGATES_LOAD_SLOT_S", "0") or 0)
+_VERSION_HEADER = os.environ.get("FWGATES_LOAD_VERSION_HEADER", "").strip()
 _KEY = "fwgates_exact"
+#: distinct versions kept (the rest count as "other"), and the characters kept of each
+_MAX_VERSIONS = 4
+_VERSION_CHARS = 64
+_OTHER = "other"
 #: distinct failure messages kept per endpoint
 _MAX_ERRORS = 20
 
@@ -54,6 +64,52 @@ _pending_user_errors: dict = {}
 #: slot (int(end time / _SLOT_S)) -> {n, fail, hist}; a worker's since its last report
 _slots: dict = {}
 _pending_slots: dict = {}
+#: version -> {n, fail, hist (good answers only)}; a worker's since its last report
+_versions: dict = {}
+_pending_versions: dict = {}
+
+
+def _version_entry(table: dict, version: str) -> dict:
+    version = version[:_VERSION_CHARS]
+    if version not in table and version != _OTHER:
+        named = sum(1 for key in table if key != _OTHER)
+        if named >= _MAX_VERSIONS:
+            version = _OTHER
+    entry = table.get(version)
+    if entry is None:
+        entry = table[version] = {"n": 0, "fail": 0, "hist": {}}
+    return entry
+
+
+def _answer_version(response) -> str:
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return ""
+    try:
+        value = headers.get(_VERSION_HEADER)
+    except Exception:
+        return ""
+    return str(value).strip() if value else ""
+
+
+def _count_version(table: dict, response, exception, response_time) -> None:
+    entry = _version_entry(table, _answer_version(response))
+    entry["n"] += 1
+    if exception is not None or response_time is None:
+        entry["fail"] += 1
+        return
+    ms = int(float(response_time) + 0.5)
+    entry["hist"][ms] = entry["hist"].get(ms, 0) + 1
+
+
+def _merge_versions(table: dict, other: dict) -> None:
+    for version, data in other.items():
+        entry = _version_entry(table, str(version))
+        entry["n"] += int(data["n"])
+        entry["fail"] += int(data["fail"])
+        hist = entry["hist"]
+        for ms, count in data["hist"].items():
+            hist[int(ms)] = hist.get(int(ms), 0) + int(count)
 
 
 def _entry(table: dict, key: str) -> dict:
@@ -100,8 +156,11 @@ def _merge(table: dict, key: str, other: dict) -> None:
 
 
 @events.request.add_listener
-def _on_request(request_type, name, response_time, exception=None, **_kwargs):
+def _on_request(request_type, name, response_time, exception=None, response=None, **_kwargs):
     table = _pending if _state["worker"] else _totals
+    if _VERSION_HEADER:
+        versions = _pending_versions if _state["worker"] else _versions
+        _count_version(versions, response, exception, response_time)
     if _SLOT_S > 0:
         _count_slot(_pending_slots if _state["worker"] else _slots, exception, response_time)
     entry = _entry(table, f"{request_type} {name}")
@@ -172,11 +231,13 @@ def _on_init(environment, **_kwargs):
 
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id, data, **_kwargs):
-    global _pending, _pending_user_errors, _pending_slots
+    global _pending, _pending_user_errors, _pending_slots, _pending_versions
     data[_KEY] = _pending
     data[_KEY + "_user_errors"] = _pending_user_errors
     data[_KEY + "_slots"] = _pending_slots
+    data[_KEY + "_versions"] = _pending_versions
     _pending = {}
+    _pending_versions = {}
     _pending_user_errors = {}
     _pending_slots = {}
 
@@ -189,6 +250,7 @@ def _on_worker_report(client_id, data, **_kwargs):
         if text in _user_errors or len(_user_errors) < _MAX_ERRORS:
             _user_errors[text] = _user_errors.get(text, 0) + int(count)
     _merge_slots(_slots, data.get(_KEY + "_slots") or {})
+    _merge_versions(_versions, data.get(_KEY + "_versions") or {})
 
 
 @events.test_start.add_listener
@@ -229,8 +291,20 @@ def _progress_loop() -> None:
                     # over the run so far (Locust's current_rps lags its window by seconds)
                     "rps": round(total.num_requests / max(time.time() - total.start_time, 1e-3), 1),
                     "p95_ms": p95,
+                    **({"versions": _versions_json()} if _VERSION_HEADER else {}),
                 },
             )
+
+
+def _versions_json() -> dict:
+    return {
+        version: {
+            "n": data["n"],
+            "fail": data["fail"],
+            "hist": {str(ms): n for ms, n in sorted(data["hist"].items())},
+        }
+        for version, data in _versions.items()
+    }
 
 
 def _stop_loop() -> None:

@@ -89,6 +89,8 @@ class LoadPlan:
     stop_file: Path | None = None
     #: > 0: the listener keeps requests, failures and times per slot of this many seconds
     slot_s: float = 0.0
+    #: a response header naming the version that answered: the listener counts per version
+    version_header: str = ""
 
 
 @dataclass
@@ -254,6 +256,7 @@ def run_locust(
         "PYTHONUNBUFFERED": "1",
         "FWGATES_LOAD_STOP": str(plan.stop_file) if plan.stop_file else "",
         "FWGATES_LOAD_SLOT_S": f"{plan.slot_s:g}" if plan.slot_s > 0 else "",
+        "FWGATES_LOAD_VERSION_HEADER": plan.version_header,
     }
     argv = locust_argv(plan, prefix)
     timeout = plan.duration_s + STOP_TIMEOUT + plan.grace_s

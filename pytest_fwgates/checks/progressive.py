@@ -141,6 +141,14 @@ STEP_OPTIONS: dict[str, dict[str, Any]] = {
                 },
             },
             "prometheus": canary_prom.SCHEMA,
+            "load_version_header": {
+                "description": "with under_load: the response header naming the version "
+                "that answered Locust's requests (default: the version rule's header, if it "
+                "reads one); the new version's answers are then judged against the old one's "
+                "by failure_rate and p95_ms",
+                "type": "string",
+                "pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$",
+            },
         },
         "anyOf": [
             {"required": ["failure_rate"]},
@@ -187,6 +195,8 @@ class Analysis:
     load: dict[str, Threshold] = field(default_factory=dict)
     #: PromQL per version at each look (``analysis.prometheus``, see :mod:`..canary_prom`)
     prometheus: list[canary_prom.PromRule] = field(default_factory=list)
+    #: the response header naming the version of Locust's answers (under_load), or ""
+    load_version_header: str = ""
 
     @property
     def alpha(self) -> float:
@@ -279,6 +289,7 @@ def parse_analysis(
         )
         for key, text in (raw.get("load") or {}).items():
             analysis.load[key] = parse_threshold(text)
+        analysis.load_version_header = str(raw.get("load_version_header") or "")
         if raw.get("prometheus") is not None:
             analysis.prometheus = canary_prom.parse_rules(raw["prometheus"])
     except canary_prom.PromQLError as exc:
@@ -441,6 +452,51 @@ def _samples(
     return canary, stable, neither
 
 
+def _load_delta(latest: Any, base: Any) -> dict[str, tuple[int, int, dict[int, int]]]:
+    """Per version: requests, failures and good answers' times (ms -> count) between two of
+    the listener's cumulative ``versions`` figures; malformed entries count as nothing."""
+    found: dict[str, tuple[int, int, dict[int, int]]] = {}
+    if not isinstance(latest, dict):
+        return found
+    base = base if isinstance(base, dict) else {}
+    for version, now in latest.items():
+        if not isinstance(now, dict):
+            continue
+        before = base.get(version) if isinstance(base.get(version), dict) else {}
+        hist: dict[int, int] = {}
+        old_hist = before.get("hist") or {}
+        for ms, count in (now.get("hist") or {}).items():
+            left = int(count) - int(old_hist.get(ms, 0))
+            if left > 0:
+                hist[int(ms)] = left
+        requests = int(now.get("n") or 0) - int(before.get("n") or 0)
+        failures = int(now.get("fail") or 0) - int(before.get("fail") or 0)
+        found[str(version)] = (max(requests, 0), max(failures, 0), hist)
+    return found
+
+
+def load_samples(latest: Any, base: Any, new: str, old: str) -> tuple[Sample, Sample, int]:
+    """Locust's answers of each version between two progress figures (see :func:`_samples`
+    for the prober's): an answer of neither version (no header, a third version, the
+    listener's ``"other"``) counts against the new one as a failed one."""
+    canary, stable, neither = Sample(), Sample(), 0
+    for version, (requests, failures, hist) in _load_delta(latest, base).items():
+        if version == old and old:
+            sample = stable
+        elif version == new:
+            sample = canary
+        else:
+            neither += requests
+            canary.answers += requests
+            canary.failed += requests
+            continue
+        sample.answers += requests
+        sample.failed += min(failures, requests)
+        for ms, count in sorted(hist.items()):
+            sample.latencies_ms.extend([float(ms)] * count)
+    return canary, stable, neither
+
+
 class _Steps:
     def __init__(self, check: DeployCheck, measurement: Measurement, deadline: float) -> None:
         self.check = check
@@ -474,6 +530,21 @@ class _Steps:
             raise CheckError("analysis: needs version: {..., expect: <the new version>}")
         if self.analysis is not None and self.analysis.load and not check.option("under_load"):
             raise CheckError("analysis.load: needs under_load (the Locust run it judges)")
+        if self.analysis is not None and self.analysis.load_version_header:
+            if not check.option("under_load"):
+                raise CheckError(
+                    "analysis.load_version_header: needs under_load (the Locust run it splits)"
+                )
+        elif self.analysis is not None and rule is not None and rule.header:
+            # the version rule reads a header: Locust's answers name their version there too
+            self.analysis.load_version_header = rule.header if check.option("under_load") else ""
+        if (
+            self.analysis is not None
+            and self.analysis.load_version_header
+            and not (self.analysis.failure_rate or self.analysis.p95)
+        ):
+            # nothing to judge the versions by: Locust's figures stay aggregate
+            self.analysis.load_version_header = ""
         if (
             self.analysis is not None
             and not (self.analysis.failure_rate or self.analysis.p95 or self.analysis.prometheus)
@@ -509,6 +580,8 @@ class _Steps:
                 )
             self.old = old or ""
             load = check._load("", self.deadline) if check.option("under_load") else None
+            if load is not None and self.analysis is not None:
+                load.plan.version_header = self.analysis.load_version_header
             try:
                 if load is not None:
                     check._start_load(load, prober, self.deadline)
@@ -647,6 +720,8 @@ class _Steps:
         )
         if analysis.load:
             self._judge_load(record, verdict, analysis.proof_alpha if proof else None)
+        if analysis.load_version_header and self.load is not None:
+            self._judge_load_versions(record, verdict, proof=proof)
         prom: list[canary_prom.PromLook] = []
         if analysis.prometheus:
             prom = canary_prom.look(
@@ -722,6 +797,44 @@ class _Steps:
                     f"{format_value('failure_ratio', upper)} at {(1 - proof_alpha) * 100:.4g} % "
                     f"confidence, not shown {ratio}"
                 )
+
+    def _judge_load_versions(self, record: StepRecord, verdict: Verdict, *, proof: bool) -> None:
+        """Locust's answers since the step's traffic began, split by the version that gave
+        them (``analysis.load_version_header``), judged as the prober's answers are: the new
+        version against the old one by ``failure_rate`` and ``p95_ms``. An answer of neither
+        (no version header, a third version) counts against the new one, as a failed one. A
+        fail aborts the look; a look passes only when this judge passes too."""
+        analysis = self.analysis
+        assert analysis is not None and self.load is not None and self.new is not None
+        canary, stable, neither = load_samples(
+            self.load.latest.get("versions"), record.load_at.get("versions"), self.new, self.old
+        )
+        found = judge(
+            canary,
+            stable,
+            failure_rate=analysis.failure_rate,
+            p95=analysis.p95,
+            alpha=analysis.alpha,
+            min_answers=analysis.min_answers,
+            proof_alpha=analysis.proof_alpha if proof else None,
+        )
+        where = f"under load, {self.new} against {self.old}"
+        record.last_load = {
+            **record.last_load,
+            "by_version": {
+                "canary": {"version": self.new, **canary.to_json()},
+                "stable": {"version": self.old, **stable.to_json()},
+                "unattributed": neither,
+                **found.to_json(),
+            },
+        }
+        if found.outcome == "fail":
+            verdict.failed_rules.extend(f"load.{rule}" for rule in found.failed_rules)
+            verdict.reasons.extend(f"{where}: {why}" for why in found.reasons)
+            verdict.outcome = "fail"
+        elif found.outcome != "pass" and verdict.outcome == "pass":
+            verdict.outcome = "inconclusive"
+            verdict.reasons.extend(f"{where}: {why}" for why in found.reasons)
 
     def _stop(
         self,

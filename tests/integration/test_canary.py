@@ -523,3 +523,31 @@ def test_sigterm_mid_canary_takes_the_new_version_out(stack_env: Stack, tmp_path
     assert "app_canary" not in _routing(stack_env), out.decode(errors="replace")[-2000:]
     assert not json.loads(stack_env.layout.state_file.read_text()).get("canary")
     assert stack_env.status()["version"] == "v1"
+
+
+def test_under_load_the_canarys_own_locust_answers_abort_it(
+    stack_env: Stack, tmp_path: Path
+) -> None:
+    # the prober reads only /health, which the fault leaves alone: its answers of both versions
+    # are clean. Locust's requests (/work) split by the X-App-Version header show the canary
+    # failing half of them against a clean stable version: the same judge aborts the deploy.
+    result = _canary(
+        stack_env,
+        tmp_path,
+        "errors=50%",
+        health=stack_env.urls["app"] + "/health",
+        version={"header": "X-App-Version", "expect": "v2"},
+        under_load=LOAD,
+        expect={"aborted": "== 1", "rollback_s": "< 2m"},
+        timeout=120,
+    )
+    assert result.outcome is Outcome.PASSED, result.message
+    measured = result.measured
+    assert "under load, v2 against v1: " in measured["abort_reason"], measured["abort_reason"]
+    step = measured["steps"][0]
+    assert step["canary"]["failed"] == 0 and step["stable"]["failed"] == 0
+    split = step["load"]["by_version"]
+    assert split["verdict"] == "fail"
+    assert split["canary"]["version"] == "v2" and split["canary"]["failed"] > 0
+    assert split["stable"]["version"] == "v1" and split["stable"]["failed"] == 0
+    assert measured["version_after"] == "v1"
