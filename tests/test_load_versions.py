@@ -225,3 +225,13 @@ def test_the_split_load_is_judged_like_the_prober_s_answers(
     if outcome == "fail" and prober != "fail":
         assert verdict.reasons[0].startswith("under load, v2 against v1: ")
         assert verdict.failed_rules[0].startswith("load.")
+
+
+def test_two_judges_that_can_each_abort_share_the_look_s_error_rate() -> None:
+    from pytest_fwgates.checks.progressive import Analysis
+
+    analysis = Analysis(None, None, 20, 1.0, 0.95, looks_planned=10)
+    alone = analysis.alpha
+    analysis.load_version_header = "X-App-Version"
+    assert analysis.alpha == pytest.approx(alone / 2) and alone == pytest.approx(0.005)
+    assert analysis.proof_alpha == pytest.approx(0.05)  # a pass needs both: no split

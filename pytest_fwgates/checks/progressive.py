@@ -200,7 +200,10 @@ class Analysis:
 
     @property
     def alpha(self) -> float:
-        return (1 - self.confidence) / max(self.looks_planned, 1)
+        """The chance each look may abort a version within the allowances: split between
+        the prober's judge and Locust's by version when both judge (either can abort)."""
+        split = 2 if self.load_version_header else 1
+        return (1 - self.confidence) / max(self.looks_planned, 1) / split
 
     @property
     def proof_alpha(self) -> float:
