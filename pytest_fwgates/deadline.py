@@ -63,7 +63,7 @@ def current() -> Deadline | None:
 class Deadline:
     """An absolute time (monotonic clock) by which an operation's sockets are shut down."""
 
-    __slots__ = ("_lock", "_sockets", "at", "expired", "seconds")
+    __slots__ = ("_expired", "_lock", "_sockets", "at", "seconds")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = max(float(seconds), 0.0)
@@ -71,7 +71,7 @@ class Deadline:
         outer = current()
         if outer is not None and outer.at < self.at:
             self.at = outer.at
-        self.expired = False
+        self._expired = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
 
@@ -79,9 +79,18 @@ class Deadline:
         """Seconds left; :class:`TimeoutError` when none is."""
         left = self.at - time.monotonic()
         if left <= 0:
-            self.expired = True
+            self._expired = True
             raise TimeoutError(f"not done within {self.seconds:g} s")
         return left
+
+    @property
+    def expired(self) -> bool:
+        """Whether the deadline has passed: also before the watchdog thread got to it (on a
+        busy machine a socket's own timeout, set to the time left, can fire first), so that
+        whichever bound ends an operation, the caller names the deadline's."""
+        if not self._expired and time.monotonic() >= self.at:
+            self._expired = True
+        return self._expired
 
     def watch(self, sock: socket.socket) -> socket.socket:
         """Shut ``sock`` down when the deadline passes (at once if it has).
@@ -98,7 +107,7 @@ class Deadline:
             with previous._lock:  # waits for a shutdown under way, then forgets the socket
                 previous._sockets = [s for s in previous._sockets if s is not sock]
         with self._lock:
-            if not self.expired:
+            if not self._expired:
                 self._sockets.append(sock)
                 return sock
         _shutdown(sock)
@@ -114,7 +123,7 @@ class Deadline:
         # under the lock: the operation's thread, leaving the block, waits for it, so no
         # socket is shut down after its owner moved on (and its descriptor was reused)
         with self._lock:
-            self.expired = True
+            self._expired = True
             for sock in self._sockets:
                 _shutdown(sock)
             self._sockets = []

@@ -184,6 +184,42 @@ def test_a_tls_check_ends_by_its_timeout_when_the_handshake_trickles(tmp_path: P
     assert took < 1.5 + SLACK
 
 
+@pytest.mark.parametrize(
+    ("mode", "mapping"),
+    [
+        pytest.param("slow-tls", {"tls": "{https}"}, id="tls-handshake"),
+        pytest.param("slow-tls", {"http": "{https}/"}, id="http-handshake"),
+        pytest.param("silent", {"http": "{base}/"}, id="http"),
+        pytest.param("silent", {"prometheus": "up", "server": "{base}"}, id="prometheus"),
+        pytest.param("silent", {"metric": "{base}/m.json", "path": "value"}, id="metric"),
+    ],
+)
+def test_a_check_ended_by_its_sockets_own_timeout_names_its_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, mapping: dict[str, Any]
+) -> None:
+    """Two bounds end a check: its deadline (sockets shut down) and the socket's own timeout
+    (set to the time left, e.g. over a whole TLS handshake). On a busy machine either fires
+    first; with the deadline's shutdown never coming, the socket's timeout always does, and
+    the message still names the check's bound (not "The handshake operation timed out")."""
+    monkeypatch.setattr(Deadline, "_expire", lambda self: None)
+    with trickling(mode) as base:
+        https = base.replace("http://", "https://")
+        filled = {
+            k: v.replace("{base}", base).replace("{https}", https) for k, v in mapping.items()
+        }
+        result, took = _run(tmp_path, {**filled, "timeout": "1.5s"})
+    assert result.outcome is Outcome.ERROR, result.message
+    assert "within 1.5 s" in result.message
+    assert took < 1.5 + SLACK
+
+
+def test_a_deadline_is_expired_once_its_time_passed_before_its_watchdog_ran() -> None:
+    deadline = Deadline(0.05)  # never entered: no watchdog expires it
+    assert not deadline.expired
+    time.sleep(0.1)
+    assert deadline.expired
+
+
 def test_the_http_probe_fixture_ends_by_its_timeout(pytester: pytest.Pytester) -> None:
     with trickling("slow-body-until-close") as base:
         pytester.makepyfile(
