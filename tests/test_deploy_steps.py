@@ -42,6 +42,14 @@ def _run(tmp_path: Path, **settings: Any) -> CheckResult:
         ),
         (
             {
+                "steps": STEPS,
+                "analysis": {**ANALYSIS, "load_version_header": "X-App-Version"},
+                "version": {"json": "version", "expect": "v2"},
+            },
+            "analysis.load_version_header: needs under_load",
+        ),
+        (
+            {
                 "steps": [{"weight": 10}, {"weight": 100}],
                 "analysis": ANALYSIS,
                 "version": {"json": "v"},
