@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,6 +157,8 @@ def test_a_run_killed_mid_canary_leaves_no_share_on_a_stopped_instance(
         )
     )
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    audit_log = stack_env.layout.audit_log
+    audited = len(_audit(audit_log))
     proc = subprocess.Popen(
         [*command, "-q", "--gate=canary-killed"],
         cwd=tmp_path,
@@ -163,11 +166,20 @@ def test_a_run_killed_mid_canary_leaves_no_share_on_a_stopped_instance(
         stderr=subprocess.DEVNULL,
     )
     try:
+        # killed in the pause, once the step's deploy command is over (audited: nginx serves
+        # the share, the state file says so), not while it still writes the routing or the
+        # state: routing.conf names the canary before nginx reloaded, and a deploy command
+        # outliving the killed run could overwrite what the recovery wrote
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            if "app_canary" in _routing(stack_env):
-                break
+        shifted: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and proc.poll() is None and not shifted:
+            shifted = [
+                r
+                for r in _audit(audit_log)[audited:]
+                if r.get("strategy") == "canary" and r.get("to_version") == "v2"
+            ]
             time.sleep(0.1)
+        assert shifted and shifted[0]["result"] == "success", shifted or "no deploy audited"
         assert "app_canary" in _routing(stack_env), "the canary took its share"
         proc.send_signal(signal.SIGKILL)  # nothing of the run can clean up
         proc.wait(10)
@@ -195,6 +207,15 @@ def test_a_run_killed_mid_canary_leaves_no_share_on_a_stopped_instance(
     assert after == {200: 200}, after
     audit = (stack_env.layout.root / "audit.log").read_text()
     assert "stale canary taken out at start" in audit
+
+
+def _audit(path: Path) -> list[dict[str, Any]]:
+    """The stack's audit records (complete lines only: one may be being appended)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines(keepends=True) if line.endswith("\n")]
 
 
 def _answers(app: str, n: int) -> dict[int, int]:
