@@ -291,6 +291,13 @@ def health_url() -> str:
     return _HEALTH[0]
 
 
+@pytest.fixture(autouse=True)
+def _table_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs inside a test lay their verdict table out for 120 columns (the width without a
+    terminal), whatever terminal the suite itself runs in; a test about widths sets its own."""
+    monkeypatch.setenv("COLUMNS", "120")
+
+
 @pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> GateProject:
     monkeypatch.setenv("FWGATES_TEST_HEALTH", health_url())

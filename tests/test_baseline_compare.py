@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -404,10 +405,13 @@ def _quick(project: GateProject) -> dict:
     raise AssertionError("no result for quick")
 
 
-def test_gate_runs_against_stored_baselines_old_and_new(project: GateProject) -> None:
+def test_gate_runs_against_stored_baselines_old_and_new(
+    project: GateProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A saved run keeps the samples and counts; the same figures pass against it, 50 %
     slower latencies or six times the failures fail, and a run stored without them is
     INCONCLUSIVE (exit 7)."""
+    monkeypatch.setenv("COLUMNS", "300")  # the measured text on one line, the verdict after it
     project.stand_in()
     base = [float(100 + i % 100) for i in range(200)]
     _samples_gate(project, base, [5, 1000])
@@ -420,7 +424,7 @@ def test_gate_runs_against_stored_baselines_old_and_new(project: GateProject) ->
     # the same figures: no regression, with the baseline, the change and p shown
     same = project.run("--gate=release")
     assert same.ret == 0
-    # the verdict table shows the comparison, not a point bound (wrapped to the width it has)
+    # the verdict table shows the comparison, not a point bound
     table = " ".join(same.stdout.str().split())
     assert "expected <= +0%: 194 ms vs baseline 194 ms (+0 %, margin 10 %" in table, table
     shown = _quick(project)["support"]["p95_ms"]["shown"]
