@@ -19,7 +19,6 @@ Results are grouped by (gate, criterion) once, so deciding is linear in the resu
 
 from __future__ import annotations
 
-import copy
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -135,7 +134,8 @@ hold_to_standards = _hold_to_standards
 def _changed(result: CheckResult, **changes: Any) -> CheckResult:
     """A shallow copy of ``result`` with ``changes`` (``dataclasses.replace`` without its
     per-call introspection: the verdict holds tens of thousands of results)."""
-    copied = copy.copy(result)
+    copied = object.__new__(type(result))
+    copied.__dict__.update(result.__dict__)  # copy.copy's reduce protocol cost ~20 us a result
     for name, value in changes.items():
         setattr(copied, name, value)
     return copied
