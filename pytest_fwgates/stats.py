@@ -20,7 +20,7 @@ takes the confidence as a fraction (``0.95``).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 #: values and how often each was seen (response times at 1 ms, latencies, durations)
@@ -135,10 +135,17 @@ def trials_needed(
 
     if shows(max(trials, 1)):
         return max(trials, 1)
-    low, high = max(trials, 1), max(trials, 1) * 2
+    return _first_shown(shows, max(trials, 1), max(trials, 1) * 2, 10**9)
+
+
+def _first_shown(shows: Callable[[int], bool], low: int, high: int, most: int) -> int | None:
+    """The smallest n for which ``shows`` holds, it holding for every n from some point on
+    and not at ``low`` (unless ``low == high``, the first n asked): ``high`` doubled until it
+    holds, then the gap to the last n that did not halved. None when a doubled ``high``
+    passes ``most``."""
     while not shows(high):
         low, high = high, high * 2
-        if high > 10**9:
+        if high > most:
             return None
     while high - low > 1:
         mid = (low + high) // 2
@@ -392,18 +399,7 @@ def mean_samples_needed(
     def shows(n: int) -> bool:
         return float(t.ppf(confidence, n - 1)) * stdev / math.sqrt(n) < gap
 
-    low, high = 2, 2
-    while not shows(high):
-        low, high = high, high * 2
-        if high > 10**6:
-            return None
-    while high - low > 1:
-        mid = (low + high) // 2
-        if shows(mid):
-            high = mid
-        else:
-            low = mid
-    return high
+    return _first_shown(shows, 2, 2, 10**6)
 
 
 def t_ppf(confidence: float, df: float) -> float:

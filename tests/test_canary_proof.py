@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_fwgates import stats
-from pytest_fwgates.canary_judge import Increase, Sample, judge, proof_answers
+from pytest_fwgates.canary_judge import Increase, Sample, Verdict, judge, proof_answers
 from pytest_fwgates.checks.base import CheckContext, Measurement, _judge
 from pytest_fwgates.checks.progressive import (
     MAX_PROOF_LOOKS,
@@ -146,38 +146,26 @@ def test_a_clean_canary_with_enough_answers_passes_latency_too() -> None:
     rng = random.Random(3)
     stable = [10 + rng.expovariate(1.0) for _ in range(9000)]
     canary = [10 + rng.expovariate(1.0) for _ in range(1000)]
-    verdict = judge(
-        Sample(1000, 0, canary),
-        Sample(9000, 0, stable),
-        failure_rate=Increase(0.01, False),
-        p95=Increase(0.2, True),
-        alpha=0.05,
-        min_answers=20,
-        proof_alpha=0.005,
-    )
+
+    def look(answers: list[float], failure_rate: Increase | None, proof_alpha: float) -> Verdict:
+        return judge(
+            Sample(len(answers), 0, answers),
+            Sample(9000, 0, stable),
+            failure_rate=failure_rate,
+            p95=Increase(0.2, True),
+            alpha=0.05,
+            min_answers=20,
+            proof_alpha=proof_alpha,
+        )
+
+    verdict = look(canary, Increase(0.01, False), 0.005)
     assert verdict.outcome == "pass", verdict.reasons
     # a slow tail on 10 % of the answers: the median is the same, the p95 is not
     slow = [v + (30 if i % 10 == 0 else 0) for i, v in enumerate(canary)]
-    verdict = judge(
-        Sample(1000, 0, slow),
-        Sample(9000, 0, stable),
-        failure_rate=Increase(0.01, False),
-        p95=Increase(0.2, True),
-        alpha=0.05,
-        min_answers=20,
-        proof_alpha=0.005,
-    )
+    verdict = look(slow, Increase(0.01, False), 0.005)
     assert verdict.outcome != "pass"
     # too few good answers to bound a p95 at all
-    verdict = judge(
-        Sample(40, 0, canary[:40]),
-        Sample(9000, 0, stable),
-        failure_rate=None,
-        p95=Increase(0.2, True),
-        alpha=0.05,
-        min_answers=20,
-        proof_alpha=0.05,
-    )
+    verdict = look(canary[:40], None, 0.05)
     assert verdict.outcome == "inconclusive"
     assert "too few to bound p95 latency" in verdict.reasons[0]
     assert "at least 72 good answers" in verdict.reasons[0]

@@ -23,9 +23,8 @@ from pytest_fwgates import stats
 from pytest_fwgates.bounds import (
     MIN_COMPARED,
     count_support,
-    counted,
+    figure_kind,
     histogram_mean_support,
-    is_mean,
     judge,
     mean_support,
     percentile_of,
@@ -57,13 +56,7 @@ KINDS = ("percentile", "counted", "mean", "one number per run")
 
 
 def _kind(key: str) -> str:
-    if percentile_of(key) is not None:
-        return "percentile"
-    if counted(key):
-        return "counted"
-    if is_mean(key):
-        return "mean"
-    return "one number per run"
+    return figure_kind(key) or "one number per run"
 
 
 def _scale(key: str) -> float:

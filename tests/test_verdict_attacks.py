@@ -26,7 +26,7 @@ from pytest_fwgates.baseline import BaselineStore
 from pytest_fwgates.bounds import (
     count_support,
     counted,
-    is_mean,
+    figure_kind,
     judge,
     mean_support,
     parse_confidence,
@@ -52,13 +52,7 @@ def _figures() -> list[str]:
 
 
 def _kind(key: str) -> str:
-    if percentile_of(key) is not None:
-        return "percentile"
-    if counted(key):
-        return "counted"
-    if is_mean(key):
-        return "mean"
-    return "other"
+    return figure_kind(key) or "other"
 
 
 FIGURES = _figures()

@@ -478,6 +478,20 @@ def _load_delta(latest: Any, base: Any) -> dict[str, tuple[int, int, dict[int, i
     return found
 
 
+def _judge(analysis: Analysis, canary: Sample, stable: Sample, *, proof: bool) -> Verdict:
+    """The new version's answers against the old one's by ``analysis``'s allowances; a proof
+    look also asks that they be shown at ``proof_alpha``."""
+    return judge(
+        canary,
+        stable,
+        failure_rate=analysis.failure_rate,
+        p95=analysis.p95,
+        alpha=analysis.alpha,
+        min_answers=analysis.min_answers,
+        proof_alpha=analysis.proof_alpha if proof else None,
+    )
+
+
 def load_samples(latest: Any, base: Any, new: str, old: str) -> tuple[Sample, Sample, int]:
     """Locust's answers of each version between two progress figures (see :func:`_samples`
     for the prober's): an answer of neither version (no header, a third version, the
@@ -712,15 +726,7 @@ class _Steps:
         canary, stable, neither = _samples(
             prober.probes, record.judged_from, now, self.new, self.old
         )
-        verdict = judge(
-            canary,
-            stable,
-            failure_rate=analysis.failure_rate,
-            p95=analysis.p95,
-            alpha=analysis.alpha,
-            min_answers=analysis.min_answers,
-            proof_alpha=analysis.proof_alpha if proof else None,
-        )
+        verdict = _judge(analysis, canary, stable, proof=proof)
         if analysis.load:
             self._judge_load(record, verdict, analysis.proof_alpha if proof else None)
         if analysis.load_version_header and self.load is not None:
@@ -812,15 +818,7 @@ class _Steps:
         canary, stable, neither = load_samples(
             self.load.latest.get("versions"), record.load_at.get("versions"), self.new, self.old
         )
-        found = judge(
-            canary,
-            stable,
-            failure_rate=analysis.failure_rate,
-            p95=analysis.p95,
-            alpha=analysis.alpha,
-            min_answers=analysis.min_answers,
-            proof_alpha=analysis.proof_alpha if proof else None,
-        )
+        found = _judge(analysis, canary, stable, proof=proof)
         where = f"under load, {self.new} against {self.old}"
         record.last_load = {
             **record.last_load,
