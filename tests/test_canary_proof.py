@@ -24,6 +24,7 @@ from pytest_fwgates.checks.progressive import (
     Step,
     parse_analysis,
 )
+from pytest_fwgates.checks.progressive import _judge as judge_by
 from pytest_fwgates.model import Outcome
 
 scipy_stats = pytest.importorskip("scipy.stats")
@@ -287,15 +288,7 @@ def _simulate(
             elif analysis.p95 is not None:
                 sample.latencies_ms.append(latency)
         proof = prove and any(abs(at - t) < 1e-6 for t in proofs)
-        verdict = judge(
-            samples[True],
-            samples[False],
-            failure_rate=analysis.failure_rate,
-            p95=analysis.p95,
-            alpha=analysis.alpha,
-            min_answers=analysis.min_answers,
-            proof_alpha=analysis.proof_alpha if proof else None,
-        )
+        verdict = judge_by(analysis, samples[True], samples[False], proof=proof)
         if verdict.outcome == "fail":
             return "fail"
         if proof and verdict.outcome == "pass":
