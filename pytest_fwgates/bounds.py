@@ -381,11 +381,13 @@ def judge(
     counts; ``{}`` when they hold none): a relative threshold on a percentile or a counted
     figure is then decided by a statistical test (:func:`judge_against_baseline`)."""
     holds = threshold.holds(key, value, baseline)
-    shown = format_value(key, value)
+    # the value's text only where a message shows it: most values pass and show none
     if holds is None:
-        return Judged("undecided", f"{key} = {shown}: {threshold} needs a baseline")
+        return Judged(
+            "undecided", f"{key} = {format_value(key, value)}: {threshold} needs a baseline"
+        )
     support = evidence_for(key, support)
-    covered = _covered(key, shown, support, min_coverage)
+    covered = _covered(key, value, support, min_coverage)
     if threshold.relative and baseline is not None:
         compared = judge_against_baseline(
             key, threshold, value, support, reference or {}, baseline, confidence
@@ -395,7 +397,9 @@ def judge(
         return compared
     if not holds:
         return Judged(
-            "fail", f"{key} = {shown}, expected {describe_threshold(key, threshold, baseline)}"
+            "fail",
+            f"{key} = {format_value(key, value)}, "
+            f"expected {describe_threshold(key, threshold, baseline)}",
         )
     if covered is not None:
         return covered
@@ -424,6 +428,7 @@ def judge(
         return _judge_quantile(key, threshold, value, support, confidence, lower)
     if isinstance(support.get("mean"), Mapping):
         return _judge_mean(key, threshold, value, support["mean"], confidence, lower)
+    shown = format_value(key, value)
     if is_mean(key):
         return Judged(
             "inconclusive",
@@ -480,7 +485,7 @@ def _judge_equality(
 
 
 def _covered(
-    key: str, shown: str, support: Mapping[str, Any], min_coverage: float
+    key: str, value: float, support: Mapping[str, Any], min_coverage: float
 ) -> Judged | None:
     """INCONCLUSIVE when the samples of a figure over a window cover too little of it."""
     coverage = support.get("coverage")
@@ -488,7 +493,8 @@ def _covered(
         window = float(coverage.get("window_s") or 0.0)
         return Judged(
             "inconclusive",
-            f"{key} = {shown}: {int(coverage.get('samples') or 0)} samples cover "
+            f"{key} = {format_value(key, value)}: "
+            f"{int(coverage.get('samples') or 0)} samples cover "
             f"{float(coverage.get('share', 0.0)) * 100:.3g} % of the "
             f"{format_span(window) if window > 0 else ''} window; "
             f"{min_coverage * 100:g} % needed",
