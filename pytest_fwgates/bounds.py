@@ -276,7 +276,11 @@ def coverage_support(covered_s: float, window_s: float, samples: int) -> dict[st
 
 
 def mean_support(values: Sequence[float], of: str = "samples") -> dict[str, Any]:
-    n, mean, sd = stats.sample_stats(values)
+    return _mean_entry(*stats.sample_stats(values), of)
+
+
+def _mean_entry(n: int, mean: float, sd: float, of: str) -> dict[str, Any]:
+    """The stored support of a mean: its n, mean and sd (None where not finite)."""
     return {
         "mean": {
             "n": n,
@@ -294,15 +298,7 @@ def histogram_mean_support(
     ``avg_ms`` over its 1 ms response-time histogram); ``mean`` the exact mean where the
     histogram rounds the samples."""
     n, hist_mean, sd = stats.histogram_stats(histogram)
-    mean = hist_mean if mean is None else mean
-    return {
-        "mean": {
-            "n": n,
-            "mean": mean if math.isfinite(mean) else None,
-            "sd": sd if math.isfinite(sd) else None,
-            "of": of,
-        }
-    }
+    return _mean_entry(n, hist_mean if mean is None else mean, sd, of)
 
 
 def quantile_support(
